@@ -1,0 +1,209 @@
+"""The domain model shared by every layer: jobs, their statuses, result buttons, accounts, errors.
+
+Nothing here imports discord or httpx. Backends map their API onto these shapes; the engine stores
+and moves them; cogs render them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class BackendKind(StrEnum):
+    MJ_PROXY = "mj_proxy"
+    NEXTLEG = "nextleg"
+    USEAPI = "useapi"
+    AIMG = "aimg"
+
+
+class JobStatus(StrEnum):
+    """Where a job is. QUEUED is ours (waiting for a free account); the rest mirror the backend."""
+
+    QUEUED = "queued"
+    SUBMITTED = "submitted"
+    IN_PROGRESS = "in_progress"
+    MODAL = "modal"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.CANCELLED)
+
+    @property
+    def rank(self) -> int:
+        """Order used to drop stale updates (webhooks may arrive late or out of order)."""
+        return _STATUS_RANK[self]
+
+
+_STATUS_RANK = {
+    JobStatus.QUEUED: 0,
+    JobStatus.SUBMITTED: 1,
+    JobStatus.MODAL: 1,
+    JobStatus.IN_PROGRESS: 2,
+    JobStatus.SUCCESS: 3,
+    JobStatus.FAILURE: 3,
+    JobStatus.CANCELLED: 3,
+}
+
+
+class JobKind(StrEnum):
+    IMAGINE = "imagine"
+    UPSCALE = "upscale"
+    VARIATION = "variation"
+    REROLL = "reroll"
+    ZOOM = "zoom"
+    PAN = "pan"
+    BLEND = "blend"
+    DESCRIBE = "describe"
+    SHORTEN = "shorten"
+    #: Any other backend button (passed through by its custom id).
+    ACTION = "action"
+
+
+class ButtonStyle(StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    SUCCESS = "success"
+    DANGER = "danger"
+
+
+class ResultButton(BaseModel):
+    """One button a finished job offers, as the backend describes it.
+
+    ``custom_id`` is the backend's own identifier (e.g. ``MJ::JOB::upsample::2::<hash>``). It is
+    kept in the store; the Discord component only carries the job id and the button's index.
+    """
+
+    custom_id: str
+    label: str = ""
+    emoji: str = ""
+    style: ButtonStyle = ButtonStyle.SECONDARY
+    kind: JobKind = JobKind.ACTION
+    #: The row the backend put the button on (0-based), when it says so.
+    row: int | None = None
+
+
+class ErrorKind(StrEnum):
+    AUTH = "auth"
+    QUOTA = "quota"
+    QUEUE_FULL = "queue_full"
+    BANNED_PROMPT = "banned_prompt"
+    MODERATION = "moderation"
+    NOT_FOUND = "not_found"
+    INVALID_INPUT = "invalid_input"
+    UNAVAILABLE = "unavailable"
+    TIMEOUT = "timeout"
+
+
+#: What a member reads for each kind of failure: what happened, and what to do.
+ERROR_SENTENCES: dict[ErrorKind, str] = {
+    ErrorKind.AUTH: "The image service refused the bot's credentials. Ask a server admin to check the account.",
+    ErrorKind.QUOTA: "The image service account is out of credits or hours. Ask a server admin, or try later.",
+    ErrorKind.QUEUE_FULL: "The image service is busy right now. Try again in a minute.",
+    ErrorKind.BANNED_PROMPT: "The image service refused this prompt. Rephrase it and try again.",
+    ErrorKind.MODERATION: "The image service is holding this account for moderation. Ask a server admin.",
+    ErrorKind.NOT_FOUND: "The image service no longer knows this job. Start a new one with /imagine.",
+    ErrorKind.INVALID_INPUT: "The image service rejected the request. Check the prompt and images and try again.",
+    ErrorKind.UNAVAILABLE: "The image service is unreachable right now. Try again in a few minutes.",
+    ErrorKind.TIMEOUT: "The job took too long and was stopped. Try again.",
+}
+
+
+class BackendError(Exception):
+    """Every backend failure, in one shape: a kind plus the backend's own words."""
+
+    def __init__(self, kind: ErrorKind, detail: str = "") -> None:
+        super().__init__(f"{kind.value}: {detail}" if detail else kind.value)
+        self.kind = kind
+        self.detail = detail
+
+    @property
+    def user_message(self) -> str:
+        sentence = ERROR_SENTENCES[self.kind]
+        if self.detail:
+            return f"{sentence} (Service said: {self.detail[:300]})"
+        return sentence
+
+
+class SubmitResult(BaseModel):
+    """What a backend answered to a submit."""
+
+    task_id: str
+    #: Jobs ahead of this one in the backend's own queue, when it said so.
+    queue_position: int | None = None
+    #: The backend wants more input (a modal) before it starts the task.
+    needs_modal: bool = False
+    final_prompt: str | None = None
+
+
+class TaskSnapshot(BaseModel):
+    """A backend task as last seen, by fetch or by webhook push."""
+
+    task_id: str
+    status: JobStatus
+    #: 0–100, when the backend reports it.
+    progress: int | None = None
+    #: The preview while running, the result when done.
+    image_url: str | None = None
+    fail_reason: str | None = None
+    #: Set when the failure maps onto one of our error kinds.
+    error_kind: ErrorKind | None = None
+    buttons: list[ResultButton] = Field(default_factory=list)
+    prompt: str | None = None
+    final_prompt: str | None = None
+
+
+class Account(BaseModel):
+    """A backend account a guild's jobs can run on."""
+
+    id: int
+    guild_id: int
+    name: str
+    kind: BackendKind
+    base_url: str
+    secret: str = Field(default="", repr=False)
+    max_jobs: int = Field(default=3, ge=1, le=15)
+    #: Only answer in this channel, when set.
+    channel_id: int | None = None
+    enabled: bool = True
+    #: "config" for accounts declared in the config file, "admin" for ones made by commands.
+    source: str = "config"
+    #: Why the account is out of rotation, when it is.
+    quarantine_reason: str | None = None
+    #: Backend-specific settings, e.g. ``{"flavour": "csharp"}`` for midjourney-proxy.
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class Job(BaseModel):
+    """One generation job and the Discord message that shows it."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    owner_id: int
+    kind: JobKind
+    prompt: str
+    status: JobStatus = JobStatus.QUEUED
+    progress: int | None = None
+    account_id: int | None = None
+    backend_task_id: str | None = None
+    parent_job_id: int | None = None
+    #: The backend custom id that started this job, for button-started jobs.
+    action_custom_id: str | None = None
+    message_id: int | None = None
+    image_url: str | None = None
+    buttons: list[ResultButton] = Field(default_factory=list)
+    error_kind: ErrorKind | None = None
+    error_detail: str | None = None
+    #: Secret part of the webhook URL the backend calls for this job.
+    hook_secret: str = Field(default="", repr=False)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    #: Epoch seconds after which a running job is timed out.
+    deadline: float = 0.0
+    #: True once the final result has been posted to Discord (so a restart never posts it twice).
+    result_posted: bool = False
