@@ -1,0 +1,31 @@
+"""Backend clients, one module per API, and the registry that builds one for an account.
+
+Adding a backend: write its module (implementing :class:`bot.backends.base.Backend`) and add it to
+``_FACTORIES``. Nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from bot.backends.base import Backend
+from bot.backends.mj_proxy import MjProxyBackend
+from bot.domain import Account, BackendKind
+
+_FACTORIES: dict[BackendKind, Callable[[Account, httpx.AsyncClient], Backend]] = {
+    BackendKind.MJ_PROXY: MjProxyBackend,
+}
+
+
+def supported_kinds() -> list[BackendKind]:
+    return list(_FACTORIES)
+
+
+def create_backend(account: Account, http: httpx.AsyncClient) -> Backend:
+    try:
+        factory = _FACTORIES[account.kind]
+    except KeyError:
+        raise ValueError(f"Backend kind {account.kind.value!r} is not supported yet.") from None
+    return factory(account, http)

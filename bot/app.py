@@ -1,0 +1,94 @@
+"""The bot: a commands.Bot subclass whose setup_hook wires the store, engine, web server and cogs."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+import httpx
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.domain import Account
+from bot.jobs.accounts import AccountPool
+from bot.jobs.engine import JobEngine
+from bot.store import Store
+from bot.web import WebServer
+from cogs.publisher import JobPublisher
+
+log = logging.getLogger(__name__)
+
+#: One extension per feature, loaded in this order.
+EXTENSIONS = ("cogs.buttons", "cogs.imagine", "cogs.errors")
+
+
+class MjBot(commands.Bot):
+    # Set in setup_hook; typed here so cogs can rely on them.
+    store: Store
+    engine: JobEngine
+    publisher: JobPublisher
+    web: WebServer
+
+    def __init__(self, settings: Settings) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.http_client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+
+    async def setup_hook(self) -> None:
+        settings = self.settings
+        self.store = await Store.open(settings.store.path)
+        accounts = AccountPool(self.http_client)
+        await self._load_accounts(accounts)
+        self.publisher = JobPublisher(self, self.http_client, settings.jobs.progress_edit_seconds)
+        self.engine = JobEngine(self.store, accounts, self.publisher, settings.jobs)
+        self.web = WebServer(self.engine, settings.web.host, settings.web.port, settings.web.public_url)
+        await self.web.start()
+        self.engine.hook_base_url = self.web.public_url
+        for name in EXTENSIONS:
+            await self.load_extension(name)
+        if settings.discord.dev_guild_id:
+            guild = discord.Object(settings.discord.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+        self.publisher.start()
+        await self.engine.start()
+
+    async def _load_accounts(self, pool: AccountPool) -> None:
+        """Config-declared accounts are upserted into the store; their secrets stay in memory."""
+        secrets = {}
+        for acc in self.settings.accounts:
+            account_id = await self.store.upsert_config_account(
+                guild_id=acc.guild_id,
+                name=acc.name,
+                kind=acc.kind,
+                base_url=acc.base_url,
+                max_jobs=acc.max_jobs,
+                channel_id=acc.channel_id,
+                options=acc.options,
+            )
+            secrets[account_id] = acc.secret.get_secret_value()
+        for stored in await self.store.list_accounts():
+            if stored.source == "config" and stored.id not in secrets:
+                # Removed from the config file: keep its jobs' history, stop using it.
+                stored = stored.model_copy(update={"enabled": False})
+            secret = secrets.get(stored.id, stored.secret)
+            pool.put(Account.model_validate({**stored.model_dump(), "secret": secret}))
+
+    async def close(self) -> None:
+        if hasattr(self, "engine"):
+            await self.engine.stop()
+            await self.publisher.stop()
+            await self.web.stop()
+        await super().close()
+        await self.http_client.aclose()
+        if hasattr(self, "store"):
+            await self.store.close()

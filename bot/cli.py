@@ -1,0 +1,78 @@
+"""The ``mjbot`` command.
+
+    mjbot                       run with MJBOT_… settings; the local sandbox when no token is set
+    mjbot run --config FILE     run with a config file (same rule: no token, sandbox)
+    mjbot sandbox [--no-demo]   the local sandbox: Discord emulator + fake backend + the bot
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mjbot", description="Image generation inside Discord.")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="Run the bot (the sandbox when no Discord token is configured).")
+    run.add_argument("--config", type=Path, help="TOML config file (see config.example.toml).")
+    sandbox = sub.add_parser("sandbox", help="Run the bot against a local Discord emulator and fake backend.")
+    for p in (run, sandbox):
+        p.add_argument("--no-demo", action="store_true", help="Sandbox: skip the scripted /imagine demo.")
+        p.add_argument("--port", type=int, default=8765, help="Sandbox: port of the Discord emulator.")
+        p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR.")
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO; keep request lines out of the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    _setup_logging(getattr(args, "log_level", "INFO"))
+    config = getattr(args, "config", None) or (Path(os.environ["MJBOT_CONFIG"]) if "MJBOT_CONFIG" in os.environ else None)
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    demo = not getattr(args, "no_demo", False)
+    port = getattr(args, "port", 8765)
+    with contextlib.suppress(KeyboardInterrupt):
+        if command == "sandbox" or settings.discord.token is None:
+            if command != "sandbox":
+                print(
+                    "No Discord token configured ([discord] token or MJBOT_DISCORD_TOKEN): "
+                    "starting the local sandbox instead.\n"
+                )
+            from bot.sandbox.runner import run_sandbox
+
+            asyncio.run(run_sandbox(settings, port=port, demo=demo))
+        else:
+            asyncio.run(_run(settings))
+    return 0
+
+
+async def _run(settings: Settings) -> None:
+    from bot.app import MjBot
+
+    assert settings.discord.token is not None
+    bot = MjBot(settings)
+    async with bot:
+        await bot.start(settings.discord.token.get_secret_value())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

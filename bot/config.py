@@ -1,0 +1,118 @@
+"""Settings: a TOML file plus ``MJBOT_…`` environment overrides (pydantic-settings).
+
+``MJBOT_DISCORD_TOKEN`` sets ``[discord] token``, ``MJBOT_STORE_PATH`` sets ``[store] path`` and so
+on: the first underscore after the prefix separates the section from the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from bot.domain import BackendKind
+
+
+class DiscordSettings(BaseModel):
+    token: SecretStr | None = None
+    #: Sync slash commands to this guild only at start-up (instant, for development).
+    dev_guild_id: int | None = None
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
+
+class StoreSettings(BaseModel):
+    path: Path = Path("data/mjbot.sqlite3")
+
+
+class WebSettings(BaseModel):
+    host: str = "127.0.0.1"
+    #: 0 picks a free port (used by the sandbox and the tests).
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: The URL backends use to reach this server. Defaults to http://host:port.
+    public_url: str | None = None
+
+
+class JobSettings(BaseModel):
+    #: A running job that has not finished after this long fails with a timeout.
+    timeout_seconds: float = Field(default=900.0, gt=0)
+    #: How often a job with no webhook news is fetched from its backend.
+    poll_interval_seconds: float = Field(default=5.0, gt=0)
+    #: The least time between two progress edits of one job message.
+    progress_edit_seconds: float = Field(default=3.0, ge=0)
+
+
+class AccountSettings(BaseModel):
+    guild_id: int
+    name: str = Field(min_length=1, max_length=64)
+    kind: BackendKind
+    base_url: str
+    secret: SecretStr = SecretStr("")
+    max_jobs: int = Field(default=3, ge=1, le=15)
+    channel_id: int | None = None
+    #: Backend-specific settings, e.g. ``flavour = "csharp"`` for midjourney-proxy.
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MJBOT_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+    )
+
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+    accounts: list[AccountSettings] = Field(default_factory=list)
+
+    #: Set by :func:`load_settings` before validation; a class attribute because
+    #: pydantic-settings builds its sources from the class.
+    _toml_path: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls._toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls._toml_path))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    """The config file is missing or invalid; the message says which key and why."""
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read ``path`` (if given) and the environment. Raises ConfigError with a readable message."""
+    from pydantic import ValidationError
+
+    if path is not None and not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist. Copy config.example.toml and edit it.")
+    Settings._toml_path = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        where = f"in {path}" if path else "in the environment"
+        raise ConfigError(f"Invalid settings {where}:\n" + "\n".join(lines)) from None
+    finally:
+        Settings._toml_path = None

@@ -1,0 +1,65 @@
+"""The accounts a guild's jobs can run on, their backend clients, and the choice of one for a job."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+import httpx
+
+from bot.backends import create_backend
+from bot.backends.base import Backend
+from bot.domain import Account
+
+
+class AccountPool:
+    """Accounts by id with a lazily built backend client each; secrets resolved in memory only."""
+
+    def __init__(self, http: httpx.AsyncClient, rng: random.Random | None = None) -> None:
+        self._http = http
+        self._rng = rng or random.Random()
+        self._accounts: dict[int, Account] = {}
+        self._clients: dict[int, Backend] = {}
+
+    def put(self, account: Account) -> None:
+        self._accounts[account.id] = account
+        self._clients.pop(account.id, None)
+
+    def get(self, account_id: int) -> Account | None:
+        return self._accounts.get(account_id)
+
+    def for_guild(self, guild_id: int) -> list[Account]:
+        return [a for a in self._accounts.values() if a.guild_id == guild_id]
+
+    def serves(self, guild_id: int, channel_id: int) -> bool:
+        """Whether any enabled account of the guild answers in this channel."""
+        return any(a.enabled and a.channel_id in (None, channel_id) for a in self.for_guild(guild_id))
+
+    def backend(self, account_id: int) -> Backend:
+        client = self._clients.get(account_id)
+        if client is None:
+            client = create_backend(self._accounts[account_id], self._http)
+            self._clients[account_id] = client
+        return client
+
+    def quarantine(self, account_id: int, reason: str | None) -> None:
+        account = self._accounts.get(account_id)
+        if account is not None:
+            self._accounts[account_id] = account.model_copy(update={"quarantine_reason": reason})
+
+    def usable(self, account_id: int) -> bool:
+        account = self._accounts.get(account_id)
+        return account is not None and account.enabled and account.quarantine_reason is None
+
+    def choose(self, guild_id: int, channel_id: int, busy: Mapping[int, int]) -> Account | None:
+        """A random healthy account with free capacity (seed 003's rule), or None when all are full."""
+        free = [
+            a
+            for a in self.for_guild(guild_id)
+            if self.usable(a.id) and a.channel_id in (None, channel_id) and busy.get(a.id, 0) < a.max_jobs
+        ]
+        return self._rng.choice(free) if free else None
+
+    def has_capacity(self, account_id: int, busy: Mapping[int, int]) -> bool:
+        account = self._accounts.get(account_id)
+        return account is not None and busy.get(account_id, 0) < account.max_jobs

@@ -1,0 +1,339 @@
+"""The job engine: queue, submit, track (webhook push first, polling as the fallback), time out,
+resume after a restart. It knows jobs and accounts; how a job looks on Discord is the observer's
+business (see :class:`JobObserver`).
+
+Every state change is written to the store before anyone is told about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Protocol
+
+from bot.config import JobSettings
+from bot.domain import (
+    BackendError,
+    ErrorKind,
+    Job,
+    JobKind,
+    JobStatus,
+    SubmitResult,
+    TaskSnapshot,
+)
+from bot.jobs.accounts import AccountPool
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+#: Longest prompt accepted; Midjourney's own limit is about 6000 characters.
+MAX_PROMPT_CHARS = 4000
+
+
+class JobObserver(Protocol):
+    """Told after every durable change of a job (the Discord publisher implements it)."""
+
+    def job_changed(self, job: Job) -> None: ...
+
+
+class UserError(Exception):
+    """Input refused before any backend call; the message is the sentence the member reads."""
+
+
+class JobEngine:
+    def __init__(
+        self,
+        store: Store,
+        accounts: AccountPool,
+        observer: JobObserver,
+        settings: JobSettings,
+    ) -> None:
+        self._store = store
+        self._accounts = accounts
+        self._observer = observer
+        self._settings = settings
+        #: Base URL of this bot's webhook endpoint; None means poll only.
+        self.hook_base_url: str | None = None
+        self._job_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._guild_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        #: Submits under way, per account: they hold capacity before the store shows a task id.
+        self._submitting: Counter[int] = Counter()
+        self._submitting_jobs: set[int] = set()
+        #: Running jobs (id → guild) with the time of their last news from the backend.
+        self._tracked: dict[int, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._poller: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Pick up every job a previous run left unfinished, then start polling."""
+        for job in await self._store.unfinished_jobs():
+            if job.status is JobStatus.QUEUED:
+                self._spawn(self._dispatch(job.guild_id))
+            elif not job.status.terminal and job.backend_task_id:
+                self._tracked[job.id] = 0.0  # fetch at once: pushes may have been missed
+            if job.message_id is None or job.status.terminal:
+                self._observer.job_changed(job)
+        self._poller = asyncio.create_task(self._poll_forever(), name="mjbot-poller")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ----------------------------------------------------------------------------- commands
+
+    def serves(self, guild_id: int, channel_id: int) -> bool:
+        return self._accounts.serves(guild_id, channel_id)
+
+    async def imagine(
+        self, *, guild_id: int, channel_id: int, owner_id: int, prompt: str, images: Sequence[bytes] = ()
+    ) -> Job:
+        prompt = prompt.strip()
+        if not prompt:
+            raise UserError("The prompt is empty. Describe the image you want.")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise UserError(f"The prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}.")
+        if not self.serves(guild_id, channel_id):
+            raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
+        job = await self._store.create_job(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            owner_id=owner_id,
+            kind=JobKind.IMAGINE,
+            prompt=prompt,
+            hook_secret=secrets.token_urlsafe(24),
+            deadline=0.0,
+            inputs=images,
+        )
+        self._observer.job_changed(job)
+        self._spawn(self._dispatch(guild_id))
+        return job
+
+    async def press(self, parent: Job, index: int, *, user_id: int, channel_id: int) -> Job:
+        """Start the job behind button ``index`` of a finished job's result."""
+        if parent.status is not JobStatus.SUCCESS or not 0 <= index < len(parent.buttons):
+            raise UserError("This button is no longer available. Run /imagine again.")
+        if parent.account_id is None or not self._accounts.usable(parent.account_id):
+            raise UserError(
+                "The account that made this image is not available any more, so its buttons cannot work. "
+                "Run /imagine again."
+            )
+        button = parent.buttons[index]
+        job = await self._store.create_job(
+            guild_id=parent.guild_id,
+            channel_id=channel_id,
+            owner_id=user_id,
+            kind=button.kind,
+            prompt=parent.prompt,
+            hook_secret=secrets.token_urlsafe(24),
+            deadline=0.0,
+            parent_job_id=parent.id,
+            action_custom_id=button.custom_id,
+            # A follow-up runs on the account that holds its parent task.
+            account_id=parent.account_id,
+        )
+        self._observer.job_changed(job)
+        self._spawn(self._dispatch(parent.guild_id))
+        return job
+
+    async def record_message(self, job_id: int, message_id: int) -> None:
+        await self._store.update_job(job_id, message_id=message_id)
+
+    async def record_posted(self, job_id: int) -> None:
+        await self._store.update_job(job_id, result_posted=True)
+
+    async def get(self, job_id: int) -> Job | None:
+        return await self._store.get_job(job_id)
+
+    # --------------------------------------------------------------------- queue and submit
+
+    async def _busy(self) -> Counter[int]:
+        busy = Counter(await self._store.active_counts())
+        busy.update(self._submitting)
+        return busy
+
+    async def _dispatch(self, guild_id: int) -> None:
+        """Start as many of the guild's queued jobs as accounts have room for, oldest first."""
+        async with self._guild_locks[guild_id]:
+            busy = await self._busy()
+            for job in await self._store.queued_jobs(guild_id):
+                if job.id in self._submitting_jobs:
+                    continue
+                if job.account_id is not None:
+                    if not self._accounts.has_capacity(job.account_id, busy):
+                        continue
+                    account_id = job.account_id
+                else:
+                    account = self._accounts.choose(guild_id, job.channel_id, busy)
+                    if account is None:
+                        continue
+                    account_id = account.id
+                busy[account_id] += 1
+                self._submitting[account_id] += 1
+                self._submitting_jobs.add(job.id)
+                self._spawn(self._submit(job, account_id))
+
+    async def _submit(self, job: Job, account_id: int) -> None:
+        try:
+            async with self._job_locks[job.id]:
+                current = await self._store.get_job(job.id)
+                if current is None or current.status is not JobStatus.QUEUED:
+                    return
+                try:
+                    result = await self._call_backend(current, account_id)
+                except BackendError as exc:
+                    await self._finish_failed(current, exc.kind, exc.detail, account_id=account_id)
+                    return
+                if result.needs_modal:
+                    await self._finish_failed(
+                        current,
+                        ErrorKind.INVALID_INPUT,
+                        "This action needs extra input, which this bot does not support yet.",
+                        account_id=account_id,
+                    )
+                    return
+                updated = await self._store.update_job(
+                    job.id,
+                    account_id=account_id,
+                    backend_task_id=result.task_id,
+                    status=JobStatus.SUBMITTED,
+                    progress=0,
+                    deadline=time.time() + self._settings.timeout_seconds,
+                )
+                self._tracked[job.id] = time.monotonic()
+            self._observer.job_changed(updated)
+        finally:
+            self._submitting[account_id] -= 1
+            self._submitting_jobs.discard(job.id)
+
+    async def _call_backend(self, job: Job, account_id: int) -> SubmitResult:
+        backend = self._accounts.backend(account_id)
+        hook = f"{self.hook_base_url}/hooks/{job.id}/{job.hook_secret}" if self.hook_base_url else None
+        state = f"mjbot:{job.id}"
+        if job.action_custom_id is None:
+            images = await self._store.job_inputs(job.id)
+            return await backend.imagine(job.prompt, images, hook_url=hook, state=state)
+        parent = await self._store.get_job(job.parent_job_id) if job.parent_job_id else None
+        if parent is None or parent.backend_task_id is None:
+            raise BackendError(ErrorKind.NOT_FOUND, "the original job is gone")
+        return await backend.action(parent.backend_task_id, job.action_custom_id, hook_url=hook, state=state)
+
+    # ----------------------------------------------------------------------------- tracking
+
+    async def on_push(self, job_id: int, secret: str, body: object) -> bool:
+        """A backend webhook for ``job_id``. False when the job or its secret does not match."""
+        job = await self._store.get_job(job_id)
+        if job is None or not secrets.compare_digest(job.hook_secret, secret):
+            return False
+        if job.account_id is None:
+            return True  # nothing submitted yet from our side: a stray or replayed hook
+        try:
+            snapshot = self._accounts.backend(job.account_id).parse_push(body)
+        except BackendError:
+            log.warning("job %s: unreadable webhook body ignored", job_id)
+            return True
+        await self._apply(job_id, snapshot)
+        return True
+
+    async def _apply(self, job_id: int, snap: TaskSnapshot) -> None:
+        async with self._job_locks[job_id]:
+            job = await self._store.get_job(job_id)
+            if job is None or job.status.terminal or snap.task_id != job.backend_task_id:
+                return
+            self._tracked[job_id] = time.monotonic()
+            if snap.status.rank < job.status.rank:
+                return  # an older update that arrived late
+            progress = snap.progress if snap.progress is not None else job.progress
+            if snap.status is JobStatus.SUCCESS:
+                job = await self._store.update_job(
+                    job_id,
+                    status=JobStatus.SUCCESS,
+                    progress=100,
+                    image_url=snap.image_url,
+                    buttons=snap.buttons,
+                )
+            elif snap.status in (JobStatus.FAILURE, JobStatus.CANCELLED):
+                job = await self._store.update_job(
+                    job_id,
+                    status=snap.status,
+                    error_kind=snap.error_kind,
+                    error_detail=snap.fail_reason or "The image service gave no reason.",
+                )
+            elif (
+                snap.status is not job.status
+                or (progress or 0) > (job.progress or 0)
+                or (snap.image_url and snap.image_url != job.image_url)
+            ):
+                job = await self._store.update_job(
+                    job_id, status=snap.status, progress=progress, image_url=snap.image_url or job.image_url
+                )
+            else:
+                return
+        self._after_change(job)
+
+    async def _finish_failed(
+        self, job: Job, kind: ErrorKind, detail: str, *, account_id: int | None = None
+    ) -> None:
+        fields: dict[str, object] = {"status": JobStatus.FAILURE, "error_kind": kind, "error_detail": detail}
+        if account_id is not None:
+            fields["account_id"] = account_id
+        updated = await self._store.update_job(job.id, **fields)
+        self._after_change(updated)
+
+    def _after_change(self, job: Job) -> None:
+        if job.status.terminal:
+            self._tracked.pop(job.id, None)
+            self._job_locks.pop(job.id, None)
+            # Capacity was freed: start whatever was waiting.
+            self._spawn(self._dispatch(job.guild_id))
+        self._observer.job_changed(job)
+
+    async def _poll_forever(self) -> None:
+        interval = self._settings.poll_interval_seconds
+        while True:
+            await asyncio.sleep(min(interval, 1.0))
+            try:
+                await self._poll_once()
+            except Exception:
+                log.exception("poller pass failed; next pass in %.1f s", interval)
+
+    async def _poll_once(self) -> None:
+        now_mono = time.monotonic()
+        due = [jid for jid, seen in self._tracked.items() if now_mono - seen >= self._settings.poll_interval_seconds]
+        for job in await self._store.jobs_by_ids(due):
+            if job.status.terminal or job.account_id is None or job.backend_task_id is None:
+                self._tracked.pop(job.id, None)
+                continue
+            if time.time() > job.deadline:
+                async with self._job_locks[job.id]:
+                    await self._finish_failed(
+                        job, ErrorKind.TIMEOUT, f"No result after {self._settings.timeout_seconds:.0f} s."
+                    )
+                continue
+            self._tracked[job.id] = now_mono
+            try:
+                snap = await self._accounts.backend(job.account_id).fetch(job.backend_task_id)
+            except BackendError as exc:
+                log.info("job %s: fetch failed (%s); will retry", job.id, exc.kind.value)
+                continue
+            if snap is None:
+                async with self._job_locks[job.id]:
+                    await self._finish_failed(job, ErrorKind.NOT_FOUND, "The image service lost this job.")
+                continue
+            await self._apply(job.id, snap)

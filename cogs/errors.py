@@ -1,0 +1,50 @@
+"""Turns app-command failures into a short ephemeral sentence instead of "The application did not respond"."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+if TYPE_CHECKING:
+    from bot.app import MjBot
+
+log = logging.getLogger(__name__)
+
+
+def describe(error: app_commands.AppCommandError) -> str:
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command works in servers only."
+    if isinstance(error, app_commands.MissingPermissions):
+        return "You need the " + ", ".join(error.missing_permissions) + " permission to do that."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.TransformerError):
+        return f"That value is not valid: {error.value!r}."
+    return "Something went wrong on the bot's side. Try again; if it keeps happening, tell a server admin."
+
+
+class Errors(commands.Cog):
+    def __init__(self, bot: MjBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.tree.on_error = self.on_app_command_error
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        if isinstance(error, app_commands.CommandInvokeError):
+            log.error("command %s failed", interaction.command and interaction.command.name, exc_info=error.original)
+        message = describe(error)
+        if interaction.response.is_done():
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+
+
+async def setup(bot: MjBot) -> None:
+    await bot.add_cog(Errors(bot))
