@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import discord
 import httpx
@@ -29,7 +30,10 @@ class MjBot(commands.Bot):
     publisher: JobPublisher
     web: WebServer
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        # The bot never joins voice; skip discord.py's warnings about voice libraries.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(
@@ -37,6 +41,7 @@ class MjBot(commands.Bot):
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            **options,
         )
         self.settings = settings
         self.http_client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))

@@ -35,7 +35,9 @@ class WebServer:
     def public_url(self) -> str:
         if self._public_url:
             return self._public_url.rstrip("/")
-        return f"http://{self._host}:{self._port}"
+        # A wildcard bind address is not something a backend can call.
+        host = "127.0.0.1" if self._host in ("0.0.0.0", "::", "") else self._host
+        return f"http://{host}:{self._port}"
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self._app, access_log=None)

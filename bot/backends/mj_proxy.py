@@ -1,0 +1,581 @@
+"""Client for midjourney-proxy (novicezk Java, the closed Java "plus", and trueai-org's C# fork).
+
+All three speak the same ``/mj/...`` API with a few differences that matter here:
+
+* auth: Java/plus read ``mj-api-secret``; C# reads ``Authorization`` (the raw token, no ``Bearer``);
+* errors: submit endpoints answer HTTP 200 with a ``SubmitResultVO`` whose ``code`` says what went
+  wrong; C# also has a second envelope ``{"success": false, "code": -1, "message": ...}``;
+* code 21 means "MODAL: call /submit/modal" on plus/C#, but "task already exists" on open-source Java.
+
+The backend's own words (mostly Chinese) are kept in every error; common ones get an English
+sentence in front so a member can read them.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any, Literal, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic.alias_generators import to_camel
+
+from bot.domain import (
+    Account,
+    BackendError,
+    ButtonStyle,
+    ErrorKind,
+    JobKind,
+    JobStatus,
+    ResultButton,
+    SubmitResult,
+    TaskSnapshot,
+)
+
+log = logging.getLogger(__name__)
+
+Flavour = Literal["java", "csharp"]
+Dimensions = Literal["PORTRAIT", "SQUARE", "LANDSCAPE"]
+
+# --------------------------------------------------------------------------------------------
+# Wire shapes
+# --------------------------------------------------------------------------------------------
+
+
+class _Wire(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown keys ignored (forks add many)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    @field_validator("properties", "buttons", mode="before", check_fields=False)
+    @classmethod
+    def _null_is_default(cls, value: Any, info: ValidationInfo) -> Any:
+        # Proxies send null for an empty object or list; the field's default stands in for it.
+        if value is None and info.field_name is not None:
+            return cls.model_fields[info.field_name].get_default(call_default_factory=True)
+        return value
+
+
+def _id_to_str(value: Any) -> Any:
+    # Task ids are 16-digit numbers; some proxies send them as JSON numbers. Keep them as strings.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+class SubmitRequest(_Wire):
+    """Fields every submit endpoint accepts. ``notify_hook`` None: the proxy's global hook, if any."""
+
+    notify_hook: str | None = None
+    state: str | None = None
+
+
+class ImagineRequest(SubmitRequest):
+    prompt: str
+    base64_array: list[str] = Field(default_factory=list)
+
+
+class ActionRequest(SubmitRequest):
+    task_id: str
+    custom_id: str
+
+
+class ModalRequest(_Wire):
+    task_id: str
+    prompt: str | None = None
+    mask_base64: str | None = None
+
+
+class BlendRequest(SubmitRequest):
+    base64_array: list[str]
+    dimensions: Dimensions = "SQUARE"
+
+
+class DescribeRequest(SubmitRequest):
+    base64: str
+
+
+class ShortenRequest(SubmitRequest):
+    prompt: str
+
+
+class ListByConditionRequest(_Wire):
+    ids: list[str]
+
+
+class SubmitResultVO(_Wire):
+    code: int
+    description: str = ""
+    result: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("result", mode="before")
+    @classmethod
+    def _result_as_str(cls, value: Any) -> Any:
+        value = _id_to_str(value)
+        # C#'s upload-discord-images puts a list here; no endpoint this client calls does.
+        return value if value is None or isinstance(value, str) else None
+
+
+class CsharpErrorEnvelope(_Wire):
+    """trueai's ``Result`` envelope for business exceptions thrown outside the submit try/catch."""
+
+    success: Literal[False]
+    code: int = -1
+    message: str = ""
+
+
+class ButtonVO(_Wire):
+    custom_id: str = ""
+    emoji: str = ""
+    label: str = ""
+    type: int = 2
+    style: int = 2
+
+
+class TaskVO(_Wire):
+    id: str
+    action: str | None = None
+    status: str | None = None
+    prompt: str | None = None
+    prompt_en: str | None = None
+    description: str | None = None
+    state: str | None = None
+    submit_time: int | None = None
+    start_time: int | None = None
+    finish_time: int | None = None
+    progress: str | int | None = None
+    image_url: str | None = None
+    fail_reason: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    buttons: list[ButtonVO] = Field(default_factory=list)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_str(cls, value: Any) -> Any:
+        return _id_to_str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Mapping tables
+# --------------------------------------------------------------------------------------------
+
+#: Common backend messages, by a fragment that identifies them, with an English sentence.
+_TRANSLATIONS: dict[str, str] = {
+    "关联任务不存在或已失效": "The task this button belongs to no longer exists.",
+    "关联任务状态错误": "The task this button belongs to is not finished.",
+    "账号不可用": "The Midjourney account that ran the original task is unavailable.",
+    "无可用的账号实例": "No Midjourney account is available.",
+    "prompt不能为空": "The prompt is empty.",
+    "base64格式错误": "An image could not be read.",
+    "禁止上传": "Image uploads are disabled on the service.",
+    "队列已满": "The queue is full.",
+    "提交失败，系统异常": "The service had an internal error.",
+    "可能包含敏感词": "The prompt may contain a banned word.",
+    "并发数已达上限": "Too many jobs are running on this account.",
+    "队列数已达上限": "Too many jobs are queued on this account.",
+    "今日绘图次数已达上限": "The account's daily image limit is reached.",
+    "服务暂不可用": "The service is temporarily unavailable.",
+    "需要人工验证": "The Midjourney account needs a human verification (captcha).",
+    "任务超时": "The job timed out.",
+    "执行超时": "The job timed out.",
+    "任务提交超时": "The job waited too long to start.",
+    "取消任务": "The job was cancelled.",
+    "操作失败": "The service had an internal error.",
+    "未登录": "The service did not accept the credentials.",
+    "账号已禁用": "The service account is disabled.",
+}
+
+#: Message fragments that decide the error kind whatever the code says (limits, bans, outages).
+_MESSAGE_KINDS: tuple[tuple[str, ErrorKind], ...] = (
+    ("可能包含敏感词", ErrorKind.BANNED_PROMPT),
+    ("banned prompt", ErrorKind.BANNED_PROMPT),
+    ("无可用的账号实例", ErrorKind.UNAVAILABLE),
+    ("服务暂不可用", ErrorKind.UNAVAILABLE),
+    ("队列已满", ErrorKind.QUEUE_FULL),
+    ("并发数已达上限", ErrorKind.QUEUE_FULL),
+    ("队列数已达上限", ErrorKind.QUEUE_FULL),
+    ("次数已达上限", ErrorKind.QUOTA),
+    ("账号已禁用", ErrorKind.AUTH),
+    ("未登录", ErrorKind.AUTH),
+)
+
+#: Failure reasons of finished tasks that map onto an error kind.
+_FAIL_REASON_KINDS: tuple[tuple[str, ErrorKind], ...] = (
+    ("可能包含敏感词", ErrorKind.BANNED_PROMPT),
+    ("banned prompt", ErrorKind.BANNED_PROMPT),
+    ("超时", ErrorKind.TIMEOUT),
+    ("timed out", ErrorKind.TIMEOUT),
+    ("timeout", ErrorKind.TIMEOUT),
+    ("人工验证", ErrorKind.MODERATION),
+    ("captcha", ErrorKind.MODERATION),
+    ("action needed", ErrorKind.MODERATION),
+    ("pending mod", ErrorKind.MODERATION),
+)
+
+_CODE_KINDS: dict[int, ErrorKind] = {
+    3: ErrorKind.NOT_FOUND,
+    4: ErrorKind.INVALID_INPUT,
+    23: ErrorKind.QUEUE_FULL,
+    24: ErrorKind.BANNED_PROMPT,
+}
+
+_STATUSES: dict[str, JobStatus] = {
+    "NOT_START": JobStatus.SUBMITTED,
+    "SUBMITTED": JobStatus.SUBMITTED,
+    "IN_PROGRESS": JobStatus.IN_PROGRESS,
+    "MODAL": JobStatus.MODAL,
+    "SUCCESS": JobStatus.SUCCESS,
+    "FAILURE": JobStatus.FAILURE,
+    "CANCEL": JobStatus.CANCELLED,
+}
+
+#: C# cancels a task by failing it with this reason.
+_CANCEL_REASON = "取消任务"
+
+_STYLES: dict[int, ButtonStyle] = {
+    1: ButtonStyle.PRIMARY,
+    2: ButtonStyle.SECONDARY,
+    3: ButtonStyle.SUCCESS,
+    4: ButtonStyle.DANGER,
+}
+
+#: customId pattern → (kind, row). Rows follow the Midjourney bot's own layout: on a grid U1–U4 and
+#: reroll, then V1–V4; on an upscale the upscales, the varies, the zooms, then pans and bookmark.
+_BUTTON_RULES: tuple[tuple[re.Pattern[str], JobKind, int | None], ...] = (
+    (re.compile(r"^MJ::JOB::upsample::\d"), JobKind.UPSCALE, 0),
+    (re.compile(r"^MJ::JOB::reroll::"), JobKind.REROLL, 0),
+    (re.compile(r"^MJ::JOB::variation::\d"), JobKind.VARIATION, 1),
+    (re.compile(r"^MJ::JOB::upsample_v"), JobKind.UPSCALE, 0),
+    (re.compile(r"^MJ::JOB::(low|high)_variation::"), JobKind.VARIATION, 1),
+    (re.compile(r"^MJ::Inpaint::"), JobKind.VARIATION, 1),
+    (re.compile(r"^MJ::(Outpaint|CustomZoom)::"), JobKind.ZOOM, 2),
+    (re.compile(r"^MJ::JOB::pan_"), JobKind.PAN, 3),
+    (re.compile(r"^MJ::BOOKMARK::"), JobKind.ACTION, 3),
+)
+
+_PROGRESS = re.compile(r"(\d{1,3})")
+
+_IMAGE_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"WEBP", 8, "image/webp"),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Pure mapping functions (module level so tests and other backends can use them directly)
+# --------------------------------------------------------------------------------------------
+
+
+def describe_message(message: str) -> str:
+    """The backend's message, with an English sentence in front when it is a known one."""
+    for fragment, english in _TRANSLATIONS.items():
+        if fragment in message:
+            return f"{english} ({message})"
+    return message
+
+
+def _kind_from_message(message: str, table: tuple[tuple[str, ErrorKind], ...]) -> ErrorKind | None:
+    lowered = message.lower()
+    return next((kind for fragment, kind in table if fragment in lowered), None)
+
+
+def data_url(image: bytes) -> str:
+    """``data:<mime>;base64,...`` for an image, its type read from its first bytes."""
+    for signature, offset, mime in _IMAGE_SIGNATURES:
+        if image[offset : offset + len(signature)] == signature:
+            return f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
+    raise BackendError(ErrorKind.INVALID_INPUT, "Unsupported image type (use PNG, JPEG, WebP or GIF).")
+
+
+def parse_progress(progress: str | int | None) -> int | None:
+    """``"46%"`` → 46; empty or missing → None."""
+    if isinstance(progress, int):
+        return max(0, min(100, progress))
+    match = _PROGRESS.search(progress or "")
+    return max(0, min(100, int(match.group(1)))) if match else None
+
+
+def to_button(vo: ButtonVO) -> ResultButton:
+    kind, row = next(
+        ((kind, row) for pattern, kind, row in _BUTTON_RULES if pattern.match(vo.custom_id)),
+        (JobKind.ACTION, None),
+    )
+    return ResultButton(
+        custom_id=vo.custom_id,
+        label=vo.label,
+        emoji=vo.emoji,
+        style=_STYLES.get(vo.style, ButtonStyle.SECONDARY),
+        kind=kind,
+        row=row,
+    )
+
+
+def to_snapshot(task: TaskVO) -> TaskSnapshot:
+    status = _STATUSES.get(task.status or "")
+    if status is None:
+        raise BackendError(ErrorKind.INVALID_INPUT, f"Unknown task status {task.status!r}.")
+    fail_reason = task.fail_reason or None
+    if status is JobStatus.FAILURE and fail_reason == _CANCEL_REASON:
+        status = JobStatus.CANCELLED
+    final_prompt = task.properties.get("finalPrompt")
+    return TaskSnapshot(
+        task_id=task.id,
+        status=status,
+        progress=parse_progress(task.progress),
+        image_url=task.image_url or None,
+        fail_reason=describe_message(fail_reason) if fail_reason else None,
+        error_kind=_kind_from_message(fail_reason, _FAIL_REASON_KINDS) if fail_reason else None,
+        # Link buttons (no customId) cannot be pressed through the proxy.
+        buttons=[to_button(b) for b in task.buttons if b.custom_id],
+        prompt=task.prompt,
+        final_prompt=final_prompt if isinstance(final_prompt, str) and final_prompt else None,
+    )
+
+
+def submit_result(vo: SubmitResultVO, flavour: Flavour) -> SubmitResult:
+    """A SubmitResultVO as a SubmitResult, or the BackendError it stands for."""
+    if vo.code in (1, 22) and vo.result:
+        queue = vo.properties.get("numberOfQueues") if vo.code == 22 else None
+        return SubmitResult(task_id=vo.result, queue_position=queue if isinstance(queue, int) else None)
+    if vo.code == 21 and vo.result:
+        # Open-source Java: "already exists" (the result is the existing task). Plus and C#: a new
+        # MODAL task waiting for /submit/modal; plus tells it apart by the remix/finalPrompt keys.
+        modal = flavour == "csharp" or "finalPrompt" in vo.properties or "remix" in vo.properties
+        if not modal:
+            return SubmitResult(task_id=vo.result)
+        final_prompt = vo.properties.get("finalPrompt")
+        return SubmitResult(
+            task_id=vo.result,
+            needs_modal=True,
+            final_prompt=final_prompt if isinstance(final_prompt, str) else None,
+        )
+    raise _vo_error(vo)
+
+
+def _vo_error(vo: SubmitResultVO) -> BackendError:
+    kind = _kind_from_message(vo.description, _MESSAGE_KINDS) or _CODE_KINDS.get(
+        vo.code, ErrorKind.UNAVAILABLE
+    )
+    detail = describe_message(vo.description) if vo.description else f"Error code {vo.code}."
+    banned = vo.properties.get("bannedWord")
+    if banned:
+        detail = f"{detail} Banned word: {banned}"
+    return BackendError(kind, detail)
+
+
+def _envelope_error(envelope: CsharpErrorEnvelope) -> BackendError:
+    kind = _kind_from_message(envelope.message, _MESSAGE_KINDS) or ErrorKind.UNAVAILABLE
+    return BackendError(kind, describe_message(envelope.message))
+
+
+# --------------------------------------------------------------------------------------------
+# The backend
+# --------------------------------------------------------------------------------------------
+
+
+class MjProxyBackend:
+    """One midjourney-proxy account. Implements :class:`bot.backends.base.Backend`.
+
+    Transport errors map to UNAVAILABLE, read timeouts included: a submit that timed out may or may
+    not have created a task, and "try again later" is the honest answer either way.
+    """
+
+    def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
+        flavour = account.options.get("flavour", "java")
+        if flavour not in ("java", "csharp"):
+            raise ValueError(f"Unknown midjourney-proxy flavour {flavour!r} (use 'java' or 'csharp').")
+        self.flavour: Flavour = "csharp" if flavour == "csharp" else "java"
+        self._root = f"{account.base_url.rstrip('/')}/mj"
+        self._secret = account.secret
+        self._http = http
+
+    # --- submits ------------------------------------------------------------------------------
+
+    async def imagine(
+        self, prompt: str, images: Sequence[bytes] = (), *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        body = ImagineRequest(
+            prompt=prompt, base64_array=[data_url(i) for i in images], notify_hook=hook_url, state=state
+        )
+        return await self._submit("/submit/imagine", body)
+
+    async def action(
+        self, task_id: str, custom_id: str, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        body = ActionRequest(task_id=task_id, custom_id=custom_id, notify_hook=hook_url, state=state)
+        return await self._submit("/submit/action", body)
+
+    async def modal(
+        self, task_id: str, prompt: str | None = None, mask_png: bytes | None = None
+    ) -> SubmitResult:
+        """Confirm a MODAL task (Custom Zoom, Vary Region, describe/shorten picks); same task id."""
+        mask = data_url(mask_png) if mask_png is not None else None
+        return await self._submit(
+            "/submit/modal", ModalRequest(task_id=task_id, prompt=prompt, mask_base64=mask)
+        )
+
+    async def blend(
+        self,
+        images: Sequence[bytes],
+        dimensions: Dimensions = "SQUARE",
+        *,
+        hook_url: str | None = None,
+        state: str = "",
+    ) -> SubmitResult:
+        body = BlendRequest(
+            base64_array=[data_url(i) for i in images],
+            dimensions=dimensions,
+            notify_hook=hook_url,
+            state=state,
+        )
+        return await self._submit("/submit/blend", body)
+
+    async def describe(self, image: bytes, *, hook_url: str | None = None, state: str = "") -> SubmitResult:
+        body = DescribeRequest(base64=data_url(image), notify_hook=hook_url, state=state)
+        return await self._submit("/submit/describe", body)
+
+    async def shorten(self, prompt: str, *, hook_url: str | None = None, state: str = "") -> SubmitResult:
+        return await self._submit(
+            "/submit/shorten", ShortenRequest(prompt=prompt, notify_hook=hook_url, state=state)
+        )
+
+    async def cancel(self, task_id: str) -> None:
+        """Cancel a task (C# only; Java answers 404 → INVALID_INPUT)."""
+        await self._request("POST", f"/task/{task_id}/cancel")
+
+    # --- queries ------------------------------------------------------------------------------
+
+    async def fetch(self, task_id: str) -> TaskSnapshot | None:
+        response = await self._request("GET", f"/task/{task_id}/fetch")
+        data = self._json(response, allow_empty=True)
+        return None if data is None else self.parse_push(data)
+
+    async def fetch_many(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
+        """The known tasks among ``task_ids`` (unknown ids are silently left out), in one request."""
+        if not task_ids:
+            return []
+        response = await self._request(
+            "POST", "/task/list-by-condition", ListByConditionRequest(ids=list(task_ids))
+        )
+        data = self._json(response, allow_empty=True)
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise BackendError(ErrorKind.INVALID_INPUT, "The task list is not a JSON array.")
+        return [self.parse_push(item) for item in data if item is not None]
+
+    def parse_push(self, body: Any) -> TaskSnapshot:
+        try:
+            task = TaskVO.model_validate(body)
+        except ValidationError as exc:
+            raise BackendError(
+                ErrorKind.INVALID_INPUT, f"Malformed task ({exc.error_count()} errors)."
+            ) from exc
+        return to_snapshot(task)
+
+    # --- transport ----------------------------------------------------------------------------
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        if not self._secret:
+            return {}
+        if self.flavour == "csharp":
+            return {"Authorization": self._secret}
+        return {"mj-api-secret": self._secret}
+
+    async def _submit(self, path: str, body: BaseModel) -> SubmitResult:
+        response = await self._request("POST", path, body)
+        data = self._json(response, allow_empty=False)
+        envelope = _try_validate(CsharpErrorEnvelope, data)
+        if envelope is not None:
+            raise self._scrub(_envelope_error(envelope))
+        vo = _try_validate(SubmitResultVO, data)
+        if vo is None:
+            raise BackendError(ErrorKind.UNAVAILABLE, f"Unexpected answer to {path}.")
+        try:
+            result = submit_result(vo, self.flavour)
+        except BackendError as exc:
+            log.info("midjourney-proxy %s refused: code %s, %s", path, vo.code, exc.kind.value)
+            raise self._scrub(exc) from None
+        log.debug("midjourney-proxy %s accepted: task %s (code %s)", path, result.task_id, vo.code)
+        return result
+
+    async def _request(self, method: str, path: str, body: BaseModel | None = None) -> httpx.Response:
+        payload = body.model_dump(mode="json", by_alias=True, exclude_none=True) if body is not None else None
+        try:
+            response = await self._http.request(
+                method, self._root + path, json=payload, headers=self._headers
+            )
+        except httpx.TimeoutException:
+            raise BackendError(ErrorKind.UNAVAILABLE, f"The proxy did not answer in time ({path}).") from None
+        except httpx.HTTPError as exc:
+            # Only the exception type: its text may carry the URL, and the URL may carry credentials.
+            raise BackendError(
+                ErrorKind.UNAVAILABLE, f"Could not reach the proxy ({type(exc).__name__})."
+            ) from None
+        if response.is_success:
+            return response
+        raise self._scrub(self._status_error(response, path))
+
+    def _status_error(self, response: httpx.Response, path: str) -> BackendError:
+        status = response.status_code
+        text = response.text.strip()[:300]
+        if status in (401, 403):
+            return BackendError(ErrorKind.AUTH, describe_message(text) if text else f"HTTP {status}.")
+        data = _try_json(response)
+        envelope = _try_validate(CsharpErrorEnvelope, data)
+        vo = None if envelope else _try_validate(SubmitResultVO, data)
+        if status == 404 and vo is not None:
+            # C# answers a missing parent task on /submit/action and /submit/modal this way.
+            return _vo_error(vo)
+        if status >= 500:
+            detail = describe_message(envelope.message) if envelope else f"HTTP {status} on {path}."
+            return BackendError(ErrorKind.UNAVAILABLE, detail)
+        if status == 404:
+            return BackendError(ErrorKind.INVALID_INPUT, f"{path} is not supported by this proxy (HTTP 404).")
+        return BackendError(ErrorKind.INVALID_INPUT, describe_message(text) if text else f"HTTP {status}.")
+
+    @staticmethod
+    def _json(response: httpx.Response, *, allow_empty: bool) -> Any:
+        # Java answers "not found" with an empty 200, ASP.NET with 204; both mean null.
+        if response.status_code == 204 or not response.content.strip():
+            if allow_empty:
+                return None
+            raise BackendError(ErrorKind.UNAVAILABLE, "The proxy sent an empty answer.")
+        data = _try_json(response)
+        if data is _NOT_JSON:
+            raise BackendError(ErrorKind.UNAVAILABLE, "The proxy sent an answer that is not JSON.")
+        return data
+
+    def _scrub(self, error: BackendError) -> BackendError:
+        """Never let the secret leak through text a misconfigured proxy may have echoed."""
+        if self._secret and self._secret in error.detail:
+            return BackendError(error.kind, error.detail.replace(self._secret, "***"))
+        return error
+
+
+_NOT_JSON = object()
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _try_json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return _NOT_JSON
+
+
+def _try_validate(model: type[_M], data: Any) -> _M | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None

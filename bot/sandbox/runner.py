@@ -1,0 +1,200 @@
+"""The sandbox: the real bot against the local Discord emulator and a fake midjourney-proxy.
+
+`mjbot` with no Discord token runs :func:`run_sandbox`; the end-to-end tests use :class:`Sandbox`
+directly, so what a newcomer sees is exactly what the tests exercise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.app import MjBot
+from bot.config import AccountSettings, Settings
+from bot.domain import BackendKind
+from bot.sandbox.discord import DiscordEmulator, point_discord_py_at
+from bot.sandbox.discord.state import Event, Message
+from bot.sandbox.fake_mj_proxy import FakeMjProxy
+
+
+class Sandbox:
+    """Emulator + fake backend + bot, all on loopback. The bot can be restarted on the same store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store_path: Path,
+        emulator: DiscordEmulator | None = None,
+        proxy: FakeMjProxy | None = None,
+        emulator_port: int = 0,
+        max_jobs: int = 3,
+    ) -> None:
+        self.emulator = emulator or DiscordEmulator()
+        self.proxy = proxy or FakeMjProxy()
+        self._base_settings = settings
+        self._store_path = store_path
+        self._emulator_port = emulator_port
+        self._max_jobs = max_jobs
+        self.bot: MjBot | None = None
+        self._bot_task: asyncio.Task[None] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The user's settings with the sandbox's token, store, web port and account."""
+        world = self.emulator.world
+        account = AccountSettings(
+            guild_id=world.guild.id,
+            name="sandbox-proxy",
+            kind=BackendKind.MJ_PROXY,
+            base_url=self.proxy.base_url,
+            secret=SecretStr(self.proxy.secret),
+            max_jobs=self._max_jobs,
+            options={"flavour": self.proxy.flavour},
+        )
+        return self._base_settings.model_copy(
+            update={
+                "discord": self._base_settings.discord.model_copy(
+                    update={"token": SecretStr(world.token), "dev_guild_id": world.guild.id}
+                ),
+                "store": self._base_settings.store.model_copy(update={"path": self._store_path}),
+                "web": self._base_settings.web.model_copy(
+                    update={"host": "127.0.0.1", "port": 0, "public_url": None}
+                ),
+                "accounts": [account],
+            }
+        )
+
+    async def start(self) -> None:
+        await self.emulator.start(port=self._emulator_port)
+        await self.proxy.start()
+        point_discord_py_at(self.emulator)
+        await self.start_bot()
+
+    async def start_bot(self) -> MjBot:
+        settings = self.settings
+        # The emulator sends every guild at once, so waiting 2 s for more is pointless here.
+        bot = MjBot(settings, guild_ready_timeout=0.05)
+        token = settings.discord.token
+        assert token is not None
+        self._bot_task = asyncio.create_task(bot.start(token.get_secret_value()), name="mjbot-sandbox-bot")
+        ready = asyncio.create_task(bot.wait_until_ready())
+        done, _ = await asyncio.wait({ready, self._bot_task}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            if self._bot_task in done:
+                self._bot_task.result()  # raises why the bot died
+            raise TimeoutError("the bot did not become ready within 30 s")
+        self.bot = bot
+        return bot
+
+    async def stop_bot(self) -> None:
+        if self.bot is not None:
+            await self.bot.close()
+            self.bot = None
+        if self._bot_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bot_task
+            self._bot_task = None
+
+    async def restart_bot(self) -> MjBot:
+        await self.stop_bot()
+        return await self.start_bot()
+
+    async def stop(self) -> None:
+        await self.stop_bot()
+        await self.proxy.stop()
+        await self.emulator.stop()
+
+
+async def run_sandbox(settings: Settings, *, port: int = 8765, demo: bool = True) -> None:
+    """What `mjbot` does with no token: start everything, play a short demo, keep running."""
+    with tempfile.TemporaryDirectory(prefix="mjbot-sandbox-") as tmp:
+        # Slow enough to watch the progress in the demo.
+        proxy = FakeMjProxy(step_seconds=0.8, progress_steps=3)
+        settings = settings.model_copy(
+            update={"jobs": settings.jobs.model_copy(update={"progress_edit_seconds": 0.5})}
+        )
+        sandbox = Sandbox(settings, store_path=Path(tmp) / "sandbox.sqlite3", proxy=proxy, emulator_port=port)
+        await sandbox.start()
+        emu = sandbox.emulator
+        print(
+            "mjbot sandbox is running.\n"
+            f"  Discord emulator: {emu.base_url} (REST {emu.api_base}, gateway {emu.gateway_url})\n"
+            f"  Fake midjourney-proxy: {sandbox.proxy.base_url}\n"
+            f"  Server {emu.world.guild.name!r} with channels "
+            + ", ".join(f"#{c.name}" for c in emu.world.guild.channels)
+            + f"; members {emu.world.admin.username} (admin) and {emu.world.member.username}.\n",
+            flush=True,
+        )
+        try:
+            if demo:
+                await play_demo(sandbox)
+            print("The sandbox keeps running; press Ctrl+C to stop.", flush=True)
+            await asyncio.Event().wait()
+        finally:
+            await sandbox.stop()
+
+
+async def play_demo(sandbox: Sandbox) -> None:
+    """A member runs /imagine and clicks U1, as in Discord; the channel is printed as it changes."""
+    emu = sandbox.emulator
+    channel = emu.channel("art")
+    member = emu.world.member
+    names = {u.id: u.username for u in (emu.world.bot, emu.world.admin, member)}
+    feed = emu.subscribe()
+    printer = asyncio.create_task(_print_channel(feed, channel.id, names))
+    try:
+        prompt = "a lighthouse at dusk, oil painting"
+        print(f"[demo] {member.username} types: /imagine prompt:{prompt}", flush=True)
+        await emu.slash(member.id, channel.id, "imagine", prompt=prompt)
+        grid = await emu.wait_for_message(channel.id, lambda m: bool(m.attachments) and bool(m.components), 60)
+        u1 = _custom_id(grid, "U1")
+        print(f"[demo] {member.username} clicks U1", flush=True)
+        await emu.click(member.id, grid.id, u1)
+        await emu.wait_for_message(
+            channel.id, lambda m: m.id != grid.id and bool(m.attachments) and bool(m.components), 60
+        )
+        await asyncio.sleep(0.2)
+        print("[demo] done: that is /imagine → grid → U1 through the real bot.\n", flush=True)
+    finally:
+        printer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await printer
+
+
+def _custom_id(message: Message, label: str) -> str:
+    for row in message.components:
+        for component in row.get("components", []):
+            if component.get("label") == label:
+                return str(component["custom_id"])
+    raise LookupError(f"no {label} button on message {message.id}")
+
+
+async def _print_channel(feed: asyncio.Queue[Event], channel_id: int, names: dict[int, str]) -> None:
+    while True:
+        event = await feed.get()
+        if event.kind not in ("message_created", "message_updated"):
+            continue
+        data: dict[str, Any] = event.data["message"]
+        if int(data["channel_id"]) != channel_id:
+            continue
+        author = names.get(int(data["author"]["id"]), "?")
+        buttons = [
+            c.get("label") or c.get("emoji", {}).get("name", "")
+            for row in data.get("components", [])
+            for c in row.get("components", [])
+        ]
+        files = [a["filename"] for a in data.get("attachments", [])]
+        verb = "posts" if event.kind == "message_created" else "edits"
+        line = f"  {author} {verb}: {data.get('content', '')}"
+        if files:
+            line += f"  [image: {', '.join(files)}]"
+        if buttons:
+            line += f"  [buttons: {' '.join(buttons)}]"
+        print(line, flush=True)

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Bootstrap for a fresh machine that has only Python 3.11+.
+
+    python3 dev.py            start the bot (the local sandbox when no Discord token is configured)
+    python3 dev.py test       run the test suite
+    python3 dev.py lint       ruff and mypy
+    python3 dev.py -- ARGS    pass ARGS to the mjbot command (e.g. -- run --config mjbot.toml)
+
+It installs uv (pinned) into .tools/ when uv is not on PATH, then lets uv build .venv from
+uv.lock, so every machine runs the same locked dependencies.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+UV_VERSION = "0.13.9"
+ROOT = Path(__file__).resolve().parent
+TOOLS = ROOT / ".tools"
+
+
+def uv() -> str:
+    found = shutil.which("uv")
+    if found:
+        return found
+    bindir = TOOLS / ("Scripts" if os.name == "nt" else "bin")
+    exe = bindir / ("uv.exe" if os.name == "nt" else "uv")
+    if not exe.exists():
+        print(f"Installing uv {UV_VERSION} into {TOOLS} …", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS)
+        subprocess.run(
+            [str(bindir / "python"), "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}"], check=True
+        )
+    return str(exe)
+
+
+def main(argv: list[str]) -> int:
+    if sys.version_info < (3, 11):
+        print("mjbot needs Python 3.11 or newer.", file=sys.stderr)
+        return 2
+    command, rest = (argv[0], argv[1:]) if argv else ("run", [])
+    tool = uv()
+    run = [tool, "run", "--locked", "--project", str(ROOT)]
+    if command == "test":
+        return subprocess.call([*run, "pytest", *rest], cwd=ROOT)
+    if command == "lint":
+        return subprocess.call([*run, "ruff", "check", "."], cwd=ROOT) or subprocess.call(
+            [*run, "mypy"], cwd=ROOT
+        )
+    if command == "--":
+        return subprocess.call([*run, "mjbot", *rest], cwd=ROOT)
+    if command == "run":
+        return subprocess.call([*run, "mjbot", *rest], cwd=ROOT)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
