@@ -1,10 +1,12 @@
 """The one place that posts and edits job messages.
 
 The engine reports every job change here (:meth:`JobPublisher.job_changed`, never blocking). Only
-the latest state of each job is kept, so a burst of progress updates becomes one edit. Finals and
-first posts go out at once; progress edits wait until ``progress_edit_seconds`` have passed since
-the job's previous edit (Discord allows about 5 edits per 5 s per channel). One message is written
-at a time per job, so edits never overtake each other.
+the latest state of each job is kept, so a burst of progress updates becomes one edit, and an
+update that would not change what the message shows is dropped. Discord allows about 5 message
+writes per 5 s per channel: the publisher paces itself under that, keeping the last slot of each
+window for first posts and finals, so progress edits never delay a result. Progress edits of one
+job are also at least ``progress_edit_seconds`` apart. One message is written at a time per job, so
+edits never overtake each other.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import io
 import logging
 import time
+from collections import defaultdict, deque
 from typing import TYPE_CHECKING
 
 import discord
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 
 #: Largest result image the bot re-uploads; above it the message links to the image instead.
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+#: Discord's per-channel message write budget (observed: 5 per 5 s).
+CHANNEL_WRITES = 5
+CHANNEL_WINDOW = 5.0
 
 
 class JobPublisher:
@@ -39,6 +45,10 @@ class JobPublisher:
         self._latest: dict[int, Job] = {}
         self._last_edit: dict[int, float] = {}
         self._busy: set[int] = set()
+        #: When each channel's recent writes started, for pacing.
+        self._channel_writes: defaultdict[int, deque[float]] = defaultdict(deque)
+        #: What each job's message shows now, so repeats are not sent.
+        self._shown: dict[int, str] = {}
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
@@ -80,15 +90,27 @@ class JobPublisher:
                 continue
             del self._latest[job_id]
             self._busy.add(job_id)
+            self._channel_writes[job.channel_id].append(now)
             task = asyncio.create_task(self._write(job))
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
         return next_due
 
     def _due_at(self, job: Job) -> float:
-        if job.message_id is None or job.status.terminal:
-            return 0.0  # first posts and finals first
-        return self._last_edit.get(job.id, 0.0) + self._interval
+        urgent = job.message_id is None or job.status.terminal
+        own = 0.0 if urgent else self._last_edit.get(job.id, 0.0) + self._interval
+        return max(own, self._channel_free_at(job.channel_id, reserve=0 if urgent else 1))
+
+    def _channel_free_at(self, channel_id: int, reserve: int) -> float:
+        """When the channel has a write slot left, keeping ``reserve`` slots for urgent writes."""
+        writes = self._channel_writes[channel_id]
+        horizon = time.monotonic() - CHANNEL_WINDOW
+        while writes and writes[0] <= horizon:
+            writes.popleft()
+        allowed = CHANNEL_WRITES - reserve
+        if len(writes) < allowed:
+            return 0.0
+        return writes[len(writes) - allowed] + CHANNEL_WINDOW
 
     async def _write(self, job: Job) -> None:
         try:
@@ -122,6 +144,10 @@ class JobPublisher:
         elif job.status is JobStatus.IN_PROGRESS and job.image_url:
             embed = discord.Embed().set_image(url=job.image_url)
         view = result_view(job)
+        shown = f"{content}|{embed and job.image_url}|{job.status.value}"
+        if job.message_id is not None and not job.status.terminal and self._shown.get(job.id) == shown:
+            return
+        self._shown[job.id] = shown
 
         message_id = job.message_id
         if message_id is not None:
@@ -146,6 +172,7 @@ class JobPublisher:
             await self._bot.engine.record_message(job.id, message.id)
         if job.status.terminal:
             await self._bot.engine.record_posted(job.id)
+            self._shown.pop(job.id, None)
 
     async def _download(self, url: str) -> bytes | None:
         try:

@@ -1,0 +1,87 @@
+"""Fixtures that run the real bot against the Discord emulator and the fake midjourney-proxy."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import discord.gateway
+import discord.http
+import pytest
+from PIL import Image
+
+from bot.config import JobSettings, Settings
+from bot.sandbox.discord import Message
+from bot.sandbox.fake_mj_proxy import FakeMjProxy
+from bot.sandbox.runner import Sandbox
+
+#: Fast job settings for tests: no progress pacing, quick polling, short timeout.
+FAST_JOBS = JobSettings(timeout_seconds=20, poll_interval_seconds=0.3, progress_edit_seconds=0.0)
+
+
+@pytest.fixture
+def make_sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
+    def make(*, jobs: JobSettings = FAST_JOBS, proxy: FakeMjProxy | None = None, max_jobs: int = 3) -> Sandbox:
+        return Sandbox(
+            Settings(jobs=jobs),
+            store_path=tmp_path / "mjbot.sqlite3",
+            proxy=proxy or FakeMjProxy(step_seconds=0.02),
+            max_jobs=max_jobs,
+        )
+
+    return make
+
+
+@pytest.fixture
+async def sandbox(make_sandbox: Callable[..., Sandbox]) -> AsyncIterator[Sandbox]:
+    box = make_sandbox()
+    async with _running(box):
+        yield box
+
+
+class _running:
+    """Start a sandbox and always stop it, restoring discord.py's URLs for other tests."""
+
+    def __init__(self, box: Sandbox) -> None:
+        self.box = box
+        self._saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+
+    async def __aenter__(self) -> Sandbox:
+        await self.box.start()
+        return self.box
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.box.stop()
+        finally:
+            discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved
+
+
+running = _running
+
+
+def png_bytes(color: str = "red", size: tuple[int, int] = (64, 64)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def buttons(message: Message) -> list[list[str]]:
+    """The message's button rows as labels (or emoji names when a button has no label)."""
+    return [
+        [c.get("label") or c.get("emoji", {}).get("name", "") for c in row["components"]]
+        for row in message.components
+    ]
+
+
+def custom_id(message: Message, label: str) -> str:
+    for row in message.components:
+        for c in row["components"]:
+            if (c.get("label") or c.get("emoji", {}).get("name")) == label:
+                return str(c["custom_id"])
+    raise LookupError(f"no button {label!r} on message {message.id}: {buttons(message)}")
+
+
+def is_result(message: Message) -> bool:
+    return bool(message.attachments) and bool(message.components)

@@ -1,0 +1,172 @@
+"""/imagine end to end: the real discord.py bot, the Discord emulator and the fake midjourney-proxy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from bot.config import JobSettings
+from bot.sandbox.discord import Interaction
+from bot.sandbox.fake_mj_proxy import FakeMjProxy
+from bot.sandbox.runner import Sandbox
+from tests.e2e.conftest import buttons, custom_id, is_result, png_bytes, running
+
+GRID_ROWS = [["U1", "U2", "U3", "U4", "🔄"], ["V1", "V2", "V3", "V4"]]
+
+
+async def _ephemeral_text(box: Sandbox, interaction: Interaction, needle: str) -> str:
+    def found() -> str | None:
+        return next((m.content for m in interaction.ephemeral if needle in m.content), None)
+
+    return await box.emulator.wait_for(found, timeout=10)
+
+
+async def test_imagine_shows_progress_then_grid_then_u2_upscales(sandbox: Sandbox) -> None:
+    emu, proxy = sandbox.emulator, sandbox.proxy
+    art, bob = emu.channel("art"), emu.world.member
+    feed = emu.subscribe()
+
+    inter = await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse at dusk")
+    assert "on its way" in await _ephemeral_text(sandbox, inter, "on its way")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+
+    assert grid.content.startswith("**a lighthouse at dusk** - <@")
+    assert buttons(grid) == GRID_ROWS
+    assert grid.attachments[0].data.startswith(b"\x89PNG")
+    # The same message went through "Waiting to start" and a progress percentage first.
+    seen = []
+    while not feed.empty():
+        event = feed.get_nowait()
+        if event.kind.startswith("message_") and event.data["message"]["id"] == str(grid.id):
+            seen.append(event.data["message"]["content"])
+    assert any("Waiting to start" in c for c in seen)
+    assert any(c.endswith("%)") for c in seen), seen
+
+    await emu.click(bob.id, grid.id, custom_id(grid, "U2"))
+    upscale = await emu.wait_for_message(art.id, lambda m: m.id != grid.id and is_result(m), timeout=10)
+    assert "Image #2" in upscale.content
+    labels = [label for row in buttons(upscale) for label in row]
+    assert {"Vary (Strong)", "Vary (Subtle)", "Zoom Out 2x", "Custom Zoom", "⬅️", "➡️"} <= set(labels)
+    actions = [r.json for r in proxy.requests if r.path == "/mj/submit/action"]
+    assert len(actions) == 1 and actions[0]["customId"].startswith("MJ::JOB::upsample::2::")
+    # The pressed button is now highlighted on the grid.
+    pressed = [c for row in emu.message(grid.id).components for c in row["components"] if c.get("label") == "U2"]
+    assert pressed[0]["style"] == 1
+    assert emu.violations == []
+
+
+async def test_buttons_still_work_after_a_restart(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    art, bob = emu.channel("art"), emu.world.member
+    await emu.slash(bob.id, art.id, "imagine", prompt="a red fox")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+
+    await sandbox.restart_bot()
+
+    await emu.click(bob.id, grid.id, custom_id(grid, "V3"))
+    variation = await emu.wait_for_message(art.id, lambda m: m.id != grid.id and is_result(m), timeout=10)
+    assert buttons(variation) == GRID_ROWS
+    assert "Variations #3" in variation.content
+    assert emu.violations == []
+
+
+async def test_a_job_running_during_a_restart_finishes_once(make_sandbox: Callable[..., Sandbox]) -> None:
+    box = make_sandbox(proxy=FakeMjProxy(step_seconds=0.3, progress_steps=3))
+    async with running(box):
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "imagine", prompt="a slow castle")
+        async with asyncio.timeout(10):
+            while not box.proxy.task_ids:
+                await asyncio.sleep(0.01)
+        await box.stop_bot()
+        # The task finishes while the bot is down: its push is lost, the restart must fetch it.
+        async with asyncio.timeout(10):
+            await box.proxy.wait_for(box.proxy.task_ids[0], "SUCCESS")
+        await box.start_bot()
+        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+        await asyncio.sleep(0.5)  # room for a wrong second post to show up
+        results = [m for m in emu.messages(art.id) if is_result(m)]
+        assert [m.id for m in results] == [grid.id]
+        assert emu.violations == []
+
+
+async def test_lost_pushes_are_covered_by_polling(sandbox: Sandbox) -> None:
+    emu, proxy = sandbox.emulator, sandbox.proxy
+    proxy.faults.drop_hooks = True
+    art, bob = emu.channel("art"), emu.world.member
+    await emu.slash(bob.id, art.id, "imagine", prompt="a quiet harbor")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+    assert buttons(grid) == GRID_ROWS
+    assert proxy.count("/mj/task/", method="GET") >= 1
+    assert not any(d.delivered for d in proxy.hook_deliveries)
+
+
+async def test_banned_prompt_ends_with_a_clear_message(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    art, bob = emu.channel("art"), emu.world.member
+    await emu.slash(bob.id, art.id, "imagine", prompt="something forbidden here")
+    failed = await emu.wait_for_message(art.id, lambda m: "(Failed)" in m.content, timeout=10)
+    assert "refused this prompt" in failed.content and "Rephrase" in failed.content
+    assert failed.components == []
+
+
+async def test_queue_full_ends_with_a_clear_message(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    sandbox.proxy.faults.fail_next_submit(code=23)
+    art, bob = emu.channel("art"), emu.world.member
+    await emu.slash(bob.id, art.id, "imagine", prompt="a busy day")
+    failed = await emu.wait_for_message(art.id, lambda m: "(Failed)" in m.content, timeout=10)
+    assert "busy right now" in failed.content
+
+
+async def test_backend_down_ends_with_a_clear_message(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    sandbox.proxy.faults.fail_next_submit(status=500)
+    art, bob = emu.channel("art"), emu.world.member
+    await emu.slash(bob.id, art.id, "imagine", prompt="a dark server room")
+    failed = await emu.wait_for_message(art.id, lambda m: "(Failed)" in m.content, timeout=10)
+    assert "unreachable" in failed.content
+
+
+async def test_stuck_job_times_out(make_sandbox: Callable[..., Sandbox]) -> None:
+    jobs = JobSettings(timeout_seconds=1.0, poll_interval_seconds=0.2, progress_edit_seconds=0.0)
+    box = make_sandbox(jobs=jobs)
+    async with running(box):
+        box.proxy.faults.stick_next_task()
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "imagine", prompt="an endless stair")
+        failed = await emu.wait_for_message(art.id, lambda m: "(Failed)" in m.content, timeout=10)
+        assert "took too long" in failed.content
+
+
+async def test_only_the_owner_can_use_the_buttons(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    art, alice, bob = emu.channel("art"), emu.world.admin, emu.world.member
+    await emu.slash(alice.id, art.id, "imagine", prompt="alice's garden")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+
+    click = await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+    assert f"Only <@{alice.id}> can use these buttons." in await _ephemeral_text(sandbox, click, "Only")
+    assert sandbox.proxy.count("/mj/submit/action") == 0
+
+
+async def test_image_prompts_are_sent_as_base64(sandbox: Sandbox) -> None:
+    emu, proxy = sandbox.emulator, sandbox.proxy
+    art, bob = emu.channel("art"), emu.world.member
+    await emu.slash(bob.id, art.id, "imagine", prompt="in this style", image1=("ref.png", png_bytes(), "image/png"))
+    await emu.wait_for_message(art.id, is_result, timeout=10)
+    [submit] = [r.json for r in proxy.requests if r.path == "/mj/submit/imagine"]
+    assert len(submit["base64Array"]) == 1 and submit["base64Array"][0].startswith("data:image/png;base64,")
+
+
+async def test_a_non_image_attachment_is_refused_before_any_backend_call(sandbox: Sandbox) -> None:
+    emu, proxy = sandbox.emulator, sandbox.proxy
+    art, bob = emu.channel("art"), emu.world.member
+    inter = await emu.slash(
+        bob.id, art.id, "imagine", prompt="x", image1=("notes.png", b"not an image at all", "image/png")
+    )
+    text = await _ephemeral_text(sandbox, inter, "notes.png")
+    assert "is not a PNG, JPEG, WebP or GIF image" in text
+    assert proxy.count("/mj/submit/") == 0
