@@ -40,7 +40,7 @@ def uv() -> str:
 
 
 def main(argv: list[str]) -> int:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script must run (and say why) on old Pythons
         print("mjbot needs Python 3.11 or newer.", file=sys.stderr)
         return 2
     command, rest = (argv[0], argv[1:]) if argv else ("run", [])

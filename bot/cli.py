@@ -1,8 +1,8 @@
 """The ``mjbot`` command.
 
-    mjbot                       run with MJBOT_… settings; the local sandbox when no token is set
-    mjbot run --config FILE     run with a config file (same rule: no token, sandbox)
-    mjbot sandbox [--no-demo]   the local sandbox: Discord emulator + fake backend + the bot
+mjbot                       run with MJBOT_… settings; the local sandbox when no token is set
+mjbot run --config FILE     run with a config file (same rule: no token, sandbox)
+mjbot sandbox [--no-demo]   the local sandbox: Discord emulator + fake backend + the bot
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
     _setup_logging(getattr(args, "log_level", "INFO"))
-    config = getattr(args, "config", None) or (Path(os.environ["MJBOT_CONFIG"]) if "MJBOT_CONFIG" in os.environ else None)
+    config = getattr(args, "config", None) or (
+        Path(os.environ["MJBOT_CONFIG"]) if "MJBOT_CONFIG" in os.environ else None
+    )
     try:
         settings = load_settings(config)
     except ConfigError as exc:

@@ -101,13 +101,13 @@ class ErrorKind(StrEnum):
 
 #: What a member reads for each kind of failure: what happened, and what to do.
 ERROR_SENTENCES: dict[ErrorKind, str] = {
-    ErrorKind.AUTH: "The image service refused the bot's credentials. Ask a server admin to check the account.",
-    ErrorKind.QUOTA: "The image service account is out of credits or hours. Ask a server admin, or try later.",
+    ErrorKind.AUTH: "The image service refused the bot's credentials. Ask a server admin to check it.",
+    ErrorKind.QUOTA: "The image service account is out of credits or hours. Ask an admin, or try later.",
     ErrorKind.QUEUE_FULL: "The image service is busy right now. Try again in a minute.",
     ErrorKind.BANNED_PROMPT: "The image service refused this prompt. Rephrase it and try again.",
     ErrorKind.MODERATION: "The image service is holding this account for moderation. Ask a server admin.",
     ErrorKind.NOT_FOUND: "The image service no longer knows this job. Start a new one with /imagine.",
-    ErrorKind.INVALID_INPUT: "The image service rejected the request. Check the prompt and images and try again.",
+    ErrorKind.INVALID_INPUT: "The image service rejected the request. Check the prompt and images.",
     ErrorKind.UNAVAILABLE: "The image service is unreachable right now. Try again in a few minutes.",
     ErrorKind.TIMEOUT: "The job took too long and was stopped. Try again.",
 }

@@ -45,9 +45,7 @@ class WebServer:
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
         if self._port == 0:
-            server = site._server
-            assert server is not None
-            self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self._port = self._runner.addresses[0][1]
         log.info("web server listening on %s:%s", self._host, self._port)
 
     async def stop(self) -> None:
@@ -59,7 +57,9 @@ class WebServer:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
             return web.json_response({"error": "body is not JSON"}, status=400)
-        accepted = await self._engine.on_push(int(request.match_info["job_id"]), request.match_info["secret"], body)
+        accepted = await self._engine.on_push(
+            int(request.match_info["job_id"]), request.match_info["secret"], body
+        )
         if not accepted:
             return web.json_response({"error": "unknown job"}, status=404)
         return web.json_response({"ok": True})

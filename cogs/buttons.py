@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class ResultButtonItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:r:(?P<job>[0-9]+):(?P<idx>[0-9]+)"):
+class ResultButtonItem(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:r:(?P<job>[0-9]+):(?P<idx>[0-9]+)"
+):
     def __init__(
         self,
         job_id: int,
@@ -61,12 +63,18 @@ class ResultButtonItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=
                 raise UserError("This job is no longer known to the bot. Run /imagine again.")
             if interaction.user.id != parent.owner_id and not _can_manage(interaction):
                 raise UserError(f"Only <@{parent.owner_id}> can use these buttons.")
-            await bot.engine.press(parent, self.index, user_id=interaction.user.id, channel_id=parent.channel_id)
+            await bot.engine.press(
+                parent, self.index, user_id=interaction.user.id, channel_id=parent.channel_id
+            )
         except UserError as exc:
-            await interaction.followup.send(str(exc), ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            await interaction.followup.send(
+                str(exc), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
             return
         if interaction.message is not None:
-            await interaction.edit_original_response(view=mark_pressed(interaction.message, self.item.custom_id or ""))
+            await interaction.edit_original_response(
+                view=mark_pressed(interaction.message, self.item.custom_id or "")
+            )
 
 
 def mark_pressed(message: discord.Message, custom_id: str) -> discord.ui.View:

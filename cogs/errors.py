@@ -32,13 +32,15 @@ class Errors(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.tree.on_error = self.on_app_command_error
+        self.bot.tree.error(self.on_app_command_error)
 
     async def on_app_command_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
         if isinstance(error, app_commands.CommandInvokeError):
-            log.error("command %s failed", interaction.command and interaction.command.name, exc_info=error.original)
+            log.error(
+                "command %s failed", interaction.command and interaction.command.name, exc_info=error.original
+            )
         message = describe(error)
         if interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)

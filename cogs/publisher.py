@@ -2,9 +2,9 @@
 
 The engine reports every job change here (:meth:`JobPublisher.job_changed`, never blocking). Only
 the latest state of each job is kept, so a burst of progress updates becomes one edit, and an
-update that would not change what the message shows is dropped. Discord allows about 5 message
-writes per 5 s per channel: the publisher paces itself under that, keeping the last slot of each
-window for first posts and finals, so progress edits never delay a result. Progress edits of one
+update that would not change what the message shows is dropped. Discord allows about 5 posts and
+5 edits per 5 s per channel (two buckets): the publisher paces itself under that, keeping the last
+edit slot of each window for finals, so progress edits never delay a result. Progress edits of one
 job are also at least ``progress_edit_seconds`` apart. One message is written at a time per job, so
 edits never overtake each other.
 """
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 #: Largest result image the bot re-uploads; above it the message links to the image instead.
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-#: Discord's per-channel message write budget (observed: 5 per 5 s).
+#: Discord's per-channel budget for each of posts and edits (observed: 5 per 5 s).
 CHANNEL_WRITES = 5
 CHANNEL_WINDOW = 5.0
 
@@ -45,8 +45,8 @@ class JobPublisher:
         self._latest: dict[int, Job] = {}
         self._last_edit: dict[int, float] = {}
         self._busy: set[int] = set()
-        #: When each channel's recent writes started, for pacing.
-        self._channel_writes: defaultdict[int, deque[float]] = defaultdict(deque)
+        #: When recent writes started, per (channel, "post" | "edit"), for pacing.
+        self._channel_writes: defaultdict[tuple[int, str], deque[float]] = defaultdict(deque)
         #: What each job's message shows now, so repeats are not sent.
         self._shown: dict[int, str] = {}
         self._wake = asyncio.Event()
@@ -90,7 +90,7 @@ class JobPublisher:
                 continue
             del self._latest[job_id]
             self._busy.add(job_id)
-            self._channel_writes[job.channel_id].append(now)
+            self._channel_writes[_bucket(job)].append(now)
             task = asyncio.create_task(self._write(job))
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
@@ -99,11 +99,11 @@ class JobPublisher:
     def _due_at(self, job: Job) -> float:
         urgent = job.message_id is None or job.status.terminal
         own = 0.0 if urgent else self._last_edit.get(job.id, 0.0) + self._interval
-        return max(own, self._channel_free_at(job.channel_id, reserve=0 if urgent else 1))
+        return max(own, self._channel_free_at(_bucket(job), reserve=0 if urgent else 1))
 
-    def _channel_free_at(self, channel_id: int, reserve: int) -> float:
-        """When the channel has a write slot left, keeping ``reserve`` slots for urgent writes."""
-        writes = self._channel_writes[channel_id]
+    def _channel_free_at(self, bucket: tuple[int, str], reserve: int) -> float:
+        """When the bucket has a slot left, keeping ``reserve`` slots for urgent writes."""
+        writes = self._channel_writes[bucket]
         horizon = time.monotonic() - CHANNEL_WINDOW
         while writes and writes[0] <= horizon:
             writes.popleft()
@@ -189,3 +189,7 @@ class JobPublisher:
         except httpx.HTTPError as exc:
             log.warning("could not download a result image (%s); linking it instead", type(exc).__name__)
             return None
+
+
+def _bucket(job: Job) -> tuple[int, str]:
+    return (job.channel_id, "post" if job.message_id is None else "edit")

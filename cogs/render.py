@@ -53,7 +53,9 @@ def job_content(job: Job, queue_position: int | None = None) -> str:
         return head
     if job.status is JobStatus.CANCELLED:
         return f"{head} (Cancelled)"
-    sentence = ERROR_SENTENCES[job.error_kind] if job.error_kind else "The image service could not finish this job."
+    sentence = (
+        ERROR_SENTENCES[job.error_kind] if job.error_kind else "The image service could not finish this job."
+    )
     detail = f"\n> {discord.utils.escape_mentions(job.error_detail[:300])}" if job.error_detail else ""
     return f"{head} (Failed)\n❌ {sentence}{detail}"
 
@@ -65,7 +67,9 @@ def result_view(job: Job, pressed: int | None = None) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     for index, button in enumerate(job.buttons[: ROW_WIDTH * MAX_ROWS]):
         style = discord.ButtonStyle.primary if index == pressed else _STYLES[button.style]
-        view.add_item(ResultButtonItem(job.id, index, label=_label(button), emoji=button.emoji or None, style=style))
+        view.add_item(
+            ResultButtonItem(job.id, index, label=_label(button), emoji=button.emoji or None, style=style)
+        )
     return view
 
 
@@ -74,4 +78,3 @@ def _label(button: ResultButton) -> str | None:
         return button.label[:80]
     # Discord needs a label or an emoji; a backend button with neither still gets a name.
     return None if button.emoji else button.kind.value.title()
-

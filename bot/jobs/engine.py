@@ -315,7 +315,11 @@ class JobEngine:
 
     async def _poll_once(self) -> None:
         now_mono = time.monotonic()
-        due = [jid for jid, seen in self._tracked.items() if now_mono - seen >= self._settings.poll_interval_seconds]
+        due = [
+            jid
+            for jid, seen in self._tracked.items()
+            if now_mono - seen >= self._settings.poll_interval_seconds
+        ]
         for job in await self._store.jobs_by_ids(due):
             if job.status.terminal or job.account_id is None or job.backend_task_id is None:
                 self._tracked.pop(job.id, None)

@@ -153,7 +153,9 @@ async def play_demo(sandbox: Sandbox) -> None:
         prompt = "a lighthouse at dusk, oil painting"
         print(f"[demo] {member.username} types: /imagine prompt:{prompt}", flush=True)
         await emu.slash(member.id, channel.id, "imagine", prompt=prompt)
-        grid = await emu.wait_for_message(channel.id, lambda m: bool(m.attachments) and bool(m.components), 60)
+        grid = await emu.wait_for_message(
+            channel.id, lambda m: bool(m.attachments) and bool(m.components), 60
+        )
         u1 = _custom_id(grid, "U1")
         print(f"[demo] {member.username} clicks U1", flush=True)
         await emu.click(member.id, grid.id, u1)

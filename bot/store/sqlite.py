@@ -207,7 +207,7 @@ class Store:
         values = [_to_column(k, v) for k, v in fields.items()]
         assignments = ", ".join(f"{k} = ?" for k in fields)
         await self._db.execute(
-            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",  # noqa: S608 - keys are whitelisted
+            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",
             (*values, time.time(), job_id),
         )
         if fields.get("status") in _TERMINAL or fields.get("backend_task_id"):

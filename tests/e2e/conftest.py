@@ -16,17 +16,19 @@ from bot.sandbox.discord import Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
 
-#: Fast job settings for tests: no progress pacing, quick polling, short timeout.
-FAST_JOBS = JobSettings(timeout_seconds=20, poll_interval_seconds=0.3, progress_edit_seconds=0.0)
+#: Fast job settings for tests: quick polling, short timeout, progress edits coalesced.
+FAST_JOBS = JobSettings(timeout_seconds=20, poll_interval_seconds=0.3, progress_edit_seconds=0.5)
 
 
 @pytest.fixture
 def make_sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
-    def make(*, jobs: JobSettings = FAST_JOBS, proxy: FakeMjProxy | None = None, max_jobs: int = 3) -> Sandbox:
+    def make(
+        *, jobs: JobSettings = FAST_JOBS, proxy: FakeMjProxy | None = None, max_jobs: int = 3
+    ) -> Sandbox:
         return Sandbox(
             Settings(jobs=jobs),
             store_path=tmp_path / "mjbot.sqlite3",
-            proxy=proxy or FakeMjProxy(step_seconds=0.02),
+            proxy=proxy or FakeMjProxy(step_seconds=0.1),
             max_jobs=max_jobs,
         )
 
@@ -36,11 +38,11 @@ def make_sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
 @pytest.fixture
 async def sandbox(make_sandbox: Callable[..., Sandbox]) -> AsyncIterator[Sandbox]:
     box = make_sandbox()
-    async with _running(box):
+    async with Running(box):
         yield box
 
 
-class _running:
+class Running:
     """Start a sandbox and always stop it, restoring discord.py's URLs for other tests."""
 
     def __init__(self, box: Sandbox) -> None:
@@ -56,9 +58,6 @@ class _running:
             await self.box.stop()
         finally:
             discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved
-
-
-running = _running
 
 
 def png_bytes(color: str = "red", size: tuple[int, int] = (64, 64)) -> bytes:

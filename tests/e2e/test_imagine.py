@@ -9,7 +9,7 @@ from bot.config import JobSettings
 from bot.sandbox.discord import Interaction
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
-from tests.e2e.conftest import buttons, custom_id, is_result, png_bytes, running
+from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 
 GRID_ROWS = [["U1", "U2", "U3", "U4", "🔄"], ["V1", "V2", "V3", "V4"]]
 
@@ -21,7 +21,15 @@ async def _ephemeral_text(box: Sandbox, interaction: Interaction, needle: str) -
     return await box.emulator.wait_for(found, timeout=10)
 
 
-async def test_imagine_shows_progress_then_grid_then_u2_upscales(sandbox: Sandbox) -> None:
+async def test_imagine_shows_progress_then_grid_then_u2_upscales(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    # Steps slower than the 0.5 s progress pacing, so progress edits show.
+    async with Running(make_sandbox(proxy=FakeMjProxy(step_seconds=0.4, progress_steps=3))) as box:
+        await _imagine_then_upscale(box)
+
+
+async def _imagine_then_upscale(sandbox: Sandbox) -> None:
     emu, proxy = sandbox.emulator, sandbox.proxy
     art, bob = emu.channel("art"), emu.world.member
     feed = emu.subscribe()
@@ -50,7 +58,9 @@ async def test_imagine_shows_progress_then_grid_then_u2_upscales(sandbox: Sandbo
     actions = [r.json for r in proxy.requests if r.path == "/mj/submit/action"]
     assert len(actions) == 1 and actions[0]["customId"].startswith("MJ::JOB::upsample::2::")
     # The pressed button is now highlighted on the grid.
-    pressed = [c for row in emu.message(grid.id).components for c in row["components"] if c.get("label") == "U2"]
+    pressed = [
+        c for row in emu.message(grid.id).components for c in row["components"] if c.get("label") == "U2"
+    ]
     assert pressed[0]["style"] == 1
     assert emu.violations == []
 
@@ -72,13 +82,12 @@ async def test_buttons_still_work_after_a_restart(sandbox: Sandbox) -> None:
 
 async def test_a_job_running_during_a_restart_finishes_once(make_sandbox: Callable[..., Sandbox]) -> None:
     box = make_sandbox(proxy=FakeMjProxy(step_seconds=0.3, progress_steps=3))
-    async with running(box):
+    async with Running(box):
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         await emu.slash(bob.id, art.id, "imagine", prompt="a slow castle")
-        async with asyncio.timeout(10):
-            while not box.proxy.task_ids:
-                await asyncio.sleep(0.01)
+        # Stop the bot once the task is running on the backend.
+        await emu.wait_for_message(art.id, lambda m: m.content.endswith("%)"), timeout=10)
         await box.stop_bot()
         # The task finishes while the bot is down: its push is lost, the restart must fetch it.
         async with asyncio.timeout(10):
@@ -132,7 +141,7 @@ async def test_backend_down_ends_with_a_clear_message(sandbox: Sandbox) -> None:
 async def test_stuck_job_times_out(make_sandbox: Callable[..., Sandbox]) -> None:
     jobs = JobSettings(timeout_seconds=1.0, poll_interval_seconds=0.2, progress_edit_seconds=0.0)
     box = make_sandbox(jobs=jobs)
-    async with running(box):
+    async with Running(box):
         box.proxy.faults.stick_next_task()
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
@@ -155,7 +164,9 @@ async def test_only_the_owner_can_use_the_buttons(sandbox: Sandbox) -> None:
 async def test_image_prompts_are_sent_as_base64(sandbox: Sandbox) -> None:
     emu, proxy = sandbox.emulator, sandbox.proxy
     art, bob = emu.channel("art"), emu.world.member
-    await emu.slash(bob.id, art.id, "imagine", prompt="in this style", image1=("ref.png", png_bytes(), "image/png"))
+    await emu.slash(
+        bob.id, art.id, "imagine", prompt="in this style", image1=("ref.png", png_bytes(), "image/png")
+    )
     await emu.wait_for_message(art.id, is_result, timeout=10)
     [submit] = [r.json for r in proxy.requests if r.path == "/mj/submit/imagine"]
     assert len(submit["base64Array"]) == 1 and submit["base64Array"][0].startswith("data:image/png;base64,")

@@ -19,8 +19,13 @@ async def store(tmp_path: Path) -> Store:
 
 async def _account(store: Store, name: str = "main", guild_id: int = 1) -> int:
     return await store.upsert_config_account(
-        guild_id=guild_id, name=name, kind=BackendKind.MJ_PROXY, base_url="http://x", max_jobs=3,
-        channel_id=None, options={"flavour": "java"},
+        guild_id=guild_id,
+        name=name,
+        kind=BackendKind.MJ_PROXY,
+        base_url="http://x",
+        max_jobs=3,
+        channel_id=None,
+        options={"flavour": "java"},
     )
 
 
@@ -39,27 +44,51 @@ async def test_migrations_set_user_version_and_wal(tmp_path: Path) -> None:
 async def test_config_account_upsert_keeps_id_and_never_stores_secret(store: Store) -> None:
     first = await _account(store)
     again = await store.upsert_config_account(
-        guild_id=1, name="main", kind=BackendKind.MJ_PROXY, base_url="http://y", max_jobs=5,
-        channel_id=7, options={},
+        guild_id=1,
+        name="main",
+        kind=BackendKind.MJ_PROXY,
+        base_url="http://y",
+        max_jobs=5,
+        channel_id=7,
+        options={},
     )
     assert first == again
     [acc] = await store.list_accounts(1)
-    assert (acc.base_url, acc.max_jobs, acc.channel_id, acc.secret, acc.source) == ("http://y", 5, 7, "", "config")
+    assert (acc.base_url, acc.max_jobs, acc.channel_id, acc.secret, acc.source) == (
+        "http://y",
+        5,
+        7,
+        "",
+        "config",
+    )
 
 
 async def test_job_round_trip_with_buttons_and_inputs(store: Store) -> None:
     account_id = await _account(store)
     job = await store.create_job(
-        guild_id=1, channel_id=2, owner_id=3, kind=JobKind.IMAGINE, prompt="a cat",
-        hook_secret="s3cret", deadline=0.0, inputs=[b"png1", b"png2"],
+        guild_id=1,
+        channel_id=2,
+        owner_id=3,
+        kind=JobKind.IMAGINE,
+        prompt="a cat",
+        hook_secret="s3cret",
+        deadline=0.0,
+        inputs=[b"png1", b"png2"],
     )
     assert job.status is JobStatus.QUEUED
     assert await store.job_inputs(job.id) == [b"png1", b"png2"]
-    buttons = [ResultButton(custom_id="MJ::JOB::upsample::1::h", label="U1", kind=JobKind.UPSCALE,
-                            style=ButtonStyle.SECONDARY)]
+    buttons = [
+        ResultButton(
+            custom_id="MJ::JOB::upsample::1::h", label="U1", kind=JobKind.UPSCALE, style=ButtonStyle.SECONDARY
+        )
+    ]
     done = await store.update_job(
-        job.id, account_id=account_id, backend_task_id="1689231405853400", status=JobStatus.SUCCESS,
-        buttons=buttons, image_url="http://img",
+        job.id,
+        account_id=account_id,
+        backend_task_id="1689231405853400",
+        status=JobStatus.SUCCESS,
+        buttons=buttons,
+        image_url="http://img",
     )
     assert done.buttons == buttons and done.status is JobStatus.SUCCESS and not done.result_posted
     # Inputs are dropped once the backend has them.
@@ -72,13 +101,27 @@ async def test_job_round_trip_with_buttons_and_inputs(store: Store) -> None:
 async def test_active_counts_and_queue_order(store: Store) -> None:
     account_id = await _account(store)
     jobs = [
-        await store.create_job(guild_id=1, channel_id=2, owner_id=3, kind=JobKind.IMAGINE, prompt=f"p{i}",
-                               hook_secret="s", deadline=0.0)
+        await store.create_job(
+            guild_id=1,
+            channel_id=2,
+            owner_id=3,
+            kind=JobKind.IMAGINE,
+            prompt=f"p{i}",
+            hook_secret="s",
+            deadline=0.0,
+        )
         for i in range(3)
     ]
-    await store.update_job(jobs[0].id, account_id=account_id, backend_task_id="t0", status=JobStatus.IN_PROGRESS)
-    await store.update_job(jobs[1].id, account_id=account_id, backend_task_id="t1", status=JobStatus.FAILURE,
-                           error_kind=ErrorKind.BANNED_PROMPT)
+    await store.update_job(
+        jobs[0].id, account_id=account_id, backend_task_id="t0", status=JobStatus.IN_PROGRESS
+    )
+    await store.update_job(
+        jobs[1].id,
+        account_id=account_id,
+        backend_task_id="t1",
+        status=JobStatus.FAILURE,
+        error_kind=ErrorKind.BANNED_PROMPT,
+    )
     assert await store.active_counts() == {account_id: 1}
     assert [j.id for j in await store.queued_jobs(1)] == [jobs[2].id]
     failed = await store.get_job(jobs[1].id)
@@ -86,7 +129,8 @@ async def test_active_counts_and_queue_order(store: Store) -> None:
 
 
 async def test_update_rejects_unknown_columns(store: Store) -> None:
-    job = await store.create_job(guild_id=1, channel_id=2, owner_id=3, kind=JobKind.IMAGINE, prompt="p",
-                                 hook_secret="s", deadline=0.0)
+    job = await store.create_job(
+        guild_id=1, channel_id=2, owner_id=3, kind=JobKind.IMAGINE, prompt="p", hook_secret="s", deadline=0.0
+    )
     with pytest.raises(ValueError, match="not updatable"):
         await store.update_job(job.id, hook_secret="x")
