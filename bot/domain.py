@@ -7,6 +7,7 @@ and moves them; cogs render them.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +17,10 @@ class BackendKind(StrEnum):
     NEXTLEG = "nextleg"
     USEAPI = "useapi"
     AIMG = "aimg"
+
+
+#: The aspect ratios /blend offers (midjourney-proxy's names).
+Dimensions = Literal["PORTRAIT", "SQUARE", "LANDSCAPE"]
 
 
 class JobStatus(StrEnum):
@@ -207,3 +212,7 @@ class Job(BaseModel):
     deadline: float = 0.0
     #: True once the final result has been posted to Discord (so a restart never posts it twice).
     result_posted: bool = False
+    #: Kind-specific inputs: blend ``dimensions``, a ``prompt`` typed in a modal.
+    params: dict[str, str] = Field(default_factory=dict)
+    #: The text result of /describe and /shorten.
+    result_text: str | None = None

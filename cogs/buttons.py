@@ -1,8 +1,12 @@
-"""Result buttons: parsing their custom ids and handling clicks.
+"""Job buttons: parsing their custom ids and handling clicks.
 
-A result button's custom_id is ``mjb:r:<job id>:<button index>``. The backend's own button id
-(up to ~80 characters) stays in the store, so the Discord id stays short and every button keeps
-working after a restart: the DynamicItem is registered once and rebuilt from each click.
+- ``mjb:r:<job id>:<index>``: a result button. The backend's own button id (up to ~80 characters)
+  stays in the store, so the Discord id stays short and every button keeps working after a
+  restart: the DynamicItem is registered once and rebuilt from each click.
+- ``mjb:c:<job id>``: Cancel, on a job that is still queued or running.
+
+A button whose action needs input (Custom Zoom, Vary (Region)) opens its modal as the first
+response; everything else is acknowledged (deferred) before any slow work.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.domain import Job
 from bot.jobs.engine import UserError
+from cogs.modals import modal_for
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -33,9 +39,12 @@ class ResultButtonItem(
         label: str | None = None,
         emoji: str | discord.PartialEmoji | None = None,
         style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+        row: int | None = None,
     ) -> None:
         super().__init__(
-            discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=f"mjb:r:{job_id}:{index}")
+            discord.ui.Button(
+                label=label, emoji=emoji, style=style, custom_id=f"mjb:r:{job_id}:{index}", row=row
+            )
         )
         self.job_id = job_id
         self.index = index
@@ -55,26 +64,68 @@ class ResultButtonItem(
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot: MjBot = interaction.client
-        # Acknowledge first: nothing slow may come before the 3 s deadline.
+        try:
+            parent = await _owned_job(bot, interaction, self.job_id)
+            if not 0 <= self.index < len(parent.buttons):
+                raise UserError("This button is no longer available. Run /imagine again.")
+        except UserError as exc:
+            await _refuse(interaction, str(exc))
+            return
+        modal = modal_for(parent, self.index)
+        if modal is not None:
+            await interaction.response.send_modal(modal)  # a modal must be the first response
+            return
         await interaction.response.defer()
         try:
-            parent = await bot.engine.get(self.job_id)
-            if parent is None:
-                raise UserError("This job is no longer known to the bot. Run /imagine again.")
-            if interaction.user.id != parent.owner_id and not _can_manage(interaction):
-                raise UserError(f"Only <@{parent.owner_id}> can use these buttons.")
             await bot.engine.press(
                 parent, self.index, user_id=interaction.user.id, channel_id=parent.channel_id
             )
         except UserError as exc:
-            await interaction.followup.send(
-                str(exc), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-            )
+            await _refuse(interaction, str(exc))
             return
         if interaction.message is not None:
-            await interaction.edit_original_response(
-                view=mark_pressed(interaction.message, self.item.custom_id or "")
-            )
+            await interaction.edit_original_response(view=mark_pressed(interaction.message, self.custom_id))
+
+
+class CancelButtonItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:c:(?P<job>[0-9]+)"):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"mjb:c:{job_id}")
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> CancelButtonItem:
+        return cls(int(match["job"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        bot: MjBot = interaction.client
+        await interaction.response.defer()
+        try:
+            await _owned_job(bot, interaction, self.job_id)
+            await bot.engine.cancel(self.job_id)
+        except UserError as exc:
+            await _refuse(interaction, str(exc))
+
+
+async def _owned_job(bot: MjBot, interaction: discord.Interaction[Any], job_id: int) -> Job:
+    """The job, when the clicking member owns it or may manage messages; else a UserError."""
+    job = await bot.engine.get(job_id)
+    if job is None:
+        raise UserError("This job is no longer known to the bot. Run /imagine again.")
+    if interaction.user.id != job.owner_id and not _can_manage(interaction):
+        raise UserError(f"Only <@{job.owner_id}> can use these buttons.")
+    return job
+
+
+async def _refuse(interaction: discord.Interaction[Any], text: str) -> None:
+    quiet = discord.AllowedMentions.none()
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=quiet)
+    else:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=quiet)
 
 
 def mark_pressed(message: discord.Message, custom_id: str) -> discord.ui.View:
@@ -96,10 +147,10 @@ class Buttons(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(ResultButtonItem)
+        self.bot.add_dynamic_items(ResultButtonItem, CancelButtonItem)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(ResultButtonItem)
+        self.bot.remove_dynamic_items(ResultButtonItem, CancelButtonItem)
 
 
 async def setup(bot: MjBot) -> None:

@@ -1,53 +1,56 @@
-"""/imagine: a prompt and up to two image prompts become a job whose message shows its progress."""
+"""/imagine, /blend, /describe and /shorten: each becomes a job whose channel message shows it."""
 
 from __future__ import annotations
 
-import asyncio
-import io
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
-from PIL import Image, UnidentifiedImageError
 
+from bot.domain import JobKind
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
+from cogs.attachments import read_images
 
 if TYPE_CHECKING:
     from bot.app import MjBot
-
-#: Image prompts larger than this are refused (the backend would re-upload them to Discord).
-MAX_IMAGE_BYTES = 8 * 1024 * 1024
-_IMAGE_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
-#: Pixels above this are refused before decoding (decompression bombs).
-_MAX_PIXELS = 40_000_000
-
-
-async def read_image(attachment: discord.Attachment) -> bytes:
-    """The attachment's bytes when it really is a PNG, JPEG, WebP or GIF image of sane size."""
-    name = attachment.filename
-    if attachment.size > MAX_IMAGE_BYTES:
-        raise UserError(f"{name} is {attachment.size // 1024 // 1024} MB; image prompts can be at most 8 MB.")
-    data = await attachment.read()
-    try:
-        await asyncio.to_thread(_check_image, data)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise UserError(f"{name} is not a PNG, JPEG, WebP or GIF image. Attach an image file.") from None
-    return data
-
-
-def _check_image(data: bytes) -> None:
-    with Image.open(io.BytesIO(data)) as image:
-        if image.format not in _IMAGE_FORMATS:
-            raise ValueError(image.format)
-        if image.width * image.height > _MAX_PIXELS:
-            raise ValueError("too many pixels")
-        image.verify()
 
 
 class Imagine(commands.Cog):
     def __init__(self, bot: MjBot) -> None:
         self.bot = bot
+
+    async def _start(
+        self,
+        interaction: discord.Interaction[Any],
+        kind: JobKind,
+        *,
+        prompt: str = "",
+        attachments: list[discord.Attachment | None] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        """The one path every command takes: acknowledge, read images, queue the job, confirm."""
+        # Acknowledge before anything slow (reading attachments, the store).
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        assert interaction.guild_id is not None
+        assert interaction.channel_id is not None
+        try:
+            images = await read_images(attachments or [])
+            job = await self.bot.engine.submit(
+                kind,
+                guild_id=interaction.guild_id,
+                channel_id=interaction.channel_id,
+                owner_id=interaction.user.id,
+                prompt=prompt,
+                images=images,
+                params=params,
+            )
+        except UserError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        await interaction.followup.send(
+            f"Job #{job.id} is on its way; it will appear in this channel.", ephemeral=True
+        )
 
     @app_commands.command(name="imagine", description="Create four images from a text prompt.")
     @app_commands.describe(
@@ -63,24 +66,57 @@ class Imagine(commands.Cog):
         image1: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
     ) -> None:
-        # Acknowledge before anything slow (reading attachments, the store).
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        assert interaction.guild_id is not None and interaction.channel_id is not None
-        try:
-            images = [await read_image(a) for a in (image1, image2) if a is not None]
-            job = await self.bot.engine.imagine(
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                owner_id=interaction.user.id,
-                prompt=prompt,
-                images=images,
-            )
-        except UserError as exc:
-            await interaction.followup.send(str(exc), ephemeral=True)
-            return
-        await interaction.followup.send(
-            f"Job #{job.id} is on its way; it will appear in this channel.", ephemeral=True
+        await self._start(interaction, JobKind.IMAGINE, prompt=prompt, attachments=[image1, image2])
+
+    @app_commands.command(name="blend", description="Blend 2 to 5 images into four new ones.")
+    @app_commands.describe(
+        image1="First image.",
+        image2="Second image.",
+        image3="Third image (optional).",
+        image4="Fourth image (optional).",
+        image5="Fifth image (optional).",
+        dimensions="Shape of the result (default square).",
+    )
+    @app_commands.choices(
+        dimensions=[
+            app_commands.Choice(name="Portrait (2:3)", value="PORTRAIT"),
+            app_commands.Choice(name="Square (1:1)", value="SQUARE"),
+            app_commands.Choice(name="Landscape (3:2)", value="LANDSCAPE"),
+        ]
+    )
+    @app_commands.guild_only()
+    async def blend(
+        self,
+        interaction: discord.Interaction[Any],
+        image1: discord.Attachment,
+        image2: discord.Attachment,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+        image5: discord.Attachment | None = None,
+        dimensions: app_commands.Choice[str] | None = None,
+    ) -> None:
+        await self._start(
+            interaction,
+            JobKind.BLEND,
+            attachments=[image1, image2, image3, image4, image5],
+            params={"dimensions": dimensions.value if dimensions else "SQUARE"},
         )
+
+    @app_commands.command(name="describe", description="Get four prompts that describe an image.")
+    @app_commands.describe(image="The image to describe.")
+    @app_commands.guild_only()
+    async def describe(self, interaction: discord.Interaction[Any], image: discord.Attachment) -> None:
+        await self._start(interaction, JobKind.DESCRIBE, attachments=[image])
+
+    @app_commands.command(
+        name="shorten", description="Find the words of a prompt that matter and shorter versions."
+    )
+    @app_commands.describe(prompt="The prompt to analyse.")
+    @app_commands.guild_only()
+    async def shorten(
+        self, interaction: discord.Interaction[Any], prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS]
+    ) -> None:
+        await self._start(interaction, JobKind.SHORTEN, prompt=prompt)
 
 
 async def setup(bot: MjBot) -> None:

@@ -23,7 +23,7 @@ import discord
 import httpx
 
 from bot.domain import Job, JobStatus
-from cogs.render import job_content, result_view
+from cogs.render import job_content, job_view, result_embed
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -143,7 +143,8 @@ class JobPublisher:
                 content += f"\n{job.image_url}"
         elif job.status is JobStatus.IN_PROGRESS and job.image_url:
             embed = discord.Embed().set_image(url=job.image_url)
-        view = result_view(job)
+        embed = result_embed(job) or embed
+        view = job_view(job)
         shown = f"{content}|{embed and job.image_url}|{job.status.value}"
         if job.message_id is not None and not job.status.terminal and self._shown.get(job.id) == shown:
             return

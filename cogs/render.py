@@ -1,4 +1,4 @@
-"""How a job looks on Discord: the message content and the rows of result buttons."""
+"""How a job looks on Discord: the message content, an embed for text results, the buttons."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import discord
 
 from bot.domain import ERROR_SENTENCES, ButtonStyle, Job, JobKind, JobStatus, ResultButton
-from cogs.buttons import ResultButtonItem
+from cogs.buttons import CancelButtonItem, ResultButtonItem
 
 #: Room left for the prompt once the rest of a job message is written (Discord allows 2000).
 MAX_PROMPT_SHOWN = 1500
@@ -21,6 +21,7 @@ _STYLES = {
     ButtonStyle.DANGER: discord.ButtonStyle.danger,
 }
 _INDEX = re.compile(r"::(\d)::")
+_TITLES = {JobKind.BLEND: "/blend", JobKind.DESCRIBE: "/describe", JobKind.SHORTEN: "/shorten"}
 
 
 def shown_prompt(prompt: str) -> str:
@@ -40,12 +41,11 @@ def _what(job: Job) -> str:
     }.get(job.kind, "")
 
 
-def job_content(job: Job, queue_position: int | None = None) -> str:
-    head = f"**{shown_prompt(job.prompt)}** - {_what(job)}<@{job.owner_id}>"
-    if job.status is JobStatus.QUEUED:
-        where = f", position {queue_position} in the queue" if queue_position else ""
-        return f"{head} (Waiting to start{where})"
-    if job.status is JobStatus.SUBMITTED:
+def job_content(job: Job) -> str:
+    title = _TITLES.get(job.kind)
+    shown = f"{title} {shown_prompt(job.prompt)}".strip() if title else shown_prompt(job.prompt)
+    head = f"**{shown}** - {_what(job)}<@{job.owner_id}>"
+    if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.MODAL):
         return f"{head} (Waiting to start)"
     if job.status is JobStatus.IN_PROGRESS:
         return f"{head} ({job.progress or 0}%)"
@@ -60,17 +60,52 @@ def job_content(job: Job, queue_position: int | None = None) -> str:
     return f"{head} (Failed)\n❌ {sentence}{detail}"
 
 
-def result_view(job: Job, pressed: int | None = None) -> discord.ui.View | None:
-    """The finished job's buttons, in the backend's order, 5 to a row (U1–U4 🔄 / V1–V4)."""
+def result_embed(job: Job) -> discord.Embed | None:
+    """The text result of /describe (four prompts) and /shorten (tokens and shorter prompts)."""
+    if job.status is not JobStatus.SUCCESS or not job.result_text:
+        return None
+    title = "Pick a prompt to imagine" if job.kind is JobKind.DESCRIBE else "Shortened prompts"
+    return discord.Embed(title=title, description=job.result_text[:4096])
+
+
+def job_view(job: Job, pressed: int | None = None) -> discord.ui.View | None:
+    """Cancel while the job runs; its result buttons once done, 5 to a row (U1–U4 🔄 / V1–V4)."""
+    view = discord.ui.View(timeout=None)
+    if not job.status.terminal:
+        view.add_item(CancelButtonItem(job.id))
+        return view
     if job.status is not JobStatus.SUCCESS or not job.buttons:
         return None
-    view = discord.ui.View(timeout=None)
+    link = job.kind is JobKind.UPSCALE and bool(
+        job.image_url and job.image_url.startswith(("https://", "http://"))
+    )
+    rows = _rows(job.buttons, reserved=1 if link else 0)
     for index, button in enumerate(job.buttons[: ROW_WIDTH * MAX_ROWS]):
         style = discord.ButtonStyle.primary if index == pressed else _STYLES[button.style]
-        view.add_item(
-            ResultButtonItem(job.id, index, label=_label(button), emoji=button.emoji or None, style=style)
+        item = ResultButtonItem(
+            job.id, index, label=_label(button), emoji=button.emoji or None, style=style, row=rows[index]
         )
+        view.add_item(item)
+    if link and job.image_url:
+        view.add_item(discord.ui.Button(label="Web", emoji="🌐", url=job.image_url[:512], row=rows[-1]))
     return view
+
+
+def _rows(buttons: list[ResultButton], reserved: int) -> list[int]:
+    """A row for each button (and one more for ``reserved`` extra buttons at the end).
+
+    The backend's rows when it gives them and they fit Discord's 5×5, else 5 to a row in order.
+    """
+    given = [b.row for b in buttons]
+    if given and None not in given:
+        order = list(dict.fromkeys(given))
+        counts = [given.count(r) for r in order]
+        counts[-1] += reserved
+        if len(order) <= MAX_ROWS and max(counts) <= ROW_WIDTH:
+            rows = [order.index(r) for r in given if r is not None]
+            return [*rows, len(order) - 1]
+    rows = [i // ROW_WIDTH for i in range(len(buttons) + reserved)]
+    return rows if rows else [0]
 
 
 def _label(button: ResultButton) -> str | None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from bot.domain import SubmitResult, TaskSnapshot
+from bot.domain import Dimensions, SubmitResult, TaskSnapshot
 
 
 class Backend(Protocol):
@@ -31,3 +31,45 @@ class Backend(Protocol):
     def parse_push(self, body: Any) -> TaskSnapshot:
         """A webhook body (already JSON-decoded) as a snapshot; BackendError(INVALID_INPUT) if malformed."""
         ...
+
+
+# Optional capabilities: a backend implements those its API offers. The engine checks with
+# isinstance() and tells the member clearly when the account's service lacks one.
+
+
+@runtime_checkable
+class SupportsModal(Protocol):
+    async def modal(
+        self, task_id: str, prompt: str | None = None, mask_png: bytes | None = None
+    ) -> SubmitResult:
+        """Confirm a task waiting in MODAL state, with the prompt (and mask) the member gave."""
+        ...
+
+
+@runtime_checkable
+class SupportsBlend(Protocol):
+    async def blend(
+        self,
+        images: Sequence[bytes],
+        dimensions: Dimensions = "SQUARE",
+        *,
+        hook_url: str | None = None,
+        state: str = "",
+    ) -> SubmitResult: ...
+
+
+@runtime_checkable
+class SupportsDescribe(Protocol):
+    async def describe(
+        self, image: bytes, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult: ...
+
+
+@runtime_checkable
+class SupportsShorten(Protocol):
+    async def shorten(self, prompt: str, *, hook_url: str | None = None, state: str = "") -> SubmitResult: ...
+
+
+@runtime_checkable
+class SupportsCancel(Protocol):
+    async def cancel(self, task_id: str) -> None: ...

@@ -16,17 +16,27 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Protocol
 
+from bot.backends.base import (
+    SupportsBlend,
+    SupportsCancel,
+    SupportsDescribe,
+    SupportsModal,
+    SupportsShorten,
+)
 from bot.config import JobSettings
 from bot.domain import (
     BackendError,
+    Dimensions,
     ErrorKind,
     Job,
     JobKind,
     JobStatus,
+    ResultButton,
     SubmitResult,
     TaskSnapshot,
 )
 from bot.jobs.accounts import AccountPool
+from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -101,55 +111,129 @@ class JobEngine:
     def serves(self, guild_id: int, channel_id: int) -> bool:
         return self._accounts.serves(guild_id, channel_id)
 
-    async def imagine(
-        self, *, guild_id: int, channel_id: int, owner_id: int, prompt: str, images: Sequence[bytes] = ()
+    async def submit(
+        self,
+        kind: JobKind,
+        *,
+        guild_id: int,
+        channel_id: int,
+        owner_id: int,
+        prompt: str = "",
+        images: Sequence[bytes] = (),
+        params: dict[str, str] | None = None,
     ) -> Job:
+        """Queue a new job (/imagine, /blend, /describe, /shorten) and show it in the channel."""
         prompt = prompt.strip()
-        if not prompt:
+        if kind in (JobKind.IMAGINE, JobKind.SHORTEN) and not prompt:
             raise UserError("The prompt is empty. Describe the image you want.")
         if len(prompt) > MAX_PROMPT_CHARS:
             raise UserError(f"The prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}.")
+        if kind is JobKind.BLEND and not 2 <= len(images) <= 5:
+            raise UserError("Blend needs 2 to 5 images.")
+        if kind is JobKind.DESCRIBE and len(images) != 1:
+            raise UserError("Describe needs exactly one image.")
         if not self.serves(guild_id, channel_id):
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
         job = await self._store.create_job(
             guild_id=guild_id,
             channel_id=channel_id,
             owner_id=owner_id,
-            kind=JobKind.IMAGINE,
+            kind=kind,
             prompt=prompt,
             hook_secret=secrets.token_urlsafe(24),
             deadline=0.0,
             inputs=images,
+            params=params,
         )
         self._observer.job_changed(job)
         self._spawn(self._dispatch(guild_id))
         return job
 
-    async def press(self, parent: Job, index: int, *, user_id: int, channel_id: int) -> Job:
-        """Start the job behind button ``index`` of a finished job's result."""
+    async def press(
+        self,
+        parent: Job,
+        index: int,
+        *,
+        user_id: int,
+        channel_id: int,
+        prompt: str | None = None,
+        mask_png: bytes | None = None,
+    ) -> list[Job]:
+        """Start what button ``index`` of a finished job's result does; the jobs it started.
+
+        ``prompt`` and ``mask_png`` are what the member typed or chose in a modal, for actions the
+        backend confirms with a MODAL step (Custom Zoom, Vary (Region), Remix).
+        """
         if parent.status is not JobStatus.SUCCESS or not 0 <= index < len(parent.buttons):
             raise UserError("This button is no longer available. Run /imagine again.")
+        button = parent.buttons[index]
+        picked = self._picked_prompts(parent, button)
+        if picked:
+            # /describe and /shorten picks: each is a new /imagine, on any account.
+            return [
+                await self.submit(
+                    JobKind.IMAGINE,
+                    guild_id=parent.guild_id,
+                    channel_id=channel_id,
+                    owner_id=user_id,
+                    prompt=p,
+                )
+                for p in picked
+            ]
         if parent.account_id is None or not self._accounts.usable(parent.account_id):
             raise UserError(
                 "The account that made this image is not available any more, so its buttons cannot work. "
                 "Run /imagine again."
             )
-        button = parent.buttons[index]
         job = await self._store.create_job(
             guild_id=parent.guild_id,
             channel_id=channel_id,
             owner_id=user_id,
             kind=button.kind,
-            prompt=parent.prompt,
+            prompt=prompt.strip() if prompt else parent.prompt,
             hook_secret=secrets.token_urlsafe(24),
             deadline=0.0,
             parent_job_id=parent.id,
             action_custom_id=button.custom_id,
             # A follow-up runs on the account that holds its parent task.
             account_id=parent.account_id,
+            inputs=[mask_png] if mask_png else (),
+            params={"prompt": prompt.strip()} if prompt else None,
         )
         self._observer.job_changed(job)
         self._spawn(self._dispatch(parent.guild_id))
+        return [job]
+
+    @staticmethod
+    def _picked_prompts(parent: Job, button: ResultButton) -> list[str]:
+        if parent.kind not in (JobKind.DESCRIBE, JobKind.SHORTEN) or not parent.result_text:
+            return []
+        options = parse_options(parent.result_text)
+        if button.custom_id == IMAGINE_ALL:
+            return options
+        number = pick_number(button.custom_id)
+        if number is None:
+            return []
+        if not 1 <= number <= len(options):
+            raise UserError("That option is not in the result any more. Run the command again.")
+        return [options[number - 1]]
+
+    async def cancel(self, job_id: int) -> Job:
+        """Stop a queued or running job; the backend is asked to cancel too when it can."""
+        async with self._job_locks[job_id]:
+            job = await self._store.get_job(job_id)
+            if job is None or job.status.terminal:
+                raise UserError("This job has already finished.")
+            if job.backend_task_id and job.account_id is not None:
+                backend = self._accounts.backend(job.account_id)
+                if isinstance(backend, SupportsCancel):
+                    try:
+                        await backend.cancel(job.backend_task_id)
+                    except BackendError as exc:
+                        # The job is ours to stop either way; the backend may finish it unseen.
+                        log.info("job %s: backend cancel failed (%s)", job_id, exc.kind.value)
+            job = await self._store.update_job(job_id, status=JobStatus.CANCELLED)
+        self._after_change(job)
         return job
 
     async def record_message(self, job_id: int, message_id: int) -> None:
@@ -200,14 +284,6 @@ class JobEngine:
                 except BackendError as exc:
                     await self._finish_failed(current, exc.kind, exc.detail, account_id=account_id)
                     return
-                if result.needs_modal:
-                    await self._finish_failed(
-                        current,
-                        ErrorKind.INVALID_INPUT,
-                        "This action needs extra input, which this bot does not support yet.",
-                        account_id=account_id,
-                    )
-                    return
                 updated = await self._store.update_job(
                     job.id,
                     account_id=account_id,
@@ -226,13 +302,36 @@ class JobEngine:
         backend = self._accounts.backend(account_id)
         hook = f"{self.hook_base_url}/hooks/{job.id}/{job.hook_secret}" if self.hook_base_url else None
         state = f"mjbot:{job.id}"
-        if job.action_custom_id is None:
-            images = await self._store.job_inputs(job.id)
-            return await backend.imagine(job.prompt, images, hook_url=hook, state=state)
-        parent = await self._store.get_job(job.parent_job_id) if job.parent_job_id else None
-        if parent is None or parent.backend_task_id is None:
-            raise BackendError(ErrorKind.NOT_FOUND, "the original job is gone")
-        return await backend.action(parent.backend_task_id, job.action_custom_id, hook_url=hook, state=state)
+        inputs = await self._store.job_inputs(job.id)
+        if job.action_custom_id is not None:
+            parent = await self._store.get_job(job.parent_job_id) if job.parent_job_id else None
+            if parent is None or parent.backend_task_id is None:
+                raise BackendError(ErrorKind.NOT_FOUND, "the original job is gone")
+            result = await backend.action(
+                parent.backend_task_id, job.action_custom_id, hook_url=hook, state=state
+            )
+            if result.needs_modal:
+                # The backend wants the modal's answer: the member's prompt (and mask) when a
+                # modal asked for them, else the prompt the backend suggests (Remix on at the account).
+                if not isinstance(backend, SupportsModal):
+                    raise _unsupported("confirm this action")
+                prompt = job.params.get("prompt") or result.final_prompt or parent.prompt
+                result = await backend.modal(result.task_id, prompt, inputs[0] if inputs else None)
+            return result
+        if job.kind is JobKind.BLEND:
+            if not isinstance(backend, SupportsBlend):
+                raise _unsupported("blend images")
+            dimensions: Dimensions = _DIMENSIONS.get(job.params.get("dimensions", ""), "SQUARE")
+            return await backend.blend(inputs, dimensions, hook_url=hook, state=state)
+        if job.kind is JobKind.DESCRIBE:
+            if not isinstance(backend, SupportsDescribe):
+                raise _unsupported("describe images")
+            return await backend.describe(inputs[0], hook_url=hook, state=state)
+        if job.kind is JobKind.SHORTEN:
+            if not isinstance(backend, SupportsShorten):
+                raise _unsupported("shorten prompts")
+            return await backend.shorten(job.prompt, hook_url=hook, state=state)
+        return await backend.imagine(job.prompt, inputs, hook_url=hook, state=state)
 
     # ----------------------------------------------------------------------------- tracking
 
@@ -261,12 +360,18 @@ class JobEngine:
                 return  # an older update that arrived late
             progress = snap.progress if snap.progress is not None else job.progress
             if snap.status is JobStatus.SUCCESS:
+                buttons = list(snap.buttons)
+                if job.kind is JobKind.DESCRIBE:
+                    buttons.append(ResultButton(custom_id=IMAGINE_ALL, label="Imagine all"))
                 job = await self._store.update_job(
                     job_id,
                     status=JobStatus.SUCCESS,
                     progress=100,
                     image_url=snap.image_url,
-                    buttons=snap.buttons,
+                    buttons=buttons,
+                    result_text=snap.final_prompt
+                    if job.kind in (JobKind.DESCRIBE, JobKind.SHORTEN)
+                    else None,
                 )
             elif snap.status in (JobStatus.FAILURE, JobStatus.CANCELLED):
                 job = await self._store.update_job(
@@ -341,3 +446,10 @@ class JobEngine:
                     await self._finish_failed(job, ErrorKind.NOT_FOUND, "The image service lost this job.")
                 continue
             await self._apply(job.id, snap)
+
+
+_DIMENSIONS: dict[str, Dimensions] = {"PORTRAIT": "PORTRAIT", "SQUARE": "SQUARE", "LANDSCAPE": "LANDSCAPE"}
+
+
+def _unsupported(what: str) -> BackendError:
+    return BackendError(ErrorKind.INVALID_INPUT, f"This server's image service cannot {what}.")

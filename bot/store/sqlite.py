@@ -42,6 +42,7 @@ _JOB_MUTABLE = frozenset(
         "deadline",
         "result_posted",
         "prompt",
+        "result_text",
     }
 )
 
@@ -155,12 +156,13 @@ class Store:
         action_custom_id: str | None = None,
         account_id: int | None = None,
         inputs: Sequence[bytes] = (),
+        params: dict[str, str] | None = None,
     ) -> Job:
         now = time.time()
         async with self._db.execute(
             """INSERT INTO jobs (guild_id, channel_id, owner_id, kind, prompt, status, hook_secret,
-                   created_at, updated_at, deadline, parent_job_id, action_custom_id, account_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   created_at, updated_at, deadline, parent_job_id, action_custom_id, account_id, params)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 guild_id,
                 channel_id,
@@ -175,6 +177,7 @@ class Store:
                 parent_job_id,
                 action_custom_id,
                 account_id,
+                json.dumps(params or {}),
             ),
         ) as cur:
             job_id = cur.lastrowid
@@ -306,4 +309,6 @@ def _job(row: aiosqlite.Row) -> Job:
         updated_at=row["updated_at"],
         deadline=row["deadline"],
         result_posted=bool(row["result_posted"]),
+        params=json.loads(row["params"]),
+        result_text=row["result_text"],
     )

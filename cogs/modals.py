@@ -1,0 +1,126 @@
+"""Modals that collect what an action needs before the backend runs it (Custom Zoom, Vary (Region)).
+
+A modal is opened as the first response to the button click (Discord refuses it after a defer);
+its submit acknowledges at once, then starts the job through the same engine call as a button.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+import httpx
+
+from bot.domain import Job
+from bot.jobs.engine import UserError
+from bot.jobs.masks import REGION_NAMES, image_size, region_mask
+
+if TYPE_CHECKING:
+    from bot.app import MjBot
+
+#: Largest parent image downloaded to size a mask.
+MAX_PARENT_BYTES = 20 * 1024 * 1024
+_ZOOM_FLAG = re.compile(r"\s*--zoom\s+\S+", re.IGNORECASE)
+_AR_FLAG = re.compile(r"--(?:ar|aspect)\s", re.IGNORECASE)
+
+
+def modal_for(job: Job, index: int) -> discord.ui.Modal | None:
+    """The modal button ``index`` of ``job`` needs first, or None when it needs none."""
+    custom_id = job.buttons[index].custom_id
+    if custom_id.startswith("MJ::CustomZoom::"):
+        return ZoomModal(job, index)
+    if custom_id.startswith("MJ::Inpaint::"):
+        return RegionModal(job, index)
+    return None
+
+
+def _prompt_input(job: Job) -> discord.ui.TextInput[Any]:
+    return discord.ui.TextInput(
+        label="Prompt", style=discord.TextStyle.paragraph, default=job.prompt[:4000], max_length=4000
+    )
+
+
+class ZoomModal(discord.ui.Modal, title="Zoom Out"):
+    def __init__(self, job: Job, index: int) -> None:
+        super().__init__(timeout=900)
+        self.job, self.index = job, index
+        self.prompt = _prompt_input(job)
+        self.zoom: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Zoom (1 to 2)", default="1.5", max_length=4
+        )
+        self.add_item(self.prompt)
+        self.add_item(self.zoom)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            zoom = float(self.zoom.value.replace(",", "."))
+        except ValueError:
+            zoom = 0.0
+        if not 1.0 <= zoom <= 2.0:
+            await interaction.response.send_message(
+                f"Zoom must be a number from 1 to 2 (you gave {self.zoom.value!r}). Click Custom Zoom again.",
+                ephemeral=True,
+            )
+            return
+        await interaction.response.defer()
+        prompt = _ZOOM_FLAG.sub("", self.prompt.value).strip()
+        if not _AR_FLAG.search(prompt):
+            prompt += " --ar 1:1"  # the proxy needs an aspect ratio with --zoom
+        await _press(interaction, self.job, self.index, prompt=f"{prompt} --zoom {zoom:g}")
+
+
+class RegionModal(discord.ui.Modal, title="Vary (Region)"):
+    def __init__(self, job: Job, index: int) -> None:
+        super().__init__(timeout=900)
+        self.job, self.index = job, index
+        self.prompt = _prompt_input(job)
+        self.region: discord.ui.Select[Any] = discord.ui.Select(
+            options=[discord.SelectOption(label=name.title(), value=name) for name in REGION_NAMES],
+            min_values=1,
+            max_values=1,
+        )
+        self.add_item(self.prompt)
+        self.add_item(discord.ui.Label(text="Region to repaint", component=self.region))
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer()
+        bot: MjBot = interaction.client
+        try:
+            size = await _parent_size(bot.http_client, self.job)
+        except UserError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        mask = await asyncio.to_thread(region_mask, size, self.region.values[0])
+        await _press(interaction, self.job, self.index, prompt=self.prompt.value, mask_png=mask)
+
+
+async def _parent_size(http: httpx.AsyncClient, job: Job) -> tuple[int, int]:
+    if not job.image_url:
+        raise UserError("The original image is gone, so a region cannot be drawn on it.")
+    try:
+        response = await http.get(job.image_url)
+        response.raise_for_status()
+    except httpx.HTTPError:
+        raise UserError("The original image could not be downloaded. Try again in a minute.") from None
+    if len(response.content) > MAX_PARENT_BYTES:
+        raise UserError("The original image is too large to mask.")
+    return await asyncio.to_thread(image_size, response.content)
+
+
+async def _press(
+    interaction: discord.Interaction[Any], job: Job, index: int, *, prompt: str, mask_png: bytes | None = None
+) -> None:
+    bot: MjBot = interaction.client
+    try:
+        await bot.engine.press(
+            job,
+            index,
+            user_id=interaction.user.id,
+            channel_id=job.channel_id,
+            prompt=prompt,
+            mask_png=mask_png,
+        )
+    except UserError as exc:
+        await interaction.followup.send(str(exc), ephemeral=True)
