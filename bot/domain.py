@@ -183,6 +183,15 @@ class Account(BaseModel):
     options: dict[str, str] = Field(default_factory=dict)
 
 
+class UserPrefs(BaseModel):
+    """A member's preferences in one guild."""
+
+    #: Open a prompt editor before variations, re-rolls and pans (Midjourney's Remix mode).
+    remix: bool = False
+    #: Appended to every /imagine prompt (Midjourney's /prefer suffix).
+    suffix: str = Field(default="", max_length=200)
+
+
 class Job(BaseModel):
     """One generation job and the Discord message that shows it."""
 

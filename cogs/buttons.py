@@ -71,7 +71,8 @@ class ResultButtonItem(
         except UserError as exc:
             await _refuse(interaction, str(exc))
             return
-        modal = modal_for(parent, self.index)
+        prefs = await bot.engine.prefs(parent.guild_id, interaction.user.id)
+        modal = modal_for(parent, self.index, prefs)
         if modal is not None:
             await interaction.response.send_modal(modal)  # a modal must be the first response
             return

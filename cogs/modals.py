@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 import httpx
 
-from bot.domain import Job
+from bot.domain import Job, JobKind, UserPrefs
 from bot.jobs.engine import UserError
 from bot.jobs.masks import REGION_NAMES, image_size, region_mask
 
@@ -26,13 +26,19 @@ _ZOOM_FLAG = re.compile(r"\s*--zoom\s+\S+", re.IGNORECASE)
 _AR_FLAG = re.compile(r"--(?:ar|aspect)\s", re.IGNORECASE)
 
 
-def modal_for(job: Job, index: int) -> discord.ui.Modal | None:
+#: With Remix on, these open a prompt editor first (as in Midjourney).
+REMIX_KINDS = frozenset({JobKind.VARIATION, JobKind.REROLL, JobKind.PAN})
+
+
+def modal_for(job: Job, index: int, prefs: UserPrefs) -> discord.ui.Modal | None:
     """The modal button ``index`` of ``job`` needs first, or None when it needs none."""
-    custom_id = job.buttons[index].custom_id
-    if custom_id.startswith("MJ::CustomZoom::"):
+    button = job.buttons[index]
+    if button.custom_id.startswith("MJ::CustomZoom::"):
         return ZoomModal(job, index)
-    if custom_id.startswith("MJ::Inpaint::"):
+    if button.custom_id.startswith("MJ::Inpaint::"):
         return RegionModal(job, index)
+    if prefs.remix and button.kind in REMIX_KINDS:
+        return RemixModal(job, index)
     return None
 
 
@@ -40,6 +46,18 @@ def _prompt_input(job: Job) -> discord.ui.TextInput[Any]:
     return discord.ui.TextInput(
         label="Prompt", style=discord.TextStyle.paragraph, default=job.prompt[:4000], max_length=4000
     )
+
+
+class RemixModal(discord.ui.Modal, title="Remix Prompt"):
+    def __init__(self, job: Job, index: int) -> None:
+        super().__init__(timeout=900)
+        self.job, self.index = job, index
+        self.prompt = _prompt_input(job)
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer()
+        await _press(interaction, self.job, self.index, prompt=self.prompt.value)
 
 
 class ZoomModal(discord.ui.Modal, title="Zoom Out"):

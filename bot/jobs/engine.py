@@ -34,6 +34,7 @@ from bot.domain import (
     ResultButton,
     SubmitResult,
     TaskSnapshot,
+    UserPrefs,
 )
 from bot.jobs.accounts import AccountPool
 from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
@@ -134,6 +135,10 @@ class JobEngine:
             raise UserError("Describe needs exactly one image.")
         if not self.serves(guild_id, channel_id):
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
+        if kind is JobKind.IMAGINE:
+            suffix = (await self.prefs(guild_id, owner_id)).suffix
+            if suffix and not prompt.endswith(suffix):
+                prompt = f"{prompt} {suffix}"
         job = await self._store.create_job(
             guild_id=guild_id,
             channel_id=channel_id,
@@ -235,6 +240,12 @@ class JobEngine:
             job = await self._store.update_job(job_id, status=JobStatus.CANCELLED)
         self._after_change(job)
         return job
+
+    async def prefs(self, guild_id: int, user_id: int) -> UserPrefs:
+        return await self._store.user_prefs(guild_id, user_id)
+
+    async def set_prefs(self, guild_id: int, user_id: int, prefs: UserPrefs) -> None:
+        await self._store.set_user_prefs(guild_id, user_id, prefs)
 
     async def record_message(self, job_id: int, message_id: int) -> None:
         await self._store.update_job(job_id, message_id=message_id)

@@ -20,6 +20,7 @@ from bot.domain import BackendKind
 from bot.sandbox.discord import DiscordEmulator, point_discord_py_at
 from bot.sandbox.discord.state import Event, Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
+from bot.sandbox.playground import Playground
 
 
 class Sandbox:
@@ -112,8 +113,14 @@ class Sandbox:
         await self.emulator.stop()
 
 
-async def run_sandbox(settings: Settings, *, port: int = 8765, demo: bool = True) -> None:
-    """What `mjbot` does with no token: start everything, play a short demo, keep running."""
+async def run_sandbox(
+    settings: Settings, *, port: int = 8765, demo: bool = True, playground_port: int | None = None
+) -> None:
+    """What `mjbot` does with no token: start everything, open the playground, play a demo, keep running.
+
+    The playground (the web page) listens on `playground_port`, by default the emulator's port + 1
+    (any free port when the emulator's is 0).
+    """
     with tempfile.TemporaryDirectory(prefix="mjbot-sandbox-") as tmp:
         # Slow enough to watch the progress in the demo.
         proxy = FakeMjProxy(step_seconds=0.8, progress_steps=3)
@@ -122,6 +129,10 @@ async def run_sandbox(settings: Settings, *, port: int = 8765, demo: bool = True
         )
         sandbox = Sandbox(settings, store_path=Path(tmp) / "sandbox.sqlite3", proxy=proxy, emulator_port=port)
         await sandbox.start()
+        if playground_port is None:
+            playground_port = port + 1 if port else 0
+        playground = Playground(sandbox)
+        await playground.start(port=playground_port)
         emu = sandbox.emulator
         print(
             "mjbot sandbox is running.\n"
@@ -129,7 +140,9 @@ async def run_sandbox(settings: Settings, *, port: int = 8765, demo: bool = True
             f"  Fake midjourney-proxy: {sandbox.proxy.base_url}\n"
             f"  Server {emu.world.guild.name!r} with channels "
             + ", ".join(f"#{c.name}" for c in emu.world.guild.channels)
-            + f"; members {emu.world.admin.username} (admin) and {emu.world.member.username}.\n",
+            + f"; members {emu.world.admin.username} (admin) and {emu.world.member.username}.\n"
+            "\n"
+            f"  ==> Open {playground.url} in your browser to use the bot as in Discord. <==\n",
             flush=True,
         )
         try:
@@ -138,6 +151,7 @@ async def run_sandbox(settings: Settings, *, port: int = 8765, demo: bool = True
             print("The sandbox keeps running; press Ctrl+C to stop.", flush=True)
             await asyncio.Event().wait()
         finally:
+            await playground.stop()
             await sandbox.stop()
 
 

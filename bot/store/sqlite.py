@@ -23,6 +23,7 @@ from bot.domain import (
     JobKind,
     JobStatus,
     ResultButton,
+    UserPrefs,
 )
 
 _TERMINAL = tuple(s.value for s in JobStatus if s.terminal)
@@ -138,6 +139,23 @@ class Store:
 
     async def set_account_quarantine(self, account_id: int, reason: str | None) -> None:
         await self._db.execute("UPDATE accounts SET quarantine_reason = ? WHERE id = ?", (reason, account_id))
+        await self._db.commit()
+
+    # ---------------------------------------------------------------------------- user prefs
+
+    async def user_prefs(self, guild_id: int, user_id: int) -> UserPrefs:
+        async with self._db.execute(
+            "SELECT prefs FROM user_prefs WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return UserPrefs.model_validate_json(row["prefs"]) if row else UserPrefs()
+
+    async def set_user_prefs(self, guild_id: int, user_id: int, prefs: UserPrefs) -> None:
+        await self._db.execute(
+            """INSERT INTO user_prefs (guild_id, user_id, prefs) VALUES (?, ?, ?)
+               ON CONFLICT (guild_id, user_id) DO UPDATE SET prefs = excluded.prefs""",
+            (guild_id, user_id, prefs.model_dump_json()),
+        )
         await self._db.commit()
 
     # --------------------------------------------------------------------------------- jobs

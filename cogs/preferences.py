@@ -1,0 +1,54 @@
+"""/prefer: a member's own preferences in this server (Remix mode, a prompt suffix)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain import UserPrefs
+
+if TYPE_CHECKING:
+    from bot.app import MjBot
+
+
+class Preferences(commands.GroupCog, group_name="prefer", group_description="Your own preferences here."):
+    def __init__(self, bot: MjBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def _update(self, interaction: discord.Interaction[Any], **changes: object) -> UserPrefs:
+        assert interaction.guild_id is not None
+        prefs = await self.bot.engine.prefs(interaction.guild_id, interaction.user.id)
+        prefs = UserPrefs.model_validate({**prefs.model_dump(), **changes})
+        await self.bot.engine.set_prefs(interaction.guild_id, interaction.user.id, prefs)
+        return prefs
+
+    @app_commands.command(
+        name="remix", description="Turn Remix on or off: edit the prompt before variations."
+    )
+    @app_commands.guild_only()
+    async def remix(self, interaction: discord.Interaction[Any]) -> None:
+        assert interaction.guild_id is not None
+        current = await self.bot.engine.prefs(interaction.guild_id, interaction.user.id)
+        prefs = await self._update(interaction, remix=not current.remix)
+        state = "on: variations, re-rolls and pans open a prompt editor first" if prefs.remix else "off"
+        await interaction.response.send_message(f"Remix mode is {state}.", ephemeral=True)
+
+    @app_commands.command(name="suffix", description="Add text to the end of every /imagine prompt you send.")
+    @app_commands.describe(text="e.g. --ar 16:9 --v 6. Leave empty to remove your suffix.")
+    @app_commands.guild_only()
+    async def suffix(
+        self, interaction: discord.Interaction[Any], text: app_commands.Range[str, 0, 200] = ""
+    ) -> None:
+        prefs = await self._update(interaction, suffix=text.strip())
+        message = (
+            f"Your prompts now end with `{prefs.suffix}`." if prefs.suffix else "Your suffix is removed."
+        )
+        await interaction.response.send_message(message, ephemeral=True)
+
+
+async def setup(bot: MjBot) -> None:
+    await bot.add_cog(Preferences(bot))

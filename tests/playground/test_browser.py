@@ -1,0 +1,96 @@
+"""The playground in a real headless Chromium: what a visitor clicks is what the bot gets.
+
+Run only where Chromium is installed (`apt-get install chromium`) and the playwright package is
+present; Playwright drives the system Chromium, it never downloads a browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.playground.conftest import Running, bot_opens_modal
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("Chromium not installed: apt-get install chromium", allow_module_level=True)
+try:
+    from playwright.async_api import Page, async_playwright, expect
+except ImportError:
+    pytest.skip("playwright not installed: it is in the dev group (uv sync)", allow_module_level=True)
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def page(running: Running) -> AsyncIterator[Page]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            tab = await browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            tab.on("pageerror", lambda error: errors.append(str(error)))
+            await tab.goto(f"{running.playground.url}/?user=bob&channel=art")
+            await expect(tab.locator("#status")).to_have_text("live")
+            yield tab
+            assert errors == [], f"the page raised: {errors}"
+        finally:
+            await browser.close()
+
+
+async def test_imagine_then_u1_in_the_browser(running: Running, page: Page) -> None:
+    composer = page.locator("#composer-input")
+    await composer.click()
+    await composer.press_sequentially("/imag")
+    await expect(page.locator("#command-list")).to_contain_text("Create four images from a text prompt.")
+    await composer.press_sequentially("ine a lighthouse")
+    await expect(page.locator("#command-pill")).to_have_text("/imagine")
+    await composer.press("Enter")
+
+    await expect(page.get_by_text("Only you can see this")).to_be_visible()
+    grid = page.locator("article.message").filter(has=page.get_by_role("button", name="U1", exact=True))
+    await expect(grid).to_be_visible(timeout=20_000)
+    image = grid.locator(".attachments img")
+    await expect(image).to_have_js_property("complete", True)
+    assert await image.evaluate("img => img.naturalWidth") > 0
+    await expect(grid.locator(".content strong")).to_have_text("a lighthouse")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "playground-grid.png")
+
+    await grid.get_by_role("button", name="U1", exact=True).click()
+    upscale = page.locator("article.message").filter(has_text="Image #1").filter(has=page.locator("img"))
+    await expect(upscale).to_be_visible(timeout=20_000)
+    await expect(upscale.get_by_role("button").first).to_be_visible()
+    assert running.emu.violations == []
+
+
+async def test_a_modal_opens_as_a_dialog_and_submits(running: Running, page: Page) -> None:
+    emu = running.emu
+    opener = await bot_opens_modal(emu, emu.world.member.id, emu.channel("art").id)
+    dialog = page.locator("dialog#modal")
+    await expect(dialog).to_be_visible()
+    await expect(dialog.get_by_role("heading")).to_have_text("How was it?")
+    await dialog.get_by_label("Comment").fill("lovely lighthouse")
+    await dialog.get_by_role("button", name="Submit").click()
+
+    submitted = await emu.wait_for(
+        lambda: next((i for i in emu.store.interactions.values() if i.parent is opener), None)
+    )
+    assert submitted.data["components"][0]["components"][0]["value"] == "lovely lighthouse"
+    # The bot has no handler for this modal, so the page says what Discord would: it did not respond.
+    await expect(page.locator(".toast.error")).to_contain_text("did not respond", timeout=10_000)
+    await expect(dialog).to_be_hidden()
