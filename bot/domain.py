@@ -190,6 +190,17 @@ class UserPrefs(BaseModel):
     remix: bool = False
     #: Appended to every /imagine prompt (Midjourney's /prefer suffix).
     suffix: str = Field(default="", max_length=200)
+    # The /settings panel (see bot/jobs/mj_settings.py); None = the backend's default.
+    #: "6.1", "niji 5", "test", "testp"…
+    version: str | None = None
+    #: ".5", "1" or "2".
+    quality: str | None = None
+    #: "50", "100", "250" or "750".
+    stylize: str | None = None
+    #: True stealth, False public.
+    stealth: bool | None = None
+    #: "fast" or "relax".
+    mode: str | None = None
 
 
 class Job(BaseModel):

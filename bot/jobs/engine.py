@@ -36,6 +36,7 @@ from bot.domain import (
     TaskSnapshot,
     UserPrefs,
 )
+from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
 from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
 from bot.store import Store
@@ -135,10 +136,6 @@ class JobEngine:
             raise UserError("Describe needs exactly one image.")
         if not self.serves(guild_id, channel_id):
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
-        if kind is JobKind.IMAGINE:
-            suffix = (await self.prefs(guild_id, owner_id)).suffix
-            if suffix and not prompt.endswith(suffix):
-                prompt = f"{prompt} {suffix}"
         job = await self._store.create_job(
             guild_id=guild_id,
             channel_id=channel_id,
@@ -290,6 +287,10 @@ class JobEngine:
                 current = await self._store.get_job(job.id)
                 if current is None or current.status is not JobStatus.QUEUED:
                     return
+                if current.kind is JobKind.IMAGINE and current.action_custom_id is None:
+                    # The member's settings become prompt flags (unless the prompt sets them).
+                    prefs = await self._store.user_prefs(current.guild_id, current.owner_id)
+                    current = current.model_copy(update={"prompt": mj_settings.apply(current.prompt, prefs)})
                 try:
                     result = await self._call_backend(current, account_id)
                 except BackendError as exc:
@@ -297,6 +298,7 @@ class JobEngine:
                     return
                 updated = await self._store.update_job(
                     job.id,
+                    prompt=current.prompt,
                     account_id=account_id,
                     backend_task_id=result.task_id,
                     status=JobStatus.SUBMITTED,

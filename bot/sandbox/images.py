@@ -89,3 +89,29 @@ def image_size(data: bytes) -> tuple[int, int]:
             return image.width, image.height
     except OSError as exc:  # PIL.UnidentifiedImageError is an OSError
         raise ValueError("not a readable image") from exc
+
+
+def render_image(prompt: str, seed: str, width: int, height: int, label: str = "") -> bytes:
+    """One ``width`` x ``height`` PNG (AIMG makes a single image per item, not a grid).
+
+    A diagonal split of two colours from ``seed`` (so a re-roll visibly changes the picture), the
+    prompt's first words, and ``label`` (e.g. the seed and subseed) in the corner.
+    """
+    first, second, *_ = _palette(seed)
+    image = Image.new("RGB", (width, height), first)
+    draw = ImageDraw.Draw(image)
+    draw.polygon([(width, 0), (width, height), (0, height)], fill=second)
+    _caption(draw, (16, 12), " ".join(prompt.split()[:5])[:40], 22)
+    if label:
+        _caption(draw, (16, height - 36), label[:48], 18)
+    return _png(image)
+
+
+def animate(frames: list[bytes], frame_ms: int = 200) -> bytes:
+    """The PNG ``frames`` as a looping animated GIF (the sandbox's stand-in for a video file)."""
+    if not frames:
+        raise ValueError("an animation needs at least one frame")
+    opened = [Image.open(io.BytesIO(frame)).convert("RGB") for frame in frames]
+    out = io.BytesIO()
+    opened[0].save(out, format="GIF", save_all=True, append_images=opened[1:], duration=frame_ms, loop=0)
+    return out.getvalue()
