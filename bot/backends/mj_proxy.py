@@ -17,12 +17,13 @@ import base64
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
+from bot.backends._http import NOT_JSON, kind_from_text, scrub, send, try_json, try_validate
 from bot.domain import (
     Account,
     BackendError,
@@ -281,11 +282,6 @@ def describe_message(message: str) -> str:
     return message
 
 
-def _kind_from_message(message: str, table: tuple[tuple[str, ErrorKind], ...]) -> ErrorKind | None:
-    lowered = message.lower()
-    return next((kind for fragment, kind in table if fragment in lowered), None)
-
-
 def data_url(image: bytes) -> str:
     """``data:<mime>;base64,...`` for an image, its type read from its first bytes."""
     for signature, offset, mime in _IMAGE_SIGNATURES:
@@ -331,7 +327,7 @@ def to_snapshot(task: TaskVO) -> TaskSnapshot:
         progress=parse_progress(task.progress),
         image_url=task.image_url or None,
         fail_reason=describe_message(fail_reason) if fail_reason else None,
-        error_kind=_kind_from_message(fail_reason, _FAIL_REASON_KINDS) if fail_reason else None,
+        error_kind=kind_from_text(fail_reason, _FAIL_REASON_KINDS) if fail_reason else None,
         # Link buttons (no customId) cannot be pressed through the proxy.
         buttons=[to_button(b) for b in task.buttons if b.custom_id],
         prompt=task.prompt,
@@ -360,9 +356,7 @@ def submit_result(vo: SubmitResultVO, flavour: Flavour) -> SubmitResult:
 
 
 def _vo_error(vo: SubmitResultVO) -> BackendError:
-    kind = _kind_from_message(vo.description, _MESSAGE_KINDS) or _CODE_KINDS.get(
-        vo.code, ErrorKind.UNAVAILABLE
-    )
+    kind = kind_from_text(vo.description, _MESSAGE_KINDS) or _CODE_KINDS.get(vo.code, ErrorKind.UNAVAILABLE)
     detail = describe_message(vo.description) if vo.description else f"Error code {vo.code}."
     banned = vo.properties.get("bannedWord")
     if banned:
@@ -371,7 +365,7 @@ def _vo_error(vo: SubmitResultVO) -> BackendError:
 
 
 def _envelope_error(envelope: CsharpErrorEnvelope) -> BackendError:
-    kind = _kind_from_message(envelope.message, _MESSAGE_KINDS) or ErrorKind.UNAVAILABLE
+    kind = kind_from_text(envelope.message, _MESSAGE_KINDS) or ErrorKind.UNAVAILABLE
     return BackendError(kind, describe_message(envelope.message))
 
 
@@ -493,10 +487,10 @@ class MjProxyBackend:
     async def _submit(self, path: str, body: BaseModel) -> SubmitResult:
         response = await self._request("POST", path, body)
         data = self._json(response, allow_empty=False)
-        envelope = _try_validate(CsharpErrorEnvelope, data)
+        envelope = try_validate(CsharpErrorEnvelope, data)
         if envelope is not None:
             raise self._scrub(_envelope_error(envelope))
-        vo = _try_validate(SubmitResultVO, data)
+        vo = try_validate(SubmitResultVO, data)
         if vo is None:
             raise BackendError(ErrorKind.UNAVAILABLE, f"Unexpected answer to {path}.")
         try:
@@ -509,17 +503,15 @@ class MjProxyBackend:
 
     async def _request(self, method: str, path: str, body: BaseModel | None = None) -> httpx.Response:
         payload = body.model_dump(mode="json", by_alias=True, exclude_none=True) if body is not None else None
-        try:
-            response = await self._http.request(
-                method, self._root + path, json=payload, headers=self._headers
-            )
-        except httpx.TimeoutException:
-            raise BackendError(ErrorKind.UNAVAILABLE, f"The proxy did not answer in time ({path}).") from None
-        except httpx.HTTPError as exc:
-            # Only the exception type: its text may carry the URL, and the URL may carry credentials.
-            raise BackendError(
-                ErrorKind.UNAVAILABLE, f"Could not reach the proxy ({type(exc).__name__})."
-            ) from None
+        response = await send(
+            self._http,
+            method,
+            self._root + path,
+            service="the proxy",
+            path=path,
+            json=payload,
+            headers=self._headers,
+        )
         if response.is_success:
             return response
         raise self._scrub(self._status_error(response, path))
@@ -529,9 +521,9 @@ class MjProxyBackend:
         text = response.text.strip()[:300]
         if status in (401, 403):
             return BackendError(ErrorKind.AUTH, describe_message(text) if text else f"HTTP {status}.")
-        data = _try_json(response)
-        envelope = _try_validate(CsharpErrorEnvelope, data)
-        vo = None if envelope else _try_validate(SubmitResultVO, data)
+        data = try_json(response)
+        envelope = try_validate(CsharpErrorEnvelope, data)
+        vo = None if envelope else try_validate(SubmitResultVO, data)
         if status == 404 and vo is not None:
             # C# answers a missing parent task on /submit/action and /submit/modal this way.
             return _vo_error(vo)
@@ -549,33 +541,11 @@ class MjProxyBackend:
             if allow_empty:
                 return None
             raise BackendError(ErrorKind.UNAVAILABLE, "The proxy sent an empty answer.")
-        data = _try_json(response)
-        if data is _NOT_JSON:
+        data = try_json(response)
+        if data is NOT_JSON:
             raise BackendError(ErrorKind.UNAVAILABLE, "The proxy sent an answer that is not JSON.")
         return data
 
     def _scrub(self, error: BackendError) -> BackendError:
         """Never let the secret leak through text a misconfigured proxy may have echoed."""
-        if self._secret and self._secret in error.detail:
-            return BackendError(error.kind, error.detail.replace(self._secret, "***"))
-        return error
-
-
-_NOT_JSON = object()
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _try_json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return _NOT_JSON
-
-
-def _try_validate(model: type[_M], data: Any) -> _M | None:
-    if not isinstance(data, dict):
-        return None
-    try:
-        return model.model_validate(data)
-    except ValidationError:
-        return None
+        return scrub(error, self._secret)

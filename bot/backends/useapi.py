@@ -1,0 +1,432 @@
+"""Client for useapi.net's Midjourney API v2 (``https://api.useapi.net/v2``).
+
+What shapes this module:
+
+* **Accounts.** ``account.secret`` is the useapi API token (``Authorization: Bearer``). The
+  Midjourney accounts behind it (seed 003: ``channel``, ``discord``, ``server``, ``maxJobs``) are
+  configured *at useapi* (``POST /v2/account/midjourney/{channel}``), and a job names one by its
+  ``channel`` alone. So ``account.options["channel"]`` (optional) pins this account's jobs to one of
+  them, with ``options["server"]`` sent alongside when given, and ``maxJobs`` taken from
+  ``account.max_jobs`` (sent only with a pinned channel: unpinned, useapi balances over several
+  accounts whose own ``maxJobs`` apply). Without ``channel``, useapi picks a random free account.
+  ``account.channel_id`` keeps its bot-wide meaning (the Discord channel the bot answers in); it
+  is not useapi's channel. A Discord token in ``options`` is refused: options are stored and shown
+  in plain text, and useapi already holds the token.
+* **Jobs** are identified by ``jobid`` (our task id). Buttons are labels: ``ResultButton.custom_id``
+  is the label, sent as ``button`` with the parent's ``jobid``.
+* **Replies** to ``replyUrl`` carry the whole job and may come several times per status (created,
+  started, progress…, completed): :meth:`UseApiBackend.parse_push` is pure, so applying one twice
+  is harmless.
+* **HTTP codes** carry the errors: 429 with ``executingJobs`` (all job slots busy) or without (Discord
+  rate limit) → QUEUE_FULL; 596 (pending moderation message or CAPTCHA) → MODERATION; 401/403 → AUTH;
+  402 → QUOTA; 409/422 → INVALID_INPUT, or BANNED_PROMPT when moderated; 504 ("query overflow",
+  transient on useapi's side, nothing to do with the job's own duration) → UNAVAILABLE; other
+  5xx and transport errors → UNAVAILABLE.
+* **Images** are URLs inside the prompt, in ``blendUrls`` or ``describeUrl``; uploaded bytes are
+  refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from bot.backends._http import (
+    NOT_JSON,
+    api_root,
+    kind_from_text,
+    label_buttons,
+    refuse_uploads,
+    scrub,
+    send,
+    try_json,
+    try_validate,
+)
+from bot.domain import Account, BackendError, ErrorKind, JobStatus, SubmitResult, TaskSnapshot
+
+log = logging.getLogger(__name__)
+
+SERVICE = "useapi.net"
+BlendDimensions = Literal["Portrait", "Square", "Landscape"]
+
+# --------------------------------------------------------------------------------------------
+# Wire shapes
+# --------------------------------------------------------------------------------------------
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    @field_validator(
+        "buttons", "children", "attachments", "executing_jobs", mode="before", check_fields=False
+    )
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class JobRequest(_Wire):
+    """Fields every job call takes. ``None`` fields are left out (useapi's defaults apply)."""
+
+    max_jobs: int | None = None
+    reply_url: str | None = None
+    reply_ref: str | None = None
+
+
+class PinnedJobRequest(JobRequest):
+    """New jobs may name the Midjourney account; button jobs run on their parent's account."""
+
+    channel: str | None = None
+    server: str | None = None
+
+
+class ImagineRequest(PinnedJobRequest):
+    prompt: str
+
+
+class ButtonRequest(JobRequest):
+    jobid: str
+    button: str
+
+
+class BlendRequest(PinnedJobRequest):
+    blend_urls: list[str]
+    blend_dimensions: BlendDimensions | None = None
+
+
+class DescribeRequest(PinnedJobRequest):
+    describe_url: str
+
+
+class Attachment(_Wire):
+    url: str
+    filename: str = ""
+    content_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+class JobChild(_Wire):
+    button: str = ""
+    jobid: str = ""
+
+
+class UseApiJob(_Wire):
+    """The job object: what ``GET /jobs/?jobid=``, most POSTs and every reply carry."""
+
+    jobid: str
+    verb: str | None = None
+    status: str
+    prompt: str | None = None
+    parent_job_id: str | None = None
+    button: str | None = None
+    channel: str | None = None
+    reply_ref: str | None = None
+    content: str | None = None
+    buttons: list[str] = Field(default_factory=list)
+    children: list[JobChild] = Field(default_factory=list)
+    attachments: list[Attachment] = Field(default_factory=list)
+    error: str | None = None
+    error_details: str | None = None
+    code: int | None = None
+
+
+class UseApiErrorBody(_Wire):
+    error: str = ""
+    code: int | None = None
+    #: 429 only: the jobs holding the account's slots (absent when Discord throttled instead).
+    executing_jobs: list[str] | None = None
+    jobid: str | None = None
+    status: str | None = None
+    button: str | None = None
+
+
+class MidjourneyAccount(_Wire):
+    """One Midjourney account configured at useapi (``GET /v2/account/midjourney``, seed 003)."""
+
+    channel: str
+    server: str = ""
+    #: useapi returns the account's Discord token; kept out of reprs, logs and error text.
+    discord: SecretStr = Field(default=SecretStr(""), repr=False)
+    max_jobs: int | None = None
+    #: Set while Midjourney holds the account for moderation or a CAPTCHA (jobs then get 596).
+    pending_mod_message: str | None = None
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.pending_mod_message)
+
+
+# --------------------------------------------------------------------------------------------
+# Mapping
+# --------------------------------------------------------------------------------------------
+
+_STATUSES: dict[str, JobStatus] = {
+    "created": JobStatus.SUBMITTED,
+    "started": JobStatus.SUBMITTED,
+    "progress": JobStatus.IN_PROGRESS,
+    "completed": JobStatus.SUCCESS,
+    "failed": JobStatus.FAILURE,
+    "moderated": JobStatus.FAILURE,
+    "cancelled": JobStatus.CANCELLED,
+}
+
+#: Fragments of a failed job's error (or of a 409/422 body) that decide the error kind.
+_ERROR_KINDS: tuple[tuple[str, ErrorKind], ...] = (
+    ("captcha", ErrorKind.MODERATION),
+    ("pending mod", ErrorKind.MODERATION),
+    ("action needed", ErrorKind.MODERATION),
+    ("banned", ErrorKind.BANNED_PROMPT),
+    ("moderat", ErrorKind.BANNED_PROMPT),
+    ("timed out", ErrorKind.TIMEOUT),
+    ("timeout", ErrorKind.TIMEOUT),
+    ("fast hours", ErrorKind.QUOTA),
+    ("subscri", ErrorKind.QUOTA),
+)
+
+#: The progress Midjourney writes into the message: "**cat** - <@1> (37%) (fast)".
+_PERCENT = re.compile(r"\((\d{1,3})%\)")
+
+
+def job_snapshot(job: UseApiJob) -> TaskSnapshot:
+    status = _STATUSES.get(job.status)
+    if status is None:
+        raise BackendError(ErrorKind.INVALID_INPUT, f"Unknown useapi job status {job.status!r}.")
+    fail_reason = error_kind = None
+    if status is JobStatus.FAILURE:
+        fail_reason = (
+            " ".join(part for part in (job.error, job.error_details) if part) or f"Job {job.status}."
+        )
+        error_kind = (
+            ErrorKind.BANNED_PROMPT
+            if job.status == "moderated"
+            else kind_from_text(fail_reason, _ERROR_KINDS)
+        )
+    percent = _PERCENT.search(job.content or "")
+    progress = 100 if status is JobStatus.SUCCESS else int(percent.group(1)) if percent else None
+    done = status is JobStatus.SUCCESS
+    return TaskSnapshot(
+        task_id=job.jobid,
+        status=status,
+        progress=None if progress is None else min(progress, 100),
+        # The grid, the upscale, or while running the latest preview.
+        image_url=job.attachments[0].url if job.attachments else None,
+        fail_reason=fail_reason,
+        error_kind=error_kind,
+        buttons=label_buttons(job.buttons) if done else [],
+        prompt=job.prompt,
+        # describe answers its four prompts as the message text.
+        final_prompt=job.content if done and job.verb == "describe" else None,
+    )
+
+
+def status_error(status: int, body: UseApiErrorBody | None, text: str, path: str) -> BackendError:
+    """A non-2xx answer as the error it stands for."""
+    said = (body.error if body else "") or text or f"HTTP {status} on {path}."
+    if status == 429:
+        if body is not None and body.executing_jobs:
+            count = len(body.executing_jobs)
+            return BackendError(ErrorKind.QUEUE_FULL, f"All job slots are busy ({count} running). ({said})")
+        return BackendError(
+            ErrorKind.QUEUE_FULL, f"Discord is rate-limiting the account; retry shortly. ({said})"
+        )
+    if status == 596:
+        return BackendError(
+            ErrorKind.MODERATION,
+            f"The Midjourney account has a pending moderation message or CAPTCHA; clear it in Discord, "
+            f"then reset the account at useapi. ({said})",
+        )
+    if status in (401, 403):
+        return BackendError(ErrorKind.AUTH, f"useapi.net refused the API token (HTTP {status}).")
+    if status == 402:
+        return BackendError(ErrorKind.QUOTA, said)
+    if status == 404:
+        return BackendError(ErrorKind.NOT_FOUND, said)
+    if status in (409, 422):
+        moderated = (body is not None and body.status == "moderated") or kind_from_text(
+            said, _ERROR_KINDS
+        ) is ErrorKind.BANNED_PROMPT
+        return BackendError(ErrorKind.BANNED_PROMPT if moderated else ErrorKind.INVALID_INPUT, said)
+    if status == 504:
+        return BackendError(
+            ErrorKind.UNAVAILABLE, f"useapi.net query overflow (HTTP 504); check maxJobs. ({said})"
+        )
+    if status >= 500:
+        return BackendError(ErrorKind.UNAVAILABLE, f"HTTP {status} on {path}.")
+    return BackendError(ErrorKind.INVALID_INPUT, said)
+
+
+# --------------------------------------------------------------------------------------------
+# The backend
+# --------------------------------------------------------------------------------------------
+
+
+class UseApiBackend:
+    """One useapi.net API token. Implements :class:`bot.backends.base.Backend` (see the module
+    docstring for the account fields it reads)."""
+
+    def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
+        if "discord" in account.options:
+            raise ValueError(
+                "Do not put the Discord token in the account options (they are stored in plain text); "
+                "configure it at useapi.net and set options.channel instead."
+            )
+        self._root = api_root(account.base_url)
+        self._secret = account.secret
+        self._http = http
+        self.channel = account.options.get("channel") or None
+        self._server = account.options.get("server") or None
+        self._max_jobs = account.max_jobs if self.channel else None
+
+    # --- Backend ------------------------------------------------------------------------------
+
+    async def imagine(
+        self, prompt: str, images: Sequence[bytes] = (), *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        refuse_uploads(images, SERVICE)
+        return await self._submit(
+            "/jobs/imagine", ImagineRequest(prompt=prompt, **self._job_fields(hook_url, state))
+        )
+
+    async def action(
+        self, task_id: str, custom_id: str, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        """Press the button labelled ``custom_id`` on the completed job ``task_id``."""
+        body = ButtonRequest(
+            jobid=task_id,
+            button=custom_id,
+            max_jobs=self._max_jobs,
+            reply_url=hook_url,
+            reply_ref=state or None,
+        )
+        return await self._submit("/jobs/button", body)
+
+    async def fetch(self, task_id: str) -> TaskSnapshot | None:
+        response = await self._request("GET", "/jobs/", params={"jobid": task_id}, not_found_is_none=True)
+        return None if response is None else self.parse_push(self._json(response))
+
+    def parse_push(self, body: Any) -> TaskSnapshot:
+        try:
+            job = UseApiJob.model_validate(body)
+        except ValidationError as exc:
+            raise BackendError(
+                ErrorKind.INVALID_INPUT, f"Malformed useapi job ({exc.error_count()} errors)."
+            ) from exc
+        return job_snapshot(job)
+
+    # --- more jobs ----------------------------------------------------------------------------
+
+    async def blend(
+        self,
+        urls: Sequence[str],
+        dimensions: BlendDimensions | None = None,
+        *,
+        hook_url: str | None = None,
+        state: str = "",
+    ) -> SubmitResult:
+        """Blend 2–5 images, given by URL."""
+        if not 2 <= len(urls) <= 5:
+            raise BackendError(ErrorKind.INVALID_INPUT, "A blend takes 2 to 5 images.")
+        body = BlendRequest(
+            blend_urls=list(urls), blend_dimensions=dimensions, **self._job_fields(hook_url, state)
+        )
+        return await self._submit("/jobs/blend", body)
+
+    async def describe(self, url: str, *, hook_url: str | None = None, state: str = "") -> SubmitResult:
+        """Four prompts for the image at ``url`` (in the finished snapshot's ``final_prompt``)."""
+        return await self._submit(
+            "/jobs/describe", DescribeRequest(describe_url=url, **self._job_fields(hook_url, state))
+        )
+
+    # --- accounts -----------------------------------------------------------------------------
+
+    async def list_accounts(self) -> dict[str, MidjourneyAccount]:
+        """The Midjourney accounts configured at useapi, by channel (empty when none is)."""
+        response = await self._request("GET", "/account/midjourney", not_found_is_none=True)
+        if response is None:  # 404: "Configuration not found"
+            return {}
+        data = self._json(response)
+        if not isinstance(data, dict):
+            raise BackendError(ErrorKind.UNAVAILABLE, "The account list is not a JSON object.")
+        accounts = {}
+        for channel, item in data.items():
+            # The entry repeats its key as "channel"; fill it in should a clone leave it out.
+            entry = {"channel": channel, **item} if isinstance(item, dict) else item
+            account = try_validate(MidjourneyAccount, entry)
+            if account is None:
+                raise BackendError(ErrorKind.UNAVAILABLE, f"Unreadable account entry for channel {channel}.")
+            accounts[channel] = account
+        return accounts
+
+    async def get_account(self, channel: str | None = None) -> MidjourneyAccount | None:
+        """One configured account (default: the pinned ``options.channel``), or None when useapi has no
+        such channel. Read from the list: a per-channel GET is not documented."""
+        wanted = channel or self.channel
+        if wanted is None:
+            raise ValueError("no channel given and none pinned in the account options")
+        return (await self.list_accounts()).get(wanted)
+
+    # --- transport ----------------------------------------------------------------------------
+
+    def _job_fields(self, hook_url: str | None, state: str) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "server": self._server,
+            "max_jobs": self._max_jobs,
+            "reply_url": hook_url,
+            "reply_ref": state or None,
+        }
+
+    async def _submit(self, path: str, body: BaseModel) -> SubmitResult:
+        response = await self._request(
+            "POST", path, json=body.model_dump(mode="json", by_alias=True, exclude_none=True)
+        )
+        assert response is not None  # not_found_is_none=False: a 404 raised
+        job = try_validate(UseApiJob, self._json(response))
+        if job is None:
+            raise BackendError(ErrorKind.UNAVAILABLE, f"Unexpected answer to {path}.")
+        log.debug("useapi %s accepted: job %s (%s)", path, job.jobid, job.status)
+        return SubmitResult(task_id=job.jobid)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        not_found_is_none: bool = False,
+    ) -> httpx.Response | None:
+        response = await send(
+            self._http,
+            method,
+            self._root + path,
+            service=SERVICE,
+            path=path,
+            json=json,
+            params=params,
+            headers={"Authorization": f"Bearer {self._secret}"},
+        )
+        if response.is_success:
+            return response
+        if response.status_code == 404 and not_found_is_none:
+            return None
+        body = try_validate(UseApiErrorBody, try_json(response))
+        error = scrub(
+            status_error(response.status_code, body, response.text.strip()[:300], path), self._secret
+        )
+        log.info("useapi %s %s: HTTP %s → %s", method, path, response.status_code, error.kind.value)
+        raise error
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        data = try_json(response)
+        if data is NOT_JSON:
+            raise BackendError(ErrorKind.UNAVAILABLE, "useapi.net sent an answer that is not JSON.")
+        return data
