@@ -20,7 +20,7 @@ from cogs.publisher import JobPublisher
 log = logging.getLogger(__name__)
 
 #: One extension per feature, loaded in this order.
-EXTENSIONS = ("cogs.buttons", "cogs.imagine", "cogs.preferences", "cogs.errors")
+EXTENSIONS = ("cogs.buttons", "cogs.imagine", "cogs.settings", "cogs.preferences", "cogs.errors")
 
 
 class MjBot(commands.Bot):

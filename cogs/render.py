@@ -6,7 +6,7 @@ import re
 
 import discord
 
-from bot.domain import ERROR_SENTENCES, ButtonStyle, Job, JobKind, JobStatus, ResultButton
+from bot.domain import ERROR_SENTENCES, ButtonStyle, ErrorKind, Job, JobKind, JobStatus, ResultButton
 from cogs.buttons import CancelButtonItem, ResultButtonItem
 
 #: Room left for the prompt once the rest of a job message is written (Discord allows 2000).
@@ -45,6 +45,8 @@ def job_content(job: Job) -> str:
     title = _TITLES.get(job.kind)
     shown = f"{title} {shown_prompt(job.prompt)}".strip() if title else shown_prompt(job.prompt)
     head = f"**{shown}** - {_what(job)}<@{job.owner_id}>"
+    if job.status is JobStatus.QUEUED and job.error_kind is ErrorKind.QUEUE_FULL:
+        return f"{head} (Waiting to start: the image service is busy, the bot will retry)"
     if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.MODAL):
         return f"{head} (Waiting to start)"
     if job.status is JobStatus.IN_PROGRESS:

@@ -10,12 +10,18 @@ from collections.abc import Callable
 
 import httpx
 
+from bot.backends.aimg import AimgBackend
 from bot.backends.base import Backend
 from bot.backends.mj_proxy import MjProxyBackend
+from bot.backends.nextleg import NextLegBackend
+from bot.backends.useapi import UseApiBackend
 from bot.domain import Account, BackendKind
 
 _FACTORIES: dict[BackendKind, Callable[[Account, httpx.AsyncClient], Backend]] = {
     BackendKind.MJ_PROXY: MjProxyBackend,
+    BackendKind.AIMG: AimgBackend,
+    BackendKind.NEXTLEG: NextLegBackend,
+    BackendKind.USEAPI: UseApiBackend,
 }
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from bot.domain import Dimensions, SubmitResult, TaskSnapshot
+from bot.domain import Dimensions, SettingsState, SubmitResult, TaskSnapshot
 
 
 class Backend(Protocol):
@@ -73,3 +73,19 @@ class SupportsShorten(Protocol):
 @runtime_checkable
 class SupportsCancel(Protocol):
     async def cancel(self, task_id: str) -> None: ...
+
+
+@runtime_checkable
+class SupportsSettings(Protocol):
+    """The service keeps Midjourney settings itself, per account (TheNextLeg's /settings)."""
+
+    async def settings_state(self) -> SettingsState: ...
+
+    async def press_setting(self, label: str) -> SettingsState: ...
+
+
+@runtime_checkable
+class SupportsGenerate(Protocol):
+    """Generation with explicit, backend-specific parameters (AIMG's model, size, steps…)."""
+
+    async def generate(self, params: Mapping[str, str], *, state: str = "") -> SubmitResult: ...

@@ -47,7 +47,7 @@ from bot.backends._http import (
     try_json,
     try_validate,
 )
-from bot.domain import Account, BackendError, ErrorKind, JobStatus, SubmitResult, TaskSnapshot
+from bot.domain import Account, BackendError, ErrorKind, JobStatus, SettingsState, SubmitResult, TaskSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +258,15 @@ class NextLegSettings(BaseModel):
     #: The parameters Midjourney adds to every prompt, e.g. ``"--v 5 --q 2"``.
     suffix: str = ""
 
+    def state(self) -> SettingsState:
+        """As the /settings panel shows it; the account's state, shared by everyone using it."""
+        return SettingsState(
+            active={t.label for t in self.toggles if t.on},
+            suffix=self.suffix,
+            available=list(dict.fromkeys(t.label for t in self.toggles)),
+            source="backend",
+        )
+
 
 #: Settings labels that stand for a prompt parameter: pattern → (flag, value, is the default).
 #: A default one is on when its flag is absent from the suffix.
@@ -392,6 +401,12 @@ class NextLegBackend:
         """The account's settings panel (two or more paced requests: ~6 s at the real pace)."""
         message_id = (await self._submit("GET", "/settings", None)).task_id
         return parse_settings(await self._wait_for(message_id))
+
+    async def settings_state(self) -> SettingsState:
+        return (await self.get_settings()).state()
+
+    async def press_setting(self, label: str) -> SettingsState:
+        return (await self.toggle_setting(label)).state()
 
     async def toggle_setting(self, label: str) -> NextLegSettings:
         """Press the settings button ``label`` (one that :meth:`get_settings` lists); the settings

@@ -31,9 +31,12 @@ class AccountPool:
     def for_guild(self, guild_id: int) -> list[Account]:
         return [a for a in self._accounts.values() if a.guild_id == guild_id]
 
-    def serves(self, guild_id: int, channel_id: int) -> bool:
-        """Whether any enabled account of the guild answers in this channel."""
-        return any(a.enabled and a.channel_id in (None, channel_id) for a in self.for_guild(guild_id))
+    def serves(self, guild_id: int, channel_id: int, *, usable_only: bool = False) -> bool:
+        """Whether any enabled (and, with ``usable_only``, not quarantined) account answers here."""
+        return any(
+            a.enabled and a.channel_id in (None, channel_id) and (not usable_only or self.usable(a.id))
+            for a in self.for_guild(guild_id)
+        )
 
     def backend(self, account_id: int) -> Backend:
         client = self._clients.get(account_id)

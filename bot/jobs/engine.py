@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
 from bot.backends.base import (
@@ -21,6 +22,7 @@ from bot.backends.base import (
     SupportsCancel,
     SupportsDescribe,
     SupportsModal,
+    SupportsSettings,
     SupportsShorten,
 )
 from bot.config import JobSettings
@@ -32,6 +34,7 @@ from bot.domain import (
     JobKind,
     JobStatus,
     ResultButton,
+    SettingsState,
     SubmitResult,
     TaskSnapshot,
     UserPrefs,
@@ -45,6 +48,10 @@ log = logging.getLogger(__name__)
 
 #: Longest prompt accepted; Midjourney's own limit is about 6000 characters.
 MAX_PROMPT_CHARS = 4000
+#: Seconds before retrying an account that said its queue is full (jittered ±25%).
+QUEUE_FULL_BACKOFF = 5.0
+#: Errors that take an account out of rotation until an admin resets it.
+_HOLDS = frozenset({ErrorKind.AUTH, ErrorKind.MODERATION})
 
 
 class JobObserver(Protocol):
@@ -76,6 +83,9 @@ class JobEngine:
         #: Submits under way, per account: they hold capacity before the store shows a task id.
         self._submitting: Counter[int] = Counter()
         self._submitting_jobs: set[int] = set()
+        #: Accounts that answered "queue full", and until when they count as full.
+        self._cooldown: dict[int, float] = {}
+        self._rng = random.Random()
         #: Running jobs (id → guild) with the time of their last news from the backend.
         self._tracked: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -143,7 +153,7 @@ class JobEngine:
             kind=kind,
             prompt=prompt,
             hook_secret=secrets.token_urlsafe(24),
-            deadline=0.0,
+            deadline=time.time() + self._settings.timeout_seconds,
             inputs=images,
             params=params,
         )
@@ -194,7 +204,7 @@ class JobEngine:
             kind=button.kind,
             prompt=prompt.strip() if prompt else parent.prompt,
             hook_secret=secrets.token_urlsafe(24),
-            deadline=0.0,
+            deadline=time.time() + self._settings.timeout_seconds,
             parent_job_id=parent.id,
             action_custom_id=button.custom_id,
             # A follow-up runs on the account that holds its parent task.
@@ -244,6 +254,39 @@ class JobEngine:
     async def set_prefs(self, guild_id: int, user_id: int, prefs: UserPrefs) -> None:
         await self._store.set_user_prefs(guild_id, user_id, prefs)
 
+    def _settings_backend(self, guild_id: int) -> SupportsSettings | None:
+        """The guild's account that keeps Midjourney settings itself (TheNextLeg), if any."""
+        for account in self._accounts.for_guild(guild_id):
+            if self._accounts.usable(account.id):
+                backend = self._accounts.backend(account.id)
+                if isinstance(backend, SupportsSettings):
+                    return backend
+        return None
+
+    async def settings(self, guild_id: int, user_id: int) -> SettingsState:
+        """The /settings state: the service's own when it keeps one, else the member's."""
+        backend = self._settings_backend(guild_id)
+        if backend is not None:
+            return await _in_time(backend.settings_state())
+        prefs = await self.prefs(guild_id, user_id)
+        return SettingsState(active=mj_settings.active(prefs), suffix=mj_settings.suffix(prefs))
+
+    async def toggle_setting(self, guild_id: int, user_id: int, label: str) -> SettingsState:
+        """Press a /settings toggle (or choose a version) and return the new state."""
+        prefs = await self.prefs(guild_id, user_id)
+        try:
+            changed = mj_settings.toggle(prefs, label)
+        except ValueError:
+            raise UserError(f"{label!r} is not a setting.") from None
+        backend = self._settings_backend(guild_id)
+        if backend is not None:
+            state = await _in_time(backend.press_setting(label))
+            # Remix decides whether the bot opens a prompt editor, so the bot keeps it too.
+            await self.set_prefs(guild_id, user_id, prefs.model_copy(update={"remix": changed.remix}))
+            return state
+        await self.set_prefs(guild_id, user_id, changed)
+        return await self.settings(guild_id, user_id)
+
     async def record_message(self, job_id: int, message_id: int) -> None:
         await self._store.update_job(job_id, message_id=message_id)
 
@@ -258,6 +301,14 @@ class JobEngine:
     async def _busy(self) -> Counter[int]:
         busy = Counter(await self._store.active_counts())
         busy.update(self._submitting)
+        now = time.monotonic()
+        for account_id, until in list(self._cooldown.items()):
+            if until <= now:
+                del self._cooldown[account_id]
+                continue
+            account = self._accounts.get(account_id)
+            if account is not None:
+                busy[account_id] = max(busy[account_id], account.max_jobs)  # full until then
         return busy
 
     async def _dispatch(self, guild_id: int) -> None:
@@ -266,6 +317,19 @@ class JobEngine:
             busy = await self._busy()
             for job in await self._store.queued_jobs(guild_id):
                 if job.id in self._submitting_jobs:
+                    continue
+                if time.time() > job.deadline:
+                    kind = job.error_kind or ErrorKind.TIMEOUT
+                    await self._finish_failed(
+                        job, kind, job.error_detail or "It waited too long for a free account."
+                    )
+                    continue
+                if not self._can_ever_run(job):
+                    await self._finish_failed(
+                        job,
+                        ErrorKind.UNAVAILABLE,
+                        "No image service account of this server can take jobs right now.",
+                    )
                     continue
                 if job.account_id is not None:
                     if not self._accounts.has_capacity(job.account_id, busy):
@@ -281,6 +345,11 @@ class JobEngine:
                 self._submitting_jobs.add(job.id)
                 self._spawn(self._submit(job, account_id))
 
+    def _can_ever_run(self, job: Job) -> bool:
+        if job.account_id is not None:
+            return self._accounts.usable(job.account_id)
+        return self._accounts.serves(job.guild_id, job.channel_id, usable_only=True)
+
     async def _submit(self, job: Job, account_id: int) -> None:
         try:
             async with self._job_locks[job.id]:
@@ -288,13 +357,16 @@ class JobEngine:
                 if current is None or current.status is not JobStatus.QUEUED:
                     return
                 if current.kind is JobKind.IMAGINE and current.action_custom_id is None:
-                    # The member's settings become prompt flags (unless the prompt sets them).
+                    # The member's settings become prompt flags (unless the prompt sets them);
+                    # a service that keeps settings itself applies its own, so only the suffix.
                     prefs = await self._store.user_prefs(current.guild_id, current.owner_id)
+                    if isinstance(self._accounts.backend(account_id), SupportsSettings):
+                        prefs = UserPrefs(suffix=prefs.suffix)
                     current = current.model_copy(update={"prompt": mj_settings.apply(current.prompt, prefs)})
                 try:
                     result = await self._call_backend(current, account_id)
                 except BackendError as exc:
-                    await self._finish_failed(current, exc.kind, exc.detail, account_id=account_id)
+                    await self._submit_failed(current, account_id, exc)
                     return
                 updated = await self._store.update_job(
                     job.id,
@@ -303,6 +375,8 @@ class JobEngine:
                     backend_task_id=result.task_id,
                     status=JobStatus.SUBMITTED,
                     progress=0,
+                    error_kind=None,
+                    error_detail=None,
                     deadline=time.time() + self._settings.timeout_seconds,
                 )
                 self._tracked[job.id] = time.monotonic()
@@ -310,6 +384,32 @@ class JobEngine:
         finally:
             self._submitting[account_id] -= 1
             self._submitting_jobs.discard(job.id)
+
+    async def _submit_failed(self, job: Job, account_id: int, exc: BackendError) -> None:
+        """A submit was refused. Busy accounts are retried later, held ones leave rotation and
+        the job moves to another account when it can; everything else fails the job."""
+        pinned = job.account_id is not None  # follow-ups must run where their parent task is
+        if exc.kind in _HOLDS:
+            reason = f"{exc.kind.value}: {exc.detail}"[:300]
+            await self._store.set_account_quarantine(account_id, reason)
+            self._accounts.quarantine(account_id, reason)
+            log.warning("account %s taken out of rotation (%s)", account_id, exc.kind.value)
+            if not pinned and self._accounts.serves(job.guild_id, job.channel_id, usable_only=True):
+                self._spawn(self._dispatch(job.guild_id))
+                return
+        elif exc.kind is ErrorKind.QUEUE_FULL and time.time() < job.deadline:
+            # Wait and retry within the job's deadline; meanwhile the account counts as full.
+            backoff = QUEUE_FULL_BACKOFF * (0.75 + 0.5 * self._rng.random())
+            self._cooldown[account_id] = time.monotonic() + backoff
+            updated = await self._store.update_job(job.id, error_kind=exc.kind, error_detail=exc.detail)
+            self._observer.job_changed(updated)
+            self._spawn(self._dispatch_later(job.guild_id, backoff))
+            return
+        await self._finish_failed(job, exc.kind, exc.detail, account_id=account_id)
+
+    async def _dispatch_later(self, guild_id: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._dispatch(guild_id)
 
     async def _call_backend(self, job: Job, account_id: int) -> SubmitResult:
         backend = self._accounts.backend(account_id)
@@ -462,6 +562,22 @@ class JobEngine:
 
 
 _DIMENSIONS: dict[str, Dimensions] = {"PORTRAIT": "PORTRAIT", "SQUARE": "SQUARE", "LANDSCAPE": "LANDSCAPE"}
+
+
+#: How long a member waits for a service's settings panel before being told it is not answering.
+SETTINGS_TIMEOUT = 30.0
+
+
+async def _in_time(call: Awaitable[SettingsState]) -> SettingsState:
+    try:
+        async with asyncio.timeout(SETTINGS_TIMEOUT):
+            return await call
+    except TimeoutError:
+        raise UserError(
+            "The image service did not answer in time. Try /settings again in a minute."
+        ) from None
+    except BackendError as exc:
+        raise UserError(exc.user_message) from None
 
 
 def _unsupported(what: str) -> BackendError:

@@ -120,13 +120,28 @@ async def test_banned_prompt_ends_with_a_clear_message(sandbox: Sandbox) -> None
     assert failed.components == []
 
 
-async def test_queue_full_ends_with_a_clear_message(sandbox: Sandbox) -> None:
+async def test_queue_full_waits_with_a_clear_message_then_retries(sandbox: Sandbox) -> None:
     emu = sandbox.emulator
     sandbox.proxy.faults.fail_next_submit(code=23)
     art, bob = emu.channel("art"), emu.world.member
     await emu.slash(bob.id, art.id, "imagine", prompt="a busy day")
-    failed = await emu.wait_for_message(art.id, lambda m: "(Failed)" in m.content, timeout=10)
-    assert "busy right now" in failed.content
+    waiting = await emu.wait_for_message(art.id, lambda m: "the bot will retry" in m.content, timeout=10)
+    assert "the image service is busy" in waiting.content
+    grid = await emu.wait_for_message(art.id, is_result, timeout=15)
+    assert grid.id == waiting.id
+    assert sandbox.proxy.count("/mj/submit/imagine") == 2
+
+
+async def test_queue_full_until_the_deadline_fails_clearly(make_sandbox: Callable[..., Sandbox]) -> None:
+    jobs = JobSettings(timeout_seconds=1.0, poll_interval_seconds=0.2, progress_edit_seconds=0.0)
+    async with Running(make_sandbox(jobs=jobs)) as box:
+        for _ in range(3):
+            box.proxy.faults.fail_next_submit(code=23)
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "imagine", prompt="a busy day")
+        failed = await emu.wait_for_message(art.id, lambda m: "(Failed)" in m.content, timeout=15)
+        assert "busy right now" in failed.content
 
 
 async def test_backend_down_ends_with_a_clear_message(sandbox: Sandbox) -> None:

@@ -1,0 +1,168 @@
+"""/settings: Midjourney's settings panel (seed 000's toggles), and the /fast, /relax, /public and
+/stealth shortcuts. Green means on, as in the Midjourney bot. The panel is ephemeral; its buttons
+are DynamicItems, so a panel left open across a restart still works.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain import SettingsState
+from bot.jobs.engine import UserError
+from bot.jobs.mj_settings import RESET, TOGGLES, VERSIONS
+
+if TYPE_CHECKING:
+    from bot.app import MjBot
+
+#: Panel button labels by index (the custom id carries the index, not the label).
+PANEL_LABELS: tuple[str, ...] = (*(t.label for t in TOGGLES), RESET)
+
+
+def panel_content(state: SettingsState) -> str:
+    where = (
+        "These settings belong to the server's image service account and apply to everyone using it."
+        if state.source == "backend"
+        else "These settings are yours in this server; they are added to your prompts unless a prompt sets them."
+    )
+    suffix = f"`{state.suffix}`" if state.suffix else "none"
+    return f"**Adjust your settings here.** Current suffix: {suffix}\n-# {where}"
+
+
+def panel_view(state: SettingsState) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    offered = set(state.available) if state.available else None
+    versions = [(v, name) for v, name in VERSIONS.items() if offered is None or name in offered]
+    if versions:
+        view.add_item(VersionSelectItem(versions, state.active))
+    buttons = [(i, label) for i, label in enumerate(PANEL_LABELS) if offered is None or label in offered]
+    for position, (index, label) in enumerate(buttons):
+        on = label in state.active
+        style = discord.ButtonStyle.success if on else discord.ButtonStyle.secondary
+        view.add_item(ToggleItem(index, label, style, row=1 + position // 5))
+    return view
+
+
+async def _redraw(interaction: discord.Interaction[Any], label: str) -> None:
+    bot: MjBot = interaction.client
+    assert interaction.guild_id is not None
+    # A service that keeps settings itself takes seconds to answer: acknowledge first.
+    await interaction.response.defer()
+    try:
+        state = await bot.engine.toggle_setting(interaction.guild_id, interaction.user.id, label)
+    except UserError as exc:
+        await interaction.followup.send(str(exc), ephemeral=True)
+        return
+    await interaction.edit_original_response(content=panel_content(state), view=panel_view(state))
+
+
+class ToggleItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:s:(?P<idx>[0-9]+)"):
+    def __init__(self, index: int, label: str, style: discord.ButtonStyle, row: int | None = None) -> None:
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"mjb:s:{index}", row=row))
+        self.index = index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ToggleItem:
+        index = int(match["idx"])
+        label = PANEL_LABELS[index] if index < len(PANEL_LABELS) else "?"
+        return cls(index, label, discord.ButtonStyle.secondary)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        if self.index >= len(PANEL_LABELS):
+            await interaction.response.send_message(
+                "This panel is out of date. Run /settings again.", ephemeral=True
+            )
+            return
+        await _redraw(interaction, PANEL_LABELS[self.index])
+
+
+class VersionSelectItem(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"mjb:sv"):
+    def __init__(self, versions: list[tuple[str, str]] | None = None, active: set[str] | None = None) -> None:
+        versions = versions or list(VERSIONS.items())
+        active = active or set()
+        super().__init__(
+            discord.ui.Select(
+                custom_id="mjb:sv",
+                placeholder="Model version",
+                options=[
+                    discord.SelectOption(label=name, value=name, default=name in active)
+                    for _, name in versions
+                ],
+                row=0,
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> VersionSelectItem:
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        values = self.item.values
+        if not values:
+            await interaction.response.defer()
+            return
+        await _redraw(interaction, values[0])
+
+
+class Settings(commands.Cog):
+    def __init__(self, bot: MjBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ToggleItem, VersionSelectItem)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ToggleItem, VersionSelectItem)
+
+    @app_commands.command(name="settings", description="View and change your Midjourney settings.")
+    @app_commands.guild_only()
+    async def settings(self, interaction: discord.Interaction[Any]) -> None:
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            state = await self.bot.engine.settings(interaction.guild_id, interaction.user.id)
+        except UserError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        await interaction.followup.send(panel_content(state), view=panel_view(state), ephemeral=True)
+
+    async def _shortcut(self, interaction: discord.Interaction[Any], label: str, sentence: str) -> None:
+        assert interaction.guild_id is not None
+        state = await self.bot.engine.settings(interaction.guild_id, interaction.user.id)
+        if label not in state.active:
+            state = await self.bot.engine.toggle_setting(interaction.guild_id, interaction.user.id, label)
+        await interaction.response.send_message(
+            f"{sentence} Current suffix: `{state.suffix or 'none'}`", ephemeral=True
+        )
+
+    @app_commands.command(name="fast", description="Switch to Fast mode.")
+    @app_commands.guild_only()
+    async def fast(self, interaction: discord.Interaction[Any]) -> None:
+        await self._shortcut(interaction, "Fast mode", "Fast mode is on.")
+
+    @app_commands.command(name="relax", description="Switch to Relax mode (slower, no fast hours used).")
+    @app_commands.guild_only()
+    async def relax(self, interaction: discord.Interaction[Any]) -> None:
+        await self._shortcut(interaction, "Relax mode", "Relax mode is on.")
+
+    @app_commands.command(name="public", description="Switch to Public mode.")
+    @app_commands.guild_only()
+    async def public(self, interaction: discord.Interaction[Any]) -> None:
+        await self._shortcut(interaction, "Public mode", "Public mode is on.")
+
+    @app_commands.command(name="stealth", description="Switch to Stealth mode (needs a Pro plan).")
+    @app_commands.guild_only()
+    async def stealth(self, interaction: discord.Interaction[Any]) -> None:
+        await self._shortcut(interaction, "Stealth mode", "Stealth mode is on.")
+
+
+async def setup(bot: MjBot) -> None:
+    await bot.add_cog(Settings(bot))
