@@ -65,6 +65,8 @@ class JobKind(StrEnum):
     BLEND = "blend"
     DESCRIBE = "describe"
     SHORTEN = "shorten"
+    #: A generation with explicit parameters (model, size, steps…) on an AIMG account.
+    GENERATE = "generate"
     #: Any other backend button (passed through by its custom id).
     ACTION = "action"
 
@@ -160,6 +162,14 @@ class TaskSnapshot(BaseModel):
     buttons: list[ResultButton] = Field(default_factory=list)
     prompt: str | None = None
     final_prompt: str | None = None
+    #: Position in the backend's own queue while waiting there (1 = next), when it says so.
+    queue_position: int | None = None
+    #: Prompt words the backend dropped (AIMG reports them).
+    ignored_words: list[str] = Field(default_factory=list)
+    #: "image" or "video".
+    media_type: str = "image"
+    #: A video's frames in order (the first one is its preview).
+    frame_urls: list[str] = Field(default_factory=list)
 
 
 class Account(BaseModel):
@@ -183,6 +193,10 @@ class Account(BaseModel):
     options: dict[str, str] = Field(default_factory=dict)
 
 
+#: ``Account.source`` of a member's own linked account: it runs that member's jobs only.
+MEMBER_SOURCE = "member"
+
+
 class UserPrefs(BaseModel):
     """A member's preferences in one guild."""
 
@@ -201,6 +215,19 @@ class UserPrefs(BaseModel):
     stealth: bool | None = None
     #: "fast" or "relax".
     mode: str | None = None
+
+
+class SettingsState(BaseModel):
+    """What the /settings panel shows: which toggles are on and the suffix they add."""
+
+    #: Labels shown green.
+    active: set[str] = Field(default_factory=set)
+    #: What the settings add to each prompt, e.g. "--v 6 --q 2".
+    suffix: str = ""
+    #: Toggle labels the backend offers; empty = all of the panel's.
+    available: list[str] = Field(default_factory=list)
+    #: "backend" when the image service keeps these settings (shared by its account), "bot" otherwise.
+    source: str = "bot"
 
 
 class Job(BaseModel):
@@ -236,3 +263,11 @@ class Job(BaseModel):
     params: dict[str, str] = Field(default_factory=dict)
     #: The text result of /describe and /shorten.
     result_text: str | None = None
+    #: Position in the backend's queue while waiting there (see TaskSnapshot).
+    queue_position: int | None = None
+    #: Prompt words the backend ignored, shown under the result.
+    ignored_words: list[str] = Field(default_factory=list)
+    #: "image" or "video".
+    media_type: str = "image"
+    #: A still shown with a video result (its first frame).
+    preview_url: str | None = None
