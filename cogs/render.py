@@ -20,7 +20,9 @@ _STYLES = {
     ButtonStyle.SUCCESS: discord.ButtonStyle.success,
     ButtonStyle.DANGER: discord.ButtonStyle.danger,
 }
-_INDEX = re.compile(r"::(\d)::")
+#: The image number in a follow-up's button id: midjourney-proxy's "MJ::JOB::upsample::2::…" or
+#: the plain labels ("U2", "V1") TheNextLeg and useapi use as ids.
+_INDEX = re.compile(r"::(\d)::|^[UV](\d)$")
 _TITLES = {JobKind.BLEND: "/blend", JobKind.DESCRIBE: "/describe", JobKind.SHORTEN: "/shorten"}
 
 
@@ -32,7 +34,7 @@ def shown_prompt(prompt: str) -> str:
 def _what(job: Job) -> str:
     """The words Midjourney puts after the prompt for a follow-up job."""
     index = _INDEX.search(job.action_custom_id or "")
-    number = f" #{index.group(1)}" if index else ""
+    number = f" #{index.group(1) or index.group(2)}" if index else ""
     return {
         JobKind.UPSCALE: f"Image{number} ",
         JobKind.VARIATION: f"Variations{number} by ",
@@ -47,10 +49,15 @@ def job_content(job: Job) -> str:
     head = f"**{shown}** - {_what(job)}<@{job.owner_id}>"
     if job.status is JobStatus.QUEUED and job.error_kind is ErrorKind.QUEUE_FULL:
         return f"{head} (Waiting to start: the image service is busy, the bot will retry)"
+    if job.status is JobStatus.SUBMITTED and job.queue_position:
+        return f"{head} (Waiting to start: position {job.queue_position} in the queue)"
     if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.MODAL):
         return f"{head} (Waiting to start)"
     if job.status is JobStatus.IN_PROGRESS:
         return f"{head} ({job.progress or 0}%)"
+    if job.status is JobStatus.SUCCESS and job.ignored_words:
+        ignored = discord.utils.escape_markdown(", ".join(job.ignored_words))[:300]
+        return f"{head}\n-# Ignored by the image service: {ignored}"
     if job.status is JobStatus.SUCCESS:
         return head
     if job.status is JobStatus.CANCELLED:

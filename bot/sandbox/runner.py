@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 
@@ -19,7 +21,31 @@ from bot.config import AccountSettings, Settings
 from bot.domain import BackendKind
 from bot.sandbox.discord import DiscordEmulator, point_discord_py_at
 from bot.sandbox.discord.state import Event, Message
+from bot.sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
+
+
+class FakeServer(Protocol):
+    @property
+    def base_url(self) -> str: ...
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class ExtraBackend:
+    """Another fake service and the guild account that uses it (tests of other backends)."""
+
+    fake: FakeServer
+    kind: BackendKind
+    name: str
+    secret: str = ""
+    max_jobs: int = 3
+    options: dict[str, str] = field(default_factory=dict)
+
+
 from bot.sandbox.playground import Playground
 
 
@@ -35,6 +61,8 @@ class Sandbox:
         proxy: FakeMjProxy | None = None,
         emulator_port: int = 0,
         max_jobs: int = 3,
+        extra: Sequence[ExtraBackend] = (),
+        with_proxy: bool = True,
     ) -> None:
         self.emulator = emulator or DiscordEmulator()
         self.proxy = proxy or FakeMjProxy()
@@ -42,6 +70,9 @@ class Sandbox:
         self._store_path = store_path
         self._emulator_port = emulator_port
         self._max_jobs = max_jobs
+        self.extra = list(extra)
+        #: False: the guild has only the extra backends' accounts.
+        self._with_proxy = with_proxy
         self.bot: MjBot | None = None
         self._bot_task: asyncio.Task[None] | None = None
 
@@ -67,13 +98,27 @@ class Sandbox:
                 "web": self._base_settings.web.model_copy(
                     update={"host": "127.0.0.1", "port": 0, "public_url": None}
                 ),
-                "accounts": [account],
+                "accounts": ([account] if self._with_proxy else [])
+                + [
+                    AccountSettings(
+                        guild_id=world.guild.id,
+                        name=e.name,
+                        kind=e.kind,
+                        base_url=e.fake.base_url,
+                        secret=SecretStr(e.secret),
+                        max_jobs=e.max_jobs,
+                        options=e.options,
+                    )
+                    for e in self.extra
+                ],
             }
         )
 
     async def start(self) -> None:
         await self.emulator.start(port=self._emulator_port)
         await self.proxy.start()
+        for e in self.extra:
+            await e.fake.start()
         point_discord_py_at(self.emulator)
         await self.start_bot()
 
@@ -110,6 +155,8 @@ class Sandbox:
     async def stop(self) -> None:
         await self.stop_bot()
         await self.proxy.stop()
+        for e in self.extra:
+            await e.fake.stop()
         await self.emulator.stop()
 
 
@@ -127,7 +174,16 @@ async def run_sandbox(
         settings = settings.model_copy(
             update={"jobs": settings.jobs.model_copy(update={"progress_edit_seconds": 0.5})}
         )
-        sandbox = Sandbox(settings, store_path=Path(tmp) / "sandbox.sqlite3", proxy=proxy, emulator_port=port)
+        # A fake AIMG service too, so the playground can use /aimg (in #after-dark).
+        aimg = ExtraBackend(
+            fake=FakeAimg(step_seconds=0.8),
+            kind=BackendKind.AIMG,
+            name="sandbox-aimg",
+            secret=TEST_SESSION_ID,
+        )
+        sandbox = Sandbox(
+            settings, store_path=Path(tmp) / "sandbox.sqlite3", proxy=proxy, emulator_port=port, extra=[aimg]
+        )
         await sandbox.start()
         if playground_port is None:
             playground_port = port + 1 if port else 0

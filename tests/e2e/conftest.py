@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import discord.gateway
@@ -12,9 +12,11 @@ import pytest
 from PIL import Image
 
 from bot.config import JobSettings, Settings
+from bot.domain import BackendKind
 from bot.sandbox.discord import Message
+from bot.sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from bot.sandbox.runner import ExtraBackend, Sandbox
 
 #: Fast job settings for tests: quick polling, short timeout, progress edits coalesced.
 FAST_JOBS = JobSettings(timeout_seconds=20, poll_interval_seconds=0.3, progress_edit_seconds=0.5)
@@ -23,13 +25,20 @@ FAST_JOBS = JobSettings(timeout_seconds=20, poll_interval_seconds=0.3, progress_
 @pytest.fixture
 def make_sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
     def make(
-        *, jobs: JobSettings = FAST_JOBS, proxy: FakeMjProxy | None = None, max_jobs: int = 3
+        *,
+        jobs: JobSettings = FAST_JOBS,
+        proxy: FakeMjProxy | None = None,
+        max_jobs: int = 3,
+        extra: Sequence[ExtraBackend] = (),
+        with_proxy: bool = True,
     ) -> Sandbox:
         return Sandbox(
             Settings(jobs=jobs),
             store_path=tmp_path / "mjbot.sqlite3",
             proxy=proxy or FakeMjProxy(step_seconds=0.1),
             max_jobs=max_jobs,
+            extra=extra,
+            with_proxy=with_proxy,
         )
 
     return make
@@ -84,3 +93,16 @@ def custom_id(message: Message, label: str) -> str:
 
 def is_result(message: Message) -> bool:
     return bool(message.attachments) and bool(message.components)
+
+
+@pytest.fixture
+def fake_aimg() -> FakeAimg:
+    return FakeAimg(step_seconds=0.05)
+
+
+@pytest.fixture
+async def aimg_sandbox(make_sandbox: Callable[..., Sandbox], fake_aimg: FakeAimg) -> AsyncIterator[Sandbox]:
+    """The sandbox plus an AIMG account on ``fake_aimg`` (AIMG commands work in #after-dark)."""
+    aimg = ExtraBackend(fake=fake_aimg, kind=BackendKind.AIMG, name="sandbox-aimg", secret=TEST_SESSION_ID)
+    async with Running(make_sandbox(extra=[aimg])) as box:
+        yield box
