@@ -27,7 +27,7 @@ def panel_content(state: SettingsState) -> str:
     where = (
         "These settings belong to the server's image service account and apply to everyone using it."
         if state.source == "backend"
-        else "These settings are yours in this server; they are added to your prompts unless a prompt sets them."
+        else "These settings are yours in this server; they are added to prompts that do not set them."
     )
     suffix = f"`{state.suffix}`" if state.suffix else "none"
     return f"**Adjust your settings here.** Current suffix: {suffix}\n-# {where}"

@@ -23,6 +23,7 @@ from bot.sandbox.discord import DiscordEmulator, point_discord_py_at
 from bot.sandbox.discord.state import Event, Message
 from bot.sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
+from bot.sandbox.playground import Playground
 
 
 class FakeServer(Protocol):
@@ -46,7 +47,6 @@ class ExtraBackend:
     options: dict[str, str] = field(default_factory=dict)
 
 
-from bot.sandbox.playground import Playground
 
 
 class Sandbox:
