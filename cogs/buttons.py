@@ -20,6 +20,7 @@ from discord.ext import commands
 
 from bot.domain import Job
 from bot.jobs.engine import UserError
+from cogs.aimg_flow import item_action_clicked
 from cogs.modals import modal_for
 
 if TYPE_CHECKING:
@@ -71,8 +72,11 @@ class ResultButtonItem(
         except UserError as exc:
             await _refuse(interaction, str(exc))
             return
+        if bot.engine.is_item_action(parent, self.index):
+            await item_action_clicked(interaction, parent, self.index)  # 👍 👎 🗑️ 🚩: no new job
+            return
         prefs = await bot.engine.prefs(parent.guild_id, interaction.user.id)
-        modal = modal_for(parent, self.index, prefs)
+        modal = modal_for(parent, self.index, prefs, can_remix=bot.engine.supports_remix(parent))
         if modal is not None:
             await interaction.response.send_modal(modal)  # a modal must be the first response
             return

@@ -14,8 +14,9 @@ import discord
 import httpx
 
 from bot.domain import Job, JobKind, UserPrefs
-from bot.jobs.engine import UserError
+from bot.jobs.engine import USE_SETTINGS, UserError
 from bot.jobs.masks import REGION_NAMES, image_size, region_mask
+from cogs.aimg_flow import SettingsModal
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -30,14 +31,19 @@ _AR_FLAG = re.compile(r"--(?:ar|aspect)\s", re.IGNORECASE)
 REMIX_KINDS = frozenset({JobKind.VARIATION, JobKind.REROLL, JobKind.PAN})
 
 
-def modal_for(job: Job, index: int, prefs: UserPrefs) -> discord.ui.Modal | None:
-    """The modal button ``index`` of ``job`` needs first, or None when it needs none."""
+def modal_for(job: Job, index: int, prefs: UserPrefs, *, can_remix: bool) -> discord.ui.Modal | None:
+    """The modal button ``index`` of ``job`` needs first, or None when it needs none.
+
+    ``can_remix``: the job's service can take an edited prompt for its buttons.
+    """
     button = job.buttons[index]
     if button.custom_id.startswith("MJ::CustomZoom::"):
         return ZoomModal(job, index)
     if button.custom_id.startswith("MJ::Inpaint::"):
         return RegionModal(job, index)
-    if prefs.remix and button.kind in REMIX_KINDS:
+    if button.custom_id == USE_SETTINGS:
+        return SettingsModal(job)
+    if prefs.remix and can_remix and button.kind in REMIX_KINDS:
         return RemixModal(job, index)
     return None
 
@@ -57,7 +63,7 @@ class RemixModal(discord.ui.Modal, title="Remix Prompt"):
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer()
-        await _press(interaction, self.job, self.index, prompt=self.prompt.value)
+        await _press(interaction, self.job, self.index, prompt=self.prompt.value, remix=True)
 
 
 class ZoomModal(discord.ui.Modal, title="Zoom Out"):
@@ -128,7 +134,13 @@ async def _parent_size(http: httpx.AsyncClient, job: Job) -> tuple[int, int]:
 
 
 async def _press(
-    interaction: discord.Interaction[Any], job: Job, index: int, *, prompt: str, mask_png: bytes | None = None
+    interaction: discord.Interaction[Any],
+    job: Job,
+    index: int,
+    *,
+    prompt: str,
+    mask_png: bytes | None = None,
+    remix: bool = False,
 ) -> None:
     bot: MjBot = interaction.client
     try:
@@ -139,6 +151,7 @@ async def _press(
             channel_id=job.channel_id,
             prompt=prompt,
             mask_png=mask_png,
+            remix=remix,
         )
     except UserError as exc:
         await interaction.followup.send(str(exc), ephemeral=True)

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Largest result image the bot re-uploads; above it the message links to the image instead.
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+#: Largest video re-uploaded (Discord's upload limit for servers without boosts); above it, a link.
+MAX_VIDEO_BYTES = 8 * 1024 * 1024
 #: Discord's per-channel budget for each of posts and edits (observed: 5 per 5 s).
 CHANNEL_WRITES = 5
 CHANNEL_WINDOW = 5.0
@@ -136,9 +138,13 @@ class JobPublisher:
         files: list[discord.File] = []
         embed: discord.Embed | None = None
         if job.status is JobStatus.SUCCESS and job.image_url:
-            image = await self._download(job.image_url)
+            video = job.media_type == "video"
+            image = await self._download(job.image_url, MAX_VIDEO_BYTES if video else MAX_UPLOAD_BYTES)
+            if video and job.preview_url:
+                embed = discord.Embed().set_image(url=job.preview_url)  # the first frame
             if image is not None:
-                files.append(discord.File(io.BytesIO(image), filename=f"mjbot_{job.id}.png"))
+                filename = f"mjbot_{job.id}.{_extension(image) if video else 'png'}"
+                files.append(discord.File(io.BytesIO(image), filename=filename))
             else:
                 content += f"\n{job.image_url}"
         elif job.status is JobStatus.IN_PROGRESS and job.image_url:
@@ -175,7 +181,7 @@ class JobPublisher:
             await self._bot.engine.record_posted(job.id)
             self._shown.pop(job.id, None)
 
-    async def _download(self, url: str) -> bytes | None:
+    async def _download(self, url: str, limit: int = MAX_UPLOAD_BYTES) -> bytes | None:
         try:
             async with self._http.stream("GET", url) as response:
                 response.raise_for_status()
@@ -183,13 +189,22 @@ class JobPublisher:
                 size = 0
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
-                    if size > MAX_UPLOAD_BYTES:
+                    if size > limit:
                         return None
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.HTTPError as exc:
             log.warning("could not download a result image (%s); linking it instead", type(exc).__name__)
             return None
+
+
+def _extension(video: bytes) -> str:
+    """A video file's extension from its first bytes (the service's URLs do not always say)."""
+    if video.startswith(b"GIF8"):
+        return "gif"
+    if video.startswith(b"\x1aE\xdf\xa3"):
+        return "webm"
+    return "mp4"
 
 
 def _bucket(job: Job) -> tuple[int, str]:

@@ -89,3 +89,15 @@ class SupportsGenerate(Protocol):
     """Generation with explicit, backend-specific parameters (AIMG's model, size, steps…)."""
 
     async def generate(self, params: Mapping[str, str], *, state: str = "") -> SubmitResult: ...
+
+
+@runtime_checkable
+class SupportsRemix(Protocol):
+    async def remix(
+        self, task_id: str, custom_id: str, prompt: str, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        """Press button ``custom_id`` of task ``task_id`` with an edited prompt (Midjourney's Remix).
+
+        Returns the started task; BackendError(INVALID_INPUT) when the service cannot remix.
+        """
+        ...

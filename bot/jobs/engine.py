@@ -17,17 +17,24 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
+from bot.backends.aimg import AimgBackend, parse_verb
+from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
     SupportsBlend,
     SupportsCancel,
     SupportsDescribe,
+    SupportsGenerate,
     SupportsModal,
+    SupportsRemix,
     SupportsSettings,
     SupportsShorten,
 )
 from bot.config import JobSettings
 from bot.domain import (
+    MEMBER_SOURCE,
+    Account,
     BackendError,
+    BackendKind,
     Dimensions,
     ErrorKind,
     Job,
@@ -50,6 +57,15 @@ log = logging.getLogger(__name__)
 MAX_PROMPT_CHARS = 4000
 #: Seconds before retrying an account that said its queue is full (jittered ±25%).
 QUEUE_FULL_BACKOFF = 5.0
+#: Our own button on a GENERATE result: reopen its parameters in a modal for a new generation.
+USE_SETTINGS = "mjbot:use_settings"
+#: Result buttons that act on the backend's item (AIMG) and start no job, with what the member reads.
+ITEM_ACTIONS = {
+    aimg_custom_id("like"): "👍 Liked.",
+    aimg_custom_id("dislike"): "👎 Disliked.",
+    aimg_custom_id("delete"): "🗑️ Deleted from the image service.",
+    aimg_custom_id("report"): "🚩 Reported to the image service's moderators. Thank you.",
+}
 #: Errors that take an account out of rotation until an admin resets it.
 _HOLDS = frozenset({ErrorKind.AUTH, ErrorKind.MODERATION})
 
@@ -120,8 +136,11 @@ class JobEngine:
 
     # ----------------------------------------------------------------------------- commands
 
-    def serves(self, guild_id: int, channel_id: int) -> bool:
-        return self._accounts.serves(guild_id, channel_id)
+    def serves(self, guild_id: int, channel_id: int, kind: JobKind | None = None) -> bool:
+        """Whether a shared account here can run jobs of ``kind`` (default: any job)."""
+        return self._accounts.serves(
+            guild_id, channel_id, kinds=_backend_kinds(kind) if kind is not None else None
+        )
 
     async def submit(
         self,
@@ -133,10 +152,13 @@ class JobEngine:
         prompt: str = "",
         images: Sequence[bytes] = (),
         params: dict[str, str] | None = None,
+        account_id: int | None = None,
     ) -> Job:
-        """Queue a new job (/imagine, /blend, /describe, /shorten) and show it in the channel."""
+        """Queue a new job (/imagine, /blend, /describe, /shorten, /aimg) and show it in the channel.
+
+        ``account_id`` pins the job to one account (a member's own linked account)."""
         prompt = prompt.strip()
-        if kind in (JobKind.IMAGINE, JobKind.SHORTEN) and not prompt:
+        if kind in (JobKind.IMAGINE, JobKind.SHORTEN, JobKind.GENERATE) and not prompt:
             raise UserError("The prompt is empty. Describe the image you want.")
         if len(prompt) > MAX_PROMPT_CHARS:
             raise UserError(f"The prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}.")
@@ -144,7 +166,7 @@ class JobEngine:
             raise UserError("Blend needs 2 to 5 images.")
         if kind is JobKind.DESCRIBE and len(images) != 1:
             raise UserError("Describe needs exactly one image.")
-        if not self.serves(guild_id, channel_id):
+        if account_id is None and not self.serves(guild_id, channel_id, kind):
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
         job = await self._store.create_job(
             guild_id=guild_id,
@@ -156,6 +178,7 @@ class JobEngine:
             deadline=time.time() + self._settings.timeout_seconds,
             inputs=images,
             params=params,
+            account_id=account_id,
         )
         self._observer.job_changed(job)
         self._spawn(self._dispatch(guild_id))
@@ -170,15 +193,20 @@ class JobEngine:
         channel_id: int,
         prompt: str | None = None,
         mask_png: bytes | None = None,
+        remix: bool = False,
     ) -> list[Job]:
         """Start what button ``index`` of a finished job's result does; the jobs it started.
 
         ``prompt`` and ``mask_png`` are what the member typed or chose in a modal, for actions the
-        backend confirms with a MODAL step (Custom Zoom, Vary (Region), Remix).
+        backend confirms with a MODAL step (Custom Zoom, Vary (Region)); with ``remix`` the prompt
+        replaces the parent's (Remix mode).
         """
         if parent.status is not JobStatus.SUCCESS or not 0 <= index < len(parent.buttons):
             raise UserError("This button is no longer available. Run /imagine again.")
         button = parent.buttons[index]
+        if button.custom_id in ITEM_ACTIONS:
+            await self.item_action(parent, index, user_id=user_id)
+            return []
         picked = self._picked_prompts(parent, button)
         if picked:
             # /describe and /shorten picks: each is a new /imagine, on any account.
@@ -210,7 +238,7 @@ class JobEngine:
             # A follow-up runs on the account that holds its parent task.
             account_id=parent.account_id,
             inputs=[mask_png] if mask_png else (),
-            params={"prompt": prompt.strip()} if prompt else None,
+            params=({"prompt": prompt.strip()} | ({"remix": "1"} if remix else {})) if prompt else None,
         )
         self._observer.job_changed(job)
         self._spawn(self._dispatch(parent.guild_id))
@@ -229,6 +257,12 @@ class JobEngine:
         if not 1 <= number <= len(options):
             raise UserError("That option is not in the result any more. Run the command again.")
         return [options[number - 1]]
+
+    def supports_remix(self, job: Job) -> bool:
+        """Whether the account that made ``job`` can run its buttons with an edited prompt."""
+        if job.account_id is None or not self._accounts.usable(job.account_id):
+            return False
+        return isinstance(self._accounts.backend(job.account_id), SupportsRemix)
 
     async def cancel(self, job_id: int) -> Job:
         """Stop a queued or running job; the backend is asked to cancel too when it can."""
@@ -296,6 +330,59 @@ class JobEngine:
     async def get(self, job_id: int) -> Job | None:
         return await self._store.get_job(job_id)
 
+    # ------------------------------------------------------------------------------- AIMG
+
+    @staticmethod
+    def is_item_action(job: Job, index: int) -> bool:
+        """Whether button ``index`` acts on the backend's item (like, delete…) rather than start a job."""
+        return 0 <= index < len(job.buttons) and job.buttons[index].custom_id in ITEM_ACTIONS
+
+    async def item_action(self, job: Job, index: int, *, user_id: int) -> str:
+        """Like, dislike, delete or report the item a finished job made; the sentence to show."""
+        if not self.is_item_action(job, index) or job.backend_task_id is None:
+            raise UserError("This button is no longer available.")
+        backend = self._accounts.backend(job.account_id) if job.account_id is not None else None
+        if not isinstance(backend, AimgBackend) or not self._accounts.usable(job.account_id or 0):
+            raise UserError("The account that made this image is not available any more.")
+        custom_id = job.buttons[index].custom_id
+        try:
+            outcome = await backend.item_action(job.backend_task_id, custom_id)
+        except BackendError as exc:
+            raise UserError(exc.user_message) from None
+        verb = parse_verb(custom_id)
+        log.info("job %s: %s by %s: %s", job.id, verb, user_id, "done" if outcome.success else "refused")
+        if not outcome.success:
+            reason = f": {outcome.message}" if outcome.message else "."
+            raise UserError(f"The image service did not {verb} this item{reason}")
+        return ITEM_ACTIONS[custom_id]
+
+    def aimg_account(
+        self, guild_id: int, channel_id: int, user_id: int
+    ) -> tuple[Account, AimgBackend] | None:
+        """The AIMG account a member's generations here use, with its client: their own linked
+        account when they have one, else the first usable shared AIMG account of the channel."""
+        own = [
+            a
+            for a in self._accounts.for_guild(guild_id)
+            if a.source == MEMBER_SOURCE and a.options.get("owner_id") == str(user_id)
+        ]
+        shared = self._accounts.shared(guild_id, channel_id, _AIMG)
+        for account in own + shared:
+            backend = self._accounts.backend(account.id)
+            if self._accounts.usable(account.id) and isinstance(backend, AimgBackend):
+                return account, backend
+        return None
+
+    async def link_member_account(
+        self, *, guild_id: int, user_id: int, base_url: str, session_id: str, email: str
+    ) -> Account:
+        """Store a member's signed-in AIMG session; their generations here use it from now on."""
+        account = await self._store.link_member_account(
+            guild_id=guild_id, user_id=user_id, base_url=base_url, session_id=session_id, email=email
+        )
+        self._accounts.put(account)
+        return account
+
     # --------------------------------------------------------------------- queue and submit
 
     async def _busy(self) -> Counter[int]:
@@ -336,7 +423,7 @@ class JobEngine:
                         continue
                     account_id = job.account_id
                 else:
-                    account = self._accounts.choose(guild_id, job.channel_id, busy)
+                    account = self._accounts.choose(guild_id, job.channel_id, busy, _backend_kinds(job.kind))
                     if account is None:
                         continue
                     account_id = account.id
@@ -348,7 +435,9 @@ class JobEngine:
     def _can_ever_run(self, job: Job) -> bool:
         if job.account_id is not None:
             return self._accounts.usable(job.account_id)
-        return self._accounts.serves(job.guild_id, job.channel_id, usable_only=True)
+        return self._accounts.serves(
+            job.guild_id, job.channel_id, usable_only=True, kinds=_backend_kinds(job.kind)
+        )
 
     async def _submit(self, job: Job, account_id: int) -> None:
         try:
@@ -375,6 +464,7 @@ class JobEngine:
                     backend_task_id=result.task_id,
                     status=JobStatus.SUBMITTED,
                     progress=0,
+                    queue_position=result.queue_position,
                     error_kind=None,
                     error_detail=None,
                     deadline=time.time() + self._settings.timeout_seconds,
@@ -394,7 +484,7 @@ class JobEngine:
             await self._store.set_account_quarantine(account_id, reason)
             self._accounts.quarantine(account_id, reason)
             log.warning("account %s taken out of rotation (%s)", account_id, exc.kind.value)
-            if not pinned and self._accounts.serves(job.guild_id, job.channel_id, usable_only=True):
+            if not pinned and self._can_ever_run(job):
                 self._spawn(self._dispatch(job.guild_id))
                 return
         elif exc.kind is ErrorKind.QUEUE_FULL and time.time() < job.deadline:
@@ -444,6 +534,10 @@ class JobEngine:
             if not isinstance(backend, SupportsShorten):
                 raise _unsupported("shorten prompts")
             return await backend.shorten(job.prompt, hook_url=hook, state=state)
+        if job.kind is JobKind.GENERATE:
+            if not isinstance(backend, SupportsGenerate):
+                raise _unsupported("generate with these parameters")
+            return await backend.generate({**job.params, "prompt": job.prompt}, state=state)
         return await backend.imagine(job.prompt, inputs, hook_url=hook, state=state)
 
     # ----------------------------------------------------------------------------- tracking
@@ -476,12 +570,20 @@ class JobEngine:
                 buttons = list(snap.buttons)
                 if job.kind is JobKind.DESCRIBE:
                     buttons.append(ResultButton(custom_id=IMAGINE_ALL, label="Imagine all"))
+                if job.kind is JobKind.GENERATE:
+                    buttons.append(
+                        ResultButton(custom_id=USE_SETTINGS, label="Use these settings", emoji="⚙️", row=0)
+                    )
                 job = await self._store.update_job(
                     job_id,
                     status=JobStatus.SUCCESS,
                     progress=100,
                     image_url=snap.image_url,
                     buttons=buttons,
+                    queue_position=None,
+                    ignored_words=snap.ignored_words,
+                    media_type=snap.media_type,
+                    preview_url=snap.frame_urls[0] if snap.frame_urls else None,
                     result_text=snap.final_prompt
                     if job.kind in (JobKind.DESCRIBE, JobKind.SHORTEN)
                     else None,
@@ -497,9 +599,14 @@ class JobEngine:
                 snap.status is not job.status
                 or (progress or 0) > (job.progress or 0)
                 or (snap.image_url and snap.image_url != job.image_url)
+                or snap.queue_position != job.queue_position
             ):
                 job = await self._store.update_job(
-                    job_id, status=snap.status, progress=progress, image_url=snap.image_url or job.image_url
+                    job_id,
+                    status=snap.status,
+                    progress=progress,
+                    image_url=snap.image_url or job.image_url,
+                    queue_position=snap.queue_position,
                 )
             else:
                 return
@@ -578,6 +685,16 @@ async def _in_time(call: Awaitable[SettingsState]) -> SettingsState:
         ) from None
     except BackendError as exc:
         raise UserError(exc.user_message) from None
+
+
+_AIMG = frozenset({BackendKind.AIMG})
+#: Midjourney's commands run on every other kind of account.
+_MIDJOURNEY = frozenset(BackendKind) - _AIMG
+
+
+def _backend_kinds(kind: JobKind) -> frozenset[BackendKind]:
+    """The accounts a new job of ``kind`` may run on: AIMG generations on AIMG accounts only."""
+    return _AIMG if kind is JobKind.GENERATE else _MIDJOURNEY
 
 
 def _unsupported(what: str) -> BackendError:

@@ -1,0 +1,386 @@
+"""/aimg: generate with AIMG's own options, sign a member's AIMG account in, list creations and models.
+
+Every subcommand works only where :func:`cogs.aimg_flow.aimg_allowed` says so (age-restricted
+channels). Generations become GENERATE jobs, shown and tracked like any other job; model, size and
+sampler suggestions come from the account's ``getModels``, in the order the service gives.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.backends.aimg import DEFAULT_VIDEO_MODEL, AimgBackend, AimgModel, AimgPage
+from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind
+from bot.jobs.engine import MAX_PROMPT_CHARS
+from cogs.aimg_flow import AGE_REFUSAL, NO_ACCOUNT, aimg_allowed, start_generation
+
+if TYPE_CHECKING:
+    from bot.app import MjBot
+
+#: Items per /aimg creations page.
+PAGE_SIZE = 10
+#: Discord shows at most 25 autocomplete choices.
+MAX_CHOICES = 25
+_SIZE = re.compile(r"\s*(\d+)\s*[x×]\s*(\d+)\s*")
+
+
+class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate with AIMG (adults only)."):
+    def __init__(self, bot: MjBot) -> None:
+        self.bot = bot
+
+    # ------------------------------------------------------------------------------ helpers
+
+    async def _refused(self, interaction: discord.Interaction[Any]) -> bool:
+        """True (after telling the member why) when AIMG commands may not run in this channel."""
+        if aimg_allowed(interaction.channel):
+            return False
+        await interaction.response.send_message(AGE_REFUSAL, ephemeral=True)
+        return True
+
+    def _backend(self, interaction: discord.Interaction[Any]) -> tuple[Account, AimgBackend] | None:
+        if interaction.guild_id is None or interaction.channel_id is None:
+            return None
+        return self.bot.engine.aimg_account(interaction.guild_id, interaction.channel_id, interaction.user.id)
+
+    async def _models(self, interaction: discord.Interaction[Any]) -> list[AimgModel]:
+        """The account's models for autocomplete: none (rather than an error) when it cannot answer."""
+        found = self._backend(interaction)
+        if found is None or not aimg_allowed(interaction.channel):
+            return []
+        try:
+            return await found[1].get_models()
+        except BackendError:
+            return []
+
+    async def _chosen_model(self, interaction: discord.Interaction[Any]) -> AimgModel | None:
+        """The model typed in the command so far, else the one a generation would use."""
+        found = self._backend(interaction)
+        models = await self._models(interaction)
+        if found is None or not models:
+            return None
+        namespace = interaction.namespace
+        wanted = namespace.model or (DEFAULT_VIDEO_MODEL if namespace.video else found[1].default_model)
+        return next((m for m in models if m.model_id == wanted), None)
+
+    # ----------------------------------------------------------------------------- generate
+
+    @app_commands.command(name="generate", description="Generate an image or a video with AIMG.")
+    @app_commands.describe(
+        prompt="What to generate.",
+        model="The AIMG model (default: the account's image model).",
+        negative="What to keep out of the image.",
+        size="Width x height; the suggestions are the model's allowed sizes.",
+        steps="Sampling steps; each model has its own range.",
+        cfg="How closely to follow the prompt (CFG scale); each model has its own range.",
+        sampler="The sampler; the suggestions are the model's.",
+        seed="Seed for a repeatable result (default: random).",
+        face_fix="Restore faces (default: the model's choice).",
+        video="Make a video (uses the default video model unless you choose one).",
+    )
+    @app_commands.guild_only()
+    async def generate(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
+        model: str | None = None,
+        negative: app_commands.Range[str, 1, MAX_PROMPT_CHARS] | None = None,
+        size: str | None = None,
+        steps: int | None = None,
+        cfg: float | None = None,
+        sampler: str | None = None,
+        seed: app_commands.Range[int, 0, 2**32 - 1] | None = None,
+        face_fix: bool | None = None,
+        video: bool = False,
+    ) -> None:
+        if await self._refused(interaction):
+            return
+        width = height = ""
+        if size is not None:
+            match = _SIZE.fullmatch(size)
+            if match is None:
+                await interaction.response.send_message(
+                    f"Size {size!r} is not WIDTHxHEIGHT (e.g. 512x768); pick one of the suggestions.",
+                    ephemeral=True,
+                )
+                return
+            width, height = match.group(1), match.group(2)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        given = {
+            "model_name": model,
+            "negprompt": negative,
+            "width": width,
+            "height": height,
+            "steps": steps,
+            "cfgscale": cfg,
+            "sampler": sampler,
+            "seed": seed,
+            "restore_faces": None if face_fix is None else str(face_fix).lower(),
+        }
+        params = {key: str(value) for key, value in given.items() if value not in (None, "")}
+        await start_generation(interaction, prompt=prompt, params=params, video=video)
+
+    @generate.autocomplete("model")
+    async def _model_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        typed = current.lower()
+        return [
+            app_commands.Choice(name=_model_label(m)[:100], value=m.model_id)
+            for m in await self._models(interaction)
+            if typed in m.model_id.lower() or typed in m.name.lower()
+        ][:MAX_CHOICES]
+
+    @generate.autocomplete("size")
+    async def _size_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        model = await self._chosen_model(interaction)
+        if model is None:
+            return []
+        sizes = [
+            f"{w}x{h}"
+            for w in model.allowed_widths
+            for h in model.allowed_heights
+            if w * h <= model.max_resolution
+        ]
+        return [app_commands.Choice(name=s, value=s) for s in sizes if current in s][:MAX_CHOICES]
+
+    @generate.autocomplete("sampler")
+    async def _sampler_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        model = await self._chosen_model(interaction)
+        if model is None:
+            return []
+        typed = current.lower()
+        return [app_commands.Choice(name=s, value=s) for s in model.allowed_samplers if typed in s.lower()][
+            :MAX_CHOICES
+        ]
+
+    # -------------------------------------------------------------------------------- login
+
+    @app_commands.command(
+        name="login", description="Link your own AIMG account: your generations here go to your library."
+    )
+    @app_commands.describe(email="Your AIMG account's email; a one-time code is sent there.")
+    @app_commands.guild_only()
+    async def login(
+        self, interaction: discord.Interaction[Any], email: app_commands.Range[str, 3, 254]
+    ) -> None:
+        if await self._refused(interaction):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = self._backend(interaction)
+        if found is None:
+            await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
+            return
+        assert interaction.guild_id is not None
+        base_url = found[0].base_url
+        try:
+            # AIMG's sign-in: a fresh anonymous session asks for the code, then signs in with it.
+            fresh = await self._session(interaction.guild_id, base_url, "").get_self_user()
+            backend = self._session(interaction.guild_id, base_url, fresh.session_id)
+            await backend.request_otp(email)
+        except BackendError as exc:
+            await interaction.followup.send(exc.user_message, ephemeral=True)
+            return
+        await interaction.followup.send(
+            f"AIMG sent a one-time code to {email}. Click **Enter code** to finish signing in.",
+            view=OtpView(backend, email=email, base_url=base_url, owner_id=interaction.user.id),
+            ephemeral=True,
+        )
+
+    def _session(self, guild_id: int, base_url: str, session_id: str) -> AimgBackend:
+        account = Account(
+            id=0,
+            guild_id=guild_id,
+            name="aimg-login",
+            kind=BackendKind.AIMG,
+            base_url=base_url,
+            secret=session_id,
+        )
+        return AimgBackend(account, self.bot.http_client)
+
+    # ---------------------------------------------------------------------------- creations
+
+    @app_commands.command(
+        name="creations", description="Page through the AIMG library your generations go to."
+    )
+    @app_commands.guild_only()
+    async def creations(self, interaction: discord.Interaction[Any]) -> None:
+        if await self._refused(interaction):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = self._backend(interaction)
+        if found is None:
+            await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
+            return
+        whose = "your own account" if found[0].source == MEMBER_SOURCE else "this server's account"
+        view = CreationsView(found[1], whose=whose)
+        try:
+            content = await view.load()
+        except BackendError as exc:
+            await interaction.followup.send(exc.user_message, ephemeral=True)
+            return
+        await interaction.followup.send(content, view=view, ephemeral=True)
+
+    # ------------------------------------------------------------------------------- models
+
+    @app_commands.command(name="models", description="List the AIMG models and their limits.")
+    @app_commands.guild_only()
+    async def models(self, interaction: discord.Interaction[Any]) -> None:
+        if await self._refused(interaction):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = self._backend(interaction)
+        if found is None:
+            await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
+            return
+        try:
+            models = await found[1].get_models()
+        except BackendError as exc:
+            await interaction.followup.send(exc.user_message, ephemeral=True)
+            return
+        lines = [_model_limits(m) for m in models]
+        embed = discord.Embed(title="AIMG models", description="\n".join(lines)[:4096])
+        await interaction.followup.send(embed=embed, ephemeral=True)
+
+
+def _model_label(model: AimgModel) -> str:
+    """A model as an autocomplete choice: name, media and what the account needs for it."""
+    notes = ["video" if model.is_video else "image"]
+    if model.min_tier:
+        notes.append(f"PRO tier {model.min_tier}")
+    if model.registration_wall:
+        notes.append("signed-up accounts")
+    return f"{model.name} ({', '.join(notes)})"
+
+
+def _model_limits(model: AimgModel) -> str:
+    sizes = f"{'/'.join(map(str, model.allowed_widths))} x {'/'.join(map(str, model.allowed_heights))}"
+    variations = ", variations" if model.supports_variations and not model.is_video else ""
+    return (
+        f"**{discord.utils.escape_markdown(_model_label(model))}** `{model.model_id}`: "
+        f"steps {model.min_steps}-{model.max_steps}, CFG {model.min_cfg_scale:g}-{model.max_cfg_scale:g}, "
+        f"sizes {sizes} (at most {model.max_resolution} pixels){variations}"
+    )
+
+
+class OtpView(discord.ui.View):
+    """The "Enter code" button of a pending sign-in (a modal cannot follow a deferred command)."""
+
+    def __init__(self, backend: AimgBackend, *, email: str, base_url: str, owner_id: int) -> None:
+        super().__init__(timeout=900)
+        self.backend, self.email, self.base_url, self.owner_id = backend, email, base_url, owner_id
+
+    @discord.ui.button(label="Enter code", style=discord.ButtonStyle.primary)
+    async def enter(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        await interaction.response.send_modal(OtpModal(self))
+
+
+class OtpModal(discord.ui.Modal, title="Sign in to AIMG"):
+    def __init__(self, pending: OtpView) -> None:
+        super().__init__(timeout=900)
+        self.pending = pending
+        self.code: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="One-time code", min_length=4, max_length=12
+        )
+        self.adult: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="I am 18 or older (type YES)", max_length=3
+        )
+        self.add_item(self.code)
+        self.add_item(self.adult)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        if self.adult.value.strip().lower() != "yes":
+            await interaction.response.send_message(
+                "AIMG is for adults only: the account was not linked. Type YES only if you are 18 or older.",
+                ephemeral=True,
+            )
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        pending = self.pending
+        try:
+            user = await pending.backend.authenticate_user(pending.email, self.code.value.strip())
+        except BackendError as exc:
+            await interaction.followup.send(
+                f"{exc.user_message} Run /aimg login again for a new code.", ephemeral=True
+            )
+            return
+        bot: MjBot = interaction.client
+        assert interaction.guild_id is not None
+        await bot.engine.link_member_account(
+            guild_id=interaction.guild_id,
+            user_id=pending.owner_id,
+            base_url=pending.base_url,
+            session_id=user.session_id,
+            email=pending.email,
+        )
+        pending.stop()
+        await interaction.followup.send(
+            f"Signed in as {pending.email}. Your /aimg generations in this server now go to your own "
+            "AIMG library; /aimg creations lists them.",
+            ephemeral=True,
+        )
+
+
+class CreationsView(discord.ui.View):
+    """Previous / Next through getMyCreations; the service pages by an opaque index, so the
+    indexes of the pages seen so far are kept to go back."""
+
+    def __init__(self, backend: AimgBackend, *, whose: str) -> None:
+        super().__init__(timeout=900)
+        self.backend, self.whose = backend, whose
+        #: The index of each page seen, the first being None; the last is the page shown.
+        self.indexes: list[str | None] = [None]
+        self.page: AimgPage | None = None
+
+    async def load(self) -> str:
+        """Fetch the page ``indexes[-1]`` and return what the message shows for it."""
+        page = await self.backend.get_my_creations(pagination_index=self.indexes[-1], limit=PAGE_SIZE)
+        self.page = page
+        self.previous.disabled = len(self.indexes) == 1
+        self.next.disabled = page.next_pagination_index is None
+        if not page.items:
+            return "No creations yet: generate something with /aimg generate."
+        first = (len(self.indexes) - 1) * PAGE_SIZE
+        lines = [
+            f"`{first + n}.` [{item.mtype}]({item.url}) 👍 {item.like_count} 👎 {item.dislike_count}"
+            + (f" <t:{item.completed_date // 1000}:R>" if item.completed_date else "")
+            for n, item in enumerate(page.items, start=1)
+        ]
+        total = f" of {page.total_count}" if page.total_count is not None else ""
+        return (
+            f"**AIMG creations of {self.whose}** ({first + 1}-{first + len(page.items)}{total})\n"
+            + "\n".join(lines)
+        )
+
+    async def _turn(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer()
+        try:
+            content = await self.load()
+        except BackendError as exc:
+            await interaction.followup.send(exc.user_message, ephemeral=True)
+            return
+        await interaction.edit_original_response(content=content, view=self)
+
+    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        if len(self.indexes) > 1:
+            self.indexes.pop()
+        await self._turn(interaction)
+
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        if self.page is not None and self.page.next_pagination_index is not None:
+            self.indexes.append(self.page.next_pagination_index)
+        await self._turn(interaction)
+
+
+async def setup(bot: MjBot) -> None:
+    await bot.add_cog(Aimg(bot))

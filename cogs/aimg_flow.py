@@ -1,0 +1,141 @@
+"""What the /aimg cog, the result buttons and the modals share: the age gate, starting a checked
+AIMG generation, the "Use these settings" modal and the item actions (like, dislike, delete, report).
+
+Kept apart from ``cogs/aimg.py`` so that ``cogs/buttons.py`` and ``cogs/modals.py`` can use it
+without importing the cog (which imports them through ``cogs/render.py``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.backends.aimg import DEFAULT_VIDEO_MODEL, request_problems
+from bot.backends.aimg import custom_id as aimg_custom_id
+from bot.domain import MEMBER_SOURCE, BackendError, Job, JobKind
+from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
+
+if TYPE_CHECKING:
+    from bot.app import MjBot
+
+AGE_REFUSAL = (
+    "AIMG makes adult content, so its commands work only in age-restricted channels. "
+    "Use an age-restricted channel, or ask an admin to allow this one."
+)
+NO_ACCOUNT = "This server has no AIMG account for this channel. Ask a server admin to set one up."
+_DELETE = aimg_custom_id("delete")
+
+
+def aimg_allowed(channel: object) -> bool:
+    """Whether AIMG commands may run in ``channel``.
+
+    Only age-restricted (NSFW) channels for now. This is the hook for the per-guild allow-list
+    an admin will manage (a later issue): check it here too.
+    """
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw and is_nsfw())
+
+
+async def start_generation(
+    interaction: discord.Interaction[Any], *, prompt: str, params: dict[str, str], video: bool = False
+) -> None:
+    """Check ``params`` against the model's limits and the account's tier, then queue the job.
+
+    The interaction must already be acknowledged; every answer is an ephemeral follow-up. The
+    check runs before anything reaches the API, so a refusal names the allowed range. ``video``
+    asks for a video: the default video model unless ``params`` names a model (which must be one).
+    """
+    bot: MjBot = interaction.client
+    assert interaction.guild_id is not None and interaction.channel_id is not None
+    found = bot.engine.aimg_account(interaction.guild_id, interaction.channel_id, interaction.user.id)
+    if found is None:
+        await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
+        return
+    account, backend = found
+    model_id = params.get("model_name") or (DEFAULT_VIDEO_MODEL if video else backend.default_model)
+    try:
+        model = await backend.get_model(model_id)
+        user = await backend.get_self_user()
+        problems = request_problems(model, {**params, "prompt": prompt}, user=user)
+    except BackendError as exc:
+        await interaction.followup.send(exc.user_message, ephemeral=True)
+        return
+    if video and not model.is_video:
+        problems.append(f"{model.name} makes images; choose a video model or leave video off.")
+    if problems:
+        await interaction.followup.send("\n".join(f"• {p}" for p in problems), ephemeral=True)
+        return
+    try:
+        job = await bot.engine.submit(
+            JobKind.GENERATE,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            owner_id=interaction.user.id,
+            prompt=prompt,
+            params={**params, "model_name": model.model_id},
+            # A member's own account runs only their jobs; shared ones are chosen by the engine.
+            account_id=account.id if account.source == MEMBER_SOURCE else None,
+        )
+    except UserError as exc:
+        await interaction.followup.send(str(exc), ephemeral=True)
+        return
+    await interaction.followup.send(
+        f"Job #{job.id} is on its way; it will appear in this channel.", ephemeral=True
+    )
+
+
+class SettingsModal(discord.ui.Modal, title="Use these settings"):
+    """A finished generation's parameters, editable, for a new generation (model, size and sampler
+    are kept; Discord modals hold five inputs)."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(timeout=900)
+        self.job = job
+        params = job.params
+        self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Prompt", style=discord.TextStyle.paragraph, default=job.prompt[:4000], max_length=4000
+        )
+        self.negative: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Negative prompt",
+            style=discord.TextStyle.paragraph,
+            default=params.get("negprompt", ""),
+            required=False,
+            max_length=MAX_PROMPT_CHARS,
+        )
+        self.steps: discord.ui.TextInput[Any] = _number_input("Steps", params.get("steps", ""))
+        self.cfg: discord.ui.TextInput[Any] = _number_input("CFG scale", params.get("cfgscale", ""))
+        self.seed: discord.ui.TextInput[Any] = _number_input("Seed (empty: random)", params.get("seed", ""))
+        for item in (self.prompt, self.negative, self.steps, self.cfg, self.seed):
+            self.add_item(item)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        typed = {
+            "negprompt": self.negative.value,
+            "steps": self.steps.value.strip(),
+            "cfgscale": self.cfg.value.strip().replace(",", "."),
+            "seed": self.seed.value.strip(),
+        }
+        # An emptied field goes back to the model's default rather than keep the old value.
+        params = {k: v for k, v in {**self.job.params, **typed}.items() if v}
+        await start_generation(interaction, prompt=self.prompt.value.strip(), params=params)
+
+
+def _number_input(label: str, default: str) -> discord.ui.TextInput[Any]:
+    return discord.ui.TextInput(label=label, default=default, required=False, max_length=20)
+
+
+async def item_action_clicked(interaction: discord.Interaction[Any], job: Job, index: int) -> None:
+    """👍, 👎, 🗑️ or 🚩 on a result: act on the item at the service, confirm privately. A deleted
+    item's message goes too (the click handler has checked: owner or Manage Messages)."""
+    bot: MjBot = interaction.client
+    await interaction.response.defer()
+    try:
+        text = await bot.engine.item_action(job, index, user_id=interaction.user.id)
+    except UserError as exc:
+        await interaction.followup.send(str(exc), ephemeral=True)
+        return
+    if job.buttons[index].custom_id == _DELETE and interaction.message is not None:
+        await interaction.message.delete()
+    await interaction.followup.send(text, ephemeral=True)
