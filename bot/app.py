@@ -10,7 +10,7 @@ import httpx
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.domain import Account
+from bot.crypto import SecretBox
 from bot.jobs.accounts import AccountPool
 from bot.jobs.engine import JobEngine
 from bot.store import Store
@@ -20,7 +20,15 @@ from cogs.publisher import JobPublisher
 log = logging.getLogger(__name__)
 
 #: One extension per feature, loaded in this order.
-EXTENSIONS = ("cogs.buttons", "cogs.imagine", "cogs.settings", "cogs.preferences", "cogs.errors")
+EXTENSIONS = (
+    "cogs.buttons",
+    "cogs.imagine",
+    "cogs.settings",
+    "cogs.preferences",
+    "cogs.aimg",
+    "cogs.setup",
+    "cogs.errors",
+)
 
 
 class MjBot(commands.Bot):
@@ -48,11 +56,13 @@ class MjBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self.settings
-        self.store = await Store.open(settings.store.path)
+        key = settings.store.secret_key.get_secret_value() if settings.store.secret_key else None
+        self.store = await Store.open(settings.store.path, SecretBox.load(key, settings.store.key_file))
         accounts = AccountPool(self.http_client)
-        await self._load_accounts(accounts)
+        config_secrets = await self._upsert_config_accounts()
         self.publisher = JobPublisher(self, self.http_client, settings.jobs.progress_edit_seconds)
-        self.engine = JobEngine(self.store, accounts, self.publisher, settings.jobs)
+        self.engine = JobEngine(self.store, accounts, self.publisher, settings.jobs, config_secrets)
+        await self.engine.reload_accounts()
         self.web = WebServer(self.engine, settings.web.host, settings.web.port, settings.web.public_url)
         await self.web.start()
         self.engine.hook_base_url = self.web.public_url
@@ -67,8 +77,8 @@ class MjBot(commands.Bot):
         self.publisher.start()
         await self.engine.start()
 
-    async def _load_accounts(self, pool: AccountPool) -> None:
-        """Config-declared accounts are upserted into the store; their secrets stay in memory."""
+    async def _upsert_config_accounts(self) -> dict[int, str]:
+        """Config-declared accounts go into the store (without secret); their secrets, by id."""
         secrets = {}
         for acc in self.settings.accounts:
             account_id = await self.store.upsert_config_account(
@@ -81,12 +91,7 @@ class MjBot(commands.Bot):
                 options=acc.options,
             )
             secrets[account_id] = acc.secret.get_secret_value()
-        for stored in await self.store.list_accounts():
-            if stored.source == "config" and stored.id not in secrets:
-                # Removed from the config file: keep its jobs' history, stop using it.
-                stored = stored.model_copy(update={"enabled": False})
-            secret = secrets.get(stored.id, stored.secret)
-            pool.put(Account.model_validate({**stored.model_dump(), "secret": secret}))
+        return secrets
 
     async def close(self) -> None:
         if hasattr(self, "engine"):

@@ -33,6 +33,12 @@ class DiscordSettings(BaseModel):
 
 class StoreSettings(BaseModel):
     path: Path = Path("data/mjbot.sqlite3")
+    #: Fernet key sealing account secrets in the database. Empty: a key file beside the database.
+    secret_key: SecretStr | None = None
+
+    @property
+    def key_file(self) -> Path:
+        return self.path.parent / "mjbot-secret.key"
 
 
 class WebSettings(BaseModel):

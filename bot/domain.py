@@ -197,6 +197,56 @@ class Account(BaseModel):
 MEMBER_SOURCE = "member"
 
 
+class ChannelConfig(BaseModel):
+    """How the bot behaves in one channel."""
+
+    enabled: bool = True
+    #: Jobs started here go to accounts of this kind only (None: any).
+    backend: BackendKind | None = None
+    #: AIMG commands allowed here although the channel is not age-restricted.
+    aimg_allowed: bool = False
+
+
+class GuildLimits(BaseModel):
+    #: Jobs one member may have waiting or running at once.
+    user_concurrent: int = Field(default=10, ge=1, le=50)
+    #: Jobs one member may start per day (UTC); None = no limit.
+    user_daily: int | None = Field(default=None, ge=1, le=10_000)
+    #: Jobs the guild's queue may hold before new ones are refused.
+    queue_length: int = Field(default=50, ge=1, le=1000)
+    #: Minutes a job may take before it fails; None = the bot's default.
+    job_timeout_minutes: int | None = Field(default=None, ge=1, le=120)
+
+
+class GuildConfig(BaseModel):
+    """A guild's setup, stored as one JSON document (see ``guild_config``)."""
+
+    #: False: the bot answers only in channels explicitly enabled.
+    all_channels: bool = True
+    channels: dict[int, ChannelConfig] = Field(default_factory=dict)
+    limits: GuildLimits = Field(default_factory=GuildLimits)
+    #: Words refused in prompts (whole words, case-insensitive).
+    banned_words: list[str] = Field(default_factory=list)
+    #: Regular expressions refused in prompts.
+    banned_patterns: list[str] = Field(default_factory=list)
+    #: True: anyone may click a job's result buttons, not only its owner.
+    buttons_anyone: bool = False
+
+    def channel(self, channel_id: int) -> ChannelConfig:
+        found = self.channels.get(channel_id)
+        if found is not None:
+            return found
+        return ChannelConfig(enabled=self.all_channels)
+
+
+class AuditEntry(BaseModel):
+    guild_id: int
+    user_id: int
+    action: str
+    detail: str
+    at: float
+
+
 class UserPrefs(BaseModel):
     """A member's preferences in one guild."""
 

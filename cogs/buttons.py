@@ -120,7 +120,11 @@ async def _owned_job(bot: MjBot, interaction: discord.Interaction[Any], job_id: 
     job = await bot.engine.get(job_id)
     if job is None:
         raise UserError("This job is no longer known to the bot. Run /imagine again.")
-    if interaction.user.id != job.owner_id and not _can_manage(interaction):
+    if (
+        interaction.user.id != job.owner_id
+        and not _can_manage(interaction)
+        and not (await bot.engine.guild_config(job.guild_id)).buttons_anyone
+    ):
         raise UserError(f"Only <@{job.owner_id}> can use these buttons.")
     return job
 

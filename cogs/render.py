@@ -49,7 +49,7 @@ def job_content(job: Job) -> str:
     head = f"**{shown}** - {_what(job)}<@{job.owner_id}>"
     if job.status is JobStatus.QUEUED and job.error_kind is ErrorKind.QUEUE_FULL:
         return f"{head} (Waiting to start: the image service is busy, the bot will retry)"
-    if job.status is JobStatus.SUBMITTED and job.queue_position:
+    if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTED) and job.queue_position:
         return f"{head} (Waiting to start: position {job.queue_position} in the queue)"
     if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.MODAL):
         return f"{head} (Waiting to start)"

@@ -31,7 +31,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -635,6 +635,40 @@ def validate_params(model: AimgModel, params: AimgParams, *, user: AimgSelfUser 
     return problems
 
 
+def build_request(model: AimgModel, params: Mapping[str, str]) -> AimgParams | AimgVideoParams:
+    """The request a job's string parameters make: generateVideo's for a video model, else generateImage's.
+
+    Keys are the field names of :class:`AimgParams` (``prompt``, ``negprompt``, ``steps``,
+    ``cfgscale``, ``restore_faces``…; empty means unset). Unset image fields take the model's
+    defaults, so the request checked before queueing is exactly the one sent.
+    BackendError(INVALID_INPUT) when a value does not parse.
+    """
+    values = {key: value for key, value in params.items() if value != ""}
+    try:
+        if model.is_video:
+            return AimgVideoParams.model_validate({**values, "model_name": model.model_id})
+        defaults = default_params(model, values.get("prompt", ""))
+        return AimgParams.model_validate(
+            {**defaults.model_dump(exclude_none=True), **values, "model_name": model.model_id}
+        )
+    except ValidationError as exc:
+        fields = _listing(sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"]}))
+        raise BackendError(ErrorKind.INVALID_INPUT, f"Not a valid value for: {fields}.") from None
+
+
+def request_problems(
+    model: AimgModel, params: Mapping[str, str], *, user: AimgSelfUser | None = None
+) -> list[str]:
+    """:func:`validate_params` for a job's string parameters, videos included."""
+    request = build_request(model, params)
+    if isinstance(request, AimgVideoParams):
+        # validate_params sends video models elsewhere; the limits it checks (steps, tier, sign-up)
+        # hold for videos too, so check the video's fields against the model as a still one.
+        still = model.model_copy(update={"media_type": "StaticImage"})
+        return validate_params(still, AimgParams(prompt=request.prompt, steps=request.steps), user=user)
+    return validate_params(model, request, user=user)
+
+
 # --------------------------------------------------------------------------------------------
 # The backend
 # --------------------------------------------------------------------------------------------
@@ -718,6 +752,18 @@ class AimgBackend:
 
     def parse_push(self, body: Any) -> TaskSnapshot:
         raise BackendError(ErrorKind.INVALID_INPUT, "AIMG does not push updates; poll with fetch().")
+
+    async def generate(self, params: Mapping[str, str], *, state: str = "") -> SubmitResult:
+        """generateImage, or generateVideo for a video model, from a job's string parameters
+        (see :func:`build_request`; ``model_name`` defaults to the account's model)."""
+        model = await self.get_model(params.get("model_name") or self.default_model)
+        problems = request_problems(model, params)
+        if problems:
+            raise BackendError(ErrorKind.INVALID_INPUT, " ".join(problems))
+        request = build_request(model, params)
+        if isinstance(request, AimgVideoParams):
+            return _submitted(await self.generate_video(request))
+        return _submitted(await self.generate_image(request))
 
     # --- generation ---------------------------------------------------------------------------
 

@@ -1,11 +1,18 @@
 """Client for midjourney-proxy (novicezk Java, the closed Java "plus", and trueai-org's C# fork).
 
-All three speak the same ``/mj/...`` API with a few differences that matter here:
+All three speak the same ``/mj/...`` API with a few differences that matter here. The account's
+``options["flavour"]`` says which one it talks to: ``"java"`` (plus), ``"csharp"`` or ``"oss"``
+(novicezk's open-source 2.x):
 
 * auth: Java/plus read ``mj-api-secret``; C# reads ``Authorization`` (the raw token, no ``Bearer``);
 * errors: submit endpoints answer HTTP 200 with a ``SubmitResultVO`` whose ``code`` says what went
   wrong; C# also has a second envelope ``{"success": false, "code": -1, "message": ...}``;
-* code 21 means "MODAL: call /submit/modal" on plus/C#, but "task already exists" on open-source Java.
+* code 21 means "MODAL: call /submit/modal" on plus/C#, but "task already exists" on open-source Java;
+* the open-source proxy has no ``/submit/action``, ``/submit/modal``, ``/submit/shorten``, no
+  ``buttons`` on its tasks and no MODAL status. Only U1–U4, V1–V4 and re-roll exist there, through
+  ``/submit/change``; this client draws those buttons itself (:func:`oss_buttons`) with the legacy
+  customIds, and :meth:`MjProxyBackend.action` maps them back (:func:`legacy_change`), so the rest
+  of the bot sees the same buttons whatever the flavour.
 
 The backend's own words (mostly Chinese) are kept in every error; common ones get an English
 sentence in front so a member can read them.
@@ -17,7 +24,7 @@ import base64
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -38,7 +45,8 @@ from bot.domain import (
 
 log = logging.getLogger(__name__)
 
-Flavour = Literal["java", "csharp"]
+Flavour = Literal["java", "csharp", "oss"]
+ChangeAction = Literal["UPSCALE", "VARIATION", "REROLL"]
 Dimensions = Literal["PORTRAIT", "SQUARE", "LANDSCAPE"]
 
 # --------------------------------------------------------------------------------------------
@@ -82,6 +90,16 @@ class ImagineRequest(SubmitRequest):
 class ActionRequest(SubmitRequest):
     task_id: str
     custom_id: str
+    #: C# only: open the Remix modal (code 21) even when the account would start the task at once.
+    enable_remix: bool | None = None
+
+
+class ChangeRequest(SubmitRequest):
+    """Open-source Java's only way to press a grid button. ``index`` 1–4; none for REROLL."""
+
+    task_id: str
+    action: ChangeAction
+    index: int | None = None
 
 
 class ModalRequest(_Wire):
@@ -168,6 +186,7 @@ class TaskVO(_Wire):
 _TRANSLATIONS: dict[str, str] = {
     "关联任务不存在或已失效": "The task this button belongs to no longer exists.",
     "关联任务状态错误": "The task this button belongs to is not finished.",
+    "关联任务不允许执行变化": "The task this button belongs to cannot be upscaled or varied.",
     "账号不可用": "The Midjourney account that ran the original task is unavailable.",
     "无可用的账号实例": "No Midjourney account is available.",
     "prompt不能为空": "The prompt is empty.",
@@ -258,6 +277,19 @@ _BUTTON_RULES: tuple[tuple[re.Pattern[str], JobKind, int | None], ...] = (
     (re.compile(r"^MJ::BOOKMARK::"), JobKind.ACTION, 3),
 )
 
+#: Legacy grid customIds (the ones /submit/change stands for, §6 of the API notes) → change action.
+_LEGACY_CHANGES: tuple[tuple[re.Pattern[str], ChangeAction], ...] = (
+    (re.compile(r"^MJ::JOB::upsample::([1-4])::"), "UPSCALE"),
+    (re.compile(r"^MJ::JOB::variation::([1-4])::"), "VARIATION"),
+    (re.compile(r"^MJ::JOB::reroll::0::"), "REROLL"),
+)
+
+#: Task actions whose result is a grid /submit/change accepts as a parent (novicezk SubmitController).
+CHANGEABLE_ACTIONS = frozenset({"IMAGINE", "VARIATION", "REROLL", "BLEND"})
+
+#: How the open-source proxy is named in the errors a member reads.
+_OSS = "This midjourney-proxy (open-source)"
+
 _PROGRESS = re.compile(r"(\d{1,3})")
 
 _IMAGE_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
@@ -296,6 +328,40 @@ def parse_progress(progress: str | int | None) -> int | None:
         return max(0, min(100, progress))
     match = _PROGRESS.search(progress or "")
     return max(0, min(100, int(match.group(1)))) if match else None
+
+
+def grid_buttons(message_hash: str) -> list[ButtonVO]:
+    """The buttons Midjourney puts under a finished grid: U1–U4, 🔄, V1–V4, with legacy customIds.
+
+    What plus/C# copy from Discord for a grid, and what the open-source proxy never sends.
+    """
+    return [
+        *(ButtonVO(custom_id=f"MJ::JOB::upsample::{i}::{message_hash}", label=f"U{i}") for i in range(1, 5)),
+        ButtonVO(custom_id=f"MJ::JOB::reroll::0::{message_hash}::SOLO", emoji="🔄"),
+        *(ButtonVO(custom_id=f"MJ::JOB::variation::{i}::{message_hash}", label=f"V{i}") for i in range(1, 5)),
+    ]
+
+
+def oss_buttons(task: TaskVO) -> list[ButtonVO]:
+    """The grid buttons an open-source proxy task would have, were it plus: only those it can press.
+
+    A finished grid (imagine, variation, re-roll, blend) gets :func:`grid_buttons`; anything else,
+    an upscale included, gets none, as ``/submit/change`` refuses it as a parent. The hash is only
+    there to make the ids look like Midjourney's: :func:`legacy_change` does not need it.
+    """
+    if task.status != "SUCCESS" or task.action not in CHANGEABLE_ACTIONS:
+        return []
+    message_hash = task.properties.get("messageHash")
+    return grid_buttons(message_hash if isinstance(message_hash, str) and message_hash else task.id)
+
+
+def legacy_change(custom_id: str) -> tuple[ChangeAction, int | None] | None:
+    """``MJ::JOB::upsample::2::<hash>`` → ``("UPSCALE", 2)``; re-roll has no index; other ids → None."""
+    for pattern, action in _LEGACY_CHANGES:
+        match = pattern.match(custom_id)
+        if match:
+            return action, int(match.group(1)) if match.groups() else None
+    return None
 
 
 def to_button(vo: ButtonVO) -> ResultButton:
@@ -343,7 +409,9 @@ def submit_result(vo: SubmitResultVO, flavour: Flavour) -> SubmitResult:
     if vo.code == 21 and vo.result:
         # Open-source Java: "already exists" (the result is the existing task). Plus and C#: a new
         # MODAL task waiting for /submit/modal; plus tells it apart by the remix/finalPrompt keys.
-        modal = flavour == "csharp" or "finalPrompt" in vo.properties or "remix" in vo.properties
+        # A "java" account may be an open-source proxy after all, hence the guess there.
+        guess = "finalPrompt" in vo.properties or "remix" in vo.properties
+        modal = flavour == "csharp" or (flavour == "java" and guess)
         if not modal:
             return SubmitResult(task_id=vo.result)
         final_prompt = vo.properties.get("finalPrompt")
@@ -383,9 +451,10 @@ class MjProxyBackend:
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         flavour = account.options.get("flavour", "java")
-        if flavour not in ("java", "csharp"):
-            raise ValueError(f"Unknown midjourney-proxy flavour {flavour!r} (use 'java' or 'csharp').")
-        self.flavour: Flavour = "csharp" if flavour == "csharp" else "java"
+        if flavour not in get_args(Flavour):
+            known = ", ".join(repr(f) for f in get_args(Flavour))
+            raise ValueError(f"Unknown midjourney-proxy flavour {flavour!r} (use one of {known}).")
+        self.flavour: Flavour = cast(Flavour, flavour)
         self._root = f"{account.base_url.rstrip('/')}/mj"
         self._secret = account.secret
         self._http = http
@@ -403,13 +472,67 @@ class MjProxyBackend:
     async def action(
         self, task_id: str, custom_id: str, *, hook_url: str | None = None, state: str = ""
     ) -> SubmitResult:
+        """Press a button. On the open-source proxy only the grid's U, V and 🔄 exist, as /change."""
+        if self.flavour == "oss":
+            change = legacy_change(custom_id)
+            if change is None:
+                raise BackendError(
+                    ErrorKind.INVALID_INPUT, f"{_OSS} cannot do that; it supports U, V and re-roll only."
+                )
+            action, index = change
+            return await self._submit(
+                "/submit/change",
+                ChangeRequest(task_id=task_id, action=action, index=index, notify_hook=hook_url, state=state),
+            )
         body = ActionRequest(task_id=task_id, custom_id=custom_id, notify_hook=hook_url, state=state)
         return await self._submit("/submit/action", body)
+
+    async def remix(
+        self, task_id: str, custom_id: str, prompt: str, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        """Press a re-roll, variation or pan button with an edited prompt (Midjourney's Remix).
+
+        The proxy answers the button with a MODAL task (code 21), which :meth:`modal` then starts
+        with ``prompt``. How it is made to ask differs:
+
+        * C# takes ``enableRemix: true`` and always asks (code 4 when the account has no Remix);
+        * plus has no such switch: it asks only when the Discord account itself has Remix mode on.
+          When it does not, the task starts at once **with the original prompt**; it is returned
+          all the same (it is running, and the member will see its result), but ``prompt`` is lost;
+        * the open-source proxy has no Remix at all: BackendError(INVALID_INPUT), nothing is sent.
+        """
+        if self.flavour == "oss":
+            raise BackendError(
+                ErrorKind.INVALID_INPUT, f"{_OSS} has no Remix, so the prompt cannot be changed."
+            )
+        body = ActionRequest(
+            task_id=task_id,
+            custom_id=custom_id,
+            notify_hook=hook_url,
+            state=state,
+            enable_remix=True if self.flavour == "csharp" else None,
+        )
+        pending = await self._submit("/submit/action", body)
+        if not pending.needs_modal:
+            log.info(
+                "midjourney-proxy started remix of %s without asking (Remix off on the account): "
+                "task %s runs with the original prompt",
+                task_id,
+                pending.task_id,
+            )
+            return pending
+        return await self.modal(pending.task_id, prompt)
 
     async def modal(
         self, task_id: str, prompt: str | None = None, mask_png: bytes | None = None
     ) -> SubmitResult:
         """Confirm a MODAL task (Custom Zoom, Vary Region, describe/shorten picks); same task id."""
+        if self.flavour == "oss":
+            # Nothing on the open-source proxy ever waits in MODAL, so nothing needs confirming.
+            raise BackendError(
+                ErrorKind.INVALID_INPUT,
+                f"{_OSS} cannot take a prompt or mask for a button (no Custom Zoom, Vary Region or Remix).",
+            )
         mask = data_url(mask_png) if mask_png is not None else None
         return await self._submit(
             "/submit/modal", ModalRequest(task_id=task_id, prompt=prompt, mask_base64=mask)
@@ -436,6 +559,8 @@ class MjProxyBackend:
         return await self._submit("/submit/describe", body)
 
     async def shorten(self, prompt: str, *, hook_url: str | None = None, state: str = "") -> SubmitResult:
+        if self.flavour == "oss":
+            raise BackendError(ErrorKind.INVALID_INPUT, f"{_OSS} has no /shorten.")
         return await self._submit(
             "/submit/shorten", ShortenRequest(prompt=prompt, notify_hook=hook_url, state=state)
         )
@@ -472,6 +597,9 @@ class MjProxyBackend:
             raise BackendError(
                 ErrorKind.INVALID_INPUT, f"Malformed task ({exc.error_count()} errors)."
             ) from exc
+        if self.flavour == "oss":
+            # The open-source proxy sends no buttons; draw the ones action() can map onto /change.
+            task.buttons = oss_buttons(task)
         return to_snapshot(task)
 
     # --- transport ----------------------------------------------------------------------------

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import httpx
 
 from bot.backends import create_backend
 from bot.backends.base import Backend
-from bot.domain import Account
+from bot.domain import MEMBER_SOURCE, Account, BackendKind
 
 
 class AccountPool:
@@ -25,18 +25,57 @@ class AccountPool:
         self._accounts[account.id] = account
         self._clients.pop(account.id, None)
 
+    def sync(self, stored: list[Account], config_secrets: Mapping[int, str]) -> None:
+        """Match the store. Config-file accounts take their secret from the config; one no longer
+        in the config file stays known (its jobs' history) but disabled. Unchanged accounts keep
+        their client (and its pacing state)."""
+        seen = set()
+        for account in stored:
+            if account.source == "config":
+                if account.id in config_secrets:
+                    account = account.model_copy(update={"secret": config_secrets[account.id]})
+                else:
+                    account = account.model_copy(update={"enabled": False})
+            seen.add(account.id)
+            if self._accounts.get(account.id) != account:
+                self.put(account)
+        for gone in set(self._accounts) - seen:
+            del self._accounts[gone]
+            self._clients.pop(gone, None)
+
     def get(self, account_id: int) -> Account | None:
         return self._accounts.get(account_id)
 
     def for_guild(self, guild_id: int) -> list[Account]:
         return [a for a in self._accounts.values() if a.guild_id == guild_id]
 
-    def serves(self, guild_id: int, channel_id: int, *, usable_only: bool = False) -> bool:
-        """Whether any enabled (and, with ``usable_only``, not quarantined) account answers here."""
+    def serves(
+        self,
+        guild_id: int,
+        channel_id: int,
+        *,
+        usable_only: bool = False,
+        kinds: Collection[BackendKind] | None = None,
+    ) -> bool:
+        """Whether any enabled (and, with ``usable_only``, not quarantined) shared account of one
+        of ``kinds`` (default: any) answers here."""
         return any(
-            a.enabled and a.channel_id in (None, channel_id) and (not usable_only or self.usable(a.id))
-            for a in self.for_guild(guild_id)
+            a.enabled and (not usable_only or self.usable(a.id))
+            for a in self.shared(guild_id, channel_id, kinds)
         )
+
+    def shared(
+        self, guild_id: int, channel_id: int, kinds: Collection[BackendKind] | None = None
+    ) -> list[Account]:
+        """The guild's accounts of ``kinds`` (default: any) answering in the channel, members'
+        own accounts left out: those run their owner's jobs only, pinned when queued."""
+        return [
+            a
+            for a in self.for_guild(guild_id)
+            if a.source != MEMBER_SOURCE
+            and a.channel_id in (None, channel_id)
+            and (kinds is None or a.kind in kinds)
+        ]
 
     def backend(self, account_id: int) -> Backend:
         client = self._clients.get(account_id)
@@ -54,12 +93,19 @@ class AccountPool:
         account = self._accounts.get(account_id)
         return account is not None and account.enabled and account.quarantine_reason is None
 
-    def choose(self, guild_id: int, channel_id: int, busy: Mapping[int, int]) -> Account | None:
-        """A random healthy account with free capacity (seed 003's rule), or None when all are full."""
+    def choose(
+        self,
+        guild_id: int,
+        channel_id: int,
+        busy: Mapping[int, int],
+        kinds: Collection[BackendKind] | None = None,
+    ) -> Account | None:
+        """A random healthy account of ``kinds`` (default: any) with free capacity (seed 003's
+        rule), or None when all are full."""
         free = [
             a
-            for a in self.for_guild(guild_id)
-            if self.usable(a.id) and a.channel_id in (None, channel_id) and busy.get(a.id, 0) < a.max_jobs
+            for a in self.shared(guild_id, channel_id, kinds)
+            if self.usable(a.id) and busy.get(a.id, 0) < a.max_jobs
         ]
         return self._rng.choice(free) if free else None
 

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import secrets
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from bot.backends.aimg import AimgBackend, parse_verb
 from bot.backends.aimg import custom_id as aimg_custom_id
@@ -33,10 +34,12 @@ from bot.config import JobSettings
 from bot.domain import (
     MEMBER_SOURCE,
     Account,
+    AuditEntry,
     BackendError,
     BackendKind,
     Dimensions,
     ErrorKind,
+    GuildConfig,
     Job,
     JobKind,
     JobStatus,
@@ -87,9 +90,12 @@ class JobEngine:
         accounts: AccountPool,
         observer: JobObserver,
         settings: JobSettings,
+        config_secrets: Mapping[int, str] | None = None,
     ) -> None:
         self._store = store
         self._accounts = accounts
+        #: Secrets of config-file accounts by id: they live in memory only.
+        self._config_secrets = dict(config_secrets or {})
         self._observer = observer
         self._settings = settings
         #: Base URL of this bot's webhook endpoint; None means poll only.
@@ -99,6 +105,9 @@ class JobEngine:
         #: Submits under way, per account: they hold capacity before the store shows a task id.
         self._submitting: Counter[int] = Counter()
         self._submitting_jobs: set[int] = set()
+        #: Place in the guild's queue of each waiting job (1 = next), and the job's guild.
+        self._positions: dict[int, int] = {}
+        self._position_guild: dict[int, int] = {}
         #: Accounts that answered "queue full", and until when they count as full.
         self._cooldown: dict[int, float] = {}
         self._rng = random.Random()
@@ -168,6 +177,8 @@ class JobEngine:
             raise UserError("Describe needs exactly one image.")
         if account_id is None and not self.serves(guild_id, channel_id, kind):
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
+        config = await self._store.guild_config(guild_id)
+        await self._check_allowed(config, guild_id, channel_id, owner_id, prompt)
         job = await self._store.create_job(
             guild_id=guild_id,
             channel_id=channel_id,
@@ -183,6 +194,32 @@ class JobEngine:
         self._observer.job_changed(job)
         self._spawn(self._dispatch(guild_id))
         return job
+
+    async def _check_allowed(
+        self, config: GuildConfig, guild_id: int, channel_id: int, owner_id: int, prompt: str
+    ) -> None:
+        """The guild's rules, checked before anything is queued or sent to a backend."""
+        if not config.channel(channel_id).enabled:
+            raise UserError("The bot is off in this channel. Use another channel, or ask a server admin.")
+        banned = banned_term(prompt, config)
+        if banned:
+            raise UserError(f"Your prompt contains “{banned}”, which this server does not allow. Rephrase.")
+        limits = config.limits
+        day_start = time.time() - time.time() % 86400  # 00:00 UTC
+        active, today = await self._store.member_job_counts(guild_id, owner_id, since=day_start)
+        if active >= limits.user_concurrent:
+            raise UserError(
+                f"You already have {active} jobs waiting or running (this server allows "
+                f"{limits.user_concurrent}). Wait for one to finish."
+            )
+        if limits.user_daily is not None and today >= limits.user_daily:
+            raise UserError(
+                f"You have used your {limits.user_daily} jobs for today. The count starts again at 00:00 UTC."
+            )
+        if len(await self._store.queued_jobs(guild_id)) >= limits.queue_length:
+            raise UserError(
+                f"This server's queue is full ({limits.queue_length} jobs waiting). Try again later."
+            )
 
     async def press(
         self,
@@ -220,6 +257,8 @@ class JobEngine:
                 )
                 for p in picked
             ]
+        config = await self._store.guild_config(parent.guild_id)
+        await self._check_allowed(config, parent.guild_id, channel_id, user_id, prompt or "")
         if parent.account_id is None or not self._accounts.usable(parent.account_id):
             raise UserError(
                 "The account that made this image is not available any more, so its buttons cannot work. "
@@ -321,6 +360,100 @@ class JobEngine:
         await self.set_prefs(guild_id, user_id, changed)
         return await self.settings(guild_id, user_id)
 
+    # --------------------------------------------------------------------------- guild setup
+
+    async def reload_accounts(self) -> None:
+        """Make the account pool match the store (after a change, and at start)."""
+        self._accounts.sync(await self._store.list_accounts(), self._config_secrets)
+
+    async def guild_config(self, guild_id: int) -> GuildConfig:
+        return await self._store.guild_config(guild_id)
+
+    async def configure(
+        self, guild_id: int, user_id: int, action: str, change: Callable[[GuildConfig], GuildConfig]
+    ) -> GuildConfig:
+        """Apply ``change`` to the guild's setup, and audit it as ``action``."""
+        config = change(await self._store.guild_config(guild_id))
+        await self._store.set_guild_config(guild_id, config)
+        await self._store.audit(guild_id, user_id, "configure", action)
+        return config
+
+    async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
+        return await self._store.audit_log(guild_id, limit)
+
+    async def accounts(self, guild_id: int) -> list[tuple[Account, int]]:
+        """The guild's accounts (members' own left out) with the jobs each is running now."""
+        busy = await self._store.active_counts()
+        return [
+            (a, busy.get(a.id, 0)) for a in self._accounts.for_guild(guild_id) if a.source != MEMBER_SOURCE
+        ]
+
+    async def add_account(self, guild_id: int, user_id: int, **fields: Any) -> Account:
+        try:
+            account = await self._store.add_account(guild_id=guild_id, created_by=user_id, **fields)
+        except ValueError as exc:
+            raise UserError(f"{exc} Choose another name, or edit that account.") from None
+        await self._store.audit(guild_id, user_id, "account add", _describe_account(account))
+        await self.reload_accounts()
+        return account
+
+    async def _admin_account(self, guild_id: int, name: str) -> Account:
+        account = await self._store.get_account(guild_id, name)
+        if account is None or account.source == MEMBER_SOURCE:
+            raise UserError(f"This server has no account named {name!r}. See /setup account list.")
+        if account.source == "config":
+            raise UserError(f"{name!r} is declared in the bot's config file; change it there.")
+        return account
+
+    async def edit_account(self, guild_id: int, user_id: int, name: str, **fields: Any) -> Account:
+        account = await self._admin_account(guild_id, name)
+        if fields:
+            await self._store.update_account(account.id, **fields)
+        shown = ", ".join(f"{k}=***" if k == "secret" else f"{k}={v}" for k, v in fields.items())
+        await self._store.audit(guild_id, user_id, "account edit", f"{name}: {shown or 'nothing'}")
+        await self.reload_accounts()
+        return await self._admin_account(guild_id, name)
+
+    async def remove_account(self, guild_id: int, user_id: int, name: str) -> None:
+        account = await self._admin_account(guild_id, name)
+        running = (await self._store.active_counts()).get(account.id, 0)
+        if running:
+            raise UserError(
+                f"{name!r} has {running} jobs running. Disable it (/setup account edit enabled:False), "
+                "then remove it once they finish."
+            )
+        await self._store.remove_account(account.id)
+        await self._store.audit(guild_id, user_id, "account remove", name)
+        await self.reload_accounts()
+
+    async def reset_account(self, guild_id: int, user_id: int, name: str) -> Account:
+        """Put a quarantined account back into rotation (config-file accounts too)."""
+        account = await self._store.get_account(guild_id, name)
+        if account is None or account.source == MEMBER_SOURCE:
+            raise UserError(f"This server has no account named {name!r}. See /setup account list.")
+        await self._store.set_account_quarantine(account.id, None)
+        self._accounts.quarantine(account.id, None)
+        await self._store.audit(guild_id, user_id, "account reset", name)
+        self._spawn(self._dispatch(guild_id))
+        return account
+
+    async def test_account(self, guild_id: int, name: str) -> str:
+        """Call the account's service cheaply; a sentence saying whether it works."""
+        account = await self._store.get_account(guild_id, name)
+        if account is None or account.source == MEMBER_SOURCE:
+            raise UserError(f"This server has no account named {name!r}. See /setup account list.")
+        backend = self._accounts.backend(account.id)
+        try:
+            async with asyncio.timeout(20):
+                # Asking for a task that cannot exist proves the address and the credentials.
+                await backend.fetch("0")
+        except TimeoutError:
+            return f"❌ {name}: the service did not answer within 20 s. Check the base URL."
+        except BackendError as exc:
+            if exc.kind is not ErrorKind.NOT_FOUND:
+                return f"❌ {name}: {exc.user_message}"
+        return f"✅ {name}: the service answered and accepted the credentials."
+
     async def record_message(self, job_id: int, message_id: int) -> None:
         await self._store.update_job(job_id, message_id=message_id)
 
@@ -328,7 +461,11 @@ class JobEngine:
         await self._store.update_job(job_id, result_posted=True)
 
     async def get(self, job_id: int) -> Job | None:
-        return await self._store.get_job(job_id)
+        """The job as stored, with its place in the guild's queue while it waits there."""
+        job = await self._store.get_job(job_id)
+        if job is not None and job.status is JobStatus.QUEUED and job.id in self._positions:
+            job = job.model_copy(update={"queue_position": self._positions[job.id]})
+        return job
 
     # ------------------------------------------------------------------------------- AIMG
 
@@ -341,9 +478,11 @@ class JobEngine:
         """Like, dislike, delete or report the item a finished job made; the sentence to show."""
         if not self.is_item_action(job, index) or job.backend_task_id is None:
             raise UserError("This button is no longer available.")
-        backend = self._accounts.backend(job.account_id) if job.account_id is not None else None
-        if not isinstance(backend, AimgBackend) or not self._accounts.usable(job.account_id or 0):
+        if job.account_id is None or not self._accounts.usable(job.account_id):
             raise UserError("The account that made this image is not available any more.")
+        backend = self._accounts.backend(job.account_id)
+        if not isinstance(backend, AimgBackend):
+            raise UserError("This button is no longer available.")
         custom_id = job.buttons[index].custom_id
         try:
             outcome = await backend.item_action(job.backend_task_id, custom_id)
@@ -399,10 +538,12 @@ class JobEngine:
         return busy
 
     async def _dispatch(self, guild_id: int) -> None:
-        """Start as many of the guild's queued jobs as accounts have room for, oldest first."""
+        """Start as many of the guild's queued jobs as accounts have room for, taking members in
+        turn (one member's 20 jobs do not block everyone), and tell the rest their position."""
         async with self._guild_locks[guild_id]:
             busy = await self._busy()
-            for job in await self._store.queued_jobs(guild_id):
+            waiting: list[Job] = []
+            for job in fair_order(await self._store.queued_jobs(guild_id)):
                 if job.id in self._submitting_jobs:
                     continue
                 if time.time() > job.deadline:
@@ -420,17 +561,32 @@ class JobEngine:
                     continue
                 if job.account_id is not None:
                     if not self._accounts.has_capacity(job.account_id, busy):
+                        waiting.append(job)
                         continue
                     account_id = job.account_id
                 else:
                     account = self._accounts.choose(guild_id, job.channel_id, busy, _backend_kinds(job.kind))
                     if account is None:
+                        waiting.append(job)
                         continue
                     account_id = account.id
                 busy[account_id] += 1
                 self._submitting[account_id] += 1
                 self._submitting_jobs.add(job.id)
                 self._spawn(self._submit(job, account_id))
+            self._show_positions(guild_id, waiting)
+
+    def _show_positions(self, guild_id: int, waiting: list[Job]) -> None:
+        """Remember each waiting job's place in the queue; re-show the jobs whose place changed."""
+        positions = {job.id: n for n, job in enumerate(waiting, start=1)}
+        for job in waiting:
+            if self._positions.get(job.id) != positions[job.id] and not job.status.terminal:
+                self._positions[job.id] = positions[job.id]
+                self._observer.job_changed(job.model_copy(update={"queue_position": positions[job.id]}))
+        for job_id in [j for j, g in self._position_guild.items() if g == guild_id and j not in positions]:
+            self._positions.pop(job_id, None)
+            del self._position_guild[job_id]
+        self._position_guild.update(dict.fromkeys(positions, guild_id))
 
     def _can_ever_run(self, job: Job) -> bool:
         if job.account_id is not None:
@@ -510,6 +666,13 @@ class JobEngine:
             parent = await self._store.get_job(job.parent_job_id) if job.parent_job_id else None
             if parent is None or parent.backend_task_id is None:
                 raise BackendError(ErrorKind.NOT_FOUND, "the original job is gone")
+            if job.params.get("remix") and job.params.get("prompt"):
+                if not isinstance(backend, SupportsRemix):
+                    raise _unsupported("remix prompts")
+                prompt = job.params["prompt"]
+                return await backend.remix(
+                    parent.backend_task_id, job.action_custom_id, prompt, hook_url=hook, state=state
+                )
             result = await backend.action(
                 parent.backend_task_id, job.action_custom_id, hook_url=hook, state=state
             )
@@ -699,3 +862,33 @@ def _backend_kinds(kind: JobKind) -> frozenset[BackendKind]:
 
 def _unsupported(what: str) -> BackendError:
     return BackendError(ErrorKind.INVALID_INPUT, f"This server's image service cannot {what}.")
+
+
+def fair_order(jobs: list[Job]) -> list[Job]:
+    """Queued jobs taken one per member in turn, each member's in the order they were made."""
+    by_owner: dict[int, list[Job]] = {}
+    for job in jobs:
+        by_owner.setdefault(job.owner_id, []).append(job)
+    queues = list(by_owner.values())
+    ordered: list[Job] = []
+    for rank in range(max((len(q) for q in queues), default=0)):
+        ordered.extend(q[rank] for q in queues if rank < len(q))
+    return ordered
+
+
+def banned_term(prompt: str, config: GuildConfig) -> str | None:
+    """The first banned word (whole word, any case) or pattern the prompt contains."""
+    for word in config.banned_words:
+        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", prompt, re.IGNORECASE):
+            return word
+    for pattern in config.banned_patterns:
+        match = re.search(pattern, prompt, re.IGNORECASE)
+        if match:
+            return match.group(0)
+    return None
+
+
+def _describe_account(account: Account) -> str:
+    """An account for the audit log: everything but the secret."""
+    channel = f", channel {account.channel_id}" if account.channel_id else ""
+    return f"{account.name}: {account.kind.value} at {account.base_url}, max {account.max_jobs} jobs{channel}"

@@ -1,9 +1,15 @@
 """A fake midjourney-proxy: the ``/mj/...`` HTTP API with the shapes and quirks of the real ones.
 
-It plays either flavour: ``"java"`` (the Java "plus" proxy: ``mj-api-secret``, 401 with an empty
-body, queue full = code 23, banned prompts refused at submit with code 24) or ``"csharp"`` (trueai:
-``Authorization``, 403 "未登录", queue full = code 9, banned prompts accepted then failed, the
-``{success:false}`` envelope, 204 for an unknown task, ``/task/{id}/cancel``).
+It plays one of three flavours: ``"java"`` (the Java "plus" proxy: ``mj-api-secret``, 401 with an
+empty body, queue full = code 23, banned prompts refused at submit with code 24), ``"csharp"``
+(trueai: ``Authorization``, 403 "未登录", queue full = code 9, banned prompts accepted then failed,
+the ``{success:false}`` envelope, 204 for an unknown task, ``/task/{id}/cancel``, ``enableRemix``,
+no ``/submit/change`` since v10) or ``"oss"`` (novicezk's open-source 2.x: Java's auth and codes,
+but only ``/submit/change`` and ``/submit/simple-change`` to act on a grid, no ``/submit/action``,
+``/modal`` or ``/shorten`` (Spring's route 404), no ``buttons`` in its tasks, never MODAL).
+
+``account_remix`` plays a Discord account with Remix mode on (and auto-submit off) on plus and C#:
+re-roll, variation and pan buttons then answer code 21 and wait for ``/submit/modal``'s prompt.
 
 Tasks run on their own: SUBMITTED "0%" → IN_PROGRESS with previews → SUCCESS "100%", each change
 POSTed once to the task's ``notifyHook`` (errors ignored, as the real one does). Images are real
@@ -26,22 +32,27 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, get_args
 
 import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bot.backends.mj_proxy import CHANGEABLE_ACTIONS, ChangeAction, Flavour, grid_buttons, legacy_change
 from bot.sandbox import images
 
 log = logging.getLogger(__name__)
-
-Flavour = Literal["java", "csharp"]
 
 INSTANCE_ID = "1118138338562560102"
 _TERMINAL = ("SUCCESS", "FAILURE", "CANCEL")
 _KEYCAPS = ["1\ufe0f\u20e3", "2\ufe0f\u20e3", "3\ufe0f\u20e3", "4\ufe0f\u20e3", "5\ufe0f\u20e3"]
 _DATA_URL = re.compile(r"^data:image/[a-z+.-]+;base64,(?P<data>.+)$", re.DOTALL)
+#: simple-change's content, e.g. "1689231405853400 U2" or "... r" (novicezk ConvertUtils).
+_SIMPLE_CHANGE = re.compile(r"^(?P<id>\S+) +(?:(?P<uv>[UV])(?P<index>[1-4])|R)$", re.IGNORECASE)
+#: Which flavours have which routes: plus/C#-only, Java-only (C# dropped them in v10), C#-only.
+_PLUS: tuple[Flavour, ...] = ("java", "csharp")
+_LEGACY: tuple[Flavour, ...] = ("java", "oss")
+_CSHARP: tuple[Flavour, ...] = ("csharp",)
 
 #: What the real proxies say for the codes a test can inject, per flavour where they differ.
 _FAULT_DESCRIPTIONS: dict[int, dict[Flavour, str]] = {
@@ -137,18 +148,20 @@ class _ActionRule:
     result: str
     #: None: starts at once; "inpaint" | "zoom" | "pick": waits for /submit/modal.
     modal: str | None = None
+    #: Asks for a new prompt first (MODAL "remix") when Remix is on (§6 rule 3 of the API notes).
+    remixable: bool = False
 
 
 _ACTIONS = (
     _ActionRule(re.compile(r"^MJ::JOB::upsample::(\d)::"), "UPSCALE", "tile"),
-    _ActionRule(re.compile(r"^MJ::JOB::variation::(\d)::"), "VARIATION", "grid"),
-    _ActionRule(re.compile(r"^MJ::JOB::reroll::"), "REROLL", "grid"),
+    _ActionRule(re.compile(r"^MJ::JOB::variation::(\d)::"), "VARIATION", "grid", remixable=True),
+    _ActionRule(re.compile(r"^MJ::JOB::reroll::"), "REROLL", "grid", remixable=True),
     _ActionRule(re.compile(r"^MJ::JOB::upsample_v"), "UPSCALE", "enlarge"),
-    _ActionRule(re.compile(r"^MJ::JOB::(?:low|high)_variation::"), "VARIATION", "grid"),
+    _ActionRule(re.compile(r"^MJ::JOB::(?:low|high)_variation::"), "VARIATION", "grid", remixable=True),
     _ActionRule(re.compile(r"^MJ::Inpaint::"), "VARIATION", "grid", modal="inpaint"),
     _ActionRule(re.compile(r"^MJ::Outpaint::"), "ZOOM", "grid"),
     _ActionRule(re.compile(r"^MJ::CustomZoom::"), "ZOOM", "grid", modal="zoom"),
-    _ActionRule(re.compile(r"^MJ::JOB::pan_"), "PAN", "grid"),
+    _ActionRule(re.compile(r"^MJ::JOB::pan_"), "PAN", "grid", remixable=True),
     _ActionRule(re.compile(r"^MJ::Job::(?:PicReader|PromptAnalyzer)::(\d)"), "IMAGINE", "grid", modal="pick"),
     _ActionRule(re.compile(r"^MJ::Picread::Retry"), "DESCRIBE", "describe"),
 )
@@ -159,11 +172,8 @@ def _button(custom_id: str, label: str = "", emoji: str = "") -> dict[str, Any]:
 
 
 def _grid_buttons(hash_: str) -> list[dict[str, Any]]:
-    return [
-        *(_button(f"MJ::JOB::upsample::{i}::{hash_}", f"U{i}") for i in range(1, 5)),
-        _button(f"MJ::JOB::reroll::0::{hash_}::SOLO", emoji="🔄"),
-        *(_button(f"MJ::JOB::variation::{i}::{hash_}", f"V{i}") for i in range(1, 5)),
-    ]
+    # The client draws the same set for the open-source proxy; one definition keeps them equal.
+    return [b.model_dump(mode="json", by_alias=True) for b in grid_buttons(hash_)]
 
 
 def _upscale_buttons(hash_: str) -> list[dict[str, Any]]:
@@ -263,6 +273,9 @@ class _Task:
             "properties": properties,
             "buttons": self.buttons if self.status == "SUCCESS" else [],
         }
+        if flavour == "oss":
+            # novicezk's Task has no buttons field at all (its callers know U/V/R only).
+            del body["buttons"]
         if flavour == "csharp":
             properties["discordChannelId"] = INSTANCE_ID
             body |= {"botType": "MID_JOURNEY", "parentId": self.parent_id, "mode": "FAST"}
@@ -294,8 +307,13 @@ class FakeMjProxy:
         progress_steps: int = 3,
         core_size: int = 3,
         seed: int = 0,
+        account_remix: bool = False,
     ) -> None:
+        if flavour not in get_args(Flavour):
+            raise ValueError(f"Unknown flavour {flavour!r}")
         self.flavour: Flavour = flavour
+        #: The Discord account has Remix mode on (plus and C#; the open-source proxy has no MODAL).
+        self.account_remix = account_remix
         self.secret = secret
         self.step_seconds = step_seconds
         self.progress_steps = progress_steps
@@ -320,14 +338,16 @@ class FakeMjProxy:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         app = web.Application(middlewares=[self._record, self._delay, self._auth, self._submit_faults])
         app.router.add_post("/mj/submit/imagine", self._imagine)
-        app.router.add_post("/mj/submit/action", self._action)
-        app.router.add_post("/mj/submit/modal", self._modal)
+        app.router.add_post("/mj/submit/action", self._only_on(_PLUS, self._action))
+        app.router.add_post("/mj/submit/modal", self._only_on(_PLUS, self._modal))
+        app.router.add_post("/mj/submit/change", self._only_on(_LEGACY, self._change))
+        app.router.add_post("/mj/submit/simple-change", self._only_on(_LEGACY, self._simple_change))
         app.router.add_post("/mj/submit/blend", self._blend)
         app.router.add_post("/mj/submit/describe", self._describe)
-        app.router.add_post("/mj/submit/shorten", self._shorten)
+        app.router.add_post("/mj/submit/shorten", self._only_on(_PLUS, self._shorten))
         app.router.add_get("/mj/task/{id}/fetch", self._fetch)
         app.router.add_post("/mj/task/list-by-condition", self._list_by_condition)
-        app.router.add_post("/mj/task/{id}/cancel", self._cancel)
+        app.router.add_post("/mj/task/{id}/cancel", self._only_on(_CSHARP, self._cancel))
         app.router.add_get("/images/{id}.png", self._image)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         self._runner = web.AppRunner(app)
@@ -354,7 +374,12 @@ class FakeMjProxy:
     @property
     def queue_full_code(self) -> int:
         """The code this flavour answers a full queue with (Java 23, C# 9)."""
-        return 23 if self.flavour == "java" else 9
+        return 23 if self._java else 9
+
+    @property
+    def _java(self) -> bool:
+        """Plus and open-source are both Spring apps: same auth, errors, codes and empty bodies."""
+        return self.flavour != "csharp"
 
     # --- test helpers -------------------------------------------------------------------------
 
@@ -400,7 +425,7 @@ class FakeMjProxy:
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not self.secret or not request.path.startswith("/mj/"):
             return await handler(request)
-        if self.flavour == "java":
+        if self._java:
             if request.headers.get("mj-api-secret") == self.secret:
                 return await handler(request)
             return web.Response(status=401)
@@ -417,7 +442,9 @@ class FakeMjProxy:
         if fault.code is None:
             return self._http_error(fault.status or 500, request.path)
         code = fault.code
-        description = fault.description or _FAULT_DESCRIPTIONS.get(code, {}).get(self.flavour, "")
+        # Open-source Java says what plus says.
+        said = _FAULT_DESCRIPTIONS.get(code, {}).get("java" if self._java else "csharp", "")
+        description = fault.description or said
         if code == -1:
             return web.json_response(
                 {"success": False, "code": -1, "message": description, "timestamp": _iso()}
@@ -433,11 +460,22 @@ class FakeMjProxy:
             return web.json_response(
                 {"success": False, "code": -1, "message": "操作失败", "timestamp": _iso()}, status=status
             )
-        # Spring Boot's default error body.
-        return web.json_response(
-            {"timestamp": _iso(), "status": status, "error": "Internal Server Error", "path": path},
-            status=status,
-        )
+        return _spring_error(status, "Internal Server Error", path)
+
+    def _only_on(self, flavours: tuple[Flavour, ...], handler: Handler) -> Handler:
+        """``handler`` where this flavour has the route, else what its framework answers without one.
+
+        Decided per request, so a test may switch ``flavour`` on a running fake.
+        """
+
+        async def route(request: web.Request) -> web.StreamResponse:
+            if self.flavour in flavours:
+                return await handler(request)
+            if self.flavour == "csharp":
+                return web.Response(status=404)  # ASP.NET: no route, empty body
+            return _spring_error(404, "Not Found", request.path)
+
+        return route
 
     # --- submit endpoints ---------------------------------------------------------------------
 
@@ -450,7 +488,7 @@ class FakeMjProxy:
         if any(_decode_data_url(item) is None for item in references):
             return _vo(4, "base64格式错误")
         banned = self._banned_word(prompt)
-        if banned and self.flavour == "java":
+        if banned and self._java:
             return _vo(24, "可能包含敏感词", properties={"promptEn": prompt, "bannedWord": banned})
         task = self._new_task(body, "IMAGINE", prompt, f"/imagine {prompt}", result="grid")
         task.final_prompt = prompt if "--v" in prompt else f"{prompt} --v 6.1"
@@ -470,23 +508,77 @@ class FakeMjProxy:
             return _vo(4, "action参数错误")
         if custom_id.startswith("MJ::BOOKMARK::"):
             return _vo(1, "提交成功", result=parent.id, properties=self._instance())
-        rule, match = next((r, m) for r in _ACTIONS if (m := r.pattern.match(custom_id)))
         label = next(b["label"] or b["emoji"] for b in parent.buttons if b["customId"] == custom_id)
+        # Plus has no enableRemix; C# honours it (its "account has no Remix" code 4 is not played).
+        remix = self.account_remix or (self.flavour == "csharp" and body.get("enableRemix") is True)
+        return self._press(body, parent, custom_id, label, remix=remix)
+
+    async def _change(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        task_id, index = str(body.get("taskId") or ""), body.get("index")
+        return self._change_task(body, task_id, body.get("action"), index if isinstance(index, int) else None)
+
+    async def _simple_change(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        match = _SIMPLE_CHANGE.match(str(body.get("content") or "").strip())
+        if match is None:
+            return _vo(4, "content参数错误")
+        uv, index = match.group("uv"), match.group("index")
+        action = "REROLL" if uv is None else ("UPSCALE" if uv.upper() == "U" else "VARIATION")
+        return self._change_task(body, match.group("id"), action, int(index) if index else None)
+
+    def _change_task(
+        self, body: dict[str, Any], task_id: str, action: Any, index: int | None
+    ) -> web.Response:
+        """novicezk's /submit/change: the checks in its order, then the button it stands for."""
+        if not task_id:
+            return _vo(4, "taskId不能为空")
+        if action not in get_args(ChangeAction):
+            return _vo(4, "action参数错误")
+        parent = self._tasks.get(task_id)
+        if parent is None:
+            return _vo(3, "关联任务不存在或已失效")
+        if parent.status != "SUCCESS":
+            return _vo(4, "关联任务状态错误")
+        if parent.action not in CHANGEABLE_ACTIONS:
+            return _vo(4, "关联任务不允许执行变化")
+        # The legacy customId this change stands for (re-roll ignores any index it was sent).
+        wanted = (action, None if action == "REROLL" else index)
+        custom_id = next(
+            (b.custom_id for b in grid_buttons(parent.message_hash) if legacy_change(b.custom_id) == wanted),
+            None,
+        )
+        if custom_id is None:
+            # The real one sends index 0 or 5 to Discord and the task fails there; refusing is simpler.
+            return _vo(4, "index参数错误")
+        label = "R" if action == "REROLL" else f"{action[0]}{index}"
+        return self._press(body, parent, custom_id, label, remix=False)
+
+    def _press(
+        self, body: dict[str, Any], parent: _Task, custom_id: str, label: str, *, remix: bool
+    ) -> web.Response:
+        """Start the task button ``custom_id`` of ``parent`` stands for, or leave it MODAL (code 21).
+
+        ``remix``: Remix is on (account or request), so a remixable button asks for a prompt first.
+        """
+        rule, match = next((r, m) for r in _ACTIONS if (m := r.pattern.match(custom_id)))
         task = self._new_task(
             body, rule.action, parent.prompt, f"/up {parent.id} {label}", result=rule.result, parent=parent
         )
         task.final_prompt = parent.final_prompt
         index = int(match.group(1)) if match.groups() else 1
         self._set_render(task, rule.result, parent, index)
-        if rule.modal is None:
+        modal = rule.modal or ("remix" if remix and rule.remixable else None)
+        if modal is None:
             return self._start(task)
-        task.status, task.modal = "MODAL", rule.modal
-        if rule.modal == "zoom":
+        task.status, task.modal = "MODAL", modal
+        if modal == "zoom":
             task.final_prompt = f"{parent.final_prompt} --zoom 2"
-        elif rule.modal == "inpaint":
+        elif modal == "inpaint":
             task.final_prompt = ""
-        else:
+        elif modal == "pick":
             task.final_prompt = parent.options[index - 1]
+        # A remix offers the parent's full prompt (parameters included) for the member to edit.
         properties = {**self._instance(), "finalPrompt": task.final_prompt, "remix": True}
         return _vo(21, "Waiting for window confirm", result=task.id, properties=properties)
 
@@ -503,15 +595,17 @@ class FakeMjProxy:
         if task.modal == "zoom" and "--zoom" not in prompt:
             return _vo(4, "自定义变焦需要 --zoom 参数")
         banned = self._banned_word(prompt)
-        if banned and self.flavour == "java":
+        if banned and self._java:
             return _vo(24, "可能包含敏感词", properties={"promptEn": prompt, "bannedWord": banned})
         task.prompt = task.final_prompt = prompt
         task.planned_failure = "可能包含敏感词" if banned else None
-        task.modal = None
         if task.action == "IMAGINE":
             # A describe/shorten pick is a fresh imagine of the picked prompt.
             task.description = f"/imagine {prompt}"
+        if task.action == "IMAGINE" or task.modal == "remix":
+            # The grid shows the prompt it was drawn from: the picked or remixed one.
             task.render = self._grid_renderer(prompt, task.id)
+        task.modal = None
         return self._start(task)
 
     async def _blend(self, request: web.Request) -> web.Response:
@@ -567,10 +661,6 @@ class FakeMjProxy:
         return web.json_response(found)
 
     async def _cancel(self, request: web.Request) -> web.Response:
-        if self.flavour == "java":
-            return web.json_response(
-                {"timestamp": _iso(), "status": 404, "error": "Not Found", "path": request.path}, status=404
-            )
         task = self._tasks.get(request.match_info["id"])
         if task is not None and task.status not in _TERMINAL:
             # trueai marks a cancelled task FAILURE with this reason rather than CANCEL.
@@ -740,6 +830,12 @@ def _vo(
 
 def _iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _spring_error(status: int, error: str, path: str) -> web.Response:
+    """Spring Boot's default error body: no ``code``, so not a SubmitResultVO."""
+    body = {"timestamp": _iso(), "status": status, "error": error, "path": path}
+    return web.json_response(body, status=status)
 
 
 def _describe_options(width: int, height: int) -> list[str]:

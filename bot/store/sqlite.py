@@ -15,10 +15,14 @@ from typing import Any
 
 import aiosqlite
 
+from bot.crypto import SecretBox
 from bot.domain import (
+    MEMBER_SOURCE,
     Account,
+    AuditEntry,
     BackendKind,
     ErrorKind,
+    GuildConfig,
     Job,
     JobKind,
     JobStatus,
@@ -44,6 +48,10 @@ _JOB_MUTABLE = frozenset(
         "result_posted",
         "prompt",
         "result_text",
+        "queue_position",
+        "ignored_words",
+        "media_type",
+        "preview_url",
     }
 )
 
@@ -58,11 +66,13 @@ def _migrations() -> list[tuple[int, str]]:
 
 
 class Store:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, box: SecretBox | None = None) -> None:
         self._db = db
+        #: Seals account secrets written by the bot; None keeps them as given (tests).
+        self._box = box
 
     @classmethod
-    async def open(cls, path: Path | str) -> Store:
+    async def open(cls, path: Path | str, box: SecretBox | None = None) -> Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path)
@@ -72,7 +82,7 @@ class Store:
         # last commits), which is the failure this bot must survive.
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA foreign_keys=ON")
-        store = cls(db)
+        store = cls(db, box)
         await store._migrate()
         return store
 
@@ -129,13 +139,154 @@ class Store:
         return int(row["id"])
 
     async def list_accounts(self, guild_id: int | None = None) -> list[Account]:
-        sql = "SELECT * FROM accounts"
+        """Accounts not removed, their secrets unsealed."""
+        sql = "SELECT * FROM accounts WHERE removed_at IS NULL"
         args: tuple[Any, ...] = ()
         if guild_id is not None:
-            sql += " WHERE guild_id = ?"
+            sql += " AND guild_id = ?"
             args = (guild_id,)
         async with self._db.execute(sql + " ORDER BY id", args) as cur:
-            return [_account(r) for r in await cur.fetchall()]
+            return [self._unsealed(_account(r)) for r in await cur.fetchall()]
+
+    def _seal(self, secret: str) -> str:
+        return self._box.seal(secret) if self._box else secret
+
+    def _unsealed(self, account: Account) -> Account:
+        if self._box is None or not account.secret:
+            return account
+        return account.model_copy(update={"secret": self._box.open(account.secret)})
+
+    async def add_account(
+        self,
+        *,
+        guild_id: int,
+        name: str,
+        kind: BackendKind,
+        base_url: str,
+        secret: str,
+        max_jobs: int,
+        channel_id: int | None,
+        options: dict[str, str],
+        created_by: int,
+    ) -> Account:
+        """A new admin-made account; ValueError when the guild already has one of that name."""
+        try:
+            async with self._db.execute(
+                """INSERT INTO accounts (guild_id, name, kind, base_url, secret, max_jobs, channel_id, source,
+                       options, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, 'admin', ?, ?)""",
+                (
+                    guild_id,
+                    name,
+                    kind.value,
+                    base_url,
+                    self._seal(secret),
+                    max_jobs,
+                    channel_id,
+                    json.dumps(options),
+                    created_by,
+                ),
+            ) as cur:
+                account_id = cur.lastrowid
+        except aiosqlite.IntegrityError:
+            raise ValueError(f"An account named {name!r} already exists.") from None
+        await self._db.commit()
+        account = await self.get_account(guild_id, name)
+        assert account is not None and account.id == account_id
+        return account
+
+    async def get_account(self, guild_id: int, name: str) -> Account | None:
+        async with self._db.execute(
+            "SELECT * FROM accounts WHERE guild_id = ? AND name = ? AND removed_at IS NULL", (guild_id, name)
+        ) as cur:
+            row = await cur.fetchone()
+        return self._unsealed(_account(row)) if row else None
+
+    async def update_account(self, account_id: int, **fields: Any) -> None:
+        """Change base_url, max_jobs, channel_id, enabled, options or secret (sealed here)."""
+        allowed = {"base_url", "max_jobs", "channel_id", "enabled", "options", "secret"}
+        if set(fields) - allowed:
+            raise ValueError(f"not updatable: {sorted(set(fields) - allowed)}")
+        values = [
+            self._seal(v)
+            if k == "secret"
+            else json.dumps(v)
+            if k == "options"
+            else int(v)
+            if k == "enabled"
+            else v
+            for k, v in fields.items()
+        ]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        await self._db.execute(f"UPDATE accounts SET {assignments} WHERE id = ?", (*values, account_id))
+        await self._db.commit()
+
+    async def remove_account(self, account_id: int) -> None:
+        """Take an account out for good; its jobs keep pointing at it (history), its name is freed."""
+        await self._db.execute(
+            "UPDATE accounts SET removed_at = ?, enabled = 0, secret = '', name = name || '~removed~' || id "
+            "WHERE id = ?",
+            (time.time(), account_id),
+        )
+        await self._db.commit()
+
+    # ---------------------------------------------------------------------- guild config, audit
+
+    async def guild_config(self, guild_id: int) -> GuildConfig:
+        async with self._db.execute(
+            "SELECT settings FROM guild_config WHERE guild_id = ?", (guild_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return GuildConfig.model_validate_json(row["settings"]) if row else GuildConfig()
+
+    async def set_guild_config(self, guild_id: int, config: GuildConfig) -> None:
+        await self._db.execute(
+            """INSERT INTO guild_config (guild_id, settings) VALUES (?, ?)
+               ON CONFLICT (guild_id) DO UPDATE SET settings = excluded.settings""",
+            (guild_id, config.model_dump_json()),
+        )
+        await self._db.commit()
+
+    async def audit(self, guild_id: int, user_id: int, action: str, detail: str) -> None:
+        await self._db.execute(
+            "INSERT INTO audit (guild_id, user_id, action, detail, at) VALUES (?, ?, ?, ?, ?)",
+            (guild_id, user_id, action, detail, time.time()),
+        )
+        await self._db.commit()
+
+    async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
+        async with self._db.execute(
+            "SELECT * FROM audit WHERE guild_id = ? ORDER BY at DESC, id DESC LIMIT ?", (guild_id, limit)
+        ) as cur:
+            return [
+                AuditEntry(
+                    guild_id=r["guild_id"],
+                    user_id=r["user_id"],
+                    action=r["action"],
+                    detail=r["detail"],
+                    at=r["at"],
+                )
+                for r in await cur.fetchall()
+            ]
+
+    async def member_job_counts(self, guild_id: int, user_id: int, since: float) -> tuple[int, int]:
+        """(jobs waiting or running, jobs started since ``since``) of one member."""
+        async with self._db.execute(
+            f"""SELECT
+                   SUM(CASE WHEN status NOT IN ({",".join("?" * len(_TERMINAL))}) THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN created_at >= ? THEN 1 ELSE 0 END)
+                FROM jobs WHERE guild_id = ? AND owner_id = ?""",
+            (*_TERMINAL, since, guild_id, user_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+
+    async def member_jobs(self, guild_id: int, user_id: int, *, limit: int, offset: int = 0) -> list[Job]:
+        async with self._db.execute(
+            """SELECT * FROM jobs WHERE guild_id = ? AND owner_id = ?
+               ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?""",
+            (guild_id, user_id, limit, offset),
+        ) as cur:
+            return [_job(r) for r in await cur.fetchall()]
 
     async def set_account_quarantine(self, account_id: int, reason: str | None) -> None:
         await self._db.execute("UPDATE accounts SET quarantine_reason = ? WHERE id = ?", (reason, account_id))
@@ -275,10 +426,49 @@ class Store:
         ) as cur:
             return [_job(r) for r in await cur.fetchall()]
 
+    # ----------------------------------------------------------------- members' AIMG sessions
+
+    async def link_member_account(
+        self, *, guild_id: int, user_id: int, base_url: str, session_id: str, email: str
+    ) -> Account:
+        """Store a member's signed-in AIMG session as their own account (replacing an older one)."""
+        name = f"aimg-member-{user_id}"
+        options = json.dumps({"owner_id": str(user_id)})
+        await self._db.execute(
+            """INSERT INTO accounts (guild_id, name, kind, base_url, secret, max_jobs, source, options)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (guild_id, name) DO UPDATE SET base_url = excluded.base_url,
+                   secret = excluded.secret, enabled = 1, quarantine_reason = NULL""",
+            (guild_id, name, BackendKind.AIMG.value, base_url, session_id, 2, MEMBER_SOURCE, options),
+        )
+        await self._db.execute(
+            """INSERT INTO aimg_member_sessions (guild_id, user_id, account_id, email, linked_at)
+               SELECT ?, ?, id, ?, ? FROM accounts WHERE guild_id = ? AND name = ?
+               ON CONFLICT (guild_id, user_id) DO UPDATE SET account_id = excluded.account_id,
+                   email = excluded.email, linked_at = excluded.linked_at""",
+            (guild_id, user_id, email, time.time(), guild_id, name),
+        )
+        await self._db.commit()
+        account = await self.member_account(guild_id, user_id)
+        assert account is not None
+        return account
+
+    async def member_account(self, guild_id: int, user_id: int) -> Account | None:
+        """The member's linked AIMG account in this guild, if they linked one."""
+        async with self._db.execute(
+            """SELECT accounts.* FROM aimg_member_sessions JOIN accounts ON accounts.id = account_id
+               WHERE aimg_member_sessions.guild_id = ? AND user_id = ?""",
+            (guild_id, user_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return _account(row) if row else None
+
 
 def _to_column(key: str, value: Any) -> Any:
     if key == "buttons":
         return json.dumps([b.model_dump(mode="json") for b in value])
+    if key == "ignored_words":
+        return json.dumps(list(value))
     if key == "result_posted":
         return int(bool(value))
     if hasattr(value, "value"):  # StrEnum
@@ -329,4 +519,8 @@ def _job(row: aiosqlite.Row) -> Job:
         result_posted=bool(row["result_posted"]),
         params=json.loads(row["params"]),
         result_text=row["result_text"],
+        queue_position=row["queue_position"],
+        ignored_words=json.loads(row["ignored_words"]),
+        media_type=row["media_type"],
+        preview_url=row["preview_url"],
     )

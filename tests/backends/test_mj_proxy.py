@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot.backends.base import Backend
+from bot.backends.base import Backend, SupportsRemix
 from bot.backends.mj_proxy import Flavour, MjProxyBackend, describe_message, parse_progress
 from bot.domain import (
     Account,
@@ -621,3 +621,239 @@ async def test_notify_hook_pushes_parse(client: MjProxyBackend) -> None:
 async def test_null_properties_in_vo() -> None:
     body = {"code": 22, "description": "排队中", "result": 5, "properties": None}
     assert (await mocked(answer(body)).imagine("cat")).queue_position is None
+
+
+# --------------------------------------------------------------------------------------------
+# Open-source flavour: synthesised grid buttons, /submit/change, clear refusals
+# --------------------------------------------------------------------------------------------
+
+
+def plus_grid_buttons(hash_: str) -> list[dict[str, Any]]:
+    """What plus/C# send for a grid (written out here so the synthesis is checked against it)."""
+    return [
+        *(
+            {"customId": f"MJ::JOB::upsample::{i}::{hash_}", "label": f"U{i}", "emoji": ""}
+            for i in range(1, 5)
+        ),
+        {"customId": f"MJ::JOB::reroll::0::{hash_}::SOLO", "label": "", "emoji": "🔄"},
+        *(
+            {"customId": f"MJ::JOB::variation::{i}::{hash_}", "label": f"V{i}", "emoji": ""}
+            for i in range(1, 5)
+        ),
+    ]
+
+
+def oss_task(**overrides: Any) -> dict[str, Any]:
+    body = task(**overrides)
+    del body["buttons"]  # novicezk's Task has no such field
+    return body
+
+
+@pytest.mark.parametrize("action", ["IMAGINE", "VARIATION", "REROLL", "BLEND"])
+def test_oss_grid_buttons_are_synthesised_like_plus_sends_them(action: str) -> None:
+    synthesised = mocked(answer(None), "oss").parse_push(oss_task(action=action)).buttons
+    sent = (
+        mocked(answer(None), "java").parse_push(task(action=action, buttons=plus_grid_buttons(HASH))).buttons
+    )
+    assert synthesised == sent
+    assert [(b.label or b.emoji, b.kind, b.row) for b in synthesised] == [
+        *((f"U{i}", JobKind.UPSCALE, 0) for i in range(1, 5)),
+        ("🔄", JobKind.REROLL, 0),
+        *((f"V{i}", JobKind.VARIATION, 1) for i in range(1, 5)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"action": "UPSCALE"},
+        {"action": "DESCRIBE"},
+        {"status": "IN_PROGRESS", "progress": "50%"},
+        {"status": "FAILURE", "failReason": "任务超时"},
+    ],
+)
+def test_oss_no_buttons_where_change_cannot_act(overrides: dict[str, Any]) -> None:
+    assert mocked(answer(None), "oss").parse_push(oss_task(**overrides)).buttons == []
+
+
+def test_oss_buttons_fall_back_to_task_id_and_ignore_sent_buttons() -> None:
+    snapshot = mocked(answer(None), "oss").parse_push(
+        task(properties={}, buttons=[{"customId": "MJ::Other"}])
+    )
+    assert snapshot.buttons[0].custom_id == "MJ::JOB::upsample::1::1689231405853400"
+    assert len(snapshot.buttons) == 9
+
+
+@pytest.mark.parametrize(
+    ("custom_id", "expected"),
+    [
+        (f"MJ::JOB::upsample::2::{HASH}", {"action": "UPSCALE", "index": 2}),
+        (f"MJ::JOB::variation::4::{HASH}", {"action": "VARIATION", "index": 4}),
+        (f"MJ::JOB::reroll::0::{HASH}::SOLO", {"action": "REROLL"}),
+    ],
+)
+async def test_oss_action_maps_onto_change(custom_id: str, expected: dict[str, Any]) -> None:
+    recorder = Recorder(httpx.Response(200, json=vo(1, result="2")))
+    submitted = await mocked(recorder, "oss").action("17", custom_id, hook_url="http://bot/hook", state="s")
+    assert submitted.task_id == "2"
+    request = recorder.requests[0]
+    assert request.url.path == "/mj/submit/change"
+    assert request.headers["mj-api-secret"] == SECRET
+    assert recorder.last_json == {"taskId": "17", "notifyHook": "http://bot/hook", "state": "s"} | expected
+
+
+async def test_oss_code_21_is_the_existing_task() -> None:
+    body = vo(21, "任务已存在", "5", status="SUCCESS", finalPrompt="a cat")
+    submitted = await mocked(answer(body), "oss").action("1", f"MJ::JOB::upsample::1::{HASH}")
+    assert (submitted.task_id, submitted.needs_modal) == ("5", False)
+
+
+async def test_oss_refuses_what_it_cannot_do_without_calling() -> None:
+    recorder = Recorder(httpx.Response(200, json=vo(1, result="1")))
+    backend = mocked(recorder, "oss")
+    attempts = {
+        "action": backend.action("1", f"MJ::JOB::upsample_v6_2x_subtle::1::{HASH}::SOLO"),
+        "zoom": backend.action("1", f"MJ::CustomZoom::{HASH}"),
+        "modal": backend.modal("1", "cat --zoom 2"),
+        "shorten": backend.shorten("a long prompt"),
+        "remix": backend.remix("1", f"MJ::JOB::variation::1::{HASH}", "a dog"),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(BackendError) as caught:
+            await attempt
+        assert caught.value.kind is ErrorKind.INVALID_INPUT, name
+        assert "open-source" in caught.value.detail, name
+    assert recorder.requests == []
+
+
+# --------------------------------------------------------------------------------------------
+# Remix
+# --------------------------------------------------------------------------------------------
+
+
+class Script:
+    """Answers each request with the next response, recording the requests."""
+
+    def __init__(self, *bodies: dict[str, Any]) -> None:
+        self.requests: list[httpx.Request] = []
+        self._bodies = list(bodies)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(200, json=self._bodies.pop(0))
+
+    @property
+    def sent(self) -> list[tuple[str, Any]]:
+        return [(r.url.path, json.loads(r.content)) for r in self.requests]
+
+
+MODAL_21 = vo(21, "Waiting for window confirm", "8", finalPrompt="a cat --v 6.1", remix=True)
+VARY = f"MJ::JOB::variation::1::{HASH}"
+
+
+def test_backend_supports_remix() -> None:
+    assert isinstance(mocked(answer(None)), SupportsRemix)
+
+
+@pytest.mark.parametrize(("flavour", "enable_remix"), [("csharp", {"enableRemix": True}), ("java", {})])
+async def test_remix_confirms_the_modal_with_the_prompt(flavour: str, enable_remix: dict[str, Any]) -> None:
+    script = Script(MODAL_21, vo(1, "提交成功", "8"))
+    submitted = await mocked(script, flavour).remix(
+        "7", VARY, "a dog --v 6.1", hook_url="http://h", state="s"
+    )
+    assert (submitted.task_id, submitted.needs_modal) == ("8", False)
+    assert script.sent == [
+        (
+            "/mj/submit/action",
+            {"taskId": "7", "customId": VARY, "notifyHook": "http://h", "state": "s"} | enable_remix,
+        ),
+        ("/mj/submit/modal", {"taskId": "8", "prompt": "a dog --v 6.1"}),
+    ]
+
+
+async def test_remix_on_plus_without_account_remix_runs_the_original_prompt() -> None:
+    script = Script(vo(22, "排队中，前面还有1个任务", "9", numberOfQueues=1))
+    submitted = await mocked(script, "java").remix("7", VARY, "a dog")
+    assert (submitted.task_id, submitted.queue_position) == ("9", 1)
+    assert [path for path, _ in script.sent] == ["/mj/submit/action"]
+
+
+async def test_remix_refused_by_csharp_account_is_invalid_input() -> None:
+    script = Script(vo(4, "remix not enabled on this account"))
+    with pytest.raises(BackendError) as caught:
+        await mocked(script, "csharp").remix("7", VARY, "a dog")
+    assert caught.value.kind is ErrorKind.INVALID_INPUT
+    assert len(script.requests) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Open-source flavour and Remix against the fake proxy
+# --------------------------------------------------------------------------------------------
+
+
+async def started_proxy(flavour: Flavour, **options: Any) -> FakeMjProxy:
+    proxy = FakeMjProxy(flavour=flavour, secret=SECRET, step_seconds=0.01, **options)
+    await proxy.start()
+    return proxy
+
+
+async def test_oss_grid_upscale_variation_reroll_over_loopback(http: httpx.AsyncClient) -> None:
+    proxy = await started_proxy("oss")
+    try:
+        backend = MjProxyBackend(account(proxy.base_url, "oss"), http)
+        grid = await poll_until_done(backend, (await backend.imagine("a red fox")).task_id)
+        assert [b.label or b.emoji for b in grid.buttons] == [
+            *(f"U{i}" for i in range(1, 5)), "🔄", *(f"V{i}" for i in range(1, 5))
+        ]  # fmt: skip
+        assert grid.buttons[0].custom_id.endswith(proxy.task_json(grid.task_id)["properties"]["messageHash"])
+
+        by_label = {b.label or b.emoji: b.custom_id for b in grid.buttons}
+        upscale = await poll_until_done(backend, (await backend.action(grid.task_id, by_label["U3"])).task_id)
+        assert (upscale.status, upscale.buttons) == (JobStatus.SUCCESS, [])
+        assert proxy.task_json(upscale.task_id)["description"] == f"/up {grid.task_id} U3"
+
+        variation = await poll_until_done(
+            backend, (await backend.action(grid.task_id, by_label["V2"])).task_id
+        )
+        assert len(variation.buttons) == 9
+        reroll_id = next(b.custom_id for b in variation.buttons if b.kind is JobKind.REROLL)
+        reroll = await poll_until_done(backend, (await backend.action(variation.task_id, reroll_id)).task_id)
+        assert reroll.status is JobStatus.SUCCESS
+        assert proxy.task_json(reroll.task_id)["action"] == "REROLL"
+        assert proxy.count("/mj/submit/change") == 3
+        assert proxy.count("/mj/submit/action") == 0
+
+        with pytest.raises(BackendError) as caught:
+            await backend.remix(grid.task_id, by_label["V1"], "a blue fox")
+        assert caught.value.kind is ErrorKind.INVALID_INPUT
+        # A "java" account pointed at an open-source proxy gets the route 404 as INVALID_INPUT.
+        misconfigured = MjProxyBackend(account(proxy.base_url, "java"), http)
+        with pytest.raises(BackendError) as caught:
+            await misconfigured.action(grid.task_id, by_label["U1"])
+        assert caught.value.kind is ErrorKind.INVALID_INPUT
+    finally:
+        await proxy.stop()
+
+
+@pytest.mark.parametrize(
+    ("flavour", "account_remix", "applied"),
+    [("csharp", False, True), ("java", True, True), ("java", False, False)],
+)
+async def test_remix_over_loopback(
+    http: httpx.AsyncClient, flavour: Flavour, account_remix: bool, applied: bool
+) -> None:
+    proxy = await started_proxy(flavour, account_remix=account_remix)
+    try:
+        backend = MjProxyBackend(account(proxy.base_url, flavour), http)
+        grid = await poll_until_done(backend, (await backend.imagine("a red fox")).task_id)
+        vary = next(b.custom_id for b in grid.buttons if b.label == "V1")
+        submitted = await backend.remix(grid.task_id, vary, "a blue fox", state="job:9")
+        result = await poll_until_done(backend, submitted.task_id)
+        assert result.status is JobStatus.SUCCESS
+        assert result.prompt == ("a blue fox" if applied else "a red fox")
+        assert proxy.task_json(submitted.task_id)["state"] == "job:9"
+        assert proxy.count("/mj/submit/modal") == (1 if applied else 0)
+        sent = next(r.json for r in proxy.requests if r.path == "/mj/submit/action")
+        assert ("enableRemix" in sent) is (flavour == "csharp")
+    finally:
+        await proxy.stop()

@@ -96,8 +96,9 @@ def is_result(message: Message) -> bool:
 
 
 @pytest.fixture
-def fake_aimg() -> FakeAimg:
-    return FakeAimg(step_seconds=0.05)
+def fake_aimg(request: pytest.FixtureRequest) -> FakeAimg:
+    """Fast by default; parametrize indirectly with FakeAimg's keyword arguments to change it."""
+    return FakeAimg(**{"step_seconds": 0.05, **getattr(request, "param", {})})
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from bot.backends.mj_proxy import Flavour
 from bot.sandbox import images
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from tests.backends.hook_receiver import HookReceiver
@@ -455,3 +456,176 @@ async def test_delayed_responses(fake: FakeMjProxy, http: httpx.AsyncClient) -> 
 def test_fault_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         FakeMjProxy().faults.fail_next_submit()
+
+
+# --------------------------------------------------------------------------------------------
+# Open-source flavour: /submit/change and /submit/simple-change only
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def oss() -> AsyncIterator[tuple[FakeMjProxy, httpx.AsyncClient]]:
+    proxy = FakeMjProxy(flavour="oss", secret=SECRET, step_seconds=0.01)
+    await proxy.start()
+    try:
+        async with httpx.AsyncClient(
+            base_url=proxy.base_url, headers={"mj-api-secret": SECRET}, timeout=5, verify=False
+        ) as client:
+            yield proxy, client
+    finally:
+        await proxy.stop()
+
+
+async def test_oss_task_has_no_buttons_and_plus_routes_are_missing(
+    oss: tuple[FakeMjProxy, httpx.AsyncClient],
+) -> None:
+    fake, http = oss
+    grid = await finished_task(fake, http, "imagine", prompt="a cat")
+    assert "buttons" not in grid
+    assert grid.keys() >= TASK_KEYS - {"buttons"}
+    for path in (
+        "/mj/submit/action",
+        "/mj/submit/modal",
+        "/mj/submit/shorten",
+        f"/mj/task/{grid['id']}/cancel",
+    ):
+        missing = await http.post(path, json={"taskId": grid["id"], "customId": "x", "prompt": "cat"})
+        assert missing.status_code == 404
+        assert missing.json() | {"timestamp": None} == {
+            "timestamp": None, "status": 404, "error": "Not Found", "path": path
+        }  # fmt: skip
+    async with httpx.AsyncClient(base_url=fake.base_url, verify=False) as anonymous:
+        refused = await anonymous.post("/mj/submit/change", json={"taskId": grid["id"], "action": "REROLL"})
+        assert (refused.status_code, refused.content) == (401, b"")
+
+
+async def test_oss_change_upscale_variation_reroll(oss: tuple[FakeMjProxy, httpx.AsyncClient]) -> None:
+    fake, http = oss
+    grid = await finished_task(fake, http, "imagine", prompt="a cat", state="s")
+    upscale = await finished_task(
+        fake, http, "change", taskId=grid["id"], action="UPSCALE", index=2, state="u"
+    )
+    assert (upscale["action"], upscale["description"], upscale["state"]) == (
+        "UPSCALE",
+        f"/up {grid['id']} U2",
+        "u",
+    )
+    grid_png = (await http.get(grid["imageUrl"])).content
+    assert (await http.get(upscale["imageUrl"])).content == images.crop_tile(grid_png, 2)
+
+    variation = await finished_task(fake, http, "change", taskId=grid["id"], action="VARIATION", index=3)
+    assert (variation["action"], variation["description"]) == ("VARIATION", f"/up {grid['id']} V3")
+    # Re-roll ignores the index (C# would default it to 1); a variation result can be re-rolled.
+    reroll = await finished_task(fake, http, "change", taskId=variation["id"], action="REROLL", index=1)
+    assert (reroll["action"], reroll["description"]) == ("REROLL", f"/up {variation['id']} R")
+    assert reroll["prompt"] == "a cat"
+
+
+@pytest.mark.parametrize(
+    ("content", "action", "label"),
+    [("{id} U1", "UPSCALE", "U1"), ("{id} v4", "VARIATION", "V4"), ("{id} r", "REROLL", "R")],
+)
+async def test_oss_simple_change(
+    oss: tuple[FakeMjProxy, httpx.AsyncClient], content: str, action: str, label: str
+) -> None:
+    fake, http = oss
+    grid = await finished_task(fake, http, "imagine", prompt="a cat")
+    task = await finished_task(fake, http, "simple-change", content=content.format(id=grid["id"]))
+    assert (task["action"], task["description"]) == (action, f"/up {grid['id']} {label}")
+
+
+async def test_oss_change_errors(oss: tuple[FakeMjProxy, httpx.AsyncClient]) -> None:
+    fake, http = oss
+    grid = await finished_task(fake, http, "imagine", prompt="a cat")
+    upscale = await finished_task(fake, http, "change", taskId=grid["id"], action="UPSCALE", index=1)
+
+    async def change(**body: Any) -> tuple[int, str]:
+        vo = await submit(http, "change", **body)
+        return vo["code"], vo["description"]
+
+    assert await change(taskId="1000000000000000", action="UPSCALE", index=1) == (3, "关联任务不存在或已失效")
+    assert await change(taskId=upscale["id"], action="VARIATION", index=1) == (4, "关联任务不允许执行变化")
+    assert await change(taskId=grid["id"], action="ZOOM", index=1) == (4, "action参数错误")
+    assert await change(action="UPSCALE", index=1) == (4, "taskId不能为空")
+    assert (await change(taskId=grid["id"], action="UPSCALE", index=5))[0] == 4
+    fake.faults.stick_next_task()
+    running = (await submit(http, "imagine", prompt="slow"))["result"]
+    assert await change(taskId=running, action="UPSCALE", index=1) == (4, "关联任务状态错误")
+    for content in ("", grid["id"], f"{grid['id']} U5", f"{grid['id']} X1"):
+        assert (await submit(http, "simple-change", content=content))["code"] == 4
+
+
+async def test_change_exists_on_java_not_on_csharp(fake: FakeMjProxy, http: httpx.AsyncClient) -> None:
+    grid = await finished_task(fake, http, "imagine", prompt="a cat")
+    response = await http.post(
+        "/mj/submit/change", json={"taskId": grid["id"], "action": "UPSCALE", "index": 1}
+    )
+    if fake.flavour == "csharp":
+        # trueai v10 removed /submit/change: ASP.NET's empty 404.
+        assert (response.status_code, response.content) == (404, b"")
+        return
+    assert response.json()["code"] == 1
+    assert (await done(fake, response.json()["result"]))["action"] == "UPSCALE"
+
+
+def test_unknown_flavour_is_refused() -> None:
+    with pytest.raises(ValueError, match="flavour"):
+        FakeMjProxy(flavour="rust")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# Remix: enableRemix (C#) and an account with Remix mode on (plus and C#)
+# --------------------------------------------------------------------------------------------
+
+
+async def test_enable_remix_opens_a_modal_on_csharp_only(fake: FakeMjProxy, http: httpx.AsyncClient) -> None:
+    grid = await finished_task(fake, http, "imagine", prompt="a cat")
+    vo = await submit(
+        http, "action", taskId=grid["id"], customId=button(grid, "variation::1"), enableRemix=True
+    )
+    if fake.flavour == "java":
+        # Plus has no enableRemix: with Remix off on the account the variation just starts.
+        assert vo["code"] == 1
+        assert (await done(fake, vo["result"]))["prompt"] == "a cat"
+        return
+    assert (vo["code"], vo["description"]) == (21, "Waiting for window confirm")
+    assert vo["properties"]["remix"] is True
+    assert vo["properties"]["finalPrompt"] == grid["properties"]["finalPrompt"]
+    assert fake.task_json(vo["result"])["status"] == "MODAL"
+
+    confirmed = await submit(http, "modal", taskId=vo["result"], prompt="a dog --v 6.1")
+    assert (confirmed["code"], confirmed["result"]) == (1, vo["result"])
+    task = await done(fake, vo["result"])
+    assert (task["action"], task["status"]) == ("VARIATION", "SUCCESS")
+    assert (task["prompt"], task["promptEn"]) == ("a dog --v 6.1", "a dog --v 6.1")
+    assert len(task["buttons"]) == 9
+
+
+async def test_enable_remix_is_ignored_for_buttons_without_remix(
+    fake: FakeMjProxy, http: httpx.AsyncClient
+) -> None:
+    grid = await finished_task(fake, http, "imagine", prompt="a cat")
+    vo = await submit(
+        http, "action", taskId=grid["id"], customId=button(grid, "upsample::1"), enableRemix=True
+    )
+    assert vo["code"] == 1
+
+
+@pytest.mark.parametrize("flavour", ["java", "csharp"])
+async def test_account_remix_makes_remixable_buttons_modal(flavour: Flavour) -> None:
+    proxy = FakeMjProxy(flavour=flavour, step_seconds=0.01, account_remix=True)
+    await proxy.start()
+    try:
+        async with httpx.AsyncClient(base_url=proxy.base_url, timeout=5, verify=False) as http:
+            grid = await finished_task(proxy, http, "imagine", prompt="a cat")
+            reroll = await submit(http, "action", taskId=grid["id"], customId=button(grid, "reroll"))
+            assert reroll["code"] == 21
+            upscale_vo = await submit(http, "action", taskId=grid["id"], customId=button(grid, "upsample::1"))
+            assert upscale_vo["code"] == 1
+            upscale = await done(proxy, upscale_vo["result"])
+            pan = await submit(http, "action", taskId=upscale["id"], customId=button(upscale, "pan_left"))
+            assert pan["code"] == 21
+            assert (await submit(http, "modal", taskId=reroll["result"], prompt="a cow"))["code"] == 1
+            assert (await done(proxy, reroll["result"]))["prompt"] == "a cow"
+    finally:
+        await proxy.stop()

@@ -1,0 +1,17 @@
+-- AIMG (seed 002). What a job shows while it waits in the service's own queue and under its result.
+ALTER TABLE jobs ADD COLUMN queue_position INTEGER;
+ALTER TABLE jobs ADD COLUMN ignored_words TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE jobs ADD COLUMN media_type TEXT NOT NULL DEFAULT 'image';
+ALTER TABLE jobs ADD COLUMN preview_url TEXT;
+
+-- Members' own AIMG sessions (/aimg login). The session itself is the secret of an `accounts` row
+-- with source 'member' (so jobs reference it like any account and survive restarts); this table
+-- says whose it is. NOTE: that secret is stored in clear, like admin-made accounts' secrets.
+CREATE TABLE aimg_member_sessions (
+    guild_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    email TEXT NOT NULL,
+    linked_at REAL NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
+);

@@ -1,0 +1,497 @@
+"""/setup: everything a server admin configures, from inside Discord. Manage Server by default.
+
+Accounts (backend kind, address, secret, capacity), channels, limits, banned words, who may click
+result buttons, a one-page summary and the audit log. Every answer is ephemeral; a secret is only
+ever typed into a modal and never shown back.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig
+from bot.jobs.engine import UserError
+
+if TYPE_CHECKING:
+    from bot.app import MjBot
+
+KIND_CHOICES = [
+    app_commands.Choice(name="midjourney-proxy", value=BackendKind.MJ_PROXY.value),
+    app_commands.Choice(name="TheNextLeg", value=BackendKind.NEXTLEG.value),
+    app_commands.Choice(name="useapi.net", value=BackendKind.USEAPI.value),
+    app_commands.Choice(name="AIMG", value=BackendKind.AIMG.value),
+]
+FLAVOUR_CHOICES = [
+    app_commands.Choice(name="Java plus (mj-api-secret header)", value="java"),
+    app_commands.Choice(name="C# trueai-org (Authorization header)", value="csharp"),
+    app_commands.Choice(name="Java open source (U/V/re-roll only)", value="oss"),
+]
+_OPTION = re.compile(r"^\s*([a-z_]{1,32})\s*=\s*(.{0,200}?)\s*$")
+
+
+def _options(flavour: str | None, extra: str | None) -> dict[str, str]:
+    """Backend options from the flavour choice and "key=value; key=value" text."""
+    options: dict[str, str] = {}
+    if flavour:
+        options["flavour"] = flavour
+    for part in (extra or "").split(";"):
+        if not part.strip():
+            continue
+        match = _OPTION.match(part)
+        if match is None:
+            raise UserError(f"{part.strip()!r} is not a key=value option (e.g. channel=1234; model=f222).")
+        options[match.group(1)] = match.group(2)
+    return options
+
+
+def _status(account: Account) -> str:
+    if account.quarantine_reason:
+        return f"⛔ out of rotation: {account.quarantine_reason[:150]} (fix it, then /setup account reset)"
+    return "✅ enabled" if account.enabled else "⏸️ disabled"
+
+
+def account_lines(account: Account, running: int) -> str:
+    secret = "set (hidden)" if account.secret else "none"
+    channel = f"<#{account.channel_id}>" if account.channel_id else "all channels"
+    options = ", ".join(f"{k}={v}" for k, v in account.options.items() if k not in ("owner_id",)) or "none"
+    source = "config file" if account.source == "config" else "added with /setup"
+    return (
+        f"{_status(account)}\n{account.kind.value} at {account.base_url}\n"
+        f"jobs: {running}/{account.max_jobs} · answers in {channel} · secret: {secret}\n"
+        f"options: {options} · {source}"
+    )
+
+
+class SecretModal(discord.ui.Modal):
+    """Takes an account's secret, for a new account or to replace one. The secret is never shown."""
+
+    secret: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="Secret (API key, token or session id)",
+        placeholder="Leave empty if the service needs none",
+        required=False,
+        max_length=500,
+    )
+
+    def __init__(self, title: str, on_secret: Any) -> None:
+        super().__init__(title=title, timeout=600)
+        self._on_secret = on_secret
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            text = await self._on_secret(self.secret.value.strip())
+        except UserError as exc:
+            text = str(exc)
+        await interaction.followup.send(text, ephemeral=True)
+
+
+class Setup(commands.GroupCog, group_name="setup", group_description="Set the bot up for this server."):
+    account = app_commands.Group(name="account", description="The image service accounts this server uses.")
+    words = app_commands.Group(name="words", description="Words and patterns refused in prompts.")
+
+    def __init__(self, bot: MjBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        # Discord hides the commands from members without Manage Server, but a server can
+        # override that; the bot checks again.
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        if not interaction.permissions.manage_guild:
+            raise app_commands.MissingPermissions(["manage_guild"])
+        return True
+
+    def _ids(self, interaction: discord.Interaction[Any]) -> tuple[int, int]:
+        assert interaction.guild_id is not None
+        return interaction.guild_id, interaction.user.id
+
+    async def _reply(self, interaction: discord.Interaction[Any], text: str) -> None:
+        await interaction.response.send_message(
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    async def account_names(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        names = [a.name for a, _ in await self.bot.engine.accounts(interaction.guild_id)]
+        return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]
+
+    # ------------------------------------------------------------------------------ accounts
+
+    @account.command(
+        name="add", description="Add an image service account; its secret is asked in a private form."
+    )
+    @app_commands.describe(
+        kind="Which service this account is on.",
+        name="A short name for it, unique in this server.",
+        base_url="The service's address, e.g. https://proxy.example.com",
+        max_jobs="How many jobs may run on it at once (1-15).",
+        channel="Only answer in this channel (optional).",
+        flavour="midjourney-proxy only: which implementation it runs.",
+        options="Other service options as key=value; key=value (e.g. channel=123 for useapi).",
+    )
+    @app_commands.choices(kind=KIND_CHOICES, flavour=FLAVOUR_CHOICES)
+    async def account_add(
+        self,
+        interaction: discord.Interaction[Any],
+        kind: app_commands.Choice[str],
+        name: app_commands.Range[str, 1, 32],
+        base_url: app_commands.Range[str, 8, 300],
+        max_jobs: app_commands.Range[int, 1, 15] = 3,
+        channel: discord.TextChannel | None = None,
+        flavour: app_commands.Choice[str] | None = None,
+        options: str | None = None,
+    ) -> None:
+        guild_id, user_id = self._ids(interaction)
+        if not base_url.startswith(("http://", "https://")):
+            await self._reply(interaction, "The base URL must start with http:// or https://.")
+            return
+        try:
+            parsed = _options(flavour.value if flavour else None, options)
+        except UserError as exc:
+            await self._reply(interaction, str(exc))
+            return
+
+        async def create(secret: str) -> str:
+            account = await self.bot.engine.add_account(
+                guild_id,
+                user_id,
+                name=name.strip(),
+                kind=BackendKind(kind.value),
+                base_url=base_url.rstrip("/"),
+                secret=secret,
+                max_jobs=max_jobs,
+                channel_id=channel.id if channel else None,
+                options=parsed,
+            )
+            test = f"/setup account test name:{account.name}"
+            return f"Added **{account.name}** ({kind.name}). Check it with `{test}`."
+
+        await interaction.response.send_modal(SecretModal(f"Secret for {name.strip()}"[:45], create))
+
+    @account.command(name="list", description="This server's accounts, their load and health.")
+    async def account_list(self, interaction: discord.Interaction[Any]) -> None:
+        guild_id, _ = self._ids(interaction)
+        accounts = await self.bot.engine.accounts(guild_id)
+        if not accounts:
+            await self._reply(interaction, "No accounts yet. Add one with /setup account add.")
+            return
+        embed = discord.Embed(title="Image service accounts")
+        for account, running in accounts[:25]:
+            embed.add_field(name=account.name, value=account_lines(account, running)[:1024], inline=False)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @account.command(name="edit", description="Change an account added with /setup.")
+    @app_commands.describe(
+        name="The account to change.",
+        base_url="A new address.",
+        max_jobs="How many jobs may run on it at once (1-15).",
+        enabled="Turn it on or off.",
+        channel="Only answer in this channel.",
+        all_channels="True: answer in every channel again.",
+    )
+    @app_commands.autocomplete(name=account_names)
+    async def account_edit(
+        self,
+        interaction: discord.Interaction[Any],
+        name: str,
+        base_url: app_commands.Range[str, 8, 300] | None = None,
+        max_jobs: app_commands.Range[int, 1, 15] | None = None,
+        enabled: bool | None = None,
+        channel: discord.TextChannel | None = None,
+        all_channels: bool | None = None,
+    ) -> None:
+        guild_id, user_id = self._ids(interaction)
+        fields: dict[str, Any] = {}
+        if base_url is not None:
+            if not base_url.startswith(("http://", "https://")):
+                await self._reply(interaction, "The base URL must start with http:// or https://.")
+                return
+            fields["base_url"] = base_url.rstrip("/")
+        if max_jobs is not None:
+            fields["max_jobs"] = max_jobs
+        if enabled is not None:
+            fields["enabled"] = enabled
+        if channel is not None:
+            fields["channel_id"] = channel.id
+        elif all_channels:
+            fields["channel_id"] = None
+        try:
+            account = await self.bot.engine.edit_account(guild_id, user_id, name, **fields)
+        except UserError as exc:
+            await self._reply(interaction, str(exc))
+            return
+        running = {a.id: n for a, n in await self.bot.engine.accounts(guild_id)}.get(account.id, 0)
+        await self._reply(interaction, f"**{account.name}** now:\n{account_lines(account, running)}")
+
+    @account.command(name="secret", description="Replace an account's secret (asked in a private form).")
+    @app_commands.describe(name="The account whose secret to replace.")
+    @app_commands.autocomplete(name=account_names)
+    async def account_secret(self, interaction: discord.Interaction[Any], name: str) -> None:
+        guild_id, user_id = self._ids(interaction)
+
+        async def replace(secret: str) -> str:
+            await self.bot.engine.edit_account(guild_id, user_id, name, secret=secret)
+            return f"The secret of **{name}** is replaced."
+
+        await interaction.response.send_modal(SecretModal(f"New secret for {name}"[:45], replace))
+
+    @account.command(
+        name="test", description="Check that an account's service answers and accepts its secret."
+    )
+    @app_commands.describe(name="The account to test.")
+    @app_commands.autocomplete(name=account_names)
+    async def account_test(self, interaction: discord.Interaction[Any], name: str) -> None:
+        guild_id, _ = self._ids(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            text = await self.bot.engine.test_account(guild_id, name)
+        except UserError as exc:
+            text = str(exc)
+        await interaction.followup.send(text, ephemeral=True)
+
+    @account.command(name="reset", description="Put an account that was taken out of rotation back in.")
+    @app_commands.describe(name="The account to put back.")
+    @app_commands.autocomplete(name=account_names)
+    async def account_reset(self, interaction: discord.Interaction[Any], name: str) -> None:
+        guild_id, user_id = self._ids(interaction)
+        try:
+            await self.bot.engine.reset_account(guild_id, user_id, name)
+        except UserError as exc:
+            await self._reply(interaction, str(exc))
+            return
+        await self._reply(interaction, f"**{name}** is back in rotation.")
+
+    @account.command(
+        name="remove", description="Remove an account added with /setup (its jobs' history stays)."
+    )
+    @app_commands.describe(name="The account to remove.")
+    @app_commands.autocomplete(name=account_names)
+    async def account_remove(self, interaction: discord.Interaction[Any], name: str) -> None:
+        guild_id, user_id = self._ids(interaction)
+        try:
+            await self.bot.engine.remove_account(guild_id, user_id, name)
+        except UserError as exc:
+            await self._reply(interaction, str(exc))
+            return
+        await self._reply(interaction, f"**{name}** is removed.")
+
+    # ------------------------------------------------------------------- channels and limits
+
+    @app_commands.command(
+        name="channel", description="Turn the bot on or off in one channel, and pick its service."
+    )
+    @app_commands.describe(
+        channel="The channel (default: this one).",
+        enabled="Whether the bot answers there.",
+        backend="Only use accounts of this service there (default: any).",
+        aimg_allowed="Allow AIMG commands there although the channel is not age-restricted.",
+    )
+    @app_commands.choices(backend=KIND_CHOICES)
+    async def channel(
+        self,
+        interaction: discord.Interaction[Any],
+        enabled: bool,
+        channel: discord.TextChannel | None = None,
+        backend: app_commands.Choice[str] | None = None,
+        aimg_allowed: bool = False,
+    ) -> None:
+        guild_id, user_id = self._ids(interaction)
+        assert interaction.channel_id is not None
+        channel_id = channel.id if channel else interaction.channel_id
+        setting = ChannelConfig(
+            enabled=enabled,
+            backend=BackendKind(backend.value) if backend else None,
+            aimg_allowed=aimg_allowed,
+        )
+
+        def change(config: GuildConfig) -> GuildConfig:
+            return config.model_copy(update={"channels": {**config.channels, channel_id: setting}})
+
+        await self.bot.engine.configure(
+            guild_id, user_id, f"channel {channel_id}: {setting.model_dump_json()}", change
+        )
+        state = "on" if enabled else "off"
+        service = f", using {backend.name} accounts only" if backend else ""
+        await self._reply(interaction, f"The bot is {state} in <#{channel_id}>{service}.")
+
+    @app_commands.command(
+        name="channels", description="Turn the bot on or off in every channel without its own setting."
+    )
+    @app_commands.describe(
+        enabled="True: answer everywhere; False: only in channels turned on with /setup channel."
+    )
+    async def channels(self, interaction: discord.Interaction[Any], enabled: bool) -> None:
+        guild_id, user_id = self._ids(interaction)
+        await self.bot.engine.configure(
+            guild_id,
+            user_id,
+            f"all channels: {enabled}",
+            lambda c: c.model_copy(update={"all_channels": enabled}),
+        )
+        text = "everywhere" if enabled else "only in channels turned on with /setup channel"
+        await self._reply(interaction, f"The bot now answers {text}.")
+
+    @app_commands.command(name="limits", description="Per-member and server limits on jobs.")
+    @app_commands.describe(
+        per_user_running="Jobs one member may have waiting or running at once (1-50).",
+        per_user_daily="Jobs one member may start per day, 0 for no limit.",
+        queue_length="Jobs the server's queue may hold (1-1000).",
+        job_timeout_minutes="Minutes before a job fails as too slow (1-120).",
+    )
+    async def limits(
+        self,
+        interaction: discord.Interaction[Any],
+        per_user_running: app_commands.Range[int, 1, 50] | None = None,
+        per_user_daily: app_commands.Range[int, 0, 10_000] | None = None,
+        queue_length: app_commands.Range[int, 1, 1000] | None = None,
+        job_timeout_minutes: app_commands.Range[int, 1, 120] | None = None,
+    ) -> None:
+        guild_id, user_id = self._ids(interaction)
+        updates: dict[str, Any] = {}
+        if per_user_running is not None:
+            updates["user_concurrent"] = per_user_running
+        if per_user_daily is not None:
+            updates["user_daily"] = per_user_daily or None
+        if queue_length is not None:
+            updates["queue_length"] = queue_length
+        if job_timeout_minutes is not None:
+            updates["job_timeout_minutes"] = job_timeout_minutes
+
+        def change(config: GuildConfig) -> GuildConfig:
+            return config.model_copy(update={"limits": config.limits.model_copy(update=updates)})
+
+        config = await self.bot.engine.configure(guild_id, user_id, f"limits: {updates}", change)
+        await self._reply(interaction, "Limits now:\n" + _limits_text(config))
+
+    @words.command(name="add", description="Refuse prompts containing a word (or a regular expression).")
+    @app_commands.describe(text="The word, or the pattern.", regex="True: text is a regular expression.")
+    async def words_add(
+        self,
+        interaction: discord.Interaction[Any],
+        text: app_commands.Range[str, 1, 100],
+        regex: bool = False,
+    ) -> None:
+        guild_id, user_id = self._ids(interaction)
+        text = text.strip()
+        if regex:
+            try:
+                re.compile(text)
+            except re.error as exc:
+                await self._reply(interaction, f"That is not a valid regular expression: {exc}.")
+                return
+        key = "banned_patterns" if regex else "banned_words"
+
+        def change(config: GuildConfig) -> GuildConfig:
+            current: list[str] = getattr(config, key)
+            return config.model_copy(update={key: [*current, text] if text not in current else current})
+
+        await self.bot.engine.configure(guild_id, user_id, f"{key} + {text}", change)
+        await self._reply(interaction, f"Prompts containing `{text}` are now refused.")
+
+    @words.command(name="remove", description="Allow a word or pattern again.")
+    @app_commands.describe(text="The word or pattern to allow again.")
+    async def words_remove(self, interaction: discord.Interaction[Any], text: str) -> None:
+        guild_id, user_id = self._ids(interaction)
+        text = text.strip()
+
+        def change(config: GuildConfig) -> GuildConfig:
+            return config.model_copy(
+                update={
+                    "banned_words": [w for w in config.banned_words if w != text],
+                    "banned_patterns": [p for p in config.banned_patterns if p != text],
+                }
+            )
+
+        await self.bot.engine.configure(guild_id, user_id, f"banned - {text}", change)
+        await self._reply(interaction, f"`{text}` is allowed again.")
+
+    @words.command(name="list", description="The words and patterns this server refuses.")
+    async def words_list(self, interaction: discord.Interaction[Any]) -> None:
+        guild_id, _ = self._ids(interaction)
+        await self._reply(interaction, _words_text(await self.bot.engine.guild_config(guild_id)))
+
+    @app_commands.command(name="buttons", description="Who may click a job's result buttons.")
+    @app_commands.describe(
+        anyone="True: anyone; False: only the job's owner and people with Manage Messages."
+    )
+    async def buttons(self, interaction: discord.Interaction[Any], anyone: bool) -> None:
+        guild_id, user_id = self._ids(interaction)
+        await self.bot.engine.configure(
+            guild_id,
+            user_id,
+            f"buttons anyone: {anyone}",
+            lambda c: c.model_copy(update={"buttons_anyone": anyone}),
+        )
+        text = "anyone" if anyone else "only the job's owner (and people with Manage Messages)"
+        await self._reply(interaction, f"Result buttons can now be used by {text}.")
+
+    @app_commands.command(name="show", description="This server's whole setup on one page.")
+    async def show(self, interaction: discord.Interaction[Any]) -> None:
+        guild_id, _ = self._ids(interaction)
+        config = await self.bot.engine.guild_config(guild_id)
+        accounts = await self.bot.engine.accounts(guild_id)
+        embed = discord.Embed(title="Bot setup for this server")
+        account_text = "\n".join(
+            f"**{a.name}**: {a.kind.value}, {n}/{a.max_jobs} jobs, {_status(a)}" for a, n in accounts
+        )
+        embed.add_field(
+            name="Accounts",
+            value=(account_text or "none: add one with /setup account add")[:1024],
+            inline=False,
+        )
+        embed.add_field(name="Channels", value=_channels_text(config)[:1024], inline=False)
+        embed.add_field(name="Limits", value=_limits_text(config), inline=False)
+        embed.add_field(name="Refused in prompts", value=_words_text(config)[:1024], inline=False)
+        who = "anyone" if config.buttons_anyone else "the job's owner and people with Manage Messages"
+        embed.add_field(name="Result buttons", value=f"Usable by {who}.", inline=False)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="audit", description="The latest changes to this server's setup.")
+    async def audit(self, interaction: discord.Interaction[Any]) -> None:
+        guild_id, _ = self._ids(interaction)
+        entries = await self.bot.engine.audit_log(guild_id, 20)
+        if not entries:
+            await self._reply(interaction, "No setup changes yet.")
+            return
+        lines = [f"<t:{int(e.at)}:R> <@{e.user_id}> {e.action}: {e.detail[:120]}" for e in entries]
+        await self._reply(interaction, "\n".join(lines)[:2000])
+
+
+def _limits_text(config: GuildConfig) -> str:
+    limits = config.limits
+    daily = limits.user_daily if limits.user_daily is not None else "no limit"
+    timeout = f"{limits.job_timeout_minutes} min" if limits.job_timeout_minutes else "the bot's default"
+    return (
+        f"Per member: {limits.user_concurrent} at once, {daily} per day · queue: {limits.queue_length} jobs"
+        f" · job timeout: {timeout}"
+    )
+
+
+def _words_text(config: GuildConfig) -> str:
+    words = ", ".join(f"`{w}`" for w in config.banned_words) or "no words"
+    patterns = ", ".join(f"`{p}`" for p in config.banned_patterns) or "no patterns"
+    return f"{words}; {patterns}"
+
+
+def _channels_text(config: GuildConfig) -> str:
+    head = "On in every channel" if config.all_channels else "Off except where turned on"
+    lines = [head]
+    for channel_id, setting in config.channels.items():
+        state = "on" if setting.enabled else "off"
+        extra = f", {setting.backend.value} only" if setting.backend else ""
+        extra += ", AIMG allowed" if setting.aimg_allowed else ""
+        lines.append(f"<#{channel_id}>: {state}{extra}")
+    return "\n".join(lines)
+
+
+async def setup(bot: MjBot) -> None:
+    await bot.add_cog(Setup(bot))

@@ -1,0 +1,257 @@
+"""/aimg end to end: the real bot, the Discord emulator and the fake AIMG service over loopback."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from bot.sandbox.discord import Interaction, Message
+from bot.sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
+from bot.sandbox.runner import Sandbox
+from tests.e2e.conftest import buttons, custom_id, is_result
+
+
+def _after_dark(box: Sandbox) -> int:
+    return box.emulator.channel("after-dark").id
+
+
+async def _generate(box: Sandbox, **options: object) -> Interaction:
+    emu = box.emulator
+    return await emu.slash(emu.world.member.id, _after_dark(box), "aimg", subcommand="generate", **options)
+
+
+async def _ephemeral(box: Sandbox, interaction: Interaction, needle: str) -> str:
+    def found() -> str | None:
+        return next((m.content for m in interaction.ephemeral if needle in m.content), None)
+
+    return await box.emulator.wait_for(found, timeout=10)
+
+
+async def _result(box: Sandbox, after: frozenset[int] | set[int] = frozenset()) -> Message:
+    return await box.emulator.wait_for_message(
+        _after_dark(box), lambda m: m.id not in after and is_result(m), timeout=10
+    )
+
+
+def _seen(box: Sandbox) -> set[int]:
+    return {m.id for m in box.emulator.messages(_after_dark(box))}
+
+
+def _generations(fake: FakeAimg) -> list[dict[str, object]]:
+    return [r.json for r in fake.requests if r.path in ("/generateImage", "/generateVideo")]
+
+
+async def test_generate_with_defaults(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:
+    inter = await _generate(aimg_sandbox, prompt="a lighthouse at dusk")
+    await _ephemeral(aimg_sandbox, inter, "on its way")
+    result = await _result(aimg_sandbox)
+    assert result.content.startswith("**a lighthouse at dusk** - <@")
+    assert result.attachments[0].data.startswith(b"\x89PNG")
+    # f222 has no variations; feedback buttons on their own row.
+    assert buttons(result) == [["New seed", "Use these settings"], ["👍", "👎", "🗑️", "🚩"]]
+    [request] = _generations(fake_aimg)
+    assert request["modelName"] == "f222" and request["steps"] == 20 and request["width"] == 512
+    assert {r.session for r in fake_aimg.requests} == {TEST_SESSION_ID}
+    assert aimg_sandbox.emulator.violations == []
+
+
+async def test_each_validation_error_names_the_range(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:
+    cases: list[tuple[dict[str, object], str]] = [
+        ({"steps": 5}, "Steps must be between 10 and 50 for F222"),
+        ({"cfg": 20.0}, "CFG scale must be between 1 and 12"),
+        ({"size": "1024x1024"}, "choose one of 512, 768"),
+        ({"size": "768x768"}, "allows at most 393216"),
+        ({"size": "huge"}, "is not WIDTHxHEIGHT"),
+        ({"sampler": "LMS"}, "choose one of DPM++ 2M Karras, Euler a"),
+        ({"model": "photoreal", "steps": 45}, "between 20 and 40 for Photoreal"),
+        ({"model": "pro-xl"}, "needs PRO tier 2; this account is tier 1"),
+        ({"model": "model3", "steps": 40}, "between 10 and 30 for Motion"),
+        ({"video": True, "model": "f222"}, "F222 makes images"),
+    ]
+    for options, needle in cases:
+        inter = await _generate(aimg_sandbox, prompt="a cat", **options)
+        await _ephemeral(aimg_sandbox, inter, needle)
+    assert _generations(fake_aimg) == []  # refused before the API was called
+
+
+async def test_autocomplete_follows_the_models(aimg_sandbox: Sandbox) -> None:
+    emu = aimg_sandbox.emulator
+    bob, channel = emu.world.member.id, _after_dark(aimg_sandbox)
+    models = await emu.autocomplete(
+        bob, channel, "aimg", "model", subcommand="generate", prompt="x", model=""
+    )
+    assert [c["value"] for c in models] == ["f222", "photoreal", "pro-xl", "members", "model3"]
+    assert "PRO tier 2" in models[2]["name"]
+    sizes = await emu.autocomplete(
+        bob, channel, "aimg", "size", subcommand="generate", prompt="x", model="photoreal", size=""
+    )
+    values = [c["value"] for c in sizes]
+    assert "640x768" in values and "768x768" not in values  # maxResolution is 640x768
+    samplers = await emu.autocomplete(
+        bob, channel, "aimg", "sampler", subcommand="generate", prompt="x", model="photoreal", sampler=""
+    )
+    assert [c["value"] for c in samplers] == ["DPM++ 2M Karras", "Euler a", "DDIM"]
+
+
+async def test_refused_outside_an_age_restricted_channel(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:
+    emu = aimg_sandbox.emulator
+    inter = await emu.slash(
+        emu.world.member.id, emu.channel("art").id, "aimg", subcommand="generate", prompt="a cat"
+    )
+    text = await _ephemeral(aimg_sandbox, inter, "age-restricted")
+    assert "ask an admin to allow this one" in text
+    assert fake_aimg.requests == []
+
+
+async def test_has_error_body_is_shown_as_the_api_message(aimg_sandbox: Sandbox) -> None:
+    await _generate(aimg_sandbox, prompt="something forbidden")
+    failed = await aimg_sandbox.emulator.wait_for_message(
+        _after_dark(aimg_sandbox), lambda m: "(Failed)" in m.content, timeout=10
+    )
+    assert "banned words (NSFW filter): forbidden" in failed.content
+
+
+@pytest.mark.parametrize("fake_aimg", [{"step_seconds": 0.4}], indirect=True)
+async def test_queue_position_is_shown_then_the_result(aimg_sandbox: Sandbox) -> None:
+    emu = aimg_sandbox.emulator
+    feed = emu.subscribe()
+    await _generate(aimg_sandbox, prompt="first")
+    await _generate(aimg_sandbox, prompt="second")  # waits behind the first (one worker)
+    second = await emu.wait_for_message(
+        _after_dark(aimg_sandbox), lambda m: m.content.startswith("**second**") and is_result(m), timeout=10
+    )
+    seen = []
+    while not feed.empty():
+        event = feed.get_nowait()
+        if event.kind.startswith("message_") and event.data["message"]["id"] == str(second.id):
+            seen.append(event.data["message"]["content"])
+    assert any("position 1 in the queue" in c for c in seen), seen
+
+
+async def test_variation_reroll_like_report_and_delete(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:
+    emu = aimg_sandbox.emulator
+    bob = emu.world.member.id
+    await _generate(aimg_sandbox, prompt="a red fox", model="photoreal", seed=42)
+    first = await _result(aimg_sandbox)
+    assert buttons(first)[0] == ["New seed", "Variation", "Use these settings"]
+
+    before = _seen(aimg_sandbox)
+    await emu.click(bob, first.id, custom_id(first, "Variation"))
+    variation = await _result(aimg_sandbox, before)
+    assert "Variations by" in variation.content
+    before = _seen(aimg_sandbox)
+    await emu.click(bob, first.id, custom_id(first, "New seed"))
+    await _result(aimg_sandbox, before)
+    _, variation_request, reroll_request = _generations(fake_aimg)
+    assert variation_request["seed"] == 42 and variation_request["subseed_strength"] == 0.3
+    assert reroll_request["seed"] != 42
+
+    for label, needle in (("👍", "Liked"), ("🚩", "Reported")):
+        click = await emu.click(bob, first.id, custom_id(first, label))
+        await _ephemeral(aimg_sandbox, click, needle)
+    item = next(iter(fake_aimg.items.values()))
+    assert item.likes and fake_aimg.count("/reportItems") == 1
+
+    # An admin (Manage Messages) may delete anyone's result; the message goes too.
+    by_admin = await emu.click(emu.world.admin.id, variation.id, custom_id(variation, "🗑️"))
+    await _ephemeral(aimg_sandbox, by_admin, "Deleted")
+    await emu.wait_for(lambda: emu.message(variation.id).deleted or None)
+    click = await emu.click(bob, first.id, custom_id(first, "🗑️"))
+    await _ephemeral(aimg_sandbox, click, "Deleted")
+    assert item.deleted
+    assert emu.violations == []
+
+
+async def test_use_these_settings_reopens_the_parameters(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:
+    emu = aimg_sandbox.emulator
+    bob = emu.world.member.id
+    await _generate(aimg_sandbox, prompt="a castle", model="photoreal", steps=30, negative="fog", seed=7)
+    first = await _result(aimg_sandbox)
+    click = await emu.click(bob, first.id, custom_id(first, "Use these settings"))
+    await emu.wait_for_response(click)
+    assert click.modal is not None
+    values = {c["label"]: c.get("value") for row in click.modal["components"] for c in row["components"]}
+    assert values == {
+        "Prompt": "a castle",
+        "Negative prompt": "fog",
+        "Steps": "30",
+        "CFG scale": None,
+        "Seed (empty: random)": "7",
+    }
+    before = _seen(aimg_sandbox)
+    await emu.submit_modal(click, click.modal["custom_id"], {"Prompt": "a castle at night", "Steps": "25"})
+    second = await _result(aimg_sandbox, before)
+    assert "a castle at night" in second.content
+    request = _generations(fake_aimg)[-1]
+    assert (request["modelName"], request["steps"], request["seed"], request["negprompt"]) == (
+        "photoreal",
+        25,
+        7,
+        "fog",
+    )
+
+
+async def test_video_is_attached_with_its_first_frame_as_preview(
+    aimg_sandbox: Sandbox, fake_aimg: FakeAimg
+) -> None:
+    await _generate(aimg_sandbox, prompt="waves on a beach", video=True)
+    result = await _result(aimg_sandbox)
+    assert result.attachments[0].filename.endswith(".gif")
+    assert result.embeds[0]["image"]["url"].endswith("-0")
+    assert "Variation" not in str(buttons(result))
+    assert _generations(fake_aimg)[0]["modelName"] == "model3"
+
+
+async def test_otp_login_links_the_members_own_account(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:
+    emu = aimg_sandbox.emulator
+    bob, channel = emu.world.member.id, _after_dark(aimg_sandbox)
+    email = "bob@example.test"
+    inter = await emu.slash(bob, channel, "aimg", subcommand="login", email=email)
+    await _ephemeral(aimg_sandbox, inter, "one-time code")
+    [prompt] = [m for m in inter.ephemeral if "one-time code" in m.content]
+    click = await emu.click(bob, prompt.id, custom_id(prompt, "Enter code"))
+    await emu.wait_for_response(click)
+    assert click.modal is not None
+    code = fake_aimg.otp_for(email)
+    assert code is not None
+    no = await emu.submit_modal(
+        click, click.modal["custom_id"], {"One-time code": code, "I am 18 or older (type YES)": "no"}
+    )
+    await _ephemeral(aimg_sandbox, no, "adults only")
+
+    click = await emu.click(bob, prompt.id, custom_id(prompt, "Enter code"))
+    await emu.wait_for_response(click)
+    assert click.modal is not None
+    done = await emu.submit_modal(
+        click, click.modal["custom_id"], {"One-time code": code, "I am 18 or older (type YES)": "YES"}
+    )
+    await _ephemeral(aimg_sandbox, done, "Signed in as bob@example.test")
+
+    await _generate(aimg_sandbox, prompt="my own lighthouse")
+    await _result(aimg_sandbox)
+    own = [r.session for r in fake_aimg.requests if r.path == "/generateImage"]
+    assert own and own[0] != TEST_SESSION_ID
+    creations = await emu.slash(bob, channel, "aimg", subcommand="creations")
+    text = await _ephemeral(aimg_sandbox, creations, "AIMG creations")
+    assert "your own account" in text and "(1-1 of 1)" in text
+
+
+async def test_creations_pages_with_previous_and_next(
+    aimg_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # discord.py loads extensions as fresh module objects, registered in sys.modules.
+    monkeypatch.setattr(sys.modules["cogs.aimg"], "PAGE_SIZE", 1)
+    emu = aimg_sandbox.emulator
+    bob, channel = emu.world.member.id, _after_dark(aimg_sandbox)
+    for prompt in ("one", "two"):
+        before = _seen(aimg_sandbox)
+        await _generate(aimg_sandbox, prompt=prompt)
+        await _result(aimg_sandbox, before)
+    inter = await emu.slash(bob, channel, "aimg", subcommand="creations")
+    await _ephemeral(aimg_sandbox, inter, "(1-1 of 2)")
+    [page] = [m for m in inter.ephemeral if "AIMG creations" in m.content]
+    await emu.click(bob, page.id, custom_id(page, "Next"))
+    await emu.wait_for(lambda: "(2-2 of 2)" in emu.message(page.id).content or None)
+    await emu.click(bob, page.id, custom_id(page, "Previous"))
+    await emu.wait_for(lambda: "(1-1 of 2)" in emu.message(page.id).content or None)
