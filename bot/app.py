@@ -39,6 +39,10 @@ class MjBot(commands.Bot):
     web: WebServer
 
     def __init__(self, settings: Settings, **options: Any) -> None:
+        # discord.py's gateway DEBUG lines echo raw events, including what members type into
+        # modals (account secrets): keep that logger at INFO whatever the level asked for.
+        gateway_log = logging.getLogger("discord.gateway")
+        gateway_log.setLevel(max(gateway_log.getEffectiveLevel(), logging.INFO))
         # The bot never joins voice; skip discord.py's warnings about voice libraries.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
