@@ -27,6 +27,7 @@ EXTENSIONS = (
     "cogs.preferences",
     "cogs.aimg",
     "cogs.setup",
+    "cogs.member",
     "cogs.errors",
 )
 

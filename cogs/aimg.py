@@ -37,7 +37,7 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
 
     async def _refused(self, interaction: discord.Interaction[Any]) -> bool:
         """True (after telling the member why) when AIMG commands may not run in this channel."""
-        if aimg_allowed(interaction.channel):
+        if await aimg_allowed(self.bot, interaction):
             return False
         await interaction.response.send_message(AGE_REFUSAL, ephemeral=True)
         return True
@@ -50,7 +50,7 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
     async def _models(self, interaction: discord.Interaction[Any]) -> list[AimgModel]:
         """The account's models for autocomplete: none (rather than an error) when it cannot answer."""
         found = self._backend(interaction)
-        if found is None or not aimg_allowed(interaction.channel):
+        if found is None or not await aimg_allowed(self.bot, interaction):
             return []
         try:
             return await found[1].get_models()

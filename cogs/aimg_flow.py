@@ -27,14 +27,16 @@ NO_ACCOUNT = "This server has no AIMG account for this channel. Ask a server adm
 _DELETE = aimg_custom_id("delete")
 
 
-def aimg_allowed(channel: object) -> bool:
-    """Whether AIMG commands may run in ``channel``.
-
-    Only age-restricted (NSFW) channels for now. This is the hook for the per-guild allow-list
-    an admin will manage (a later issue): check it here too.
-    """
-    is_nsfw = getattr(channel, "is_nsfw", None)
-    return bool(is_nsfw and is_nsfw())
+async def aimg_allowed(bot: MjBot, interaction: discord.Interaction[Any]) -> bool:
+    """Whether AIMG commands may run where ``interaction`` happens: an age-restricted (NSFW)
+    channel, or one an admin allowed with ``/setup channel aimg_allowed:True``."""
+    is_nsfw = getattr(interaction.channel, "is_nsfw", None)
+    if is_nsfw and is_nsfw():
+        return True
+    if interaction.guild_id is None or interaction.channel_id is None:
+        return False
+    config = await bot.engine.guild_config(interaction.guild_id)
+    return config.channel(interaction.channel_id).aimg_allowed
 
 
 async def start_generation(

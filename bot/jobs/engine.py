@@ -378,6 +378,15 @@ class JobEngine:
         await self._store.audit(guild_id, user_id, "configure", action)
         return config
 
+    async def member_jobs(self, guild_id: int, user_id: int, *, limit: int, offset: int = 0) -> list[Job]:
+        """A member's jobs in the guild, newest first."""
+        return await self._store.member_jobs(guild_id, user_id, limit=limit, offset=offset)
+
+    async def member_usage(self, guild_id: int, user_id: int) -> tuple[int, int]:
+        """(jobs the member has waiting or running, jobs started today UTC)."""
+        day_start = time.time() - time.time() % 86400
+        return await self._store.member_job_counts(guild_id, user_id, since=day_start)
+
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
         return await self._store.audit_log(guild_id, limit)
 
@@ -542,6 +551,7 @@ class JobEngine:
         turn (one member's 20 jobs do not block everyone), and tell the rest their position."""
         async with self._guild_locks[guild_id]:
             busy = await self._busy()
+            config = await self._store.guild_config(guild_id)
             waiting: list[Job] = []
             for job in fair_order(await self._store.queued_jobs(guild_id)):
                 if job.id in self._submitting_jobs:
@@ -552,7 +562,8 @@ class JobEngine:
                         job, kind, job.error_detail or "It waited too long for a free account."
                     )
                     continue
-                if not self._can_ever_run(job):
+                kinds = _job_kinds(job, config)
+                if not self._can_ever_run(job, kinds):
                     await self._finish_failed(
                         job,
                         ErrorKind.UNAVAILABLE,
@@ -565,7 +576,7 @@ class JobEngine:
                         continue
                     account_id = job.account_id
                 else:
-                    account = self._accounts.choose(guild_id, job.channel_id, busy, _backend_kinds(job.kind))
+                    account = self._accounts.choose(guild_id, job.channel_id, busy, kinds)
                     if account is None:
                         waiting.append(job)
                         continue
@@ -588,12 +599,15 @@ class JobEngine:
             del self._position_guild[job_id]
         self._position_guild.update(dict.fromkeys(positions, guild_id))
 
-    def _can_ever_run(self, job: Job) -> bool:
+    def _can_ever_run(self, job: Job, kinds: frozenset[BackendKind]) -> bool:
         if job.account_id is not None:
             return self._accounts.usable(job.account_id)
-        return self._accounts.serves(
-            job.guild_id, job.channel_id, usable_only=True, kinds=_backend_kinds(job.kind)
-        )
+        return self._accounts.serves(job.guild_id, job.channel_id, usable_only=True, kinds=kinds)
+
+    async def _timeout_seconds(self, guild_id: int) -> float:
+        """How long a job of the guild may run: its /setup limit, else the bot's default."""
+        minutes = (await self._store.guild_config(guild_id)).limits.job_timeout_minutes
+        return minutes * 60.0 if minutes else self._settings.timeout_seconds
 
     async def _submit(self, job: Job, account_id: int) -> None:
         try:
@@ -623,7 +637,7 @@ class JobEngine:
                     queue_position=result.queue_position,
                     error_kind=None,
                     error_detail=None,
-                    deadline=time.time() + self._settings.timeout_seconds,
+                    deadline=time.time() + await self._timeout_seconds(current.guild_id),
                 )
                 self._tracked[job.id] = time.monotonic()
             self._observer.job_changed(updated)
@@ -640,7 +654,8 @@ class JobEngine:
             await self._store.set_account_quarantine(account_id, reason)
             self._accounts.quarantine(account_id, reason)
             log.warning("account %s taken out of rotation (%s)", account_id, exc.kind.value)
-            if not pinned and self._can_ever_run(job):
+            kinds = _job_kinds(job, await self._store.guild_config(job.guild_id))
+            if not pinned and self._can_ever_run(job, kinds):
                 self._spawn(self._dispatch(job.guild_id))
                 return
         elif exc.kind is ErrorKind.QUEUE_FULL and time.time() < job.deadline:
@@ -814,9 +829,9 @@ class JobEngine:
                 continue
             if time.time() > job.deadline:
                 async with self._job_locks[job.id]:
-                    await self._finish_failed(
-                        job, ErrorKind.TIMEOUT, f"No result after {self._settings.timeout_seconds:.0f} s."
-                    )
+                    limit = await self._timeout_seconds(job.guild_id)
+                    detail = f"No result within {limit / 60:g} minutes."
+                    await self._finish_failed(job, ErrorKind.TIMEOUT, detail)
                 continue
             self._tracked[job.id] = now_mono
             try:
@@ -858,6 +873,13 @@ _MIDJOURNEY = frozenset(BackendKind) - _AIMG
 def _backend_kinds(kind: JobKind) -> frozenset[BackendKind]:
     """The accounts a new job of ``kind`` may run on: AIMG generations on AIMG accounts only."""
     return _AIMG if kind is JobKind.GENERATE else _MIDJOURNEY
+
+
+def _job_kinds(job: Job, config: GuildConfig) -> frozenset[BackendKind]:
+    """The account kinds a queued job may go to: by its kind, narrowed by its channel's setting."""
+    kinds = _backend_kinds(job.kind)
+    only = config.channel(job.channel_id).backend
+    return kinds & {only} if only is not None else kinds
 
 
 def _unsupported(what: str) -> BackendError:

@@ -241,3 +241,40 @@ async def test_buttons_can_be_opened_to_anyone(sandbox: Sandbox) -> None:
     await emu.wait_for_message(art.id, lambda m: m.id != grid.id and is_result(m), timeout=10)
     shown = await _reply(sandbox, await emu.slash(alice.id, art.id, "setup", subcommand="show"))
     assert "Usable by anyone" in shown
+
+
+async def test_member_commands_info_jobs_show_cancel(make_sandbox: Callable[..., Sandbox]) -> None:
+    async with Running(make_sandbox(proxy=FakeMjProxy(step_seconds=0.3, progress_steps=3))) as box:
+        emu = box.emulator
+        bob, art = emu.world.member, emu.channel("art")
+        await emu.slash(bob.id, art.id, "imagine", prompt="a finished fox")
+        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+        box.proxy.faults.stick_next_task()
+        await emu.slash(bob.id, art.id, "imagine", prompt="a stuck owl")
+        await emu.wait_for_message(
+            art.id, lambda m: "stuck owl" in m.content and "%)" in m.content, timeout=10
+        )
+
+        info = await _reply(box, await emu.slash(bob.id, art.id, "info"))
+        assert "stuck owl" in info
+        assert "1 of 10 at once" in info
+        assert "mj_proxy" in info
+        jobs = await _reply(box, await emu.slash(bob.id, art.id, "jobs"))
+        assert "#1" in jobs
+        assert "#2" in jobs
+
+        show = await emu.slash(bob.id, art.id, "show", job=1)
+        shown = await emu.wait_for_message(
+            art.id, lambda m: "(job #1)" in m.content and is_result(m), timeout=10
+        )
+        assert shown.id != grid.id
+        assert [len(r["components"]) for r in shown.components] == [5, 4]
+        del show
+        # The re-posted buttons work like the original ones.
+        await emu.click(bob.id, shown.id, custom_id(shown, "U4"))
+        await emu.wait_for_message(art.id, lambda m: "Image #4" in m.content and is_result(m), timeout=10)
+
+        cancelled = await _reply(box, await emu.slash(bob.id, art.id, "cancel"))
+        assert "Job #2 is cancelled" in cancelled
+        await emu.wait_for_message(art.id, lambda m: "stuck owl" in m.content and "(Cancelled)" in m.content)
+        assert emu.violations == []

@@ -1,0 +1,202 @@
+"""Commands for members about their own jobs: /info, /jobs, /show and /cancel."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+import discord
+import httpx
+from discord import app_commands
+from discord.ext import commands
+
+from bot.domain import Job, JobStatus
+from bot.jobs.engine import UserError
+from cogs.render import job_view, shown_prompt
+
+if TYPE_CHECKING:
+    from bot.app import MjBot
+
+PAGE_SIZE = 10
+#: Largest image /show re-uploads; larger ones are linked.
+MAX_SHOW_BYTES = 10 * 1024 * 1024
+_STATUS = {
+    JobStatus.QUEUED: "⏳ waiting",
+    JobStatus.SUBMITTED: "⏳ starting",
+    JobStatus.MODAL: "⏳ starting",
+    JobStatus.IN_PROGRESS: "🎨 running",
+    JobStatus.SUCCESS: "✅ done",
+    JobStatus.FAILURE: "❌ failed",
+    JobStatus.CANCELLED: "🚫 cancelled",
+}
+
+
+def job_line(job: Job) -> str:
+    link = f" [message](https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.message_id})"
+    where = link if job.message_id else ""
+    progress = f" {job.progress}%" if job.status is JobStatus.IN_PROGRESS and job.progress else ""
+    prompt = shown_prompt(job.prompt or job.kind.value)[:80]
+    return f"`#{job.id}` {_STATUS[job.status]}{progress} · {job.kind.value} · {prompt}{where}"
+
+
+class Member(commands.Cog):
+    def __init__(self, bot: MjBot) -> None:
+        self.bot = bot
+
+    async def my_jobs(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[int]]:
+        if interaction.guild_id is None:
+            return []
+        jobs = await self.bot.engine.member_jobs(interaction.guild_id, interaction.user.id, limit=25)
+        return [
+            app_commands.Choice(
+                name=f"#{j.id} {j.status.value}: {j.prompt or j.kind.value}"[:100], value=j.id
+            )
+            for j in jobs
+            if current in str(j.id) or current.lower() in j.prompt.lower()
+        ][:25]
+
+    @app_commands.command(
+        name="info", description="Your jobs, what you have left today, and this channel's service."
+    )
+    @app_commands.guild_only()
+    async def info(self, interaction: discord.Interaction[Any]) -> None:
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        engine = self.bot.engine
+        config = await engine.guild_config(interaction.guild_id)
+        active, today = await engine.member_usage(interaction.guild_id, interaction.user.id)
+        jobs = await engine.member_jobs(interaction.guild_id, interaction.user.id, limit=PAGE_SIZE)
+        running = [j for j in jobs if not j.status.terminal]
+        limits = config.limits
+        daily = (
+            f"{max(0, limits.user_daily - today)} of {limits.user_daily}"
+            if limits.user_daily
+            else "no daily limit"
+        )
+        channel = config.channel(interaction.channel_id)
+        services = sorted({a.kind.value for a, _ in await engine.accounts(interaction.guild_id) if a.enabled})
+        if not channel.enabled:
+            here = "the bot is off in this channel"
+        elif channel.backend:
+            here = f"{channel.backend.value} accounts only"
+        else:
+            here = ", ".join(services) or "no account set up yet"
+        embed = discord.Embed(title="Your jobs here")
+        embed.add_field(
+            name="Running or waiting", value="\n".join(map(job_line, running)) or "none", inline=False
+        )
+        embed.add_field(
+            name="Limits",
+            value=f"{active} of {limits.user_concurrent} at once · today: {daily} left",
+            inline=False,
+        )
+        embed.add_field(name="This channel", value=here, inline=False)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="jobs", description="Your recent jobs in this server, newest first.")
+    @app_commands.describe(page="Which page (10 jobs each).")
+    @app_commands.guild_only()
+    async def jobs(
+        self, interaction: discord.Interaction[Any], page: app_commands.Range[int, 1, 100] = 1
+    ) -> None:
+        assert interaction.guild_id is not None
+        jobs = await self.bot.engine.member_jobs(
+            interaction.guild_id, interaction.user.id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
+        if not jobs:
+            text = (
+                "You have no jobs here yet. Start one with /imagine."
+                if page == 1
+                else "No jobs on that page."
+            )
+            await interaction.response.send_message(text, ephemeral=True)
+            return
+        embed = discord.Embed(
+            title=f"Your jobs (page {page})", description="\n".join(map(job_line, jobs))[:4096]
+        )
+        embed.set_footer(text=f"/jobs page:{page + 1} for older ones · /show job:<number> to post one again")
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(
+        name="show", description="Post one of your finished jobs again, with working buttons."
+    )
+    @app_commands.describe(job="The job's number (see /jobs).")
+    @app_commands.autocomplete(job=my_jobs)
+    @app_commands.guild_only()
+    async def show(self, interaction: discord.Interaction[Any], job: int) -> None:
+        assert interaction.guild_id is not None
+        found = await self.bot.engine.get(job)
+        if found is None or found.guild_id != interaction.guild_id:
+            await interaction.response.send_message(f"There is no job #{job} in this server.", ephemeral=True)
+            return
+        if found.owner_id != interaction.user.id and not interaction.permissions.manage_messages:
+            await interaction.response.send_message("You can only show your own jobs.", ephemeral=True)
+            return
+        if found.status is not JobStatus.SUCCESS:
+            await interaction.response.send_message(
+                f"Job #{job} has no result to show ({_STATUS[found.status]}).", ephemeral=True
+            )
+            return
+        await interaction.response.defer(thinking=True)
+        files = []
+        content = (
+            f"**{shown_prompt(found.prompt or found.kind.value)}** - <@{found.owner_id}> (job #{found.id})"
+        )
+        image = await self._image(found.image_url) if found.image_url else None
+        if image is not None:
+            files.append(discord.File(io.BytesIO(image), filename=f"mjbot_{found.id}.png"))
+        elif found.image_url:
+            content += f"\n{found.image_url}"
+        view = job_view(found)
+        await interaction.followup.send(
+            content,
+            files=files,
+            view=view if view is not None else discord.utils.MISSING,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    async def _image(self, url: str) -> bytes | None:
+        try:
+            response = await self.bot.http_client.get(url)
+            response.raise_for_status()
+        except httpx.HTTPError:
+            return None
+        return response.content if len(response.content) <= MAX_SHOW_BYTES else None
+
+    @app_commands.command(
+        name="cancel", description="Cancel one of your jobs that is still waiting or running."
+    )
+    @app_commands.describe(job="The job's number (default: your newest unfinished job).")
+    @app_commands.autocomplete(job=my_jobs)
+    @app_commands.guild_only()
+    async def cancel(self, interaction: discord.Interaction[Any], job: int | None = None) -> None:
+        assert interaction.guild_id is not None
+        engine = self.bot.engine
+        if job is None:
+            mine = await engine.member_jobs(interaction.guild_id, interaction.user.id, limit=PAGE_SIZE)
+            running = [j for j in mine if not j.status.terminal]
+            if not running:
+                await interaction.response.send_message(
+                    "You have no unfinished job to cancel.", ephemeral=True
+                )
+                return
+            job = running[0].id
+        found = await engine.get(job)
+        if found is None or found.guild_id != interaction.guild_id:
+            await interaction.response.send_message(f"There is no job #{job} in this server.", ephemeral=True)
+            return
+        if found.owner_id != interaction.user.id and not interaction.permissions.manage_messages:
+            await interaction.response.send_message("You can only cancel your own jobs.", ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            await engine.cancel(job)
+        except UserError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        await interaction.followup.send(f"Job #{job} is cancelled.", ephemeral=True)
+
+
+async def setup(bot: MjBot) -> None:
+    await bot.add_cog(Member(bot))
