@@ -1,0 +1,89 @@
+"""midjourney-proxy's three flavours, and Remix, end to end through the real bot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from bot.sandbox.fake_mj_proxy import FakeMjProxy
+from bot.sandbox.runner import Sandbox
+from tests.e2e.conftest import Running, buttons, custom_id, is_result
+
+GRID = [["U1", "U2", "U3", "U4", "🔄"], ["V1", "V2", "V3", "V4"]]
+
+
+@pytest.mark.parametrize("flavour", ["java", "csharp", "oss"])
+async def test_each_flavour_runs_the_grid_buttons(make_sandbox: Callable[..., Sandbox], flavour: str) -> None:
+    proxy = FakeMjProxy(flavour=flavour, secret="s3cret", step_seconds=0.02)  # type: ignore[arg-type]
+    async with Running(make_sandbox(proxy=proxy)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "imagine", prompt=f"a {flavour} lighthouse")
+        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+        assert buttons(grid) == GRID
+        for label in ("U1", "V2", "🔄"):
+            seen = {m.id for m in emu.messages(art.id)}
+            await emu.click(bob.id, grid.id, custom_id(grid, label))
+            # (An upscale on the open-source proxy comes without buttons: it offers none.)
+            await emu.wait_for_message(
+                art.id, lambda m, s=seen: m.id not in s and bool(m.attachments), timeout=10
+            )
+        used = "/mj/submit/change" if flavour == "oss" else "/mj/submit/action"
+        assert proxy.count(used) == 3
+        assert emu.violations == []
+
+
+async def test_the_open_source_flavour_says_clearly_what_it_cannot_do(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    proxy = FakeMjProxy(flavour="oss", step_seconds=0.02)
+    async with Running(make_sandbox(proxy=proxy)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "shorten", prompt="a long prompt about many things")
+        failed = await emu.wait_for_message(art.id, lambda m: "(Failed)" in m.content, timeout=10)
+        assert "open-source" in failed.content or "cannot" in failed.content
+        # An upscale on the open-source proxy has nothing more to offer: no buttons.
+        await emu.slash(bob.id, art.id, "imagine", prompt="a plain grid")
+        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+        seen = {m.id for m in emu.messages(art.id)}
+        await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+        upscale = await emu.wait_for_message(
+            art.id, lambda m: m.id not in seen and bool(m.attachments) and "Image #1" in m.content, timeout=10
+        )
+        assert upscale.components == []
+
+
+@pytest.mark.parametrize("flavour", ["csharp", "java"])
+async def test_remix_opens_a_prompt_editor_and_sends_the_new_prompt(
+    make_sandbox: Callable[..., Sandbox], flavour: str
+) -> None:
+    proxy = FakeMjProxy(flavour=flavour, step_seconds=0.02)  # type: ignore[arg-type]
+    proxy.account_remix = flavour == "java"  # plus remixes only when the account has Remix on
+    async with Running(make_sandbox(proxy=proxy)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        toggled = await emu.slash(bob.id, art.id, "prefer", subcommand="remix")
+        await emu.wait_for(
+            lambda: next((m for m in toggled.ephemeral if "Remix mode is on" in m.content), None)
+        )
+        await emu.slash(bob.id, art.id, "imagine", prompt="a cat on a wall")
+        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+
+        click = await emu.click(bob.id, grid.id, custom_id(grid, "V2"))
+        await emu.wait_for_response(click)
+        assert click.response_type == 9
+        assert click.modal is not None
+        assert click.modal["title"] == "Remix Prompt"
+        seen = {m.id for m in emu.messages(art.id)}
+        await emu.submit_modal(click, click.modal["custom_id"], {"Prompt": "a dog on a wall"})
+        remixed = await emu.wait_for_message(art.id, lambda m: m.id not in seen and is_result(m), timeout=10)
+        assert "a dog on a wall" in remixed.content
+        [modal] = [r.json for r in proxy.requests if r.path == "/mj/submit/modal"]
+        assert modal["prompt"] == "a dog on a wall"
+        # Upscales are not remixable: U1 runs at once, no editor.
+        click = await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+        await emu.wait_for_response(click)
+        assert click.response_type != 9
+        assert emu.violations == []
