@@ -68,10 +68,10 @@ FEEDBACK_MODAL: dict[str, Any] = {
 async def bot_opens_modal(emu: DiscordEmulator, user_id: int, channel_id: int) -> Interaction:
     """The bot answers an interaction of `user_id` with FEEDBACK_MODAL.
 
-    TODO(playground issue, item 5): the bot opens no modal of its own yet. Until it does, the test
-    plays the bot's side: an interaction the bot never received, answered through the emulator's
-    REST API with the very callback discord.py's `send_modal` makes. The page and the driver see
-    exactly what they would see from the bot.
+    The API tests check the playground's modal plumbing (who sees a modal, who may submit it) on
+    their own, without a bot flow in between: the test plays the bot's side, answering through the
+    emulator's REST API with the very callback discord.py's `send_modal` makes. (The browser test
+    drives the bot's real Custom Zoom modal.)
     """
     interaction = Interaction(
         emu.ids.next(),

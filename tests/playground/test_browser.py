@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.playground.conftest import Running, bot_opens_modal
+from tests.playground.conftest import Running
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -78,19 +78,26 @@ async def test_imagine_then_u1_in_the_browser(running: Running, page: Page) -> N
     assert running.emu.violations == []
 
 
-async def test_a_modal_opens_as_a_dialog_and_submits(running: Running, page: Page) -> None:
-    emu = running.emu
-    opener = await bot_opens_modal(emu, emu.world.member.id, emu.channel("art").id)
+async def test_the_bots_custom_zoom_modal_opens_as_a_dialog_and_submits(running: Running, page: Page) -> None:
+    composer = page.locator("#composer-input")
+    await composer.click()
+    await composer.press_sequentially("/imagine a castle")
+    await composer.press("Enter")
+    grid = page.locator("article.message").filter(has=page.get_by_role("button", name="U1", exact=True))
+    await expect(grid).to_be_visible(timeout=20_000)
+    await grid.get_by_role("button", name="U2", exact=True).click()
+    upscale = page.locator("article.message").filter(has=page.get_by_role("button", name="Custom Zoom"))
+    await expect(upscale).to_be_visible(timeout=20_000)
+
+    await upscale.get_by_role("button", name="Custom Zoom").click()
     dialog = page.locator("dialog#modal")
     await expect(dialog).to_be_visible()
-    await expect(dialog.get_by_role("heading")).to_have_text("How was it?")
-    await dialog.get_by_label("Comment").fill("lovely lighthouse")
+    await expect(dialog.get_by_role("heading")).to_have_text("Zoom Out")
+    await dialog.get_by_label("Zoom (1 to 2)").fill("1.8")
     await dialog.get_by_role("button", name="Submit").click()
 
-    submitted = await emu.wait_for(
-        lambda: next((i for i in emu.store.interactions.values() if i.parent is opener), None)
-    )
-    assert submitted.data["components"][0]["components"][0]["value"] == "lovely lighthouse"
-    # The bot has no handler for this modal, so the page says what Discord would: it did not respond.
-    await expect(page.locator(".toast.error")).to_contain_text("did not respond", timeout=10_000)
-    await expect(dialog).to_be_hidden()
+    zoomed = page.locator("article.message").filter(has_text="Zoom Out by").filter(has=page.locator("img"))
+    await expect(zoomed).to_be_visible(timeout=20_000)
+    modal_calls = [r.json for r in running.sandbox.proxy.requests if r.path == "/mj/submit/modal"]
+    assert modal_calls[0]["prompt"].endswith("--zoom 1.8")
+    assert running.emu.violations == []
