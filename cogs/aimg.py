@@ -15,9 +15,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.backends.aimg import DEFAULT_VIDEO_MODEL, AimgBackend, AimgModel, AimgPage
-from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind
+from bot.domain import MEMBER_SOURCE, Account, BackendError
 from bot.jobs.engine import MAX_PROMPT_CHARS
-from cogs.aimg_flow import AGE_REFUSAL, NO_ACCOUNT, aimg_allowed, start_generation
+from cogs.aimg_flow import AGE_REFUSAL, NO_ACCOUNT, aimg_allowed, send_sign_in, start_generation
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -180,31 +180,30 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
             await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
             return
         assert interaction.guild_id is not None
-        base_url = found[0].base_url
-        try:
-            # AIMG's sign-in: a fresh anonymous session asks for the code, then signs in with it.
-            fresh = await self._session(interaction.guild_id, base_url, "").get_self_user()
-            backend = self._session(interaction.guild_id, base_url, fresh.session_id)
-            await backend.request_otp(email)
-        except BackendError as exc:
-            await interaction.followup.send(exc.user_message, ephemeral=True)
-            return
-        await interaction.followup.send(
-            f"AIMG sent a one-time code to {email}. Click **Enter code** to finish signing in.",
-            view=OtpView(backend, email=email, base_url=base_url, owner_id=interaction.user.id),
-            ephemeral=True,
-        )
+        guild_id, user_id, base_url = interaction.guild_id, interaction.user.id, found[0].base_url
 
-    def _session(self, guild_id: int, base_url: str, session_id: str) -> AimgBackend:
-        account = Account(
-            id=0,
-            guild_id=guild_id,
-            name="aimg-login",
-            kind=BackendKind.AIMG,
-            base_url=base_url,
-            secret=session_id,
+        async def link(session_id: str) -> str:
+            await self.bot.engine.link_member_account(
+                guild_id=guild_id, user_id=user_id, base_url=base_url, session_id=session_id, email=email
+            )
+            return (
+                f"Signed in as {email}. Your /aimg generations in this server now go to your own "
+                "AIMG library; /aimg creations lists them. /aimg logout unlinks it."
+            )
+
+        await send_sign_in(interaction, base_url, email, link, retry="/aimg login")
+
+    @app_commands.command(name="logout", description="Unlink your own AIMG account from this server.")
+    @app_commands.guild_only()
+    async def logout(self, interaction: discord.Interaction[Any]) -> None:
+        assert interaction.guild_id is not None
+        unlinked = await self.bot.engine.unlink_member_account(interaction.guild_id, interaction.user.id)
+        text = (
+            "Your AIMG account is unlinked; generations here use the server's account again."
+            if unlinked
+            else "You have no AIMG account linked here."
         )
-        return AimgBackend(account, self.bot.http_client)
+        await interaction.response.send_message(text, ephemeral=True)
 
     # ---------------------------------------------------------------------------- creations
 
@@ -269,64 +268,6 @@ def _model_limits(model: AimgModel) -> str:
         f"steps {model.min_steps}-{model.max_steps}, CFG {model.min_cfg_scale:g}-{model.max_cfg_scale:g}, "
         f"sizes {sizes} (at most {model.max_resolution} pixels){variations}"
     )
-
-
-class OtpView(discord.ui.View):
-    """The "Enter code" button of a pending sign-in (a modal cannot follow a deferred command)."""
-
-    def __init__(self, backend: AimgBackend, *, email: str, base_url: str, owner_id: int) -> None:
-        super().__init__(timeout=900)
-        self.backend, self.email, self.base_url, self.owner_id = backend, email, base_url, owner_id
-
-    @discord.ui.button(label="Enter code", style=discord.ButtonStyle.primary)
-    async def enter(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
-        await interaction.response.send_modal(OtpModal(self))
-
-
-class OtpModal(discord.ui.Modal, title="Sign in to AIMG"):
-    def __init__(self, pending: OtpView) -> None:
-        super().__init__(timeout=900)
-        self.pending = pending
-        self.code: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            label="One-time code", min_length=4, max_length=12
-        )
-        self.adult: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            label="I am 18 or older (type YES)", max_length=3
-        )
-        self.add_item(self.code)
-        self.add_item(self.adult)
-
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        if self.adult.value.strip().lower() != "yes":
-            await interaction.response.send_message(
-                "AIMG is for adults only: the account was not linked. Type YES only if you are 18 or older.",
-                ephemeral=True,
-            )
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        pending = self.pending
-        try:
-            user = await pending.backend.authenticate_user(pending.email, self.code.value.strip())
-        except BackendError as exc:
-            await interaction.followup.send(
-                f"{exc.user_message} Run /aimg login again for a new code.", ephemeral=True
-            )
-            return
-        bot: MjBot = interaction.client
-        assert interaction.guild_id is not None
-        await bot.engine.link_member_account(
-            guild_id=interaction.guild_id,
-            user_id=pending.owner_id,
-            base_url=pending.base_url,
-            session_id=user.session_id,
-            email=pending.email,
-        )
-        pending.stop()
-        await interaction.followup.send(
-            f"Signed in as {pending.email}. Your /aimg generations in this server now go to your own "
-            "AIMG library; /aimg creations lists them.",
-            ephemeral=True,
-        )
 
 
 class CreationsView(discord.ui.View):

@@ -7,13 +7,14 @@ without importing the cog (which imports them through ``cogs/render.py``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.backends.aimg import DEFAULT_VIDEO_MODEL, request_problems
+from bot.backends.aimg import DEFAULT_VIDEO_MODEL, AimgBackend, request_problems
 from bot.backends.aimg import custom_id as aimg_custom_id
-from bot.domain import MEMBER_SOURCE, BackendError, Job, JobKind
+from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind, Job, JobKind
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
 
 if TYPE_CHECKING:
@@ -141,3 +142,87 @@ async def item_action_clicked(interaction: discord.Interaction[Any], job: Job, i
     if job.buttons[index].custom_id == _DELETE and interaction.message is not None:
         await interaction.message.delete()
     await interaction.followup.send(text, ephemeral=True)
+
+
+# ----------------------------------------------------------------------------------- sign-in
+
+#: What a finished sign-in does with the new session id; returns the sentence to show.
+SignedIn = Callable[[str], Awaitable[str]]
+
+
+async def send_sign_in(
+    interaction: discord.Interaction[Any], base_url: str, email: str, finish: SignedIn, *, retry: str
+) -> None:
+    """Start AIMG's sign-in (a fresh session asks for a one-time code by email) and answer the
+    deferred ``interaction`` with an "Enter code" button; ``finish`` runs once AIMG accepts it."""
+    bot: MjBot = interaction.client
+    assert interaction.guild_id is not None
+    try:
+        fresh = await _session(bot, interaction.guild_id, base_url, "").get_self_user()
+        backend = _session(bot, interaction.guild_id, base_url, fresh.session_id)
+        await backend.request_otp(email)
+    except BackendError as exc:
+        await interaction.followup.send(exc.user_message, ephemeral=True)
+        return
+    await interaction.followup.send(
+        f"AIMG sent a one-time code to {email}. Click **Enter code** to finish signing in.",
+        view=OtpView(backend, email=email, owner_id=interaction.user.id, finish=finish, retry=retry),
+        ephemeral=True,
+    )
+
+
+def _session(bot: MjBot, guild_id: int, base_url: str, session_id: str) -> AimgBackend:
+    account = Account(id=0, guild_id=guild_id, name="aimg-login", kind=BackendKind.AIMG, base_url=base_url)
+    return AimgBackend(account.model_copy(update={"secret": session_id}), bot.http_client)
+
+
+class OtpView(discord.ui.View):
+    """The "Enter code" button of a pending sign-in (a modal cannot follow a deferred command)."""
+
+    def __init__(
+        self, backend: AimgBackend, *, email: str, owner_id: int, finish: SignedIn, retry: str
+    ) -> None:
+        super().__init__(timeout=900)
+        self.backend, self.email, self.owner_id = backend, email, owner_id
+        self.finish, self.retry = finish, retry
+
+    @discord.ui.button(label="Enter code", style=discord.ButtonStyle.primary)
+    async def enter(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        await interaction.response.send_modal(OtpModal(self))
+
+
+class OtpModal(discord.ui.Modal, title="Sign in to AIMG"):
+    def __init__(self, pending: OtpView) -> None:
+        super().__init__(timeout=900)
+        self.pending = pending
+        self.code: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="One-time code", min_length=4, max_length=12
+        )
+        self.adult: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="I am 18 or older (type YES)", max_length=3
+        )
+        self.add_item(self.code)
+        self.add_item(self.adult)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        if self.adult.value.strip().lower() != "yes":
+            await interaction.response.send_message(
+                "AIMG is for adults only: the account was not linked. Type YES only if you are 18 or older.",
+                ephemeral=True,
+            )
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        pending = self.pending
+        try:
+            user = await pending.backend.authenticate_user(pending.email, self.code.value.strip())
+            text = await pending.finish(user.session_id)
+        except BackendError as exc:
+            await interaction.followup.send(
+                f"{exc.user_message} Run {pending.retry} again for a new code.", ephemeral=True
+            )
+            return
+        except UserError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        pending.stop()
+        await interaction.followup.send(text, ephemeral=True)

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# Ids are bounded (at most 18 digits) so a forged custom_id cannot overflow SQLite's integers in
+# the job lookup; an id that does not match is simply not ours.
 class ResultButtonItem(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:r:(?P<job>[0-9]+):(?P<idx>[0-9]+)"
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:r:(?P<job>[0-9]{1,18}):(?P<idx>[0-9]{1,3})"
 ):
     def __init__(
         self,
@@ -92,7 +94,9 @@ class ResultButtonItem(
             await interaction.edit_original_response(view=mark_pressed(interaction.message, self.custom_id))
 
 
-class CancelButtonItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:c:(?P<job>[0-9]+)"):
+class CancelButtonItem(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:c:(?P<job>[0-9]{1,18})"
+):
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"mjb:c:{job_id}")

@@ -112,7 +112,7 @@ class RegionModal(discord.ui.Modal, title="Vary (Region)"):
         await interaction.response.defer()
         bot: MjBot = interaction.client
         try:
-            size = await _parent_size(bot.http_client, self.job)
+            size = await _parent_size(bot, self.job)
         except UserError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
@@ -120,11 +120,14 @@ class RegionModal(discord.ui.Modal, title="Vary (Region)"):
         await _press(interaction, self.job, self.index, prompt=self.prompt.value, mask_png=mask)
 
 
-async def _parent_size(http: httpx.AsyncClient, job: Job) -> tuple[int, int]:
+async def _parent_size(bot: MjBot, job: Job) -> tuple[int, int]:
     if not job.image_url:
         raise UserError("The original image is gone, so a region cannot be drawn on it.")
+    if not bot.engine.image_url_allowed(job, job.image_url):
+        # The URL came from the backend; never let it point the bot at its own network.
+        raise UserError("The original image is not on the image service's own host, so it cannot be masked.")
     try:
-        response = await http.get(job.image_url)
+        response = await bot.http_client.get(job.image_url)
         response.raise_for_status()
     except httpx.HTTPError:
         raise UserError("The original image could not be downloaded. Try again in a minute.") from None

@@ -16,6 +16,7 @@ from discord.ext import commands
 
 from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig
 from bot.jobs.engine import UserError
+from cogs.aimg_flow import send_sign_in
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -176,6 +177,47 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
             return f"Added **{account.name}** ({kind.name}). Check it with `{test}`."
 
         await interaction.response.send_modal(SecretModal(f"Secret for {name.strip()}"[:45], create))
+
+    @account.command(name="aimg_login", description="Add an AIMG account by signing in with its email (18+).")
+    @app_commands.describe(
+        name="A short name for it, unique in this server.",
+        email="The AIMG account's email; a one-time code is sent there.",
+        base_url="AIMG's API address.",
+        max_jobs="How many jobs may run on it at once (1-15).",
+        model="The default model for plain generations (optional).",
+    )
+    async def account_aimg_login(
+        self,
+        interaction: discord.Interaction[Any],
+        name: app_commands.Range[str, 1, 32],
+        email: app_commands.Range[str, 3, 254],
+        base_url: app_commands.Range[str, 8, 300],
+        max_jobs: app_commands.Range[int, 1, 15] = 2,
+        model: str | None = None,
+    ) -> None:
+        guild_id, user_id = self._ids(interaction)
+        if not base_url.startswith(("http://", "https://")):
+            await self._reply(interaction, "The base URL must start with http:// or https://.")
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+        async def create(session_id: str) -> str:
+            account = await self.bot.engine.add_account(
+                guild_id,
+                user_id,
+                name=name.strip(),
+                kind=BackendKind.AIMG,
+                base_url=base_url.rstrip("/"),
+                secret=session_id,
+                max_jobs=max_jobs,
+                channel_id=None,
+                options={"model": model} if model else {},
+            )
+            return f"Signed in: **{account.name}** is this server's AIMG account now."
+
+        await send_sign_in(
+            interaction, base_url.rstrip("/"), email, create, retry="/setup account aimg_login"
+        )
 
     @account.command(name="list", description="This server's accounts, their load and health.")
     async def account_list(self, interaction: discord.Interaction[Any]) -> None:

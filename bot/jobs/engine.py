@@ -52,6 +52,7 @@ from bot.domain import (
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
 from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
+from bot.net import allowed_image_url
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,47 @@ ITEM_ACTIONS = {
 }
 #: Errors that take an account out of rotation until an admin resets it.
 _HOLDS = frozenset({ErrorKind.AUTH, ErrorKind.MODERATION})
+#: Submits in a row an account may fail as unreachable before it leaves rotation for a while.
+FAILURES_BEFORE_QUARANTINE = 3
+#: How long such an account stays out: an outage, unlike a ban, ends by itself.
+FAILURE_QUARANTINE_SECONDS = 300.0
+#: What a member reads when the bot died while sending their job (see JobEngine.start).
+INTERRUPTED_SUBMIT = (
+    "The bot restarted while sending this job to the image service, so it cannot tell whether the job "
+    "started; it was not sent again, to avoid making it twice. Run it again."
+)
 
 
 class JobObserver(Protocol):
     """Told after every durable change of a job (the Discord publisher implements it)."""
 
     def job_changed(self, job: Job) -> None: ...
+
+
+class MemberRate:
+    """A token bucket per (guild, member): ``burst`` commands at once, then one every ``every``
+    seconds. It runs before the store is touched, so a flooding member costs nothing but a check."""
+
+    def __init__(self, burst: int = 10, every: float = 3.0) -> None:
+        self.burst = burst
+        self.every = every
+        self._buckets: dict[tuple[int, int], tuple[float, float]] = {}
+
+    def take(self, guild_id: int, user_id: int) -> float:
+        """0 when the member may go on (a token is used), else the seconds until they may."""
+        now = time.monotonic()
+        tokens, at = self._buckets.get((guild_id, user_id), (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) / self.every)
+        if tokens < 1.0:
+            self._buckets[(guild_id, user_id)] = (tokens, now)
+            return (1.0 - tokens) * self.every
+        self._buckets[(guild_id, user_id)] = (tokens - 1.0, now)
+        return 0.0
+
+    def check(self, guild_id: int, user_id: int) -> None:
+        wait = self.take(guild_id, user_id)
+        if wait:
+            raise UserError(f"You are starting jobs too fast. Wait {wait:.0f} s, then try again.")
 
 
 class UserError(Exception):
@@ -115,13 +151,22 @@ class JobEngine:
         self._tracked: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
+        #: Submits in a row each account failed as unreachable (reset by an accepted submit).
+        self._failures: Counter[int] = Counter()
+        #: Per-member flood limit on new jobs and button presses (tests and the bench lift it).
+        self.member_rate = MemberRate()
 
     # ------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Pick up every job a previous run left unfinished, then start polling."""
+        interrupted = set(await self._store.interrupted_submits())
         for job in await self._store.unfinished_jobs():
-            if job.status is JobStatus.QUEUED:
+            if job.id in interrupted:
+                # The submit may have reached the backend: sending it again could make the job
+                # twice, and midjourney-proxy cannot be searched by our `state` on every flavour.
+                await self._finish_failed(job, ErrorKind.UNAVAILABLE, INTERRUPTED_SUBMIT)
+            elif job.status is JobStatus.QUEUED:
                 self._spawn(self._dispatch(job.guild_id))
             elif not job.status.terminal and job.backend_task_id:
                 self._tracked[job.id] = 0.0  # fetch at once: pushes may have been missed
@@ -166,6 +211,7 @@ class JobEngine:
         """Queue a new job (/imagine, /blend, /describe, /shorten, /aimg) and show it in the channel.
 
         ``account_id`` pins the job to one account (a member's own linked account)."""
+        self.member_rate.check(guild_id, owner_id)
         prompt = prompt.strip()
         if kind in (JobKind.IMAGINE, JobKind.SHORTEN, JobKind.GENERATE) and not prompt:
             raise UserError("The prompt is empty. Describe the image you want.")
@@ -257,6 +303,7 @@ class JobEngine:
                 )
                 for p in picked
             ]
+        self.member_rate.check(parent.guild_id, user_id)
         config = await self._store.guild_config(parent.guild_id)
         await self._check_allowed(config, parent.guild_id, channel_id, user_id, prompt or "")
         if parent.account_id is None or not self._accounts.usable(parent.account_id):
@@ -469,6 +516,12 @@ class JobEngine:
     async def record_posted(self, job_id: int) -> None:
         await self._store.update_job(job_id, result_posted=True)
 
+    def image_url_allowed(self, job: Job, url: str) -> bool:
+        """Whether the bot may download ``url`` for ``job``: from the job's account's own host or a
+        known CDN only (see :mod:`bot.net`), never the bot's machine or private network."""
+        account = self._accounts.get(job.account_id) if job.account_id is not None else None
+        return allowed_image_url(url, account.base_url if account is not None else None)
+
     async def get(self, job_id: int) -> Job | None:
         """The job as stored, with its place in the guild's queue while it waits there."""
         job = await self._store.get_job(job_id)
@@ -530,6 +583,15 @@ class JobEngine:
         )
         self._accounts.put(account)
         return account
+
+    async def unlink_member_account(self, guild_id: int, user_id: int) -> bool:
+        """Forget a member's own AIMG session here; False when they had none."""
+        account = await self._store.member_account(guild_id, user_id)
+        if account is None:
+            return False
+        await self._store.remove_account(account.id)
+        await self.reload_accounts()
+        return True
 
     # --------------------------------------------------------------------- queue and submit
 
@@ -622,11 +684,16 @@ class JobEngine:
                     if isinstance(self._accounts.backend(account_id), SupportsSettings):
                         prefs = UserPrefs(suffix=prefs.suffix)
                     current = current.model_copy(update={"prompt": mj_settings.apply(current.prompt, prefs)})
+                # Durable before the call: a crash from here until the task id is stored leaves
+                # a trace that start() turns into a clear failure instead of a second submit.
+                await self._store.mark_submitting(job.id, account_id)
                 try:
                     result = await self._call_backend(current, account_id)
                 except BackendError as exc:
+                    await self._store.mark_submitting(job.id, None)
                     await self._submit_failed(current, account_id, exc)
                     return
+                self._failures.pop(account_id, None)
                 updated = await self._store.update_job(
                     job.id,
                     prompt=current.prompt,
@@ -649,6 +716,10 @@ class JobEngine:
         """A submit was refused. Busy accounts are retried later, held ones leave rotation and
         the job moves to another account when it can; everything else fails the job."""
         pinned = job.account_id is not None  # follow-ups must run where their parent task is
+        if exc.kind is ErrorKind.UNAVAILABLE:
+            self._failures[account_id] += 1
+            if self._failures[account_id] >= FAILURES_BEFORE_QUARANTINE:
+                await self._quarantine_for_a_while(account_id, exc)
         if exc.kind in _HOLDS:
             reason = f"{exc.kind.value}: {exc.detail}"[:300]
             await self._store.set_account_quarantine(account_id, reason)
@@ -667,6 +738,25 @@ class JobEngine:
             self._spawn(self._dispatch_later(job.guild_id, backoff))
             return
         await self._finish_failed(job, exc.kind, exc.detail, account_id=account_id)
+
+    async def _quarantine_for_a_while(self, account_id: int, exc: BackendError) -> None:
+        """Take an account that keeps failing out of rotation, so the next jobs go elsewhere.
+
+        In memory only: an outage ends by itself, so the account comes back after
+        FAILURE_QUARANTINE_SECONDS (or at a restart) without an admin's reset."""
+        self._failures.pop(account_id, None)
+        reason = f"{FAILURES_BEFORE_QUARANTINE} submits in a row failed ({exc.detail})"[:300]
+        self._accounts.quarantine(account_id, reason)
+        log.warning("account %s out of rotation for a while: %s", account_id, reason)
+        self._spawn(self._release_later(account_id, reason))
+
+    async def _release_later(self, account_id: int, reason: str) -> None:
+        await asyncio.sleep(FAILURE_QUARANTINE_SECONDS)
+        account = self._accounts.get(account_id)
+        if account is not None and account.quarantine_reason == reason:  # not re-held meanwhile
+            self._accounts.quarantine(account_id, None)
+            log.info("account %s back in rotation", account_id)
+            self._spawn(self._dispatch(account.guild_id))
 
     async def _dispatch_later(self, guild_id: int, delay: float) -> None:
         await asyncio.sleep(delay)

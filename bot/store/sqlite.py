@@ -390,6 +390,22 @@ class Store:
         assert job is not None
         return job
 
+    async def mark_submitting(self, job_id: int, account_id: int | None) -> None:
+        """Record (durably, before the backend call) that ``job_id`` is being submitted to
+        ``account_id``; None clears it after a submit the backend refused."""
+        await self._db.execute("UPDATE jobs SET submitting_account = ? WHERE id = ?", (account_id, job_id))
+        await self._db.commit()
+
+    async def interrupted_submits(self) -> list[int]:
+        """Queued jobs whose submit was under way when the bot stopped: nobody knows whether the
+        backend made a task for them."""
+        async with self._db.execute(
+            """SELECT id FROM jobs WHERE status = ? AND submitting_account IS NOT NULL
+                   AND backend_task_id IS NULL ORDER BY id""",
+            (JobStatus.QUEUED.value,),
+        ) as cur:
+            return [int(r["id"]) for r in await cur.fetchall()]
+
     async def unfinished_jobs(self) -> list[Job]:
         """Jobs still running or queued, and finished jobs whose result is not yet on Discord."""
         async with self._db.execute(
@@ -439,7 +455,16 @@ class Store:
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (guild_id, name) DO UPDATE SET base_url = excluded.base_url,
                    secret = excluded.secret, enabled = 1, quarantine_reason = NULL""",
-            (guild_id, name, BackendKind.AIMG.value, base_url, session_id, 2, MEMBER_SOURCE, options),
+            (
+                guild_id,
+                name,
+                BackendKind.AIMG.value,
+                base_url,
+                self._seal(session_id),
+                2,
+                MEMBER_SOURCE,
+                options,
+            ),
         )
         await self._db.execute(
             """INSERT INTO aimg_member_sessions (guild_id, user_id, account_id, email, linked_at)
@@ -457,11 +482,11 @@ class Store:
         """The member's linked AIMG account in this guild, if they linked one."""
         async with self._db.execute(
             """SELECT accounts.* FROM aimg_member_sessions JOIN accounts ON accounts.id = account_id
-               WHERE aimg_member_sessions.guild_id = ? AND user_id = ?""",
+               WHERE aimg_member_sessions.guild_id = ? AND user_id = ? AND removed_at IS NULL""",
             (guild_id, user_id),
         ) as cur:
             row = await cur.fetchone()
-        return _account(row) if row else None
+        return self._unsealed(_account(row)) if row else None
 
 
 def _to_column(key: str, value: Any) -> Any:

@@ -6,7 +6,7 @@ ALTER TABLE jobs ADD COLUMN preview_url TEXT;
 
 -- Members' own AIMG sessions (/aimg login). The session itself is the secret of an `accounts` row
 -- with source 'member' (so jobs reference it like any account and survive restarts); this table
--- says whose it is. NOTE: that secret is stored in clear, like admin-made accounts' secrets.
+-- says whose it is. The store seals that secret (bot/crypto.py) like every secret it writes.
 CREATE TABLE aimg_member_sessions (
     guild_id INTEGER NOT NULL,
     user_id INTEGER NOT NULL,
