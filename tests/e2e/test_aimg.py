@@ -255,3 +255,47 @@ async def test_creations_pages_with_previous_and_next(
     await emu.wait_for(lambda: "(2-2 of 2)" in emu.message(page.id).content or None)
     await emu.click(bob, page.id, custom_id(page, "Previous"))
     await emu.wait_for(lambda: "(1-1 of 2)" in emu.message(page.id).content or None)
+
+
+async def test_an_admin_signs_the_server_account_in_with_a_one_time_code_and_unlinks_members(
+    aimg_sandbox: Sandbox, fake_aimg: FakeAimg
+) -> None:
+    emu = aimg_sandbox.emulator
+    alice, channel = emu.world.admin.id, _after_dark(aimg_sandbox)
+    email = "studio@example.test"
+    inter = await emu.slash(
+        alice,
+        channel,
+        "setup",
+        subcommand="account aimg_login",
+        name="studio",
+        email=email,
+        base_url=fake_aimg.base_url,
+    )
+    await _ephemeral(aimg_sandbox, inter, "one-time code")
+    [prompt] = [m for m in inter.ephemeral if "one-time code" in m.content]
+    click = await emu.click(alice, prompt.id, custom_id(prompt, "Enter code"))
+    await emu.wait_for_response(click)
+    assert click.modal is not None
+    code = fake_aimg.otp_for(email)
+    assert code is not None
+    done = await emu.submit_modal(
+        click, click.modal["custom_id"], {"One-time code": code, "I am 18 or older (type YES)": "yes"}
+    )
+    await _ephemeral(aimg_sandbox, done, "**studio** is this server's AIMG account")
+    listing = await emu.slash(alice, channel, "setup", subcommand="account list")
+    text = await emu.wait_for(lambda: next((str(m.embeds) for m in listing.ephemeral if m.embeds), None))
+    assert "studio" in text
+    assert "secret: set (hidden)" in text
+    # The session id the code bought is sealed at rest and appears in no Discord payload.
+    assert aimg_sandbox.bot is not None
+    studio = next(a for a in await aimg_sandbox.bot.store.list_accounts() if a.name == "studio")
+    assert not [c for c in emu.calls if studio.secret in str(c.body)]
+    rows = await aimg_sandbox.bot.store._db.execute_fetchall(
+        "SELECT secret FROM accounts WHERE name = 'studio'"
+    )
+    assert str(rows[0][0]).startswith("enc:v1:")
+
+    bob = emu.world.member.id
+    out = await emu.slash(bob, channel, "aimg", subcommand="logout")
+    await _ephemeral(aimg_sandbox, out, "no AIMG account linked")
