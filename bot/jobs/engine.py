@@ -160,13 +160,13 @@ class JobEngine:
 
     async def start(self) -> None:
         """Pick up every job a previous run left unfinished, then start polling."""
-        interrupted = set(await self._store.interrupted_submits())
+        # Before anything is dispatched (a dispatch would submit them again): a job whose submit
+        # was under way may exist at the backend, sending it again could make it twice, and
+        # midjourney-proxy cannot be searched by our `state` on every flavour. It fails clearly.
+        for job in await self._store.jobs_by_ids(await self._store.interrupted_submits()):
+            await self._finish_failed(job, ErrorKind.UNAVAILABLE, INTERRUPTED_SUBMIT)
         for job in await self._store.unfinished_jobs():
-            if job.id in interrupted:
-                # The submit may have reached the backend: sending it again could make the job
-                # twice, and midjourney-proxy cannot be searched by our `state` on every flavour.
-                await self._finish_failed(job, ErrorKind.UNAVAILABLE, INTERRUPTED_SUBMIT)
-            elif job.status is JobStatus.QUEUED:
+            if job.status is JobStatus.QUEUED:
                 self._spawn(self._dispatch(job.guild_id))
             elif not job.status.terminal and job.backend_task_id:
                 self._tracked[job.id] = 0.0  # fetch at once: pushes may have been missed
@@ -324,11 +324,31 @@ class JobEngine:
             # A follow-up runs on the account that holds its parent task.
             account_id=parent.account_id,
             inputs=[mask_png] if mask_png else (),
-            params=({"prompt": prompt.strip()} | ({"remix": "1"} if remix else {})) if prompt else None,
+            params=self._follow_up_params(parent, button, prompt, remix),
         )
         self._observer.job_changed(job)
         self._spawn(self._dispatch(parent.guild_id))
         return [job]
+
+    def _is_aimg(self, account_id: int | None) -> bool:
+        account = self._accounts.get(account_id) if account_id is not None else None
+        return account is not None and account.kind is BackendKind.AIMG
+
+    def _follow_up_params(
+        self, parent: Job, button: ResultButton, prompt: str | None, remix: bool
+    ) -> dict[str, str] | None:
+        """A follow-up's params: what a modal gave; on AIMG also the parent's generation settings,
+        so its result offers "Use these settings" too (a re-roll's seed is new, so not kept)."""
+        params: dict[str, str] = {}
+        if self._is_aimg(parent.account_id):
+            params.update(parent.params)
+            if button.kind is JobKind.REROLL:
+                params.pop("seed", None)
+        if prompt:
+            params["prompt"] = prompt.strip()
+            if remix:
+                params["remix"] = "1"
+        return params or None
 
     @staticmethod
     def _picked_prompts(parent: Job, button: ResultButton) -> list[str]:
@@ -838,7 +858,7 @@ class JobEngine:
                 buttons = list(snap.buttons)
                 if job.kind is JobKind.DESCRIBE:
                     buttons.append(ResultButton(custom_id=IMAGINE_ALL, label="Imagine all"))
-                if job.kind is JobKind.GENERATE:
+                if job.kind is JobKind.GENERATE or (job.parent_job_id and self._is_aimg(job.account_id)):
                     buttons.append(
                         ResultButton(custom_id=USE_SETTINGS, label="Use these settings", emoji="⚙️", row=0)
                     )

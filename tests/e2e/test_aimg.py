@@ -140,6 +140,7 @@ async def test_variation_reroll_like_report_and_delete(aimg_sandbox: Sandbox, fa
     await emu.click(bob, first.id, custom_id(first, "Variation"))
     variation = await _result(aimg_sandbox, before)
     assert "Variations by" in variation.content
+    assert "Use these settings" in buttons(variation)[0]  # follow-ups keep the generation's settings
     before = _seen(aimg_sandbox)
     await emu.click(bob, first.id, custom_id(first, "New seed"))
     await _result(aimg_sandbox, before)
