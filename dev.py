@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     # The venv uses the Python that runs this script; uv trusts the system's certificate store
     # (as pip does), so a machine with its own CA works too.
     os.environ.setdefault("UV_PYTHON", sys.executable)
-    os.environ.setdefault("UV_NATIVE_TLS", "1")
+    os.environ.setdefault("UV_SYSTEM_CERTS", "1")
     run = [tool, "run", "--locked", "--project", str(ROOT)]
     if command == "test":
         return subprocess.call([*run, "pytest", *rest], cwd=ROOT)
