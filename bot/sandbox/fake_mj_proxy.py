@@ -40,6 +40,7 @@ from aiohttp.typedefs import Handler
 
 from bot.backends.mj_proxy import CHANGEABLE_ACTIONS, ChangeAction, Flavour, grid_buttons, legacy_change
 from bot.sandbox import images
+from bot.sandbox.fake_common import HookDelivery, RecordedRequest, delaying, recording
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +64,6 @@ _FAULT_DESCRIPTIONS: dict[int, dict[Flavour, str]] = {
     23: {"java": "队列已满，请稍后尝试", "csharp": "队列已满，请稍后尝试"},
     24: {"java": "可能包含敏感词", "csharp": "可能包含敏感词"},
 }
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    json: Any
-
-
-@dataclass
-class HookDelivery:
-    url: str
-    body: dict[str, Any]
-    delivered: bool
 
 
 @dataclass
@@ -336,7 +323,14 @@ class FakeMjProxy:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        app = web.Application(middlewares=[self._record, self._delay, self._auth, self._submit_faults])
+        app = web.Application(
+            middlewares=[
+                recording("/mj/", self.requests),
+                delaying("/mj/", lambda: self.faults.response_delay),
+                self._auth,
+                self._submit_faults,
+            ]
+        )
         app.router.add_post("/mj/submit/imagine", self._imagine)
         app.router.add_post("/mj/submit/action", self._only_on(_PLUS, self._action))
         app.router.add_post("/mj/submit/modal", self._only_on(_PLUS, self._modal))
@@ -402,24 +396,6 @@ class FakeMjProxy:
         return sum(1 for r in self.requests if r.method == method and r.path.startswith(path))
 
     # --- middlewares --------------------------------------------------------------------------
-
-    @web.middleware
-    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/mj/"):
-            body: Any = None
-            if request.can_read_body:
-                try:
-                    body = await request.json()
-                except ValueError:
-                    body = await request.text()
-            self.requests.append(RecordedRequest(request.method, request.path, body))
-        return await handler(request)
-
-    @web.middleware
-    async def _delay(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.faults.response_delay and request.path.startswith("/mj/"):
-            await asyncio.sleep(self.faults.response_delay)
-        return await handler(request)
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -39,7 +39,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.sandbox import images
-from bot.sandbox.fake_mj_proxy import HookDelivery, RecordedRequest
+from bot.sandbox.fake_common import HookDelivery, RecordedRequest, delaying, recording
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,14 @@ class HostedFake:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        app = web.Application(middlewares=[self._record, self._delay, self._auth, self._submit_faults])
+        app = web.Application(
+            middlewares=[
+                recording("/v2/", self.requests),
+                delaying("/v2/", lambda: self.faults.response_delay),
+                self._auth,
+                self._submit_faults,
+            ]
+        )
         app.router.add_get("/images/{name}.png", self._image)
         self._add_routes(app)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
@@ -255,24 +262,6 @@ class HostedFake:
             self.hook_deliveries.append(HookDelivery(url, body, delivered))
 
     # --- middlewares and shared routes ----------------------------------------------------------
-
-    @web.middleware
-    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/v2/"):
-            body: Any = None
-            if request.can_read_body:
-                try:
-                    body = await request.json()
-                except ValueError:
-                    body = await request.text()
-            self.requests.append(RecordedRequest(request.method, request.path, body))
-        return await handler(request)
-
-    @web.middleware
-    async def _delay(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.faults.response_delay and request.path.startswith("/v2/"):
-            await asyncio.sleep(self.faults.response_delay)
-        return await handler(request)
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
