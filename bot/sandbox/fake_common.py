@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
@@ -55,3 +56,47 @@ def delaying(prefix: str, delay: Callable[[], float]) -> Middleware:
         return await handler(request)
 
     return hold
+
+
+class FakeServer:
+    """The lifecycle every fake service shares: its aiohttp app on loopback, a client session for
+    the webhooks it sends, background runs cancelled on stop, and the record of API requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.hook_deliveries: list[HookDelivery] = []
+        self._runs: set[asyncio.Task[None]] = set()
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._base_url = ""
+
+    def _build_app(self) -> web.Application:
+        raise NotImplementedError
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        app = self._build_app()
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        bound_host, bound_port = self._runner.addresses[0][:2]
+        self._base_url = f"http://{bound_host}:{bound_port}"
+
+    async def stop(self) -> None:
+        for run in self._runs:
+            run.cancel()
+        await asyncio.gather(*self._runs, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        if not self._base_url:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return self._base_url
+
+    def count(self, path: str, method: str = "POST") -> int:
+        """How many requests were made to ``path`` (a prefix is enough: ``/mj/submit/``)."""
+        return sum(1 for r in self.requests if r.method == method and r.path.startswith(path))

@@ -40,7 +40,7 @@ from aiohttp.typedefs import Handler
 
 from bot.backends.mj_proxy import CHANGEABLE_ACTIONS, ChangeAction, Flavour, grid_buttons, legacy_change
 from bot.sandbox import images
-from bot.sandbox.fake_common import HookDelivery, RecordedRequest, delaying, recording
+from bot.sandbox.fake_common import FakeServer, HookDelivery, delaying, recording
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ def _decode_data_url(value: Any) -> bytes | None:
         return None
 
 
-class FakeMjProxy:
+class FakeMjProxy(FakeServer):
     def __init__(
         self,
         *,
@@ -298,6 +298,7 @@ class FakeMjProxy:
     ) -> None:
         if flavour not in get_args(Flavour):
             raise ValueError(f"Unknown flavour {flavour!r}")
+        super().__init__()
         self.flavour: Flavour = flavour
         #: The Discord account has Remix mode on (plus and C#; the open-source proxy has no MODAL).
         self.account_remix = account_remix
@@ -305,8 +306,6 @@ class FakeMjProxy:
         self.step_seconds = step_seconds
         self.progress_steps = progress_steps
         self.faults = FakeFaults()
-        self.requests: list[RecordedRequest] = []
-        self.hook_deliveries: list[HookDelivery] = []
         self._tasks: dict[str, _Task] = {}
         self._rng = random.Random(seed)
         self._last_id = 0
@@ -315,14 +314,10 @@ class FakeMjProxy:
         self._core_size = core_size
         self._active = 0
         self._changed = asyncio.Condition()
-        self._task_runs: set[asyncio.Task[None]] = set()
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._base_url = ""
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def _build_app(self) -> web.Application:
         app = web.Application(
             middlewares=[
                 recording("/mj/", self.requests),
@@ -343,27 +338,7 @@ class FakeMjProxy:
         app.router.add_post("/mj/task/list-by-condition", self._list_by_condition)
         app.router.add_post("/mj/task/{id}/cancel", self._only_on(_CSHARP, self._cancel))
         app.router.add_get("/images/{id}.png", self._image)
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        self._base_url = f"http://{bound_host}:{bound_port}"
-
-    async def stop(self) -> None:
-        for run in self._task_runs:
-            run.cancel()
-        await asyncio.gather(*self._task_runs, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    @property
-    def base_url(self) -> str:
-        if not self._base_url:
-            raise RuntimeError("FakeMjProxy is not started")
-        return self._base_url
+        return app
 
     @property
     def queue_full_code(self) -> int:
@@ -390,10 +365,6 @@ class FakeMjProxy:
         async with self._changed:
             await self._changed.wait_for(lambda: self._tasks[task_id].status in statuses)
         return self.task_json(task_id)
-
-    def count(self, path: str, method: str = "POST") -> int:
-        """How many requests were made to ``path`` (a prefix is enough: ``/mj/submit/``)."""
-        return sum(1 for r in self.requests if r.method == method and r.path.startswith(path))
 
     # --- middlewares --------------------------------------------------------------------------
 
@@ -715,8 +686,8 @@ class FakeMjProxy:
         task.status, task.progress = "SUBMITTED", "0%"
         task.planned_failure = task.planned_failure or self.faults._pop_task_failure()
         run = asyncio.create_task(self._run(task, stuck=self.faults._take_stuck()))
-        self._task_runs.add(run)
-        run.add_done_callback(self._task_runs.discard)
+        self._runs.add(run)
+        run.add_done_callback(self._runs.discard)
         if waiting_ahead < 0:
             return _vo(1, "提交成功", result=task.id, properties=self._instance())
         properties = {**self._instance(), "numberOfQueues": waiting_ahead}

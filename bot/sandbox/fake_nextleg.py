@@ -39,7 +39,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.sandbox import images
-from bot.sandbox.fake_common import HookDelivery, RecordedRequest, delaying, recording
+from bot.sandbox.fake_common import FakeServer, HookDelivery, delaying, recording
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class HostedFaults:
         return False
 
 
-class HostedFake:
+class HostedFake(FakeServer):
     """An aiohttp fake of a hosted API under ``/v2/``: Bearer auth, request recording, response
     delay and submit faults (middlewares), PNGs at ``/images/{name}.png``, webhook delivery, and
     background job runs. Subclasses add routes (:meth:`_add_routes`) and their error shapes."""
@@ -140,24 +140,19 @@ class HostedFake:
     def __init__(
         self, *, secret: str, faults: HostedFaults, step_seconds: float, progress_steps: int, seed: int
     ) -> None:
+        super().__init__()
         self.secret = secret
         self.faults = faults
         self.step_seconds = step_seconds
         self.progress_steps = progress_steps
-        self.requests: list[RecordedRequest] = []
-        self.hook_deliveries: list[HookDelivery] = []
         self._rng = random.Random(seed)
         self._renderers: dict[str, Renderer] = {}
         self._pngs: dict[str, bytes] = {}
         self._changed = asyncio.Condition()
-        self._runs: set[asyncio.Task[None]] = set()
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._base_url = ""
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def _build_app(self) -> web.Application:
         app = web.Application(
             middlewares=[
                 recording("/v2/", self.requests),
@@ -168,31 +163,7 @@ class HostedFake:
         )
         app.router.add_get("/images/{name}.png", self._image)
         self._add_routes(app)
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        self._base_url = f"http://{bound_host}:{bound_port}"
-
-    async def stop(self) -> None:
-        for run in self._runs:
-            run.cancel()
-        await asyncio.gather(*self._runs, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    @property
-    def base_url(self) -> str:
-        if not self._base_url:
-            raise RuntimeError(f"{type(self).__name__} is not started")
-        return self._base_url
-
-    def count(self, path: str, method: str = "POST") -> int:
-        """How many requests were made to ``path`` (a prefix is enough: ``/v2/jobs/``)."""
-        return sum(1 for r in self.requests if r.method == method and r.path.startswith(path))
+        return app
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         """Wait until ``predicate()`` holds after some job change. Bound it with asyncio.timeout."""
