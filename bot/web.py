@@ -27,7 +27,8 @@ class WebServer:
         self._public_url = public_url
         self._runner: web.AppRunner | None = None
         app = web.Application(client_max_size=MAX_HOOK_BYTES)
-        app.router.add_post("/hooks/{job_id:[0-9]+}/{secret}", self._hook)
+        # At most 18 digits: a larger id overflows SQLite's integers (no job has one anyway).
+        app.router.add_post("/hooks/{job_id:[0-9]{1,18}}/{secret}", self._hook)
         app.router.add_get("/healthz", self._health)
         self._app = app
 

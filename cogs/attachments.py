@@ -30,7 +30,8 @@ async def read_image(attachment: discord.Attachment) -> bytes:
         raise UserError(f"{name} is larger than 8 MB; images can be at most 8 MB.")
     try:
         await asyncio.to_thread(_check_image, data)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    # Pillow reports a corrupt PNG chunk (bad CRC, cut short) as SyntaxError, not OSError.
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise UserError(f"{name} is not a PNG, JPEG, WebP or GIF image. Attach an image file.") from None
     return data
 

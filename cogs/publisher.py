@@ -1,12 +1,25 @@
-"""The one place that posts and edits job messages.
+"""The one place that posts and edits job messages, and the one scheduler of those writes.
 
 The engine reports every job change here (:meth:`JobPublisher.job_changed`, never blocking). Only
 the latest state of each job is kept, so a burst of progress updates becomes one edit, and an
-update that would not change what the message shows is dropped. Discord allows about 5 posts and
-5 edits per 5 s per channel (two buckets): the publisher paces itself under that, keeping the last
-edit slot of each window for finals, so progress edits never delay a result. Progress edits of one
-job are also at least ``progress_edit_seconds`` apart. One message is written at a time per job, so
-edits never overtake each other.
+update that would not change what the message shows is dropped.
+
+Discord's rate budget, not CPU, limits a busy bot, so every write is scheduled against it:
+
+* the global budget (about 50 requests/s per bot token; interaction responses are outside it):
+  at most ``GLOBAL_WRITES`` writes in any ``GLOBAL_WINDOW``, so the bot never meets a 429;
+* the per-channel budgets (about 5 posts and 5 edits per 5 s each): at most ``CHANNEL_WRITES``
+  per ``CHANNEL_WINDOW`` per channel and kind.
+
+Writes go in priority order: finals first (a member waits for them), then first posts, then
+progress edits. Progress edits are the only writes that may be dropped: they leave
+``GLOBAL_RESERVE`` global and ``CHANNEL_RESERVE`` per-channel slots to urgent writes, so under
+pressure they wait, coalesce, and are superseded by the final. Progress edits of one job are also
+at least ``progress_edit_seconds`` apart. One message is written at a time per job, so edits never
+overtake each other.
+
+A write's slot is taken when the write is chosen and stamped with the time its request leaves
+(after the store read and the image download), which is what Discord's windows count.
 """
 
 from __future__ import annotations
@@ -15,8 +28,10 @@ import asyncio
 import contextlib
 import io
 import logging
+import math
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import discord
@@ -34,9 +49,61 @@ log = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 #: Largest video re-uploaded (Discord's upload limit for servers without boosts); above it, a link.
 MAX_VIDEO_BYTES = 8 * 1024 * 1024
-#: Discord's per-channel budget for each of posts and edits (observed: 5 per 5 s).
+#: Discord's per-channel budget for each of posts and edits (observed: 5 per 5 s). The window is
+#: a little longer than Discord's so that jitter in when requests arrive never makes a sixth.
 CHANNEL_WRITES = 5
-CHANNEL_WINDOW = 5.0
+CHANNEL_WINDOW = 5.2
+#: Per-channel slots progress edits leave free, so a final rarely waits for its channel.
+CHANNEL_RESERVE = 2
+#: Discord's global budget is 50 requests/s per token. One spare request covers the few writes
+#: outside the publisher; the longer window absorbs arrival jitter (49 / 1.05 s ≈ 47/s, 93%).
+GLOBAL_WRITES = 49
+GLOBAL_WINDOW = 1.05
+#: Global slots progress edits leave free for finals and first posts.
+GLOBAL_RESERVE = 10
+
+#: Write priorities, most urgent first.
+FINAL, POST, PROGRESS = 0, 1, 2
+
+
+@dataclass
+class _Slot:
+    """One write counted against a budget: pending (``inf``) until its request is sent."""
+
+    at: float = math.inf
+
+
+class _Window:
+    """At most ``limit`` writes in any ``window`` seconds (a sliding log of send times)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self._limit = limit
+        self._window = window
+        self._slots: list[_Slot] = []
+
+    def _prune(self, now: float) -> None:
+        horizon = now - self._window
+        if self._slots and any(s.at <= horizon for s in self._slots):
+            self._slots = [s for s in self._slots if s.at > horizon]
+
+    def free_at(self, now: float, reserve: int = 0) -> float | None:
+        """When a write may go keeping ``reserve`` slots free: ``now`` or later, or None when
+        only a pending write's completion can free a slot."""
+        self._prune(now)
+        allowed = self._limit - reserve
+        if len(self._slots) < allowed:
+            return now
+        times = sorted(s.at for s in self._slots)
+        oldest = times[len(times) - allowed]
+        return oldest + self._window if oldest != math.inf else None
+
+    def take(self, slot: _Slot) -> None:
+        self._slots.append(slot)
+
+    def give_back(self, slot: _Slot) -> None:
+        """A write that sent nothing after all."""
+        with contextlib.suppress(ValueError):
+            self._slots.remove(slot)
 
 
 class JobPublisher:
@@ -44,11 +111,15 @@ class JobPublisher:
         self._bot = bot
         self._http = http
         self._interval = progress_edit_seconds
+        #: The latest unwritten state of each job, in the order of their last change.
         self._latest: dict[int, Job] = {}
         self._last_edit: dict[int, float] = {}
         self._busy: set[int] = set()
-        #: When recent writes started, per (channel, "post" | "edit"), for pacing.
-        self._channel_writes: defaultdict[tuple[int, str], deque[float]] = defaultdict(deque)
+        self._global = _Window(GLOBAL_WRITES, GLOBAL_WINDOW)
+        #: Per (channel, "post" | "edit").
+        self._channels: defaultdict[tuple[int, str], _Window] = defaultdict(
+            lambda: _Window(CHANNEL_WRITES, CHANNEL_WINDOW)
+        )
         #: What each job's message shows now, so repeats are not sent.
         self._shown: dict[int, str] = {}
         self._wake = asyncio.Event()
@@ -56,6 +127,8 @@ class JobPublisher:
         self._writes: set[asyncio.Task[None]] = set()
 
     def job_changed(self, job: Job) -> None:
+        # Re-inserting moves the job to the end: writes of a priority go oldest change first.
+        self._latest.pop(job.id, None)
         self._latest[job.id] = job
         self._wake.set()
 
@@ -80,53 +153,68 @@ class JobPublisher:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     def _start_due_writes(self) -> float | None:
-        """Start every write that is due; return when the next waiting one falls due."""
+        """Start every write the budgets allow, most urgent first; return when to look again
+        (None: when something changes or a write completes)."""
         now = time.monotonic()
+        by_priority: tuple[list[Job], list[Job], list[Job]] = ([], [], [])
+        for job_id, job in self._latest.items():
+            if job_id not in self._busy:
+                by_priority[_priority(job)].append(job)
         next_due: float | None = None
-        for job_id, job in list(self._latest.items()):
-            if job_id in self._busy:
-                continue
-            due = self._due_at(job)
-            if due > now:
-                next_due = due if next_due is None else min(next_due, due)
-                continue
-            del self._latest[job_id]
-            self._busy.add(job_id)
-            self._channel_writes[_bucket(job)].append(now)
-            task = asyncio.create_task(self._write(job))
-            self._writes.add(task)
-            task.add_done_callback(self._writes.discard)
+
+        def later(at: float | None) -> None:
+            nonlocal next_due
+            if at is not None:
+                next_due = at if next_due is None else min(next_due, at)
+
+        for priority, jobs in enumerate(by_priority):
+            urgent = priority != PROGRESS
+            reserve = 0 if urgent else GLOBAL_RESERVE
+            for job in jobs:
+                global_free = self._global.free_at(now, reserve)
+                if global_free is None or global_free > now:
+                    # Out of global budget for this priority and every lower one.
+                    later(global_free)
+                    return next_due
+                if not urgent:
+                    own = self._last_edit.get(job.id, 0.0) + self._interval
+                    if own > now:
+                        later(own)
+                        continue
+                channel = self._channels[_bucket(job)]
+                channel_free = channel.free_at(now, 0 if urgent else CHANNEL_RESERVE)
+                if channel_free is None or channel_free > now:
+                    later(channel_free)
+                    continue
+                self._start(job, channel)
         return next_due
 
-    def _due_at(self, job: Job) -> float:
-        urgent = job.message_id is None or job.status.terminal
-        own = 0.0 if urgent else self._last_edit.get(job.id, 0.0) + self._interval
-        return max(own, self._channel_free_at(_bucket(job), reserve=0 if urgent else 1))
+    def _start(self, job: Job, channel: _Window) -> None:
+        del self._latest[job.id]
+        self._busy.add(job.id)
+        slot = _Slot()
+        self._global.take(slot)
+        channel.take(slot)
+        task = asyncio.create_task(self._write(job, slot, channel))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
-    def _channel_free_at(self, bucket: tuple[int, str], reserve: int) -> float:
-        """When the bucket has a slot left, keeping ``reserve`` slots for urgent writes."""
-        writes = self._channel_writes[bucket]
-        horizon = time.monotonic() - CHANNEL_WINDOW
-        while writes and writes[0] <= horizon:
-            writes.popleft()
-        allowed = CHANNEL_WRITES - reserve
-        if len(writes) < allowed:
-            return 0.0
-        return writes[len(writes) - allowed] + CHANNEL_WINDOW
-
-    async def _write(self, job: Job) -> None:
+    async def _write(self, job: Job, slot: _Slot, channel: _Window) -> None:
         try:
-            await self._publish(job)
+            await self._publish(job, slot)
         except Exception:
             log.exception("job %s: could not update its Discord message", job.id)
         finally:
+            if slot.at == math.inf:
+                self._global.give_back(slot)
+                channel.give_back(slot)
             self._busy.discard(job.id)
             self._last_edit[job.id] = time.monotonic()
             if job.status.terminal:
                 self._last_edit.pop(job.id, None)
             self._wake.set()
 
-    async def _publish(self, job: Job) -> None:
+    async def _publish(self, job: Job, slot: _Slot) -> None:
         # The store is the truth: a newer state may have been written since this one was queued.
         stored = await self._bot.engine.get(job.id)
         if stored is None or (stored.status.terminal and stored.result_posted):
@@ -157,6 +245,8 @@ class JobPublisher:
         self._shown[job.id] = shown
 
         message_id = job.message_id
+        # The request leaves now: this is the moment Discord's windows count.
+        slot.at = time.monotonic()
         if message_id is not None:
             try:
                 await channel.get_partial_message(message_id).edit(
@@ -205,6 +295,12 @@ def _extension(video: bytes) -> str:
     if video.startswith(b"\x1aE\xdf\xa3"):
         return "webm"
     return "mp4"
+
+
+def _priority(job: Job) -> int:
+    if job.status.terminal:
+        return FINAL
+    return POST if job.message_id is None else PROGRESS
 
 
 def _bucket(job: Job) -> tuple[int, str]:

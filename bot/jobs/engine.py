@@ -160,11 +160,17 @@ class JobEngine:
 
     async def start(self) -> None:
         """Pick up every job a previous run left unfinished, then start polling."""
-        # Before anything is dispatched (a dispatch would submit them again): a job whose submit
-        # was under way may exist at the backend, sending it again could make it twice, and
-        # midjourney-proxy cannot be searched by our `state` on every flavour. It fails clearly.
-        for job in await self._store.jobs_by_ids(await self._store.interrupted_submits()):
-            await self._finish_failed(job, ErrorKind.UNAVAILABLE, INTERRUPTED_SUBMIT)
+        # A job whose submit was under way may exist at the backend: sending it again could make
+        # it twice, and midjourney-proxy cannot be searched by our `state` on every flavour. It
+        # fails clearly. All are written before anything can dispatch (a dispatch would submit
+        # the rest again); the loop below publishes them with the other unposted finals.
+        for job_id in await self._store.interrupted_submits():
+            await self._store.update_job(
+                job_id,
+                status=JobStatus.FAILURE,
+                error_kind=ErrorKind.UNAVAILABLE,
+                error_detail=INTERRUPTED_SUBMIT,
+            )
         for job in await self._store.unfinished_jobs():
             if job.status is JobStatus.QUEUED:
                 self._spawn(self._dispatch(job.guild_id))
@@ -217,6 +223,7 @@ class JobEngine:
             raise UserError("The prompt is empty. Describe the image you want.")
         if len(prompt) > MAX_PROMPT_CHARS:
             raise UserError(f"The prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}.")
+        _check_plain_text(prompt)
         if kind is JobKind.BLEND and not 2 <= len(images) <= 5:
             raise UserError("Blend needs 2 to 5 images.")
         if kind is JobKind.DESCRIBE and len(images) != 1:
@@ -304,6 +311,7 @@ class JobEngine:
                 for p in picked
             ]
         self.member_rate.check(parent.guild_id, user_id)
+        _check_plain_text(prompt or "")
         config = await self._store.guild_config(parent.guild_id)
         await self._check_allowed(config, parent.guild_id, channel_id, user_id, prompt or "")
         if parent.account_id is None or not self._accounts.usable(parent.account_id):
@@ -927,12 +935,16 @@ class JobEngine:
                 log.exception("poller pass failed; next pass in %.1f s", interval)
 
     async def _poll_once(self) -> None:
+        """One pass over the jobs with no news for ``poll_interval_seconds`` (with webhook push,
+        only those whose pushes were lost or are slow): one shared poller, not a task per job,
+        and accounts are asked concurrently, so a pass costs one round trip, not one per job."""
         now_mono = time.monotonic()
         due = [
             jid
             for jid, seen in self._tracked.items()
             if now_mono - seen >= self._settings.poll_interval_seconds
         ]
+        by_account: defaultdict[int, list[tuple[Job, str]]] = defaultdict(list)
         for job in await self._store.jobs_by_ids(due):
             if job.status.terminal or job.account_id is None or job.backend_task_id is None:
                 self._tracked.pop(job.id, None)
@@ -944,16 +956,42 @@ class JobEngine:
                     await self._finish_failed(job, ErrorKind.TIMEOUT, detail)
                 continue
             self._tracked[job.id] = now_mono
+            by_account[job.account_id].append((job, job.backend_task_id))
+        await asyncio.gather(*(self._poll_account(a, jobs) for a, jobs in by_account.items()))
+
+    async def _poll_account(self, account_id: int, jobs: list[tuple[Job, str]]) -> None:
+        """Fetch one account's due tasks: in one request when its backend lists tasks by id
+        (midjourney-proxy's list-by-condition), else one by one (one request at a time per account)."""
+        backend = self._accounts.backend(account_id)
+        # An optional capability: midjourney-proxy's client has it; the Backend protocol does not.
+        fetch_many: Callable[[Sequence[str]], Awaitable[list[TaskSnapshot]]] | None = getattr(
+            backend, "fetch_many", None
+        )
+        if fetch_many is not None:
             try:
-                snap = await self._accounts.backend(job.account_id).fetch(job.backend_task_id)
+                snaps = await fetch_many([task_id for _, task_id in jobs])
+            except BackendError as exc:
+                log.info("account %s: task list failed (%s); will retry", account_id, exc.kind.value)
+                return
+            # A task left out of the list is one the backend does not know, as fetch's None.
+            found = {snap.task_id: snap for snap in snaps}
+            for job, task_id in jobs:
+                await self._apply_fetched(job, found.get(task_id))
+            return
+        for job, task_id in jobs:
+            try:
+                snap = await backend.fetch(task_id)
             except BackendError as exc:
                 log.info("job %s: fetch failed (%s); will retry", job.id, exc.kind.value)
                 continue
-            if snap is None:
-                async with self._job_locks[job.id]:
-                    await self._finish_failed(job, ErrorKind.NOT_FOUND, "The image service lost this job.")
-                continue
-            await self._apply(job.id, snap)
+            await self._apply_fetched(job, snap)
+
+    async def _apply_fetched(self, job: Job, snap: TaskSnapshot | None) -> None:
+        if snap is None:
+            async with self._job_locks[job.id]:
+                await self._finish_failed(job, ErrorKind.NOT_FOUND, "The image service lost this job.")
+            return
+        await self._apply(job.id, snap)
 
 
 _DIMENSIONS: dict[str, Dimensions] = {"PORTRAIT": "PORTRAIT", "SQUARE": "SQUARE", "LANDSCAPE": "LANDSCAPE"}
@@ -990,6 +1028,16 @@ def _job_kinds(job: Job, config: GuildConfig) -> frozenset[BackendKind]:
     kinds = _backend_kinds(job.kind)
     only = config.channel(job.channel_id).backend
     return kinds & {only} if only is not None else kinds
+
+
+#: Control characters (tab and line breaks excepted): they mean nothing in a prompt and some
+#: backends choke on them (a NUL ends a C string).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _check_plain_text(prompt: str) -> None:
+    if _CONTROL.search(prompt):
+        raise UserError("The prompt contains control characters. Type it as plain text.")
 
 
 def _unsupported(what: str) -> BackendError:

@@ -1,0 +1,1 @@
+"""Load benchmark of the bot against the sandbox (see docs/performance.md)."""

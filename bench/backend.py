@@ -1,0 +1,80 @@
+"""The fake midjourney-proxy as the benchmark needs it: durations with a spread, random failures.
+
+:class:`FakeMjProxy` runs every task for the same ``step_seconds`` per step and draws each grid
+with Pillow (about 0.1 s of CPU per image). Under load that drawing would be the benchmark's own
+bottleneck and would land in the "backend done → final message" figure, so every grid here is one
+picture drawn once; what the bot does with it (download, re-upload) is unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+from collections.abc import Callable
+
+from bot.sandbox import images
+from bot.sandbox.fake_mj_proxy import _TERMINAL, FakeMjProxy, _Task
+
+#: The reason a task failed on purpose (``--fault-rate``) gives.
+INJECTED_FAILURE = "bench: injected backend failure"
+
+
+@functools.cache
+def _canned_grid() -> bytes:
+    return images.render_grid("mjbot load benchmark", "bench")
+
+
+class BenchProxy(FakeMjProxy):
+    """Tasks last ``duration`` seconds ± ``spread`` (a fraction, uniformly drawn); a share
+    ``fault_rate`` of them fail at their first step. No account queue: every task runs at once,
+    so the backend is never what limits the run. ``push=False`` never calls the notifyHook."""
+
+    def __init__(
+        self, *, duration: float, spread: float, fault_rate: float, push: bool, seed: int = 0
+    ) -> None:
+        super().__init__(step_seconds=duration / 4, progress_steps=3, core_size=1_000_000, seed=seed)
+        self.duration = duration
+        self.spread = spread
+        self.fault_rate = fault_rate
+        self.faults.drop_hooks = not push
+        self._plan = random.Random(seed)
+
+    def _grid_renderer(self, prompt: str, seed: str) -> Callable[[], bytes]:
+        return _canned_grid
+
+    async def _run(self, task: _Task, *, stuck: bool) -> None:
+        steps = self.progress_steps
+        duration = self.duration * (1 + self.spread * self._plan.uniform(-1.0, 1.0))
+        pause = max(duration, 0.0) / (steps + 1)
+        if self._plan.random() < self.fault_rate:
+            task.planned_failure = INJECTED_FAILURE
+        try:
+            await self._publish(task)
+            for step in range(1, steps + 1):
+                await asyncio.sleep(pause)
+                if task.status in _TERMINAL:
+                    return
+                if task.planned_failure is not None:
+                    await self._finish(task, "FAILURE", fail_reason=task.planned_failure)
+                    return
+                percent = step * 100 // (steps + 1)
+                task.status, task.progress = "IN_PROGRESS", f"{percent}%"
+                task.start_time = task.start_time or task.submit_time
+                if task.render is not None:
+                    task.image_url = f"{self.base_url}/images/{task.id}.png?progress={percent}"
+                await self._publish(task)
+            await asyncio.sleep(pause)
+            if task.status not in _TERMINAL:
+                await self._succeed(task)
+        finally:
+            self._active -= 1
+
+    def finished_at(self, task_id: str) -> float | None:
+        """Unix time the task ended (SUCCESS or FAILURE), if it has."""
+        task = self._tasks.get(task_id)
+        return None if task is None or task.finish_time is None else task.finish_time / 1000
+
+    def submitted_at(self, task_id: str) -> float | None:
+        task = self._tasks.get(task_id)
+        return None if task is None else task.submit_time / 1000

@@ -1,0 +1,460 @@
+"""Load benchmark: the bot as its own process against the Discord emulator and a fake backend.
+
+    uv run python -m bench.load                      # the full run of docs/performance.md
+    uv run python -m bench.load --jobs 10 --channels 2 --duration 1   # a quick look
+
+For each value of ``--jobs`` (one column of the table each) it starts a fresh emulator (global and
+per-channel rate limits enforced), a fake midjourney-proxy and the bot (``bench.bot_process``),
+then ``--jobs`` members' ``/imagine`` arrive at once, spread over ``--users`` members and
+``--channels`` channels; when every job's result is on Discord, ``--clicks`` of the results get
+their U1 clicked at once and those jobs run too. The bot's CPU and peak RSS are read from
+``/proc``; everything else is measured by the emulator and the fake backend, never by the bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.domain import GuildConfig, GuildLimits, JobStatus
+from bot.sandbox.discord import DiscordEmulator, Interaction, Message
+from bot.sandbox.discord.clock import SnowflakeGenerator
+from bot.sandbox.discord.world import Channel, Member, User
+from bot.store import Store
+
+from .backend import BenchProxy
+
+#: Discord's global budget per bot token, requests per second (the emulator enforces the same).
+GLOBAL_BUDGET = 50
+#: Most jobs one midjourney-proxy account may run (AccountSettings.max_jobs's upper bound).
+ACCOUNT_JOBS = 15
+#: The busiest stretch over which "share of the budget" is averaged, seconds.
+SATURATION_WINDOW = 5.0
+TERMINAL = frozenset(s.value for s in JobStatus if s.terminal)
+
+
+@dataclass(frozen=True)
+class Knobs:
+    jobs: int
+    users: int
+    channels: int
+    clicks: int
+    duration: float
+    spread: float
+    push: bool
+    fault_rate: float
+    poll_interval: float
+    progress_edit_seconds: float
+    timeout: float
+
+
+@dataclass
+class Usage:
+    """The bot process's CPU seconds and peak resident memory, from /proc."""
+
+    cpu: float
+    peak_rss_mib: float
+
+    @classmethod
+    def of(cls, pid: int) -> Usage:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        # Fields 14 and 15 of stat (utime, stime); the split starts at field 3.
+        cpu = (int(stat[11]) + int(stat[12])) / ticks
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        hwm = next(line for line in status if line.startswith("VmHWM:"))
+        return cls(cpu, int(hwm.split()[1]) / 1024)
+
+
+@dataclass
+class Result:
+    knobs: Knobs
+    rows: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------- the world
+
+
+def populate(emu: DiscordEmulator, users: int, channels: int) -> tuple[list[int], list[int]]:
+    """Give the emulator's guild ``channels`` text channels and ``users`` plain members."""
+    guild = emu.world.guild
+    ids: SnowflakeGenerator = emu.ids
+    guild.channels = [Channel(ids.next(), f"load-{n}", n) for n in range(channels)]
+    people = [User(ids.next(), f"member{n}") for n in range(users)]
+    guild.members.extend(Member(user, []) for user in people)
+    return [u.id for u in people], [c.id for c in guild.channels]
+
+
+def settings_json(emu: DiscordEmulator, proxy: BenchProxy, store: Path, knobs: Knobs) -> dict[str, Any]:
+    """The bot's settings, secrets in clear (``Settings`` would mask them when dumped)."""
+    accounts = math.ceil((knobs.jobs + knobs.clicks) / ACCOUNT_JOBS)
+    return {
+        "discord": {"token": emu.world.token, "dev_guild_id": emu.world.guild.id},
+        "store": {"path": str(store)},
+        "web": {"host": "127.0.0.1", "port": 0},
+        "jobs": {
+            "timeout_seconds": 900,
+            "poll_interval_seconds": knobs.poll_interval,
+            "progress_edit_seconds": knobs.progress_edit_seconds,
+        },
+        "accounts": [
+            {
+                "guild_id": emu.world.guild.id,
+                "name": f"bench-proxy-{n}",
+                "kind": "mj_proxy",
+                "base_url": proxy.base_url,
+                "max_jobs": ACCOUNT_JOBS,
+                "options": {"flavour": proxy.flavour},
+            }
+            for n in range(accounts)
+        ],
+    }
+
+
+async def raise_guild_limits(path: Path, guild_id: int, knobs: Knobs) -> None:
+    """Room for the whole burst: the defaults (10 per member, 50 queued) would refuse most of it."""
+    store = await Store.open(path)
+    try:
+        per_member = min(50, math.ceil((knobs.jobs + knobs.clicks) / knobs.users) + 1)
+        limits = GuildLimits(user_concurrent=per_member, queue_length=1000)
+        await store.set_guild_config(guild_id, GuildConfig(limits=limits))
+    finally:
+        await store.close()
+
+
+# ------------------------------------------------------------------------------------ a run
+
+
+class Run:
+    def __init__(self, knobs: Knobs, tmp: Path) -> None:
+        self.knobs = knobs
+        self.tmp = tmp
+        self.emu = DiscordEmulator()
+        self.proxy = BenchProxy(
+            duration=knobs.duration, spread=knobs.spread, fault_rate=knobs.fault_rate, push=knobs.push
+        )
+        self.store_path = tmp / "bench.sqlite3"
+        self.users, self.channels = populate(self.emu, knobs.users, knobs.channels)
+        self.process: asyncio.subprocess.Process | None = None
+        self.log_path = tmp / "bot.log"
+
+    async def start(self) -> None:
+        await self.emu.start()
+        await self.proxy.start()
+        await raise_guild_limits(self.store_path, self.emu.world.guild.id, self.knobs)
+        config = self.tmp / "settings.json"
+        config.write_text(json.dumps(settings_json(self.emu, self.proxy, self.store_path, self.knobs)))
+        env = {
+            **os.environ,
+            "MJBOT_BENCH_API_BASE": self.emu.api_base,
+            "MJBOT_BENCH_GATEWAY": self.emu.gateway_url,
+        }
+        with self.log_path.open("wb") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.bot_process", str(config), env=env, stdout=log, stderr=log
+            )
+        try:
+            await self.emu.wait_for(
+                lambda: self.emu.gateway.connected > 0 and any(self.emu.store.commands.values()), 60
+            )
+        except TimeoutError:
+            raise RuntimeError(f"the bot did not come up; its log:\n{self.bot_log()}") from None
+
+    def bot_log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), 30)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        await self.proxy.stop()
+        await self.emu.stop()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def posted(self) -> int:
+        """Jobs whose final message is on Discord (the bot's own durable record of it)."""
+        with contextlib.closing(sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT COUNT(*) FROM jobs WHERE result_posted = 1").fetchone()
+        return int(row[0])
+
+    async def wait_posted(self, count: int, deadline: float) -> None:
+        while self.posted() < count:
+            if self.process is not None and self.process.returncode is not None:
+                raise RuntimeError(f"the bot exited ({self.process.returncode}); its log:\n{self.bot_log()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.posted()} of {count} results posted before the timeout")
+            await asyncio.sleep(0.25)
+
+    async def drive(self) -> tuple[list[Interaction], list[Interaction], Usage, Usage]:
+        """The burst of /imagine, then the clicks; the bot's usage before and after."""
+        knobs = self.knobs
+        deadline = time.monotonic() + knobs.timeout
+        before = Usage.of(self.pid)
+        imagines = await asyncio.gather(
+            *(
+                self.emu.slash(
+                    self.users[n % len(self.users)],
+                    self.channels[n % len(self.channels)],
+                    "imagine",
+                    prompt=f"bench job {n}, a lighthouse at dusk",
+                )
+                for n in range(knobs.jobs)
+            )
+        )
+        await self.wait_posted(knobs.jobs, deadline)
+        results = [m for m in self.emu.store.messages.values() if _u1(m) is not None][: knobs.clicks]
+        clicks = await asyncio.gather(*(self.emu.click(self._owner(m), m.id, _u1(m) or "") for m in results))
+        await self.wait_posted(knobs.jobs + len(clicks), deadline)
+        return imagines, clicks, before, Usage.of(self.pid)
+
+    def _owner(self, message: Message) -> int:
+        # The job message mentions its owner: <@id>.
+        for user in self.users:
+            if f"<@{user}>" in message.content:
+                return user
+        raise LookupError(f"no member mentioned in message {message.id}")
+
+
+def _u1(message: Message) -> str | None:
+    for row in message.components:
+        for component in row.get("components", []):
+            if component.get("label") == "U1":
+                return str(component["custom_id"])
+    return None
+
+
+# -------------------------------------------------------------------------------- measures
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def ms(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value * 1000:.0f}"
+
+
+def spread(values: Sequence[float], quantiles: Sequence[float]) -> str:
+    return " / ".join(ms(percentile(values, q)) for q in quantiles)
+
+
+def ack_latencies(emu: DiscordEmulator, interactions: Sequence[Interaction]) -> list[float]:
+    """Seconds from the interaction's dispatch to its first callback reaching the emulator."""
+    first: dict[int, float] = {}
+    for call in emu.calls:
+        if call.route is not None and call.route.endswith("/callback"):
+            interaction_id = int(call.path.split("/")[2])
+            first.setdefault(interaction_id, call.at)
+    return [first[i.id] - i.created_at for i in interactions if i.id in first]
+
+
+def measure(
+    run: Run, imagines: list[Interaction], clicks: list[Interaction], used: float, rss: float
+) -> dict[str, str]:
+    emu, proxy = run.emu, run.proxy
+    with contextlib.closing(sqlite3.connect(f"file:{run.store_path}?mode=ro", uri=True)) as db:
+        jobs = db.execute("SELECT id, message_id, backend_task_id, status FROM jobs").fetchall()
+    total = len(jobs)
+    ok_calls = [c for c in emu.calls if c.status < 400 and c.route is not None]
+    edits: dict[int, list[float]] = {}
+    posts = 0
+    for call in ok_calls:
+        if call.method == "POST" and call.route == "/channels/{channel_id}/messages":
+            posts += 1
+        elif call.method == "PATCH" and call.route == "/channels/{channel_id}/messages/{message_id}":
+            edits.setdefault(int(call.path.rsplit("/", 1)[1]), []).append(call.at)
+    # A job's final is the last write of its message: an edit, or the post itself when the job
+    # ended before its message was first posted.
+    finished = [j for j in jobs if j[3] in TERMINAL and j[1] is not None]
+    finals_by_post = sum(1 for j in finished if int(j[1]) not in edits)
+    finals = len(finished)
+    progress = sum(len(times) for times in edits.values()) - (finals - finals_by_post)
+    posts -= finals_by_post
+
+    # Backend done → the last write of the job's message (its final), and end-to-end vs backend.
+    created = {i.id: i.created_at for i in imagines}
+    by_prompt: dict[int, float] = {}
+    for inter in imagines:
+        options = {o["name"]: o["value"] for o in inter.data.get("options", [])}
+        by_prompt[int(str(options["prompt"]).split()[2].rstrip(","))] = created[inter.id]
+    with contextlib.closing(sqlite3.connect(f"file:{run.store_path}?mode=ro", uri=True)) as db:
+        prompts = dict(db.execute("SELECT id, prompt FROM jobs WHERE parent_job_id IS NULL").fetchall())
+    after_done: list[float] = []
+    ratios: list[float] = []
+    for job_id, message_id, task_id, _status in jobs:
+        done = proxy.finished_at(task_id) if task_id else None
+        if done is None or message_id is None:
+            continue
+        times = edits.get(int(message_id))
+        final = times[-1] if times else SnowflakeGenerator.timestamp(int(message_id))
+        after_done.append(final - done)
+        submitted = proxy.submitted_at(task_id)
+        prompt = prompts.get(job_id)
+        if prompt is not None and submitted is not None and done > submitted:
+            started = by_prompt.get(int(str(prompt).split()[2].rstrip(",")))
+            if started is not None:
+                ratios.append((final - started) / (done - submitted))
+
+    # The global budget: every call with the bot token that is not an interaction/webhook route.
+    global_times = sorted(
+        c.at for c in ok_calls if not (c.route or "").startswith(("/interactions/", "/webhooks/"))
+    )
+    peak = 0
+    start = 0
+    for end, at in enumerate(global_times):
+        while global_times[start] <= at - SATURATION_WINDOW:
+            start += 1
+        peak = max(peak, end - start + 1)
+    share = peak / SATURATION_WINDOW / GLOBAL_BUDGET
+
+    requests = Counter(
+        "submit"
+        if r.path.startswith("/mj/submit/")
+        else "list"
+        if r.path == "/mj/task/list-by-condition"
+        else "fetch"
+        if r.path.endswith("/fetch")
+        else "other"
+        for r in proxy.requests
+    )
+    listed = sum(
+        len(r.json.get("ids") or [])
+        for r in proxy.requests
+        if r.path == "/mj/task/list-by-condition" and isinstance(r.json, dict)
+    )
+    pushes = sum(1 for d in proxy.hook_deliveries if d.delivered)
+    events = pushes + listed + requests["fetch"]
+    imagine_acks = ack_latencies(emu, imagines)
+    click_acks = ack_latencies(emu, clicks)
+    failed = sum(1 for j in jobs if j[3] != JobStatus.SUCCESS.value)
+    return {
+        "jobs (of them failed)": f"{total} ({failed})",
+        "/imagine ack p50 / p99 / max, ms": spread(imagine_acks, (0.5, 0.99, 1.0)),
+        "click ack p50 / p99 / max, ms": spread(click_acks, (0.5, 0.99, 1.0)),
+        "backend done → final p50 / p99, ms": spread(after_done, (0.5, 0.99)),
+        "end-to-end / backend-only, p50": f"{percentile(ratios, 0.5):.2f}",
+        "Discord posts / job": f"{posts / total:.2f}",
+        "Discord progress edits / job": f"{progress / total:.2f}",
+        "Discord finals / job": f"{finals / total:.2f}",
+        "Discord 429s received": str(len(emu.rate_limited)),
+        "Discord violations": str(len(emu.violations)),
+        "backend submits / job": f"{requests['submit'] / total:.2f}",
+        "backend fetch requests / job": f"{(requests['fetch'] + requests['list']) / total:.2f}",
+        "backend tasks fetched / job": f"{(requests['fetch'] + listed) / total:.2f}",
+        "bot CPU ms / job": f"{used / total * 1000:.1f}",
+        "bot CPU ms / backend event (all work)": f"{used / max(events, 1) * 1000:.2f}",
+        "bot peak RSS, MiB": f"{rss:.0f}",
+        f"global budget used, busiest {SATURATION_WINDOW:.0f} s": f"{share:.0%}",
+    }
+
+
+# ------------------------------------------------------------------------------------ main
+
+
+async def run_one(knobs: Knobs) -> Result:
+    with tempfile.TemporaryDirectory(prefix="mjbot-bench-") as tmp:
+        run = Run(knobs, Path(tmp))
+        await run.start()
+        try:
+            imagines, clicks, before, after = await run.drive()
+        except BaseException:
+            kept = Path(tempfile.gettempdir()) / "mjbot-bench-bot.log"
+            kept.write_bytes(run.log_path.read_bytes())
+            print(f"the bot's whole log: {kept}", file=sys.stderr)
+            raise
+        finally:
+            await run.stop()
+        rows = measure(run, imagines, clicks, after.cpu - before.cpu, after.peak_rss_mib)
+    return Result(knobs, rows)
+
+
+def table(results: Sequence[Result]) -> str:
+    head = ["", *(f"{r.knobs.jobs} jobs" for r in results)]
+    names = list(results[0].rows)
+    body = [[name, *(r.rows[name] for r in results)] for name in names]
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(head), rule, *(line(row) for row in body)])
+
+
+def parse(argv: Sequence[str] | None = None) -> tuple[list[Knobs], argparse.Namespace]:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, nargs="+", default=[200, 1000], help="one run (column) each")
+    parser.add_argument("--users", type=int, help="members sending them (default: jobs / 5)")
+    parser.add_argument("--channels", type=int, help="channels they are sent in (default: jobs / 20)")
+    parser.add_argument("--clicks", type=float, default=0.2, help="share of results whose U1 is clicked")
+    parser.add_argument("--duration", type=float, default=60.0, help="backend seconds per task (mean)")
+    parser.add_argument("--spread", type=float, default=0.5, help="± this fraction of the duration")
+    parser.add_argument("--mode", choices=("push", "poll"), default="push", help="webhook push, or poll only")
+    parser.add_argument("--fault-rate", type=float, default=0.02, help="share of backend tasks that fail")
+    parser.add_argument("--poll-interval", type=float, default=5.0, help="JobSettings.poll_interval_seconds")
+    parser.add_argument("--progress-edit", type=float, default=3.0, help="JobSettings.progress_edit_seconds")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds a run may take")
+    args = parser.parse_args(argv)
+    knobs = [
+        Knobs(
+            jobs=jobs,
+            users=args.users or max(1, math.ceil(jobs / 5)),
+            channels=args.channels or max(1, math.ceil(jobs / 20)),
+            clicks=round(jobs * args.clicks),
+            duration=args.duration,
+            spread=args.spread,
+            push=args.mode == "push",
+            fault_rate=args.fault_rate,
+            poll_interval=args.poll_interval,
+            progress_edit_seconds=args.progress_edit,
+            timeout=args.timeout,
+        )
+        for jobs in args.jobs
+    ]
+    return knobs, args
+
+
+async def amain(argv: Sequence[str] | None = None) -> str:
+    runs, args = parse(argv)
+    results = [await run_one(knobs) for knobs in runs]
+    k = runs[0]
+    title = (
+        f"mode {args.mode}, backend {k.duration:g} s ± {k.spread:.0%}, fault rate {k.fault_rate:.0%}, "
+        f"poll interval {k.poll_interval:g} s, "
+        + "; ".join(
+            f"{r.jobs} jobs: {r.users} members, {r.channels} channels, {r.clicks} clicks" for r in runs
+        )
+    )
+    return f"{title}\n\n{table(results)}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    print(asyncio.run(amain(argv)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The load benchmark still works end to end (a tiny run; the timings are not checked here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(60)
+def test_a_tiny_run_prints_the_table() -> None:
+    # A real subprocess, as a developer runs it: the benchmark starts the bot as its own process.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.load",
+            "--jobs",
+            "10",
+            "--channels",
+            "2",
+            "--duration",
+            "1",
+            "--clicks",
+            "0.2",
+            "--timeout",
+            "40",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout
+    for row in (
+        "/imagine ack p50 / p99 / max, ms",
+        "backend done → final p50 / p99, ms",
+        "Discord progress edits / job",
+        "Discord 429s received",
+        "backend fetch requests / job",
+        "bot CPU ms / job",
+        "bot peak RSS, MiB",
+        "global budget used",
+    ):
+        assert row in table
+    # Every job and its click-started follow-up reached Discord (10 + 2 clicks).
+    assert "| 12 (" in table
