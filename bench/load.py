@@ -192,18 +192,24 @@ class Run:
         assert self.process is not None
         return self.process.pid
 
-    def posted(self) -> int:
-        """Jobs whose final message is on Discord (the bot's own durable record of it)."""
+    def unposted(self) -> tuple[int, int]:
+        """(jobs, jobs whose final message is not on Discord yet), from the bot's own record."""
         with contextlib.closing(sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True)) as db:
-            row = db.execute("SELECT COUNT(*) FROM jobs WHERE result_posted = 1").fetchone()
-        return int(row[0])
+            row = db.execute("SELECT COUNT(*), SUM(1 - result_posted) FROM jobs").fetchone()
+        return int(row[0]), int(row[1] or 0)
 
-    async def wait_posted(self, count: int, deadline: float) -> None:
-        while self.posted() < count:
+    async def settle(self, interactions: Sequence[Interaction], deadline: float) -> None:
+        """Wait until every interaction was answered (a job made, or refused: late acks expire)
+        and every job that exists has its final message on Discord."""
+        while True:
             if self.process is not None and self.process.returncode is not None:
                 raise RuntimeError(f"the bot exited ({self.process.returncode}); its log:\n{self.bot_log()}")
+            answered = all(_answered(i) for i in interactions)
+            jobs, waiting = self.unposted()
+            if answered and waiting == 0:
+                return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.posted()} of {count} results posted before the timeout")
+                raise TimeoutError(f"{waiting} of {jobs} results not posted before the timeout")
             await asyncio.sleep(0.25)
 
     async def drive(self) -> tuple[list[Interaction], list[Interaction], Usage, Usage]:
@@ -222,10 +228,10 @@ class Run:
                 for n in range(knobs.jobs)
             )
         )
-        await self.wait_posted(knobs.jobs, deadline)
+        await self.settle(imagines, deadline)
         results = [m for m in self.emu.store.messages.values() if _u1(m) is not None][: knobs.clicks]
         clicks = await asyncio.gather(*(self.emu.click(self._owner(m), m.id, _u1(m) or "") for m in results))
-        await self.wait_posted(knobs.jobs + len(clicks), deadline)
+        await self.settle(clicks, deadline)
         return imagines, clicks, before, Usage.of(self.pid)
 
     def _owner(self, message: Message) -> int:
@@ -234,6 +240,12 @@ class Run:
             if f"<@{user}>" in message.content:
                 return user
         raise LookupError(f"no member mentioned in message {message.id}")
+
+
+def _answered(interaction: Interaction) -> bool:
+    """The bot said how it went (the deferred "thinking" reply was replaced) or it was too late."""
+    original = interaction.original
+    return bool(interaction.errors or interaction.followups or (original and not original.loading))
 
 
 def _u1(message: Message) -> str | None:
@@ -353,6 +365,7 @@ def measure(
     failed = sum(1 for j in jobs if j[3] != JobStatus.SUCCESS.value)
     return {
         "jobs (of them failed)": f"{total} ({failed})",
+        "interactions expired unanswered (3 s)": str(sum(1 for i in (*imagines, *clicks) if i.errors)),
         "/imagine ack p50 / p99 / max, ms": spread(imagine_acks, (0.5, 0.99, 1.0)),
         "click ack p50 / p99 / max, ms": spread(click_acks, (0.5, 0.99, 1.0)),
         "backend done → final p50 / p99, ms": spread(after_done, (0.5, 0.99)),

@@ -29,6 +29,7 @@ import contextlib
 import io
 import logging
 import math
+import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -265,6 +266,10 @@ class JobPublisher:
                 files=files,
                 view=view if view is not None else discord.utils.MISSING,
                 allowed_mentions=mentions,
+                # A crash between this post and recording its id must not make a second message:
+                # discord.py sends the nonce with enforce_nonce, so Discord hands back the first
+                # one for a few minutes. A re-post after a deletion needs a new message, so no nonce.
+                nonce=f"mjb{job.id}" if job.message_id is None else str(secrets.randbits(63)),
             )
             await self._bot.engine.record_message(job.id, message.id)
         if job.status.terminal:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
 from bot.config import JobSettings
 from bot.sandbox.discord import Interaction
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
@@ -197,3 +199,30 @@ async def test_a_non_image_attachment_is_refused_before_any_backend_call(sandbox
     text = await _ephemeral_text(sandbox, inter, "notes.png")
     assert "is not a PNG, JPEG, WebP or GIF image" in text
     assert proxy.count("/mj/submit/") == 0
+
+
+async def test_a_post_whose_id_was_lost_is_not_posted_twice(
+    make_sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The message is posted but its id never reaches the store (as when the bot is killed right
+    # after the post): the next write posts again with the same nonce and Discord hands back the
+    # first message instead of making a second.
+    async with Running(make_sandbox(proxy=FakeMjProxy(step_seconds=0.4, progress_steps=2))) as box:
+        assert box.bot is not None
+        engine = box.bot.engine
+        real = engine.record_message
+        lost: list[int] = []
+
+        async def lose_first(job_id: int, message_id: int) -> None:
+            if not lost:
+                lost.append(message_id)
+                raise RuntimeError("killed before the id was stored")
+            await real(job_id, message_id)
+
+        monkeypatch.setattr(engine, "record_message", lose_first)
+        emu = box.emulator
+        art = emu.channel("art")
+        await emu.slash(emu.world.member.id, art.id, "imagine", prompt="only once")
+        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+        assert grid.id == lost[0]
+        assert [m.id for m in emu.messages(art.id) if "only once" in m.content] == [grid.id]

@@ -206,7 +206,7 @@ def message(m: Message, world: World, base_url: str, interactions: dict[int, Int
         "pinned": False,
         "components": m.components,
         "flags": m.flags,
-        "nonce": None,
+        "nonce": m.nonce,
         "sticker_items": [],
         "position": 0,
     }

@@ -156,10 +156,22 @@ def _channel_message(emu: DiscordEmulator, call: Call) -> Message:
     return msg
 
 
+#: How long Discord remembers a nonce for ``enforce_nonce`` ("the past few minutes").
+NONCE_WINDOW = 300.0
+
+
 async def create_message(emu: DiscordEmulator, call: Call) -> Answer:
     channel_id = _channel_id(emu, call)
-    draft = Message(emu.ids.next(), channel_id, emu.store.world.bot.id)
-    msg = apply_body(emu, draft, call.body or {}, call.uploads, editing=False)
+    body = call.body or {}
+    nonce = str(body["nonce"]) if body.get("nonce") is not None else None
+    if nonce is not None and body.get("enforce_nonce"):
+        # Discord returns the earlier message instead of creating a second one.
+        horizon = emu.clock.now() - NONCE_WINDOW
+        for earlier in emu.store.channel_messages(channel_id):
+            if earlier.nonce == nonce and emu.ids.timestamp(earlier.id) >= horizon:
+                return Answer(200, message_payload(emu, earlier))
+    draft = Message(emu.ids.next(), channel_id, emu.store.world.bot.id, nonce=nonce)
+    msg = apply_body(emu, draft, body, call.uploads, editing=False)
     return Answer(200, await publish(emu, msg, created=True))
 
 

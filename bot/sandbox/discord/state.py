@@ -46,6 +46,8 @@ class Message:
     visible_to: int | None = None
     edited_at: float | None = None
     deleted: bool = False
+    #: The sender's nonce, for Discord's ``enforce_nonce`` de-duplication.
+    nonce: str | None = None
 
     @property
     def ephemeral(self) -> bool:
