@@ -57,7 +57,12 @@ class MjBot(commands.Bot):
             **options,
         )
         self.settings = settings
-        self.http_client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        # Redirects stay off (httpx's default): a backend must not bounce a download elsewhere.
+        # The pool is capped so a burst of jobs cannot open thousands of sockets.
+        self.http_client = httpx.AsyncClient(
+            timeout=httpx.Timeout(30.0, connect=10.0),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
 
     async def setup_hook(self) -> None:
         settings = self.settings

@@ -6,7 +6,6 @@ import io
 from typing import TYPE_CHECKING, Any
 
 import discord
-import httpx
 from discord import app_commands
 from discord.ext import commands
 
@@ -18,8 +17,6 @@ if TYPE_CHECKING:
     from bot.app import MjBot
 
 PAGE_SIZE = 10
-#: Largest image /show re-uploads; larger ones are linked.
-MAX_SHOW_BYTES = 10 * 1024 * 1024
 _STATUS = {
     JobStatus.QUEUED: "⏳ waiting",
     JobStatus.SUBMITTED: "⏳ starting",
@@ -143,7 +140,7 @@ class Member(commands.Cog):
         content = (
             f"**{shown_prompt(found.prompt or found.kind.value)}** - <@{found.owner_id}> (job #{found.id})"
         )
-        image = await self._image(found.image_url) if found.image_url else None
+        image = await self.bot.publisher.download_result(found)
         if image is not None:
             files.append(discord.File(io.BytesIO(image), filename=f"mjbot_{found.id}.png"))
         elif found.image_url:
@@ -155,14 +152,6 @@ class Member(commands.Cog):
             view=view if view is not None else discord.utils.MISSING,
             allowed_mentions=discord.AllowedMentions.none(),
         )
-
-    async def _image(self, url: str) -> bytes | None:
-        try:
-            response = await self.bot.http_client.get(url)
-            response.raise_for_status()
-        except httpx.HTTPError:
-            return None
-        return response.content if len(response.content) <= MAX_SHOW_BYTES else None
 
     @app_commands.command(
         name="cancel", description="Cancel one of your jobs that is still waiting or running."

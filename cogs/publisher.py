@@ -228,7 +228,7 @@ class JobPublisher:
         embed: discord.Embed | None = None
         if job.status is JobStatus.SUCCESS and job.image_url:
             video = job.media_type == "video"
-            image = await self._download(job.image_url, MAX_VIDEO_BYTES if video else MAX_UPLOAD_BYTES)
+            image = await self.download_result(job)
             if video and job.preview_url:
                 embed = discord.Embed().set_image(url=job.preview_url)  # the first frame
             if image is not None:
@@ -276,7 +276,16 @@ class JobPublisher:
             await self._bot.engine.record_posted(job.id)
             self._shown.pop(job.id, None)
 
-    async def _download(self, url: str, limit: int = MAX_UPLOAD_BYTES) -> bytes | None:
+    async def download_result(self, job: Job) -> bytes | None:
+        """The job's result file, when its URL is one the bot may fetch (the account's own service
+        or Discord's/Midjourney's CDN: no requests to other hosts a backend names) and it fits."""
+        if not job.image_url or not self._bot.engine.image_url_allowed(job, job.image_url):
+            return None
+        return await self._download(
+            job.image_url, MAX_VIDEO_BYTES if job.media_type == "video" else MAX_UPLOAD_BYTES
+        )
+
+    async def _download(self, url: str, limit: int) -> bytes | None:
         try:
             async with self._http.stream("GET", url) as response:
                 response.raise_for_status()
