@@ -153,6 +153,8 @@ class JobEngine:
         self._poller: asyncio.Task[None] | None = None
         #: Submits in a row each account failed as unreachable (reset by an accepted submit).
         self._failures: Counter[int] = Counter()
+        #: Why a resting account (see _quarantine_for_a_while) is out of rotation, for admins.
+        self._resting: dict[int, str] = {}
         #: Per-member flood limit on new jobs and button presses (tests and the bench lift it).
         self.member_rate = MemberRate()
 
@@ -468,9 +470,19 @@ class JobEngine:
     async def accounts(self, guild_id: int) -> list[tuple[Account, int]]:
         """The guild's accounts (members' own left out) with the jobs each is running now."""
         busy = await self._store.active_counts()
-        return [
-            (a, busy.get(a.id, 0)) for a in self._accounts.for_guild(guild_id) if a.source != MEMBER_SOURCE
-        ]
+        now = time.monotonic()
+        shown = []
+        for account in self._accounts.for_guild(guild_id):
+            if account.source == MEMBER_SOURCE:
+                continue
+            rest = self._resting.get(account.id)
+            if rest and self._cooldown.get(account.id, 0.0) > now and not account.quarantine_reason:
+                minutes = (self._cooldown[account.id] - now) / 60
+                account = account.model_copy(
+                    update={"quarantine_reason": f"resting {minutes:.0f} min: {rest}"}
+                )
+            shown.append((account, busy.get(account.id, 0)))
+        return shown
 
     async def add_account(self, guild_id: int, user_id: int, **fields: Any) -> Account:
         try:
@@ -630,6 +642,7 @@ class JobEngine:
         for account_id, until in list(self._cooldown.items()):
             if until <= now:
                 del self._cooldown[account_id]
+                self._resting.pop(account_id, None)
                 continue
             account = self._accounts.get(account_id)
             if account is not None:
@@ -768,23 +781,19 @@ class JobEngine:
         await self._finish_failed(job, exc.kind, exc.detail, account_id=account_id)
 
     async def _quarantine_for_a_while(self, account_id: int, exc: BackendError) -> None:
-        """Take an account that keeps failing out of rotation, so the next jobs go elsewhere.
+        """Rest an account that keeps failing, so the next jobs go elsewhere.
 
-        In memory only: an outage ends by itself, so the account comes back after
-        FAILURE_QUARANTINE_SECONDS (or at a restart) without an admin's reset."""
+        It counts as full for FAILURE_QUARANTINE_SECONDS: queued jobs wait for it (within their
+        deadline) or take another account, rather than failing. In memory only: an outage ends by
+        itself, so no admin reset is needed (and a restart gives it a fresh chance)."""
         self._failures.pop(account_id, None)
         reason = f"{FAILURES_BEFORE_QUARANTINE} submits in a row failed ({exc.detail})"[:300]
-        self._accounts.quarantine(account_id, reason)
+        self._cooldown[account_id] = time.monotonic() + FAILURE_QUARANTINE_SECONDS
+        self._resting[account_id] = reason
         log.warning("account %s out of rotation for a while: %s", account_id, reason)
-        self._spawn(self._release_later(account_id, reason))
-
-    async def _release_later(self, account_id: int, reason: str) -> None:
-        await asyncio.sleep(FAILURE_QUARANTINE_SECONDS)
         account = self._accounts.get(account_id)
-        if account is not None and account.quarantine_reason == reason:  # not re-held meanwhile
-            self._accounts.quarantine(account_id, None)
-            log.info("account %s back in rotation", account_id)
-            self._spawn(self._dispatch(account.guild_id))
+        if account is not None:
+            self._spawn(self._dispatch_later(account.guild_id, FAILURE_QUARANTINE_SECONDS))
 
     async def _dispatch_later(self, guild_id: int, delay: float) -> None:
         await asyncio.sleep(delay)
