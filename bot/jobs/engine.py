@@ -141,6 +141,8 @@ class JobEngine:
         #: Submits under way, per account: they hold capacity before the store shows a task id.
         self._submitting: Counter[int] = Counter()
         self._submitting_jobs: set[int] = set()
+        #: Guilds with a dispatch pass requested but not started yet.
+        self._dispatch_wanted: set[int] = set()
         #: Place in the guild's queue of each waiting job (1 = next), and the job's guild.
         self._positions: dict[int, int] = {}
         self._position_guild: dict[int, int] = {}
@@ -271,7 +273,7 @@ class JobEngine:
             raise UserError(
                 f"You have used your {limits.user_daily} jobs for today. The count starts again at 00:00 UTC."
             )
-        if len(await self._store.queued_jobs(guild_id)) >= limits.queue_length:
+        if await self._store.queued_count(guild_id) >= limits.queue_length:
             raise UserError(
                 f"This server's queue is full ({limits.queue_length} jobs waiting). Try again later."
             )
@@ -650,45 +652,55 @@ class JobEngine:
         return busy
 
     async def _dispatch(self, guild_id: int) -> None:
+        """Run a dispatch pass for the guild, coalescing requests: many changes at once (a burst of
+        commands, finished jobs) ask for a pass each, but one pass that starts after the last
+        request sees them all, so at most one more waits behind the running one."""
+        if guild_id in self._dispatch_wanted:
+            return  # a pass that has not started yet will see this change too
+        self._dispatch_wanted.add(guild_id)
+        async with self._guild_locks[guild_id]:
+            self._dispatch_wanted.discard(guild_id)
+            await self._dispatch_pass(guild_id)
+
+    async def _dispatch_pass(self, guild_id: int) -> None:
         """Start as many of the guild's queued jobs as accounts have room for, taking members in
         turn (one member's 20 jobs do not block everyone), and tell the rest their position."""
-        async with self._guild_locks[guild_id]:
-            busy = await self._busy()
-            config = await self._store.guild_config(guild_id)
-            waiting: list[Job] = []
-            for job in fair_order(await self._store.queued_jobs(guild_id)):
-                if job.id in self._submitting_jobs:
+        busy = await self._busy()
+        config = await self._store.guild_config(guild_id)
+        waiting: list[Job] = []
+        for job in fair_order(await self._store.queued_jobs(guild_id)):
+            if job.id in self._submitting_jobs:
+                continue
+            if time.time() > job.deadline:
+                kind = job.error_kind or ErrorKind.TIMEOUT
+                await self._finish_failed(
+                    job, kind, job.error_detail or "It waited too long for a free account."
+                )
+                continue
+            kinds = _job_kinds(job, config)
+            if not self._can_ever_run(job, kinds):
+                await self._finish_failed(
+                    job,
+                    ErrorKind.UNAVAILABLE,
+                    "No image service account of this server can take jobs right now.",
+                )
+                continue
+            if job.account_id is not None:
+                if not self._accounts.has_capacity(job.account_id, busy):
+                    waiting.append(job)
                     continue
-                if time.time() > job.deadline:
-                    kind = job.error_kind or ErrorKind.TIMEOUT
-                    await self._finish_failed(
-                        job, kind, job.error_detail or "It waited too long for a free account."
-                    )
+                account_id = job.account_id
+            else:
+                account = self._accounts.choose(guild_id, job.channel_id, busy, kinds)
+                if account is None:
+                    waiting.append(job)
                     continue
-                kinds = _job_kinds(job, config)
-                if not self._can_ever_run(job, kinds):
-                    await self._finish_failed(
-                        job,
-                        ErrorKind.UNAVAILABLE,
-                        "No image service account of this server can take jobs right now.",
-                    )
-                    continue
-                if job.account_id is not None:
-                    if not self._accounts.has_capacity(job.account_id, busy):
-                        waiting.append(job)
-                        continue
-                    account_id = job.account_id
-                else:
-                    account = self._accounts.choose(guild_id, job.channel_id, busy, kinds)
-                    if account is None:
-                        waiting.append(job)
-                        continue
-                    account_id = account.id
-                busy[account_id] += 1
-                self._submitting[account_id] += 1
-                self._submitting_jobs.add(job.id)
-                self._spawn(self._submit(job, account_id))
-            self._show_positions(guild_id, waiting)
+                account_id = account.id
+            busy[account_id] += 1
+            self._submitting[account_id] += 1
+            self._submitting_jobs.add(job.id)
+            self._spawn(self._submit(job, account_id))
+        self._show_positions(guild_id, waiting)
 
     def _show_positions(self, guild_id: int, waiting: list[Job]) -> None:
         """Remember each waiting job's place in the queue; re-show the jobs whose place changed."""

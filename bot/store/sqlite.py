@@ -426,6 +426,13 @@ class Store:
         ) as cur:
             return {int(r["account_id"]): int(r["n"]) for r in await cur.fetchall()}
 
+    async def queued_count(self, guild_id: int) -> int:
+        async with self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND status = ?", (guild_id, JobStatus.QUEUED.value)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
     async def queued_jobs(self, guild_id: int) -> list[Job]:
         async with self._db.execute(
             "SELECT * FROM jobs WHERE guild_id = ? AND status = ? ORDER BY created_at, id",
