@@ -25,10 +25,6 @@ _FACTORIES: dict[BackendKind, Callable[[Account, httpx.AsyncClient], Backend]] =
 }
 
 
-def supported_kinds() -> list[BackendKind]:
-    return list(_FACTORIES)
-
-
 def create_backend(account: Account, http: httpx.AsyncClient) -> Backend:
     try:
         factory = _FACTORIES[account.kind]
