@@ -402,7 +402,19 @@ async def run_one(knobs: Knobs) -> Result:
         finally:
             await run.stop()
         rows = measure(run, imagines, clicks, after.cpu - before.cpu, after.peak_rss_mib)
+        print_failures(run.store_path)
     return Result(knobs, rows)
+
+
+def print_failures(store_path: Path) -> None:
+    """Why jobs failed, most common first (to stderr: the table stays one table)."""
+    with contextlib.closing(sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)) as db:
+        reasons = db.execute(
+            """SELECT error_kind, substr(error_detail, 1, 100), COUNT(*) FROM jobs
+               WHERE status = 'failure' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5"""
+        ).fetchall()
+    for kind, detail, count in reasons:
+        print(f"  failed x{count}: {kind}: {detail}", file=sys.stderr)
 
 
 def table(results: Sequence[Result]) -> str:
