@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import random
 from collections.abc import AsyncIterator, Callable
@@ -11,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from bot.backends.aimg import (
     AimgBackend,
@@ -32,6 +30,7 @@ from bot.backends.aimg import (
 from bot.backends.base import Backend
 from bot.domain import Account, BackendError, BackendKind, ErrorKind, JobKind, JobStatus
 from bot.sandbox.fake_aimg import MODELS, TEST_EMAIL, TEST_SESSION_ID, FakeAimg
+from tests.backends.support import png_size
 
 SESSION = "0b6b1c2e-5d3c-4a8e-9f43-8f0e7f6a1d22"
 ITEM = "7d4f7a52-2f0e-4b8f-9a11-53c1b9d0e7a3"
@@ -666,12 +665,6 @@ async def poll_until_done(backend: AimgBackend, item_id: str) -> list[AimgSnapsh
             seen.append(snapshot)
             await asyncio.sleep(0.005)
     return seen
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        assert image.format == "PNG"
-        return image.size
 
 
 async def test_imagine_queue_progress_and_result(fake: FakeAimg, http: httpx.AsyncClient) -> None:

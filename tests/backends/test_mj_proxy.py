@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from bot.backends.base import Backend, SupportsRemix
 from bot.backends.mj_proxy import Flavour, MjProxyBackend, describe_message, parse_progress
@@ -27,6 +25,7 @@ from bot.domain import (
 )
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from tests.backends.hook_receiver import HookReceiver
+from tests.backends.support import png_size, poll_until_done
 
 SECRET = "s3cret-token"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
@@ -454,23 +453,6 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def client(fake: FakeMjProxy, http: httpx.AsyncClient) -> MjProxyBackend:
     return MjProxyBackend(account(fake.base_url, fake.flavour), http)
-
-
-async def poll_until_done(backend: MjProxyBackend, task_id: str) -> TaskSnapshot:
-    """Fetch like the engine's poller until the task ends (bounded: the fake finishes in ~50 ms)."""
-    async with asyncio.timeout(5):
-        while True:
-            snapshot = await backend.fetch(task_id)
-            assert snapshot is not None
-            if snapshot.status.terminal:
-                return snapshot
-            await asyncio.sleep(0.01)
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        assert image.format == "PNG"
-        return image.size
 
 
 async def test_imagine_then_upscale(client: MjProxyBackend, http: httpx.AsyncClient) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable
@@ -11,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from bot.backends._http import label_button, label_buttons
 from bot.backends.base import Backend
@@ -19,6 +17,7 @@ from bot.backends.nextleg import MessagePayload, NextLegBackend, Pacer, parse_se
 from bot.domain import Account, BackendError, BackendKind, ErrorKind, JobKind, JobStatus, TaskSnapshot
 from bot.sandbox.fake_nextleg import GRID_BUTTONS, SETTINGS_LABELS, FakeNextLeg
 from tests.backends.hook_receiver import HookReceiver
+from tests.backends.support import png_size, poll_until_done
 
 SECRET = "tnl-s3cret"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
@@ -434,22 +433,6 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def client(fake: FakeNextLeg, http: httpx.AsyncClient) -> NextLegBackend:
     return NextLegBackend(account(fake.base_url), http)
-
-
-async def poll_until_done(backend: NextLegBackend, task_id: str) -> TaskSnapshot:
-    async with asyncio.timeout(5):
-        while True:
-            snapshot = await backend.fetch(task_id)
-            assert snapshot is not None
-            if snapshot.status.terminal:
-                return snapshot
-            await asyncio.sleep(0.01)
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        assert image.format == "PNG"
-        return image.size
 
 
 async def test_imagine_then_upscale(client: NextLegBackend, http: httpx.AsyncClient) -> None:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from bot.backends.base import Backend
 from bot.backends.useapi import UseApiBackend
 from bot.domain import Account, BackendError, BackendKind, ErrorKind, JobKind, JobStatus, TaskSnapshot
 from bot.sandbox.fake_useapi import FakeAccount, FakeUseApi
 from tests.backends.hook_receiver import HookReceiver
+from tests.backends.support import png_size, poll_until_done
 
 SECRET = "useapi-s3cret"
 CHANNEL = "1100000000000000001"
@@ -375,22 +374,6 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def client(fake: FakeUseApi, http: httpx.AsyncClient) -> UseApiBackend:
     return UseApiBackend(account(fake.base_url, channel=CHANNEL), http)
-
-
-async def poll_until_done(backend: UseApiBackend, task_id: str) -> TaskSnapshot:
-    async with asyncio.timeout(5):
-        while True:
-            snapshot = await backend.fetch(task_id)
-            assert snapshot is not None
-            if snapshot.status.terminal:
-                return snapshot
-            await asyncio.sleep(0.01)
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        assert image.format == "PNG"
-        return image.size
 
 
 async def test_imagine_then_upscale(client: UseApiBackend, http: httpx.AsyncClient) -> None:
