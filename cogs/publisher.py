@@ -240,7 +240,9 @@ class JobPublisher:
             embed = discord.Embed().set_image(url=job.image_url)
         embed = result_embed(job) or embed
         view = job_view(job)
-        shown = f"{content}|{embed and job.image_url}|{job.status.value}"
+        # What a member sees of a running job: text and preview (its only button is Cancel). A
+        # change that leaves both alone (queued → submitted) costs no edit.
+        shown = f"{content}|{embed and job.image_url}"
         if job.message_id is not None and not job.status.terminal and self._shown.get(job.id) == shown:
             return
         self._shown[job.id] = shown
