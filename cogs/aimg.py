@@ -42,6 +42,19 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         await interaction.response.send_message(AGE_REFUSAL, ephemeral=True)
         return True
 
+    async def _deferred_account(
+        self, interaction: discord.Interaction[Any]
+    ) -> tuple[Account, AimgBackend] | None:
+        """For commands that call AIMG: the age gate, an ephemeral defer, then the account to use.
+        None (after telling the member why) when the command cannot go on."""
+        if await self._refused(interaction):
+            return None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        found = self._backend(interaction)
+        if found is None:
+            await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
+        return found
+
     def _backend(self, interaction: discord.Interaction[Any]) -> tuple[Account, AimgBackend] | None:
         if interaction.guild_id is None or interaction.channel_id is None:
             return None
@@ -172,12 +185,8 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
     async def login(
         self, interaction: discord.Interaction[Any], email: app_commands.Range[str, 3, 254]
     ) -> None:
-        if await self._refused(interaction):
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        found = self._backend(interaction)
+        found = await self._deferred_account(interaction)
         if found is None:
-            await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
             return
         assert interaction.guild_id is not None
         guild_id, user_id, base_url = interaction.guild_id, interaction.user.id, found[0].base_url
@@ -212,12 +221,8 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
     )
     @app_commands.guild_only()
     async def creations(self, interaction: discord.Interaction[Any]) -> None:
-        if await self._refused(interaction):
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        found = self._backend(interaction)
+        found = await self._deferred_account(interaction)
         if found is None:
-            await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
             return
         whose = "your own account" if found[0].source == MEMBER_SOURCE else "this server's account"
         view = CreationsView(found[1], whose=whose)
@@ -233,12 +238,8 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
     @app_commands.command(name="models", description="List the AIMG models and their limits.")
     @app_commands.guild_only()
     async def models(self, interaction: discord.Interaction[Any]) -> None:
-        if await self._refused(interaction):
-            return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        found = self._backend(interaction)
+        found = await self._deferred_account(interaction)
         if found is None:
-            await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
             return
         try:
             models = await found[1].get_models()

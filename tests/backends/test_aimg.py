@@ -642,13 +642,6 @@ async def fake() -> AsyncIterator[FakeAimg]:
     await server.stop()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    # Plain http on loopback: verify=False only skips loading the CA bundle.
-    async with httpx.AsyncClient(timeout=5, verify=False) as client:
-        yield client
-
-
 def client(
     fake: FakeAimg, http: httpx.AsyncClient, session: str = TEST_SESSION_ID, **options: str
 ) -> AimgBackend:

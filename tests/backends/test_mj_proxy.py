@@ -444,13 +444,6 @@ async def fake(request: pytest.FixtureRequest) -> AsyncIterator[FakeMjProxy]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    # Plain http on loopback: verify=False only skips loading the CA bundle (50 ms per client).
-    async with httpx.AsyncClient(timeout=5, verify=False) as client:
-        yield client
-
-
-@pytest.fixture
 def client(fake: FakeMjProxy, http: httpx.AsyncClient) -> MjProxyBackend:
     return MjProxyBackend(account(fake.base_url, fake.flavour), http)
 

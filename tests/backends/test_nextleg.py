@@ -424,13 +424,6 @@ async def fake() -> AsyncIterator[FakeNextLeg]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    # Plain http on loopback: verify=False only skips loading the CA bundle (50 ms per client).
-    async with httpx.AsyncClient(timeout=5, verify=False) as client:
-        yield client
-
-
-@pytest.fixture
 def client(fake: FakeNextLeg, http: httpx.AsyncClient) -> NextLegBackend:
     return NextLegBackend(account(fake.base_url), http)
 

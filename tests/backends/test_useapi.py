@@ -365,13 +365,6 @@ async def fake() -> AsyncIterator[FakeUseApi]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    # Plain http on loopback: verify=False only skips loading the CA bundle (50 ms per client).
-    async with httpx.AsyncClient(timeout=5, verify=False) as client:
-        yield client
-
-
-@pytest.fixture
 def client(fake: FakeUseApi, http: httpx.AsyncClient) -> UseApiBackend:
     return UseApiBackend(account(fake.base_url, channel=CHANNEL), http)
 
