@@ -4,14 +4,24 @@
 with Pillow (about 0.1 s of CPU per image). Under load that drawing would be the benchmark's own
 bottleneck and would land in the "backend done → final message" figure, so every grid here is one
 picture drawn once; what the bot does with it (download, re-upload) is unchanged.
+
+``python -m bench.backend '{"duration": 40, ...}'`` runs it as its own process (as a real proxy
+is), prints its base URL, and serves ``GET /bench/report``: what :func:`report` says, for the
+benchmark to measure with once the run is over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import random
+import signal
+import sys
 from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
 
 from bot.sandbox import images
 from bot.sandbox.fake_mj_proxy import _TERMINAL, FakeMjProxy, _Task
@@ -70,11 +80,49 @@ class BenchProxy(FakeMjProxy):
         finally:
             self._active -= 1
 
-    def finished_at(self, task_id: str) -> float | None:
-        """Unix time the task ended (SUCCESS or FAILURE), if it has."""
-        task = self._tasks.get(task_id)
-        return None if task is None or task.finish_time is None else task.finish_time / 1000
+    def _build_app(self) -> web.Application:
+        app = super()._build_app()
+        app.router.add_get("/bench/report", self._report)
+        return app
 
-    def submitted_at(self, task_id: str) -> float | None:
-        task = self._tasks.get(task_id)
-        return None if task is None else task.submit_time / 1000
+    async def _report(self, request: web.Request) -> web.Response:
+        return web.json_response(self.report())
+
+    def report(self) -> dict[str, Any]:
+        """Per task its submit and end times (Unix seconds; the end is None while it runs), the
+        API requests by kind, the tasks ``list-by-condition`` returned, and the pushes delivered."""
+        kinds = {"submit": 0, "list": 0, "fetch": 0, "other": 0}
+        listed = 0
+        for r in self.requests:
+            if r.path.startswith("/mj/submit/"):
+                kinds["submit"] += 1
+            elif r.path == "/mj/task/list-by-condition":
+                kinds["list"] += 1
+                listed += len(r.json.get("ids") or []) if isinstance(r.json, dict) else 0
+            elif r.path.endswith("/fetch"):
+                kinds["fetch"] += 1
+            else:
+                kinds["other"] += 1
+        return {
+            "tasks": {
+                t.id: [t.submit_time / 1000, t.finish_time / 1000 if t.finish_time else None]
+                for t in self._tasks.values()
+            },
+            "requests": kinds,
+            "listed": listed,
+            "pushes": sum(1 for d in self.hook_deliveries if d.delivered),
+        }
+
+
+async def _serve(knobs: dict[str, Any]) -> None:
+    proxy = BenchProxy(**knobs)
+    await proxy.start()
+    print(proxy.base_url, flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await proxy.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve(json.loads(sys.argv[1])))

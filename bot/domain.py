@@ -280,6 +280,20 @@ class SettingsState(BaseModel):
     source: str = "bot"
 
 
+class Reply(BaseModel):
+    """The response message of the interaction that started a job, which becomes its message.
+
+    Discord accepts the interaction's token for 15 minutes; until then, writes through it
+    (``/webhooks/{application}/{token}/messages/…``) are outside the global rate budget and the
+    channel edit limit, so what a member waits for never queues behind other jobs.
+    """
+
+    message_id: int
+    token: str = Field(repr=False)
+    #: Epoch seconds after which Discord refuses the token.
+    expires: float
+
+
 class Job(BaseModel):
     """One generation job and the Discord message that shows it."""
 
@@ -321,3 +335,5 @@ class Job(BaseModel):
     media_type: str = "image"
     #: A still shown with a video result (its first frame).
     preview_url: str | None = None
+    #: The interaction response that is this job's message, when an interaction made one.
+    reply: Reply | None = None

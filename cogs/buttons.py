@@ -22,6 +22,7 @@ from bot.domain import Job
 from bot.jobs.engine import UserError
 from cogs.aimg_flow import item_action_clicked
 from cogs.modals import modal_for
+from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -82,16 +83,16 @@ class ResultButtonItem(
         if modal is not None:
             await interaction.response.send_modal(modal)  # a modal must be the first response
             return
-        await interaction.response.defer()
+        reply = await defer_job_message(interaction)
         try:
             await bot.engine.press(
-                parent, self.index, user_id=interaction.user.id, channel_id=parent.channel_id
+                parent, self.index, user_id=interaction.user.id, channel_id=parent.channel_id, reply=reply
             )
         except UserError as exc:
-            await _refuse(interaction, str(exc))
+            await refuse(interaction, str(exc))
             return
         if interaction.message is not None:
-            await interaction.edit_original_response(view=mark_pressed(interaction.message, self.custom_id))
+            await bot.publisher.edit_view(parent, mark_pressed(interaction.message, self.custom_id))
 
 
 class CancelButtonItem(

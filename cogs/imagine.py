@@ -11,6 +11,7 @@ from discord.ext import commands
 from bot.domain import JobKind
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
 from cogs.attachments import read_images
+from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -29,14 +30,15 @@ class Imagine(commands.Cog):
         attachments: list[discord.Attachment | None] | None = None,
         params: dict[str, str] | None = None,
     ) -> None:
-        """The one path every command takes: acknowledge, read images, queue the job, confirm."""
+        """The one path every command takes: acknowledge, read images, queue the job, whose
+        message is the acknowledgement's (see cogs/replies.py)."""
         # Acknowledge before anything slow (reading attachments, the store).
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        reply = await defer_job_message(interaction)
         assert interaction.guild_id is not None
         assert interaction.channel_id is not None
         try:
             images = await read_images(attachments or [])
-            job = await self.bot.engine.submit(
+            await self.bot.engine.submit(
                 kind,
                 guild_id=interaction.guild_id,
                 channel_id=interaction.channel_id,
@@ -44,13 +46,10 @@ class Imagine(commands.Cog):
                 prompt=prompt,
                 images=images,
                 params=params,
+                reply=reply,
             )
         except UserError as exc:
-            await interaction.followup.send(str(exc), ephemeral=True)
-            return
-        await interaction.followup.send(
-            f"Job #{job.id} is on its way; it will appear in this channel.", ephemeral=True
-        )
+            await refuse(interaction, str(exc))
 
     @app_commands.command(name="imagine", description="Create four images from a text prompt.")
     @app_commands.describe(

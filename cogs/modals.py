@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import discord
 import httpx
 
-from bot.domain import Job, JobKind, UserPrefs
+from bot.domain import Job, JobKind, Reply, UserPrefs
 from bot.jobs.engine import USE_SETTINGS, UserError
 from bot.jobs.masks import REGION_NAMES, image_size, region_mask
 from cogs.aimg_flow import SettingsModal
+from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -62,8 +63,8 @@ class RemixModal(discord.ui.Modal, title="Remix Prompt"):
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer()
-        await _press(interaction, self.job, self.index, prompt=self.prompt.value, remix=True)
+        reply = await defer_job_message(interaction)
+        await _press(interaction, reply, self.job, self.index, prompt=self.prompt.value, remix=True)
 
 
 class ZoomModal(discord.ui.Modal, title="Zoom Out"):
@@ -88,11 +89,11 @@ class ZoomModal(discord.ui.Modal, title="Zoom Out"):
                 ephemeral=True,
             )
             return
-        await interaction.response.defer()
+        reply = await defer_job_message(interaction)
         prompt = _ZOOM_FLAG.sub("", self.prompt.value).strip()
         if not _AR_FLAG.search(prompt):
             prompt += " --ar 1:1"  # the proxy needs an aspect ratio with --zoom
-        await _press(interaction, self.job, self.index, prompt=f"{prompt} --zoom {zoom:g}")
+        await _press(interaction, reply, self.job, self.index, prompt=f"{prompt} --zoom {zoom:g}")
 
 
 class RegionModal(discord.ui.Modal, title="Vary (Region)"):
@@ -109,15 +110,15 @@ class RegionModal(discord.ui.Modal, title="Vary (Region)"):
         self.add_item(discord.ui.Label(text="Region to repaint", component=self.region))
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer()
+        reply = await defer_job_message(interaction)
         bot: MjBot = interaction.client
         try:
             size = await _parent_size(bot, self.job)
         except UserError as exc:
-            await interaction.followup.send(str(exc), ephemeral=True)
+            await refuse(interaction, str(exc))
             return
         mask = await asyncio.to_thread(region_mask, size, self.region.values[0])
-        await _press(interaction, self.job, self.index, prompt=self.prompt.value, mask_png=mask)
+        await _press(interaction, reply, self.job, self.index, prompt=self.prompt.value, mask_png=mask)
 
 
 async def _parent_size(bot: MjBot, job: Job) -> tuple[int, int]:
@@ -138,6 +139,7 @@ async def _parent_size(bot: MjBot, job: Job) -> tuple[int, int]:
 
 async def _press(
     interaction: discord.Interaction[Any],
+    reply: Reply,
     job: Job,
     index: int,
     *,
@@ -155,6 +157,7 @@ async def _press(
             prompt=prompt,
             mask_png=mask_png,
             remix=remix,
+            reply=reply,
         )
     except UserError as exc:
-        await interaction.followup.send(str(exc), ephemeral=True)
+        await refuse(interaction, str(exc))

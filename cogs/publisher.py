@@ -4,22 +4,32 @@ The engine reports every job change here (:meth:`JobPublisher.job_changed`, neve
 the latest state of each job is kept, so a burst of progress updates becomes one edit, and an
 update that would not change what the message shows is dropped.
 
-Discord's rate budget, not CPU, limits a busy bot, so every write is scheduled against it:
+Two routes lead to a job's message:
 
-* the global budget (about 50 requests/s per bot token; interaction responses are outside it):
-  at most ``GLOBAL_WRITES`` writes in any ``GLOBAL_WINDOW``, so the bot never meets a 429;
-* the per-channel budgets (about 5 posts and 5 edits per 5 s each): at most ``CHANNEL_WRITES``
-  per ``CHANNEL_WINDOW`` per channel and kind.
+* **the interaction's webhook** (``/webhooks/{application}/{token}/messages/{id}``), when the job's
+  message is the response of the interaction that started it (:class:`bot.domain.Reply`, see
+  ``cogs/replies.py``) and its token lives (15 minutes). Discord keeps these writes outside the
+  global budget and the channel edit limit, so the writes a member waits for, the message's first
+  content and the final result, go this way at once, whatever else is queued;
+* **the channel** (``/channels/{id}/messages``), for every progress edit and for messages no live
+  interaction owns (after 15 minutes, "Imagine all"'s extra jobs). These spend the bot's rate
+  budget, so each is scheduled against it:
 
-Writes go in priority order: finals first (a member waits for them), then first posts, then
-progress edits. Progress edits are the only writes that may be dropped: they leave
-``GLOBAL_RESERVE`` global and ``CHANNEL_RESERVE`` per-channel slots to urgent writes, so under
-pressure they wait, coalesce, and are superseded by the final. Progress edits of one job are also
-at least ``progress_edit_seconds`` apart. One message is written at a time per job, so edits never
+  * the global budget (about 50 requests/s per bot token): at most ``GLOBAL_WRITES`` writes in any
+    ``GLOBAL_WINDOW``, so the bot never meets a 429;
+  * the per-channel budgets (about 5 posts and 5 edits per 5 s each): at most ``CHANNEL_WRITES``
+    per ``CHANNEL_WINDOW`` per channel and kind.
+
+Progress edits are the elastic part: they fill what the budget leaves, so a busy bot uses the
+budget fully without a 429. Budgeted writes go in priority order: finals, first posts, progress
+edits. Progress edits are the only writes that may be dropped: they leave ``GLOBAL_RESERVE``
+global and ``CHANNEL_RESERVE`` per-channel slots to urgent writes, so under pressure they wait,
+coalesce, and are superseded by the final. Progress edits of one job are also at least
+``progress_edit_seconds`` apart. One message is written at a time per job, so edits never
 overtake each other.
 
-A write's slot is taken when the write is chosen and stamped with the time its request leaves
-(after the store read and the image download), which is what Discord's windows count.
+A budgeted write's slot is taken when the write is chosen and stamped with the time its request
+leaves (after the store read and the image download), which is what Discord's windows count.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from typing import TYPE_CHECKING
 import discord
 import httpx
 
-from bot.domain import Job, JobStatus
+from bot.domain import Job, JobStatus, Reply
 from cogs.render import job_content, job_view, result_embed
 
 if TYPE_CHECKING:
@@ -62,9 +72,30 @@ GLOBAL_WRITES = 49
 GLOBAL_WINDOW = 1.05
 #: Global slots progress edits leave free for finals and first posts.
 GLOBAL_RESERVE = 10
+#: An interaction token this close to its expiry is not used (a write may take this long).
+REPLY_MARGIN = 60.0
+#: The scheduler looks at its queue at most this often: one pass serves every change since the
+#: last, instead of one pass per change (each pass looks at every waiting job).
+TICK = 0.01
 
 #: Write priorities, most urgent first.
 FINAL, POST, PROGRESS = 0, 1, 2
+
+
+@dataclass
+class _Rendering:
+    """What a job's message is to show, ready for either route."""
+
+    content: str
+    embed: discord.Embed | None
+    #: The result file (bytes, filename), attached anew on each request.
+    upload: tuple[bytes, str] | None
+    view: discord.ui.View | None
+    mentions: discord.AllowedMentions
+
+    def files(self) -> list[discord.File]:
+        # A discord.File is closed once sent, so a second route needs a fresh one.
+        return [discord.File(io.BytesIO(self.upload[0]), filename=self.upload[1])] if self.upload else []
 
 
 @dataclass
@@ -87,12 +118,16 @@ class _Window:
         if self._slots and any(s.at <= horizon for s in self._slots):
             self._slots = [s for s in self._slots if s.at > horizon]
 
+    def free(self, now: float) -> int:
+        """Writes that may go now."""
+        self._prune(now)
+        return self._limit - len(self._slots)
+
     def free_at(self, now: float, reserve: int = 0) -> float | None:
         """When a write may go keeping ``reserve`` slots free: ``now`` or later, or None when
         only a pending write's completion can free a slot."""
-        self._prune(now)
         allowed = self._limit - reserve
-        if len(self._slots) < allowed:
+        if self.free(now) > reserve:
             return now
         times = sorted(s.at for s in self._slots)
         oldest = times[len(times) - allowed]
@@ -123,6 +158,9 @@ class JobPublisher:
         )
         #: What each job's message shows now, so repeats are not sent.
         self._shown: dict[int, str] = {}
+        #: Interaction-owned job messages written since this process started (the first write
+        #: replaces Discord's "thinking…" and goes through the interaction).
+        self._filled: set[int] = set()
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._writes: set[asyncio.Task[None]] = set()
@@ -152,15 +190,25 @@ class JobPublisher:
             timeout = None if next_due is None else max(0.0, next_due - time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+            await asyncio.sleep(TICK)
 
     def _start_due_writes(self) -> float | None:
-        """Start every write the budgets allow, most urgent first; return when to look again
-        (None: when something changes or a write completes)."""
+        """Start every write through an interaction, and every budgeted write the budgets allow,
+        most urgent first; return when to look again (None: when something changes or a write
+        completes)."""
         now = time.monotonic()
+        wall = time.time()
         by_priority: tuple[list[Job], list[Job], list[Job]] = ([], [], [])
+        unbudgeted: list[Job] = []
         for job_id, job in self._latest.items():
             if job_id not in self._busy:
-                by_priority[_priority(job)].append(job)
+                priority = self._priority(job)
+                if priority != PROGRESS and _reply_usable(job, wall):
+                    unbudgeted.append(job)
+                else:
+                    by_priority[priority].append(job)
+        for job in unbudgeted:
+            self._start(job, None)
         next_due: float | None = None
 
         def later(at: float | None) -> None:
@@ -171,11 +219,15 @@ class JobPublisher:
         for priority, jobs in enumerate(by_priority):
             urgent = priority != PROGRESS
             reserve = 0 if urgent else GLOBAL_RESERVE
+            if not jobs:
+                continue
+            if self._global.free(now) <= reserve:
+                # Out of global budget for this priority and every lower one.
+                later(self._global.free_at(now, reserve))
+                return next_due
             for job in jobs:
-                global_free = self._global.free_at(now, reserve)
-                if global_free is None or global_free > now:
-                    # Out of global budget for this priority and every lower one.
-                    later(global_free)
+                if self._global.free(now) <= reserve:
+                    later(self._global.free_at(now, reserve))
                     return next_due
                 if not urgent:
                     own = self._last_edit.get(job.id, 0.0) + self._interval
@@ -190,23 +242,27 @@ class JobPublisher:
                 self._start(job, channel)
         return next_due
 
-    def _start(self, job: Job, channel: _Window) -> None:
+    def _start(self, job: Job, channel: _Window | None) -> None:
+        """Write ``job``'s message: through its interaction when ``channel`` is None, else through
+        the channel, counted in the global and ``channel``'s budgets."""
         del self._latest[job.id]
         self._busy.add(job.id)
-        slot = _Slot()
-        self._global.take(slot)
-        channel.take(slot)
+        slot: _Slot | None = None
+        if channel is not None:
+            slot = _Slot()
+            self._global.take(slot)
+            channel.take(slot)
         task = asyncio.create_task(self._write(job, slot, channel))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _write(self, job: Job, slot: _Slot, channel: _Window) -> None:
+    async def _write(self, job: Job, slot: _Slot | None, channel: _Window | None) -> None:
         try:
             await self._publish(job, slot)
         except Exception:
             log.exception("job %s: could not update its Discord message", job.id)
         finally:
-            if slot.at == math.inf:
+            if slot is not None and channel is not None and slot.at == math.inf:
                 self._global.give_back(slot)
                 channel.give_back(slot)
             self._busy.discard(job.id)
@@ -215,16 +271,16 @@ class JobPublisher:
                 self._last_edit.pop(job.id, None)
             self._wake.set()
 
-    async def _publish(self, job: Job, slot: _Slot) -> None:
+    async def _publish(self, job: Job, slot: _Slot | None) -> None:
+        """Write ``job``'s message as the store has it: through its interaction when ``slot`` is
+        None, else through the channel (``slot`` is stamped when the request leaves)."""
         # The store is the truth: a newer state may have been written since this one was queued.
         stored = await self._bot.engine.get(job.id)
         if stored is None or (stored.status.terminal and stored.result_posted):
             return
         job = stored
-        channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-        mentions = discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(job.owner_id)])
         content = job_content(job)
-        files: list[discord.File] = []
+        upload: tuple[bytes, str] | None = None
         embed: discord.Embed | None = None
         if job.status is JobStatus.SUCCESS and job.image_url:
             video = job.media_type == "video"
@@ -232,51 +288,118 @@ class JobPublisher:
             if video and job.preview_url:
                 embed = discord.Embed().set_image(url=job.preview_url)  # the first frame
             if image is not None:
-                filename = f"mjbot_{job.id}.{_extension(image) if video else 'png'}"
-                files.append(discord.File(io.BytesIO(image), filename=filename))
+                upload = (image, f"mjbot_{job.id}.{_extension(image) if video else 'png'}")
             else:
                 content += f"\n{job.image_url}"
         elif job.status is JobStatus.IN_PROGRESS and job.image_url:
             embed = discord.Embed().set_image(url=job.image_url)
         embed = result_embed(job) or embed
-        view = job_view(job)
         # What a member sees of a running job: text and preview (its only button is Cancel). A
         # change that leaves both alone (queued → submitted) costs no edit.
         shown = f"{content}|{embed and job.image_url}"
         if job.message_id is not None and not job.status.terminal and self._shown.get(job.id) == shown:
             return
         self._shown[job.id] = shown
-
-        message_id = job.message_id
-        # The request leaves now: this is the moment Discord's windows count.
-        slot.at = time.monotonic()
-        if message_id is not None:
-            try:
-                await channel.get_partial_message(message_id).edit(
-                    content=content,
-                    embed=embed,
-                    attachments=files,
-                    view=view,
-                    allowed_mentions=mentions,
-                )
-            except discord.NotFound:
-                message_id = None  # somebody deleted the job message: post it again
-        if message_id is None:
-            message = await channel.send(
-                content=content,
-                embed=embed if embed is not None else discord.utils.MISSING,
-                files=files,
-                view=view if view is not None else discord.utils.MISSING,
-                allowed_mentions=mentions,
-                # A crash between this post and recording its id must not make a second message:
-                # discord.py sends the nonce with enforce_nonce, so Discord hands back the first
-                # one for a few minutes. A re-post after a deletion needs a new message, so no nonce.
-                nonce=f"mjb{job.id}" if job.message_id is None else str(secrets.randbits(63)),
-            )
-            await self._bot.engine.record_message(job.id, message.id)
+        message = _Rendering(
+            content=content,
+            embed=embed,
+            upload=upload,
+            view=job_view(job),
+            mentions=discord.AllowedMentions(
+                everyone=False, roles=False, users=[discord.Object(job.owner_id)]
+            ),
+        )
+        if (
+            slot is None
+            and job.reply is not None
+            and await self._write_through_reply(job, job.reply, message)
+        ):
+            self._filled.add(job.id)
+        else:
+            await self._write_through_channel(job, slot, message)
         if job.status.terminal:
             await self._bot.engine.record_posted(job.id)
             self._shown.pop(job.id, None)
+            self._filled.discard(job.id)
+
+    async def _write_through_reply(self, job: Job, reply: Reply, message: _Rendering) -> bool:
+        """Edit the interaction's own message; False when Discord refused (the reply is then
+        forgotten and the channel route takes over)."""
+        try:
+            await self._webhook(reply).edit_message(
+                reply.message_id,
+                content=message.content,
+                embed=message.embed,
+                attachments=message.files(),
+                view=message.view,
+                allowed_mentions=message.mentions,
+            )
+            return True
+        except discord.NotFound:
+            # Somebody deleted the job message: a new one is posted in the channel.
+            await self._bot.engine.forget_reply(job.id, message_gone=True)
+            job.message_id = None
+        except discord.HTTPException as exc:
+            # The token was refused (expired early, or revoked): the channel route still works.
+            log.info(
+                "job %s: Discord refused its interaction token (%s); using the channel", job.id, exc.status
+            )
+            await self._bot.engine.forget_reply(job.id)
+        job.reply = None
+        return False
+
+    async def _write_through_channel(self, job: Job, slot: _Slot | None, message: _Rendering) -> None:
+        channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        message_id = job.message_id
+        if slot is not None:
+            # The request leaves now: this is the moment Discord's windows count.
+            slot.at = time.monotonic()
+        if message_id is not None:
+            try:
+                await channel.get_partial_message(message_id).edit(
+                    content=message.content,
+                    embed=message.embed,
+                    attachments=message.files(),
+                    view=message.view,
+                    allowed_mentions=message.mentions,
+                )
+                return
+            except discord.NotFound:
+                pass  # somebody deleted the job message: post it again
+        posted = await channel.send(
+            content=message.content,
+            embed=message.embed if message.embed is not None else discord.utils.MISSING,
+            files=message.files(),
+            view=message.view if message.view is not None else discord.utils.MISSING,
+            allowed_mentions=message.mentions,
+            # A crash between this post and recording its id must not make a second message:
+            # discord.py sends the nonce with enforce_nonce, so Discord hands back the first
+            # one for a few minutes. A re-post after a deletion needs a new message, so no nonce.
+            nonce=f"mjb{job.id}" if job.message_id is None else str(secrets.randbits(63)),
+        )
+        await self._bot.engine.record_message(job.id, posted.id)
+
+    async def edit_view(self, job: Job, view: discord.ui.View) -> None:
+        """Change only the buttons of ``job``'s message (a pressed button turns blurple)."""
+        if job.message_id is None:
+            return
+        if _reply_usable(job, time.time()) and job.reply is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await self._webhook(job.reply).edit_message(job.reply.message_id, view=view)
+                return
+        channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        with contextlib.suppress(discord.NotFound):
+            await channel.get_partial_message(job.message_id).edit(view=view)
+
+    def _webhook(self, reply: Reply) -> discord.Webhook:
+        """The webhook of the interaction whose response ``reply`` is (its id is the bot's)."""
+        return discord.Webhook.partial(self._bot.application_id or 0, reply.token, client=self._bot)
+
+    def _priority(self, job: Job) -> int:
+        if job.status.terminal:
+            return FINAL
+        unfilled = job.reply is not None and job.id not in self._filled
+        return POST if job.message_id is None or unfilled else PROGRESS
 
     async def download_result(self, job: Job) -> bytes | None:
         """The job's result file, when its URL is one the bot may fetch (the account's own service
@@ -313,10 +436,10 @@ def _extension(video: bytes) -> str:
     return "mp4"
 
 
-def _priority(job: Job) -> int:
-    if job.status.terminal:
-        return FINAL
-    return POST if job.message_id is None else PROGRESS
+def _reply_usable(job: Job, now: float) -> bool:
+    """Whether ``job``'s message can still be written through its interaction's token."""
+    reply = job.reply
+    return reply is not None and reply.message_id == job.message_id and now < reply.expires - REPLY_MARGIN
 
 
 def _bucket(job: Job) -> tuple[int, str]:

@@ -43,6 +43,7 @@ from bot.domain import (
     Job,
     JobKind,
     JobStatus,
+    Reply,
     ResultButton,
     SettingsState,
     SubmitResult,
@@ -217,10 +218,12 @@ class JobEngine:
         images: Sequence[bytes] = (),
         params: dict[str, str] | None = None,
         account_id: int | None = None,
+        reply: Reply | None = None,
     ) -> Job:
         """Queue a new job (/imagine, /blend, /describe, /shorten, /aimg) and show it in the channel.
 
-        ``account_id`` pins the job to one account (a member's own linked account)."""
+        ``account_id`` pins the job to one account (a member's own linked account). ``reply`` is
+        the deferred response of the member's interaction, which becomes the job's message."""
         self.member_rate.check(guild_id, owner_id)
         prompt = prompt.strip()
         if kind in (JobKind.IMAGINE, JobKind.SHORTEN, JobKind.GENERATE) and not prompt:
@@ -247,6 +250,7 @@ class JobEngine:
             inputs=images,
             params=params,
             account_id=account_id,
+            reply=reply,
         )
         self._observer.job_changed(job)
         self._spawn(self._dispatch(guild_id))
@@ -288,12 +292,14 @@ class JobEngine:
         prompt: str | None = None,
         mask_png: bytes | None = None,
         remix: bool = False,
+        reply: Reply | None = None,
     ) -> list[Job]:
         """Start what button ``index`` of a finished job's result does; the jobs it started.
 
         ``prompt`` and ``mask_png`` are what the member typed or chose in a modal, for actions the
         backend confirms with a MODAL step (Custom Zoom, Vary (Region)); with ``remix`` the prompt
-        replaces the parent's (Remix mode).
+        replaces the parent's (Remix mode). ``reply`` becomes the first started job's message
+        (one interaction has one response; "Imagine all"'s other jobs are posted).
         """
         if parent.status is not JobStatus.SUCCESS or not 0 <= index < len(parent.buttons):
             raise UserError("This button is no longer available. Run /imagine again.")
@@ -311,8 +317,9 @@ class JobEngine:
                     channel_id=channel_id,
                     owner_id=user_id,
                     prompt=p,
+                    reply=reply if n == 0 else None,
                 )
-                for p in picked
+                for n, p in enumerate(picked)
             ]
         self.member_rate.check(parent.guild_id, user_id)
         _check_plain_text(prompt or "")
@@ -337,6 +344,7 @@ class JobEngine:
             account_id=parent.account_id,
             inputs=[mask_png] if mask_png else (),
             params=self._follow_up_params(parent, button, prompt, remix),
+            reply=reply,
         )
         self._observer.job_changed(job)
         self._spawn(self._dispatch(parent.guild_id))
@@ -554,6 +562,14 @@ class JobEngine:
 
     async def record_message(self, job_id: int, message_id: int) -> None:
         await self._store.update_job(job_id, message_id=message_id)
+
+    async def forget_reply(self, job_id: int, *, message_gone: bool = False) -> None:
+        """Stop writing ``job_id``'s message through its interaction (Discord refused the token);
+        ``message_gone``: the message was deleted too, so the next write posts a new one."""
+        if message_gone:
+            await self._store.update_job(job_id, reply_token=None, message_id=None)
+        else:
+            await self._store.update_job(job_id, reply_token=None)
 
     async def record_posted(self, job_id: int) -> None:
         await self._store.update_job(job_id, result_posted=True)

@@ -26,6 +26,7 @@ from bot.domain import (
     Job,
     JobKind,
     JobStatus,
+    Reply,
     ResultButton,
     UserPrefs,
 )
@@ -40,6 +41,7 @@ _JOB_MUTABLE = frozenset(
         "account_id",
         "backend_task_id",
         "message_id",
+        "reply_token",
         "image_url",
         "buttons",
         "error_kind",
@@ -326,12 +328,14 @@ class Store:
         account_id: int | None = None,
         inputs: Sequence[bytes] = (),
         params: dict[str, str] | None = None,
+        reply: Reply | None = None,
     ) -> Job:
         now = time.time()
         async with self._db.execute(
             """INSERT INTO jobs (guild_id, channel_id, owner_id, kind, prompt, status, hook_secret,
-                   created_at, updated_at, deadline, parent_job_id, action_custom_id, account_id, params)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   created_at, updated_at, deadline, parent_job_id, action_custom_id, account_id, params,
+                   message_id, reply_token, reply_expires)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 guild_id,
                 channel_id,
@@ -347,6 +351,9 @@ class Store:
                 action_custom_id,
                 account_id,
                 json.dumps(params or {}),
+                reply.message_id if reply else None,
+                reply.token if reply else None,
+                reply.expires if reply else 0.0,
             ),
         ) as cur:
             job_id = cur.lastrowid
@@ -555,4 +562,7 @@ def _job(row: aiosqlite.Row) -> Job:
         ignored_words=json.loads(row["ignored_words"]),
         media_type=row["media_type"],
         preview_url=row["preview_url"],
+        reply=Reply(message_id=row["message_id"], token=row["reply_token"], expires=row["reply_expires"])
+        if row["reply_token"] is not None and row["message_id"] is not None
+        else None,
     )

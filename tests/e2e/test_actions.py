@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
+from bot.jobs.engine import MemberRate
 from bot.sandbox.discord import Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
@@ -69,6 +70,8 @@ async def test_every_grid_button_starts_its_job(sandbox: Sandbox, label: str) ->
 async def test_every_upscale_button_starts_its_job(sandbox: Sandbox) -> None:
     emu = sandbox.emulator
     bob = emu.world.member
+    assert sandbox.bot is not None
+    sandbox.bot.engine.member_rate = MemberRate(burst=20)  # 13 jobs in a few seconds on purpose
     grid = await _grid(sandbox)
     before = _seen(sandbox)
     await emu.click(bob.id, grid.id, custom_id(grid, "U1"))

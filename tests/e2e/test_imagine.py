@@ -37,8 +37,10 @@ async def _imagine_then_upscale(sandbox: Sandbox) -> None:
     feed = emu.subscribe()
 
     inter = await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse at dusk")
-    assert "on its way" in await _ephemeral_text(sandbox, inter, "on its way")
     grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+    # The job's message is the command's own (public) response, filled in through its webhook.
+    assert inter.original is not None and grid.id == inter.original.id
+    assert not grid.loading and not grid.ephemeral
 
     assert grid.content.startswith("**a lighthouse at dusk** - <@")
     assert buttons(grid) == GRID_ROWS
@@ -204,9 +206,10 @@ async def test_a_non_image_attachment_is_refused_before_any_backend_call(sandbox
 async def test_a_post_whose_id_was_lost_is_not_posted_twice(
     make_sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The message is posted but its id never reaches the store (as when the bot is killed right
-    # after the post): the next write posts again with the same nonce and Discord hands back the
-    # first message instead of making a second.
+    # "Imagine all" starts four jobs from one click: the click's response shows the first, the
+    # other three are posted in the channel. One post's id never reaches the store (as when the
+    # bot is killed right after it): the next write posts again with the same nonce and Discord
+    # hands back the first message instead of making a second.
     async with Running(make_sandbox(proxy=FakeMjProxy(step_seconds=0.4, progress_steps=2))) as box:
         assert box.bot is not None
         engine = box.bot.engine
@@ -219,10 +222,13 @@ async def test_a_post_whose_id_was_lost_is_not_posted_twice(
                 raise RuntimeError("killed before the id was stored")
             await real(job_id, message_id)
 
-        monkeypatch.setattr(engine, "record_message", lose_first)
         emu = box.emulator
-        art = emu.channel("art")
-        await emu.slash(emu.world.member.id, art.id, "imagine", prompt="only once")
-        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
-        assert grid.id == lost[0]
-        assert [m.id for m in emu.messages(art.id) if "only once" in m.content] == [grid.id]
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "describe", image=("photo.png", png_bytes(), "image/png"))
+        described = await emu.wait_for_message(art.id, lambda m: "Imagine all" in str(buttons(m)), 10)
+        monkeypatch.setattr(engine, "record_message", lose_first)
+        await emu.click(bob.id, described.id, custom_id(described, "Imagine all"))
+        await emu.wait_for(lambda: len([m for m in emu.messages(art.id) if is_result(m)]) == 4 or None, 15)
+        assert lost and lost[0] in {m.id for m in emu.messages(art.id) if is_result(m)}
+        grids = [m for m in emu.messages(art.id) if m.id != described.id and m.author_id == emu.world.bot.id]
+        assert len(grids) == 4, [g.content for g in grids]

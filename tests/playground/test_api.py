@@ -73,15 +73,13 @@ async def test_slash_through_the_api_streams_the_job_to_its_user(running: Runnin
         slash = {"user_id": bob, "channel_id": art, "name": "imagine", "options": {"prompt": "a lighthouse"}}
         answer = await client.post("/api/slash", json=slash)
         assert answer.status_code == 200 and "error" not in answer.json(), answer.text
-        note = await _until(events, lambda name, m: name == "upsert" and "on its way" in m["content"])
-        assert note["flags"] & 64 and note["interaction_metadata"]["name"] == "imagine"
         grid = await _until(events, lambda name, m: name == "upsert" and _is_result(m))
         assert grid["content"].startswith("**a lighthouse**")
-
-        # The ephemeral note is bob's alone.
-        for viewer, sees_note in ((bob, True), (alice, False)):
+        # The job's message is the command's public response: everyone in the channel sees it.
+        assert grid["interaction_metadata"]["name"] == "imagine" and not grid["flags"] & 64
+        for viewer in (bob, alice):
             listed = (await client.get(f"/api/channels/{art}/messages", params={"viewer": viewer})).json()
-            assert any(m["id"] == note["id"] for m in listed) is sees_note
+            assert any(m["id"] == grid["id"] for m in listed)
     assert emu.violations == []
 
 

@@ -114,14 +114,16 @@ async def crash_run(workdir: Path, run: CrashRun) -> tuple[Tally, list[str]]:
     result.commands = len(sent)
     # Sent while the bot was being killed: Discord shows the member "interaction failed".
     result.unanswered = sum(1 for i in sent if not i.acked)
-    # Acknowledged, then killed before the bot confirmed ("on its way") or refused: the member saw
-    # "thinking…" only. The job may or may not have been stored (it is counted below if it was).
+    # Acknowledged, then killed before the bot stored the job or refused it: the member's
+    # "thinking…" message was never filled in. (A stored job fills it in after the restart.)
     slashes = [i for i in sent if i.acked and i.message_id is None]
-    result.acked_silent = sum(1 for i in slashes if not any(m.content for m in i.ephemeral))
-    # Refused with a sentence (the member's limit of jobs at once, the server's queue length…).
-    result.refused = sum(
-        1 for i in slashes if any(m.content and "on its way" not in m.content for m in i.ephemeral)
+    result.acked_silent = sum(
+        1
+        for i in slashes
+        if i.original is not None and i.original.loading and not any(m.content for m in i.ephemeral)
     )
+    # Refused with a sentence (the member's limit of jobs at once, the server's queue length…).
+    result.refused = sum(1 for i in slashes if any(m.content for m in i.ephemeral))
     result.kills = len(kill_at)
     leaks = secret_leaks([PROXY_SECRET, box.emulator.world.token], box.emulator, logs)
     return result, leaks

@@ -125,7 +125,8 @@ async def test_a_member_who_floods_is_told_to_wait(sandbox: Sandbox) -> None:
     )
     assert "Wait" in text
     other = await emu.slash(alice.id, art.id, "imagine", prompt="someone else")
-    await emu.wait_for(lambda: next((m for m in other.ephemeral if "on its way" in m.content), None))
+    # Someone else's job goes ahead: their "thinking…" message becomes the job's.
+    await emu.wait_for(lambda: other.original is not None and not other.original.loading or None)
 
 
 def test_image_urls_only_from_the_accounts_host_or_discord_and_midjourney_cdns() -> None:

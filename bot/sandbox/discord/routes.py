@@ -245,7 +245,11 @@ async def interaction_callback(emu: DiscordEmulator, call: Call) -> Answer:
         )
         msg = draft if kind == DEFERRED_MESSAGE else apply_body(emu, draft, data, call.uploads, editing=False)
         inter.original = msg
-        resource["message"] = await publish(emu, msg, created=True)
+        published = await publish(emu, msg, created=True)
+        if kind == MESSAGE:
+            # Discord gives the message only for types 4 and 7; a deferred one is named by
+            # interaction.response_message_id alone.
+            resource["message"] = published
     elif kind in (DEFERRED_UPDATE, UPDATE) and inter.message_id is not None:  # None was refused above
         target = emu.store.messages[inter.message_id]
         inter.original = target
