@@ -1,20 +1,31 @@
-"""/aimg: generate with AIMG's own options, sign a member's AIMG account in, list creations and models.
+"""/aimg: generate with AIMG's own options or a workflow template, sign a member's AIMG account in,
+list creations and models.
 
 Every subcommand works only where :func:`cogs.aimg_flow.aimg_allowed` says so (age-restricted
-channels). Generations become GENERATE jobs, shown and tracked like any other job; model, size and
-sampler suggestions come from the account's ``getModels``, in the order the service gives.
+channels). Generations and workflow runs become GENERATE jobs, shown and tracked like any other
+job; model, size and sampler suggestions come from the account's ``getModels``, in the order the
+service gives, and template suggestions from its ``2/getAggregatedWorkflowTemplates``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.backends.aimg import DEFAULT_VIDEO_MODEL, AimgBackend, AimgModel, AimgPage
+from bot.backends.aimg import (
+    DEFAULT_VIDEO_MODEL,
+    WORKFLOW_FIELDS,
+    WORKFLOW_PARAM,
+    AimgBackend,
+    AimgModel,
+    AimgPage,
+    AimgWorkflowTemplate,
+)
 from bot.domain import MEMBER_SOURCE, Account, BackendError
 from bot.jobs.engine import MAX_PROMPT_CHARS
 from cogs.aimg_flow import AGE_REFUSAL, NO_ACCOUNT, aimg_allowed, send_sign_in, start_generation
@@ -27,6 +38,8 @@ PAGE_SIZE = 10
 #: Discord shows at most 25 autocomplete choices.
 MAX_CHOICES = 25
 _SIZE = re.compile(r"\s*(\d+)\s*[x×]\s*(\d+)\s*")
+_SEED = app_commands.Range[int, 0, 2**32 - 1]
+_T = TypeVar("_T")
 
 
 class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate with AIMG (adults only)."):
@@ -60,15 +73,20 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
             return None
         return self.bot.engine.aimg_account(interaction.guild_id, interaction.channel_id, interaction.user.id)
 
-    async def _models(self, interaction: discord.Interaction[Any]) -> list[AimgModel]:
-        """The account's models for autocomplete: none (rather than an error) when it cannot answer."""
+    async def _listed(
+        self, interaction: discord.Interaction[Any], load: Callable[[AimgBackend], Awaitable[list[_T]]]
+    ) -> list[_T]:
+        """A list of the account's for autocomplete: none (rather than an error) when it cannot answer."""
         found = self._backend(interaction)
         if found is None or not await aimg_allowed(self.bot, interaction):
             return []
         try:
-            return await found[1].get_models()
+            return await load(found[1])
         except BackendError:
             return []
+
+    async def _models(self, interaction: discord.Interaction[Any]) -> list[AimgModel]:
+        return await self._listed(interaction, lambda backend: backend.get_models())
 
     async def _chosen_model(self, interaction: discord.Interaction[Any]) -> AimgModel | None:
         """The model typed in the command so far, else the one a generation would use."""
@@ -106,35 +124,28 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         steps: int | None = None,
         cfg: float | None = None,
         sampler: str | None = None,
-        seed: app_commands.Range[int, 0, 2**32 - 1] | None = None,
+        seed: _SEED | None = None,
         face_fix: bool | None = None,
         video: bool = False,
     ) -> None:
         if await self._refused(interaction):
             return
-        width = height = ""
-        if size is not None:
-            match = _SIZE.fullmatch(size)
-            if match is None:
-                await interaction.response.send_message(
-                    f"Size {size!r} is not WIDTHxHEIGHT (e.g. 512x768); pick one of the suggestions.",
-                    ephemeral=True,
-                )
-                return
-            width, height = match.group(1), match.group(2)
+        dimensions = await _dimensions(interaction, size)
+        if dimensions is None:
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        given = {
-            "model_name": model,
-            "negprompt": negative,
-            "width": width,
-            "height": height,
-            "steps": steps,
-            "cfgscale": cfg,
-            "sampler": sampler,
-            "seed": seed,
-            "restore_faces": None if face_fix is None else str(face_fix).lower(),
-        }
-        params = {key: str(value) for key, value in given.items() if value not in (None, "")}
+        params = _params(
+            {
+                "model_name": model,
+                "negprompt": negative,
+                **dimensions,
+                "steps": steps,
+                "cfgscale": cfg,
+                "sampler": sampler,
+                "seed": seed,
+                "restore_faces": None if face_fix is None else str(face_fix).lower(),
+            }
+        )
         await start_generation(interaction, prompt=prompt, params=params, video=video)
 
     @generate.autocomplete("model")
@@ -174,6 +185,63 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         return [app_commands.Choice(name=s, value=s) for s in model.allowed_samplers if typed in s.lower()][
             :MAX_CHOICES
         ]
+
+    # ----------------------------------------------------------------------------- workflow
+
+    @app_commands.command(
+        name="workflow", description="Run one of AIMG's workflow templates (PRO accounts only)."
+    )
+    @app_commands.describe(
+        template="The workflow template; the suggestions are the ones AIMG offers this account.",
+        prompt="What to generate.",
+        negative="What to keep out of the image.",
+        size="Width x height, e.g. 768x1024, within the template's limits.",
+        steps="Sampling steps, within the template's limits (default: the template's).",
+        cfg="How closely to follow the prompt (CFG scale), within the template's limits.",
+        seed="Seed for a repeatable result (default: random).",
+    )
+    @app_commands.guild_only()
+    async def workflow(
+        self,
+        interaction: discord.Interaction[Any],
+        template: app_commands.Range[str, 1, 100],
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
+        negative: app_commands.Range[str, 1, MAX_PROMPT_CHARS] | None = None,
+        size: str | None = None,
+        steps: int | None = None,
+        cfg: float | None = None,
+        seed: _SEED | None = None,
+    ) -> None:
+        if await self._refused(interaction):
+            return
+        dimensions = await _dimensions(interaction, size)
+        if dimensions is None:
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        # Only what the member gave: the template's own defaults fill in the rest.
+        params = _params(
+            {
+                WORKFLOW_PARAM: template,
+                "negprompt": negative,
+                **dimensions,
+                "steps": steps,
+                "cfgscale": cfg,
+                "seed": seed,
+            }
+        )
+        await start_generation(interaction, prompt=prompt, params=params)
+
+    @workflow.autocomplete("template")
+    async def _template_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        typed = current.lower()
+        templates = await self._listed(interaction, lambda backend: backend.get_workflow_templates())
+        return [
+            app_commands.Choice(name=_template_label(t)[:100], value=t.name)
+            for t in templates
+            if typed in t.name.lower() and len(t.name) <= 100
+        ][:MAX_CHOICES]
 
     # -------------------------------------------------------------------------------- login
 
@@ -249,6 +317,34 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         lines = [_model_limits(m) for m in models]
         embed = discord.Embed(title="AIMG models", description="\n".join(lines)[:4096])
         await interaction.followup.send(embed=embed, ephemeral=True)
+
+
+async def _dimensions(interaction: discord.Interaction[Any], size: str | None) -> dict[str, str] | None:
+    """``size`` as ``width`` and ``height`` params (none when not given); None, after telling the
+    member, when it is not WIDTHxHEIGHT."""
+    if size is None:
+        return {}
+    match = _SIZE.fullmatch(size)
+    if match is None:
+        await interaction.response.send_message(
+            f"Size {size!r} is not WIDTHxHEIGHT (e.g. 512x768); type it that way or pick a suggestion.",
+            ephemeral=True,
+        )
+        return None
+    return {"width": match.group(1), "height": match.group(2)}
+
+
+def _params(given: Mapping[str, object]) -> dict[str, str]:
+    """A job's string parameters: the options the member gave (None or empty means not given)."""
+    return {key: str(value) for key, value in given.items() if value not in (None, "")}
+
+
+def _template_label(template: AimgWorkflowTemplate) -> str:
+    """A template as an autocomplete choice: its name and its steps range, when it has one."""
+    steps = template.parameter(WORKFLOW_FIELDS["steps"])
+    if steps is None or steps.min is None or steps.max is None:
+        return template.name
+    return f"{template.name} (steps {steps.min}-{steps.max})"
 
 
 def _model_label(model: AimgModel) -> str:

@@ -1,5 +1,6 @@
 """What the /aimg cog, the result buttons and the modals share: the age gate, starting a checked
-AIMG generation, the "Use these settings" modal and the item actions (like, dislike, delete, report).
+AIMG generation (a workflow run too), the "Use these settings" modal and the item actions (like,
+dislike, delete, and report with the form that asks AIMG's category).
 
 Kept apart from ``cogs/aimg.py`` so that ``cogs/buttons.py`` and ``cogs/modals.py`` can use it
 without importing the cog (which imports them through ``cogs/render.py``).
@@ -7,14 +8,21 @@ without importing the cog (which imports them through ``cogs/render.py``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.backends.aimg import DEFAULT_VIDEO_MODEL, AimgBackend, request_problems
+from bot.backends.aimg import (
+    DEFAULT_REPORT_QUEUE,
+    DEFAULT_VIDEO_MODEL,
+    WORKFLOW_PARAM,
+    AimgBackend,
+    request_problems,
+)
 from bot.backends.aimg import custom_id as aimg_custom_id
-from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind, Job, JobKind
+from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind, ErrorKind, Job, JobKind
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
 
 if TYPE_CHECKING:
@@ -26,6 +34,12 @@ AGE_REFUSAL = (
 )
 NO_ACCOUNT = "This server has no AIMG account for this channel. Ask a server admin to set one up."
 _DELETE = aimg_custom_id("delete")
+_REPORT = aimg_custom_id("report")
+#: How long a 🚩 click waits for AIMG's report categories. The form must open within Discord's 3 s
+#: to answer; the categories are cached, so only the first click in a while waits at all.
+REPORT_QUEUES_WAIT = 2.0
+#: Longest report details (a short paragraph for AIMG's moderators).
+REPORT_DETAILS_CHARS = 1000
 
 
 async def aimg_allowed(bot: MjBot, interaction: discord.Interaction[Any]) -> bool:
@@ -56,16 +70,11 @@ async def start_generation(
         await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
         return
     account, backend = found
-    model_id = params.get("model_name") or (DEFAULT_VIDEO_MODEL if video else backend.default_model)
     try:
-        model = await backend.get_model(model_id)
-        user = await backend.get_self_user()
-        problems = request_problems(model, {**params, "prompt": prompt}, user=user)
+        params, problems = await _checked(backend, prompt, params, video=video)
     except BackendError as exc:
-        await interaction.followup.send(exc.user_message, ephemeral=True)
+        await interaction.followup.send(_refusal(exc, params), ephemeral=True)
         return
-    if video and not model.is_video:
-        problems.append(f"{model.name} makes images; choose a video model or leave video off.")
     if problems:
         await interaction.followup.send("\n".join(f"• {p}" for p in problems), ephemeral=True)
         return
@@ -76,7 +85,7 @@ async def start_generation(
             channel_id=interaction.channel_id,
             owner_id=interaction.user.id,
             prompt=prompt,
-            params={**params, "model_name": model.model_id},
+            params=params,
             # A member's own account runs only their jobs; shared ones are chosen by the engine.
             account_id=account.id if account.source == MEMBER_SOURCE else None,
         )
@@ -86,6 +95,33 @@ async def start_generation(
     await interaction.followup.send(
         f"Job #{job.id} is on its way; it will appear in this channel.", ephemeral=True
     )
+
+
+async def _checked(
+    backend: AimgBackend, prompt: str, params: dict[str, str], *, video: bool
+) -> tuple[dict[str, str], list[str]]:
+    """The parameters as the job will keep them, and everything the chosen model (or workflow
+    template) and the account would refuse in them."""
+    if params.get(WORKFLOW_PARAM):
+        _, problems = await backend.check_workflow({**params, "prompt": prompt})
+        return params, problems
+    model_id = params.get("model_name") or (DEFAULT_VIDEO_MODEL if video else backend.default_model)
+    model = await backend.get_model(model_id)
+    user = await backend.get_self_user()
+    problems = request_problems(model, {**params, "prompt": prompt}, user=user)
+    if video and not model.is_video:
+        problems.append(f"{model.name} makes images; choose a video model or leave video off.")
+    return {**params, "model_name": model.model_id}, problems
+
+
+def _refusal(exc: BackendError, params: dict[str, str]) -> str:
+    if params.get(WORKFLOW_PARAM) and exc.kind is ErrorKind.QUOTA:
+        # AIMG's API2 (workflows) serves PRO accounts only; the usual "out of credits" would mislead.
+        return (
+            "AIMG runs workflow templates for PRO accounts only, and this account is not one. "
+            f"Use /aimg generate instead. (Service said: {exc.detail[:300]})"
+        )
+    return exc.user_message
 
 
 class SettingsModal(discord.ui.Modal, title="Use these settings"):
@@ -131,17 +167,86 @@ def _number_input(label: str, default: str) -> discord.ui.TextInput[Any]:
 
 async def item_action_clicked(interaction: discord.Interaction[Any], job: Job, index: int) -> None:
     """👍, 👎, 🗑️ or 🚩 on a result: act on the item at the service, confirm privately. A deleted
-    item's message goes too (the click handler has checked: owner or Manage Messages)."""
-    bot: MjBot = interaction.client
+    item's message goes too (the click handler has checked: owner or Manage Messages). 🚩 first
+    opens a form asking AIMG's report category and optional details."""
+    if job.buttons[index].custom_id == _REPORT:
+        await _open_report(interaction, job, index)
+        return
     await interaction.response.defer()
+    await _item_action(interaction, job, index)
+
+
+async def _item_action(
+    interaction: discord.Interaction[Any],
+    job: Job,
+    index: int,
+    *,
+    report_queue: str | None = None,
+    details: str | None = None,
+) -> None:
+    """The item action itself, once ``interaction`` is acknowledged."""
+    bot: MjBot = interaction.client
     try:
-        text = await bot.engine.item_action(job, index, user_id=interaction.user.id)
+        text = await bot.engine.item_action(
+            job, index, user_id=interaction.user.id, report_queue=report_queue, details=details
+        )
     except UserError as exc:
         await interaction.followup.send(str(exc), ephemeral=True)
         return
     if job.buttons[index].custom_id == _DELETE and interaction.message is not None:
         await interaction.message.delete()
     await interaction.followup.send(text, ephemeral=True)
+
+
+async def _open_report(interaction: discord.Interaction[Any], job: Job, index: int) -> None:
+    """Open the report form (a modal must be the first answer to the click, so no defer)."""
+    bot: MjBot = interaction.client
+    try:
+        backend, _ = bot.engine.item_backend(job, index)
+        async with asyncio.timeout(REPORT_QUEUES_WAIT):
+            queues = await backend.get_report_queues()
+    except UserError as exc:
+        text = str(exc)
+    except BackendError as exc:
+        text = exc.user_message
+    except TimeoutError:
+        text = "AIMG did not send its report categories in time. Click 🚩 again in a minute."
+    else:
+        await interaction.response.send_modal(ReportModal(job, index, queues))
+        return
+    await interaction.response.send_message(text, ephemeral=True)
+
+
+class ReportModal(discord.ui.Modal, title="Report this item"):
+    """🚩: one of AIMG's report categories (getReportQueues) and optional details for its moderators."""
+
+    def __init__(self, job: Job, index: int, queues: Sequence[str]) -> None:
+        super().__init__(timeout=900)
+        self.job, self.index = job, index
+        # Discord lists 25 options of at most 100 characters; with no category AIMG files the
+        # report under its default, so offer that one.
+        offered = [q for q in queues if 0 < len(q) <= 100][:25] or [DEFAULT_REPORT_QUEUE]
+        self.category: discord.ui.Select[Any] = discord.ui.Select(
+            options=[discord.SelectOption(label=q, value=q) for q in offered],
+            placeholder="What is wrong with it?",
+            min_values=1,
+            max_values=1,
+        )
+        self.details: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            placeholder="Anything that helps AIMG's moderators.",
+            required=False,
+            max_length=REPORT_DETAILS_CHARS,
+        )
+        self.add_item(discord.ui.Label(text="Category", component=self.category))
+        self.add_item(discord.ui.Label(text="Details (optional)", component=self.details))
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer()
+        details = self.details.value.strip() or None
+        await _item_action(
+            interaction, self.job, self.index, report_queue=self.category.values[0], details=details
+        )
 
 
 # ----------------------------------------------------------------------------------- sign-in

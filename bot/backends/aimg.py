@@ -16,7 +16,12 @@ What shapes this module, from the seed:
 
 Result buttons carry our own custom ids, ``aimg:<verb>``: ``reroll`` and ``variation`` start a
 new generation (:meth:`AimgBackend.action`); ``like``, ``dislike``, ``delete`` and ``report`` act on
-the item and start nothing (:meth:`AimgBackend.item_action`).
+the item and start nothing (:meth:`AimgBackend.item_action`). 👍 and 👎 toggle: :func:`vote_verb`
+turns a second press into ``unlike`` / ``undislike``.
+
+Workflow templates (API2) run as generations too: a job whose parameters name a
+``workflow_template_name`` is enqueued with ``2/enqueueWorkflow``, and its first item is then polled
+with ``getItemStatus`` like any other (the seed says both status calls are interchangeable).
 
 Signing an account in (the OTP flow) needs no special client: with an empty ``secret``,
 :meth:`AimgBackend.get_self_user` returns a fresh anonymous session id; a backend built with that id
@@ -31,8 +36,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Generic, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -64,12 +69,35 @@ VARIATION_STRENGTH = 0.3
 MODELS_TTL_SECONDS = 600.0
 #: Seeds are drawn from the usual Stable Diffusion range.
 _SEED_LIMIT = 2**32
+#: reportItems' category when none is given (the seed's default).
+DEFAULT_REPORT_QUEUE = "Not Specified"
+#: The job parameter that makes a generation a workflow run: the template's name.
+WORKFLOW_PARAM = "workflow_template_name"
+#: enqueueWorkflow's explicit body fields and the template parameter each one stands for (the
+#: seed: "Corresponds to passing the Positive Prompt parameter"…). A template that lacks the
+#: parameter does not take the field.
+WORKFLOW_FIELDS: dict[str, str] = {
+    "prompt": "Positive Prompt",
+    "negprompt": "Negative Prompt",
+    "seed": "Seed",
+    "subseed": "Subseed",
+    "subseed_strength": "Subseed Strength",
+    "steps": "Steps",
+    "cfgscale": "CFG Scale",
+    "modelName": "Model",
+    "height": "Height",
+    "width": "Width",
+    "batchSize": "Batch Size",
+}
 
 MediaType = Literal["image", "video"]
-Verb = Literal["reroll", "variation", "like", "dislike", "delete", "report"]
+_M = TypeVar("_M", bound=BaseModel)
+Verb = Literal["reroll", "variation", "like", "unlike", "dislike", "undislike", "delete", "report"]
+#: A member's standing vote on an item.
+Vote = Literal["like", "dislike"]
 _VERB_PREFIX = "aimg:"
 GENERATION_VERBS: frozenset[str] = frozenset({"reroll", "variation"})
-ITEM_VERBS: frozenset[str] = frozenset({"like", "dislike", "delete", "report"})
+ITEM_VERBS: frozenset[str] = frozenset({"like", "unlike", "dislike", "undislike", "delete", "report"})
 
 # --------------------------------------------------------------------------------------------
 # Wire shapes (field aliases are the seed's spelling, which mixes camelCase, ID and snake_case)
@@ -229,6 +257,9 @@ class AimgItemDetails(AimgItem):
     height: int | None = None
     generator_version: str | None = Field(default=None, alias="generatorVersion")
     workflow_template_name: str | None = Field(default=None, alias="workflowTemplateName")
+    workflow_run_parameters: list[AimgWorkflowParameter] = Field(
+        default_factory=list, alias="workflowRunParameters"
+    )
 
     @field_validator("generator_version", mode="before")
     @classmethod
@@ -260,6 +291,19 @@ class AimgItemDetails(AimgItem):
             steps=self.steps,
             seed=self.seed,
             restore_faces=self.restore_faces,
+        )
+
+    def workflow_request(self, seed: int) -> AimgWorkflowRequest:
+        """The enqueueWorkflow request that made this (workflow) item again, with ``seed``.
+
+        The run's own parameters when AIMG returns them (they are the whole run, template
+        defaults included), else the prompts the item records."""
+        name = self.workflow_template_name or ""
+        kept = [p for p in self.workflow_run_parameters if p.name != WORKFLOW_FIELDS["seed"]]
+        if kept:
+            return AimgWorkflowRequest(workflow_template_name=name, parameters=kept, seed=seed)
+        return AimgWorkflowRequest(
+            workflow_template_name=name, prompt=self.prompt, negprompt=self.negprompt or None, seed=seed
         )
 
 
@@ -370,6 +414,56 @@ class AimgWorkflowState(_Wire):
     start_time: str | None = Field(default=None, alias="startTime")
     end_time: str | None = Field(default=None, alias="endTime")
     item_ids: list[str] = Field(default_factory=list, alias="itemIds")
+
+
+class AimgWorkflowTemplateParameter(_Wire):
+    """A WorkflowTemplateParameter: what the template takes, with its limits (as strings)."""
+
+    name: str
+    #: string, number, boolean, array, object, file, files, filesGroup or dropdown.
+    data_type: str = Field(alias="dataType")
+    description: str = ""
+    default_value: str | None = Field(default=None, alias="defaultValue")
+    is_optional: bool = Field(default=True, alias="isOptional")
+    min: str | None = None
+    max: str | None = None
+    increment: str | None = None
+    dropdown_items: list[str] = Field(default_factory=list, alias="dropdownItems")
+
+    @field_validator("default_value", "min", "max", "increment", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        # The seed types these as strings; a server may well send the number itself.
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    def problem(self, value: Any, template: str) -> str | None:
+        """Why ``value`` is outside this parameter's limits, naming them; None when it fits."""
+        low, high, step = _float(self.min), _float(self.max), _float(self.increment)
+        number = _float(value)
+        if number is None or (low is None and high is None):
+            return None
+        inside = (low is None or number >= low) and (high is None or number <= high)
+        # The increment counts from the minimum (512, 576, 640… for a 64 step from 512).
+        on_step = low is None or not step or ((number - low) / step).is_integer()
+        if inside and on_step:
+            return None
+        if low is not None and high is not None:
+            bounds = f"between {_number(low)} and {_number(high)}"
+        else:  # one of them is set (checked above)
+            bounds = f"at least {_number(low)}" if low is not None else f"at most {_number(high or 0.0)}"
+        steps = "" if on_step else f" in steps of {_number(step or 0.0)}"
+        return f"{self.name} must be {bounds}{steps} for the {template} workflow (got {_number(number)})."
+
+
+class AimgWorkflowTemplate(_Wire):
+    """A WorkflowTemplate (files left out: the bot sends none)."""
+
+    name: str
+    deployments: list[str] = Field(default_factory=list)
+    parameters: list[AimgWorkflowTemplateParameter] = Field(default_factory=list)
+
+    def parameter(self, name: str) -> AimgWorkflowTemplateParameter | None:
+        return next((p for p in self.parameters if p.name == name), None)
 
 
 class AimgSnapshot(TaskSnapshot):
@@ -528,6 +622,25 @@ def parse_verb(value: str) -> str:
     return verb
 
 
+def vote_of(value: str) -> Vote | None:
+    """The vote a 👍 (``aimg:like``) or 👎 (``aimg:dislike``) button casts; None for other buttons."""
+    return _VOTES.get(value)
+
+
+_VOTES: dict[str, Vote] = {f"{_VERB_PREFIX}like": "like", f"{_VERB_PREFIX}dislike": "dislike"}
+
+
+def vote_verb(pressed: Vote, current: str | None) -> tuple[Verb, Vote | None]:
+    """What pressing 👍 or 👎 does for a member whose vote is ``current``, and their vote after.
+
+    The same button again takes the vote back (unlike, undislike). The other button simply casts
+    the new vote: the seed says liking removes a dislike and disliking removes a like.
+    """
+    if pressed == current:
+        return ("unlike" if pressed == "like" else "undislike"), None
+    return pressed, pressed
+
+
 def result_buttons(*, supports_variations: bool, video: bool = False) -> list[ResultButton]:
     """The buttons of a finished item: generate again on row 0, feedback on row 1."""
     buttons = [
@@ -570,6 +683,13 @@ def _default_size(model: AimgModel) -> tuple[int | None, int | None]:
 
 def _cfg_range(model: AimgModel) -> tuple[float, float]:
     return max(CFG_SCALE_RANGE[0], model.min_cfg_scale), min(CFG_SCALE_RANGE[1], model.max_cfg_scale)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _listing(values: Sequence[object]) -> str:
@@ -644,16 +764,45 @@ def build_request(model: AimgModel, params: Mapping[str, str]) -> AimgParams | A
     BackendError(INVALID_INPUT) when a value does not parse.
     """
     values = {key: value for key, value in params.items() if value != ""}
+    if model.is_video:
+        return _parsed(AimgVideoParams, {**values, "model_name": model.model_id})
+    defaults = default_params(model, values.get("prompt", ""))
+    return _parsed(
+        AimgParams, {**defaults.model_dump(exclude_none=True), **values, "model_name": model.model_id}
+    )
+
+
+def build_workflow_request(params: Mapping[str, str]) -> AimgWorkflowRequest:
+    """The enqueueWorkflow request a workflow job's string parameters make (``WORKFLOW_PARAM``
+    names the template; ``prompt``, ``negprompt``, ``seed``, ``steps``, ``cfgscale``, ``width``,
+    ``height`` are sent as the seed's explicit fields; empty means unset, other keys are ignored).
+    BackendError(INVALID_INPUT) when a value does not parse."""
+    fields = set(AimgWorkflowRequest.model_fields) - {"parameters"}
+    return _parsed(AimgWorkflowRequest, {k: v for k, v in params.items() if k in fields and v != ""})
+
+
+def _parsed(model: type[_M], values: Mapping[str, Any]) -> _M:
     try:
-        if model.is_video:
-            return AimgVideoParams.model_validate({**values, "model_name": model.model_id})
-        defaults = default_params(model, values.get("prompt", ""))
-        return AimgParams.model_validate(
-            {**defaults.model_dump(exclude_none=True), **values, "model_name": model.model_id}
-        )
+        return model.model_validate(values)
     except ValidationError as exc:
         fields = _listing(sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"]}))
         raise BackendError(ErrorKind.INVALID_INPUT, f"Not a valid value for: {fields}.") from None
+
+
+def workflow_problems(template: AimgWorkflowTemplate, request: AimgWorkflowRequest) -> list[str]:
+    """Every field of ``request`` that ``template`` would refuse, one sentence each naming what it
+    allows: a field whose parameter the template lacks, a number outside the parameter's limits."""
+    problems = []
+    given = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for field, name in WORKFLOW_FIELDS.items():
+        if field not in given:
+            continue
+        parameter = template.parameter(name)
+        if parameter is None:
+            problems.append(f"The {template.name} workflow has no {name} setting; leave it out.")
+        elif (problem := parameter.problem(given[field], template.name)) is not None:
+            problems.append(problem)
+    return problems
 
 
 def request_problems(
@@ -673,15 +822,34 @@ def request_problems(
 # The backend
 # --------------------------------------------------------------------------------------------
 
-_M = TypeVar("_M", bound=BaseModel)
 _Query = dict[str, str | int]
+_T = TypeVar("_T")
+
+
+class _Cached(Generic[_T]):
+    """A list AIMG rarely changes (models, report queues, workflow templates), kept for ``ttl``
+    seconds; concurrent askers (autocomplete fires per keystroke) share one load."""
+
+    def __init__(self, load: Callable[[], Awaitable[_T]], ttl: float, clock: Callable[[], float]) -> None:
+        self._load, self._ttl, self._clock = load, ttl, clock
+        self._entry: tuple[_T, float] | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, *, refresh: bool = False) -> _T:
+        async with self._lock:
+            entry = self._entry
+            if refresh or entry is None or self._clock() - entry[1] >= self._ttl:
+                entry = (await self._load(), self._clock())
+                self._entry = entry
+            return entry[0]
 
 
 class AimgBackend:
     """One AIMG account (a session id). Implements :class:`bot.backends.base.Backend`.
 
     ``account.options``: ``model`` is the model ``imagine`` uses (default: the seed's ``f222``).
-    The model list is cached for ``models_ttl`` seconds; ``get_models(refresh=True)`` reloads it.
+    The model list, the report queues and the workflow templates are cached for ``models_ttl``
+    seconds; ``get_models(refresh=True)`` (and the others' ``refresh``) reloads one.
     """
 
     def __init__(
@@ -697,12 +865,10 @@ class AimgBackend:
         self._session = account.secret
         self._http = http
         self.default_model = account.options.get("model") or DEFAULT_IMAGE_MODEL
-        self._models_ttl = models_ttl
         self._rng = rng or random.SystemRandom()
-        self._clock = clock
-        self._models: list[AimgModel] = []
-        self._models_at: float | None = None
-        self._models_lock = asyncio.Lock()
+        self._models = _Cached(self._load_models, models_ttl, clock)
+        self._report_queues = _Cached(self._load_report_queues, models_ttl, clock)
+        self._workflow_templates = _Cached(self._load_workflow_templates, models_ttl, clock)
 
     # --- Backend protocol ---------------------------------------------------------------------
 
@@ -725,7 +891,7 @@ class AimgBackend:
         """``aimg:reroll`` or ``aimg:variation`` on item ``task_id``; item verbs go to item_action."""
         verb = parse_verb(custom_id)
         if verb == "reroll":
-            return _submitted(await self.reroll(task_id))
+            return await self.reroll(task_id)
         if verb == "variation":
             return _submitted(await self.variation(task_id))
         raise BackendError(
@@ -745,7 +911,10 @@ class AimgBackend:
         details = await self.get_item_details(task_id)
         model = await self._known_model(details.model_id)
         buttons = result_buttons(
-            supports_variations=model is not None and model.supports_variations,
+            # A workflow's item is re-run by its template, which may not take a subseed.
+            supports_variations=model is not None
+            and model.supports_variations
+            and not details.workflow_template_name,
             video=details.mtype == "video",
         )
         return to_snapshot(status, buttons=buttons, prompt=details.prompt or None)
@@ -755,7 +924,13 @@ class AimgBackend:
 
     async def generate(self, params: Mapping[str, str], *, state: str = "") -> SubmitResult:
         """generateImage, or generateVideo for a video model, from a job's string parameters
-        (see :func:`build_request`; ``model_name`` defaults to the account's model)."""
+        (see :func:`build_request`; ``model_name`` defaults to the account's model); a workflow
+        run when they name a template (``WORKFLOW_PARAM``, see :func:`build_workflow_request`)."""
+        if params.get(WORKFLOW_PARAM):
+            run, problems = await self.check_workflow(params)
+            if problems:
+                raise BackendError(ErrorKind.INVALID_INPUT, " ".join(problems))
+            return await self.run_workflow(run)
         model = await self.get_model(params.get("model_name") or self.default_model)
         problems = request_problems(model, params)
         if problems:
@@ -776,22 +951,26 @@ class AimgBackend:
     async def get_item_status(self, item_id: str) -> AimgStatus:
         return await self._status_call("GET", "getItemStatus", query={"imageID": item_id})
 
-    async def reroll(self, item_id: str) -> AimgStatus:
-        """The item's request again with a new seed (and no subseed)."""
+    async def reroll(self, item_id: str) -> SubmitResult:
+        """The item's request again with a new seed (and no subseed); a workflow's item runs its
+        workflow again."""
         details = await self.get_item_details(item_id)
         seed = self._rng.randrange(_SEED_LIMIT)
+        if details.workflow_template_name:
+            return await self.run_workflow(details.workflow_request(seed))
         if details.mtype == "video":
-            return await self.generate_video(details.video_params().model_copy(update={"seed": seed}))
+            video = details.video_params().model_copy(update={"seed": seed})
+            return _submitted(await self.generate_video(video))
         params = details.image_params().model_copy(
             update={"seed": seed, "subseed": None, "subseed_strength": None}
         )
-        return await self.generate_image(params)
+        return _submitted(await self.generate_image(params))
 
     async def variation(self, item_id: str, strength: float | None = None) -> AimgStatus:
         """The item's request with the same seed and a new subseed (models that support variations)."""
         details = await self.get_item_details(item_id)
         model = await self.get_model(details.model_id)
-        if details.mtype == "video" or not model.supports_variations:
+        if details.mtype == "video" or details.workflow_template_name or not model.supports_variations:
             raise BackendError(ErrorKind.INVALID_INPUT, f"{model.name} does not support variations.")
         # A variation of a variation keeps its strength; a first variation gets the house default.
         subseed_strength = strength or details.subseed_strength or VARIATION_STRENGTH
@@ -804,13 +983,10 @@ class AimgBackend:
 
     async def get_models(self, *, refresh: bool = False) -> list[AimgModel]:
         """Every model, in the order the service gives (which the seed asks front-ends to keep)."""
-        async with self._models_lock:
-            fresh = self._models_at is not None and self._clock() - self._models_at < self._models_ttl
-            if refresh or not fresh:
-                payload = await self._call("GET", "getModels")
-                self._models = _parse_models(payload.payload)
-                self._models_at = self._clock()
-            return list(self._models)
+        return list(await self._models.get(refresh=refresh))
+
+    async def _load_models(self) -> list[AimgModel]:
+        return _parse_models((await self._call("GET", "getModels")).payload)
 
     async def get_model(self, model_id: str) -> AimgModel:
         """One model; reloads the list once if it is unknown (a model may be new since the last load)."""
@@ -847,19 +1023,41 @@ class AimgBackend:
     async def get_item_details(self, item_id: str) -> AimgItemDetails:
         return await self._object_call("GET", "getItemDetails", AimgItemDetails, query={"imageID": item_id})
 
-    async def item_action(self, item_id: str, custom_id: str) -> AimgOutcome:
-        """``aimg:like|dislike|delete|report`` on one item; the outcome says whether it took effect."""
+    async def item_action(
+        self,
+        item_id: str,
+        custom_id: str,
+        *,
+        report_queue: str | None = None,
+        information: str | None = None,
+    ) -> AimgOutcome:
+        """``aimg:like|unlike|dislike|undislike|delete|report`` on one item; the outcome says
+        whether it took effect. ``report_queue`` and ``information`` go with a report."""
         verb = parse_verb(custom_id)
         if verb not in ITEM_VERBS:
             raise BackendError(ErrorKind.INVALID_INPUT, f"{custom_id} starts a generation; use action().")
-        calls = {
+        calls: dict[str, Callable[[Sequence[str]], Awaitable[list[AimgOutcome]]]] = {
             "like": self.like_items,
+            "unlike": self.unlike_items,
             "dislike": self.dislike_items,
+            "undislike": self.undislike_items,
             "delete": self.delete_items,
-            "report": self.report_items,
         }
-        outcomes = await calls[verb]([item_id])
-        return next((o for o in outcomes if o.id == item_id), AimgOutcome(id=item_id, success=False))
+        ids = [item_id]
+        outcomes = await (
+            self.report_items(ids, report_queue=report_queue, information=information)
+            if verb == "report"
+            else calls[verb](ids)
+        )
+        outcome = next((o for o in outcomes if o.id == item_id), AimgOutcome(id=item_id, success=False))
+        if not outcome.success and verb in _VOTE_REACHED:
+            # AIMG keeps one vote per AIMG account, and members who share the server's account
+            # share it: when another member's click already left the item as asked, this one
+            # holds too (rather than fail with "already liked").
+            item = await self.get_item(item_id)
+            if _VOTE_REACHED[verb](item):
+                return outcome.model_copy(update={"success": True, "message": None})
+        return outcome
 
     async def like_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
         """Like; the seed says this also removes a dislike."""
@@ -890,7 +1088,11 @@ class AimgBackend:
             body["additionalInformation"] = information
         return await self._outcomes("POST", "reportItems", body=body)
 
-    async def get_report_queues(self) -> list[str]:
+    async def get_report_queues(self, *, refresh: bool = False) -> list[str]:
+        """The categories a report may name, in the service's order (cached like the models)."""
+        return list(await self._report_queues.get(refresh=refresh))
+
+    async def _load_report_queues(self) -> list[str]:
         envelope = await self._call("GET", "getReportQueues")
         try:
             return _STRINGS.validate_python(envelope.payload or [])
@@ -941,6 +1143,35 @@ class AimgBackend:
             index = page.next_pagination_index
 
     # --- API2 workflows -----------------------------------------------------------------------
+
+    async def get_workflow_templates(self, *, refresh: bool = False) -> list[AimgWorkflowTemplate]:
+        """Every workflow template (PRO tier > 0 only: AIMG answers an error otherwise), cached."""
+        return list(await self._workflow_templates.get(refresh=refresh))
+
+    async def _load_workflow_templates(self) -> list[AimgWorkflowTemplate]:
+        path = "2/getAggregatedWorkflowTemplates"
+        return _validate_list(AimgWorkflowTemplate, (await self._call("GET", path)).payload, path)
+
+    async def check_workflow(self, params: Mapping[str, str]) -> tuple[AimgWorkflowRequest, list[str]]:
+        """The request a workflow job's parameters make, and everything its template would refuse
+        (an unknown template too). The list is reloaded once for a name it lacks."""
+        request = build_workflow_request(params)
+        name = request.workflow_template_name
+        templates = await self.get_workflow_templates()
+        if all(t.name != name for t in templates):
+            templates = await self.get_workflow_templates(refresh=True)
+        template = next((t for t in templates if t.name == name), None)
+        if template is None:
+            available = _listing([t.name for t in templates]) or "none"
+            return request, [f"There is no workflow template {name!r}; choose one of: {available}."]
+        return request, workflow_problems(template, request)
+
+    async def run_workflow(self, request: AimgWorkflowRequest) -> SubmitResult:
+        """Enqueue a workflow; the job follows its first item (a batch of one is what Discord shows)."""
+        handle = await self.enqueue_workflow(request)
+        if not handle.item_ids:
+            raise BackendError(ErrorKind.UNAVAILABLE, "AIMG started the workflow but named no item.")
+        return SubmitResult(task_id=handle.item_ids[0])
 
     async def enqueue_workflow(self, request: AimgWorkflowRequest) -> AimgWorkflowHandle:
         """Start a workflow (PRO tier > 0 only); its item ids can be polled with get_item_status too."""
@@ -1050,6 +1281,15 @@ class AimgBackend:
         if self._session and self._session in error.detail:
             return BackendError(error.kind, error.detail.replace(self._session, "***"))
         return error
+
+
+#: Whether an item is already as a vote verb leaves it (for the viewing session).
+_VOTE_REACHED: dict[str, Callable[[AimgItem], bool]] = {
+    "like": lambda item: item.is_liked,
+    "unlike": lambda item: not item.is_liked,
+    "dislike": lambda item: item.is_disliked,
+    "undislike": lambda item: not item.is_disliked,
+}
 
 
 def _submitted(status: AimgStatus) -> SubmitResult:

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from bot.backends.aimg import AimgBackend, parse_verb
+from bot.backends.aimg import AimgBackend, parse_verb, vote_of, vote_verb
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
     SupportsBlend,
@@ -67,7 +67,9 @@ USE_SETTINGS = "mjbot:use_settings"
 #: Result buttons that act on the backend's item (AIMG) and start no job, with what the member reads.
 ITEM_ACTIONS = {
     aimg_custom_id("like"): "👍 Liked.",
+    aimg_custom_id("unlike"): "👍 Like removed.",
     aimg_custom_id("dislike"): "👎 Disliked.",
+    aimg_custom_id("undislike"): "👎 Dislike removed.",
     aimg_custom_id("delete"): "🗑️ Deleted from the image service.",
     aimg_custom_id("report"): "🚩 Reported to the image service's moderators. Thank you.",
 }
@@ -594,8 +596,9 @@ class JobEngine:
         """Whether button ``index`` acts on the backend's item (like, delete…) rather than start a job."""
         return 0 <= index < len(job.buttons) and job.buttons[index].custom_id in ITEM_ACTIONS
 
-    async def item_action(self, job: Job, index: int, *, user_id: int) -> str:
-        """Like, dislike, delete or report the item a finished job made; the sentence to show."""
+    def item_backend(self, job: Job, index: int) -> tuple[AimgBackend, str]:
+        """The client of the account that made ``job``'s item, and the item's id, for item button
+        ``index``; a UserError when the button or the account is gone."""
         if not self.is_item_action(job, index) or job.backend_task_id is None:
             raise UserError("This button is no longer available.")
         if job.account_id is None or not self._accounts.usable(job.account_id):
@@ -603,9 +606,32 @@ class JobEngine:
         backend = self._accounts.backend(job.account_id)
         if not isinstance(backend, AimgBackend):
             raise UserError("This button is no longer available.")
+        return backend, job.backend_task_id
+
+    async def item_action(
+        self,
+        job: Job,
+        index: int,
+        *,
+        user_id: int,
+        report_queue: str | None = None,
+        details: str | None = None,
+    ) -> str:
+        """Like, dislike, delete or report the item a finished job made; the sentence to show.
+
+        👍 and 👎 toggle: the member's vote on the item is stored, and the same button again takes
+        it back. A report goes in ``report_queue`` (AIMG's category) with the member's ``details``."""
+        backend, item_id = self.item_backend(job, index)
         custom_id = job.buttons[index].custom_id
+        pressed = vote_of(custom_id)
+        vote: str | None = None
+        if pressed is not None:
+            toggled, vote = vote_verb(pressed, await self._store.aimg_vote(job.id, user_id))
+            custom_id = aimg_custom_id(toggled)
         try:
-            outcome = await backend.item_action(job.backend_task_id, custom_id)
+            outcome = await backend.item_action(
+                item_id, custom_id, report_queue=report_queue, information=details
+            )
         except BackendError as exc:
             raise UserError(exc.user_message) from None
         verb = parse_verb(custom_id)
@@ -613,6 +639,10 @@ class JobEngine:
         if not outcome.success:
             reason = f": {outcome.message}" if outcome.message else "."
             raise UserError(f"The image service did not {verb} this item{reason}")
+        if pressed is not None:
+            await self._store.set_aimg_vote(job.id, user_id, vote)
+        if report_queue:
+            return f"🚩 Reported as {report_queue}. Thanks: AIMG's moderators will review it."
         return ITEM_ACTIONS[custom_id]
 
     def aimg_account(

@@ -13,7 +13,13 @@ silent the fake chooses, and says so here:
   ``<item>-<n>`` a video frame. No session is needed for files, as for any CDN URL;
 * sessions: ``TEST_SESSION_ID`` is a signed-in user of tier ``tier``; ``getSelfUser`` without a
   header makes an anonymous session; ``requestOTP`` then ``authenticateUser`` signs a session in
-  (the OTP is readable with :meth:`FakeAimg.otp_for`, standing in for the email).
+  (the OTP is readable with :meth:`FakeAimg.otp_for`, standing in for the email);
+* API2 (``/2/…``) answers the seed's refusal to users of PRO tier 0. ``enqueueWorkflow`` takes
+  the ``parameters`` array and the explicit fields (which stand for their parameters, and win);
+  a parameter the template lacks, or a number outside its min/max, is refused. The run's
+  parameters (template defaults filled in, the seed actually used) come back in the item's
+  ``workflowRunParameters``. Each item of the batch is an ordinary queued item;
+* a report keeps its ``reportQueue`` and ``additionalInformation`` (:attr:`FakeItem.reports`).
 
 Items run on their own through one queue served by ``concurrency`` workers. Images are real PNGs
 from :mod:`bot.sandbox.images`. Faults live in :attr:`FakeAimg.faults`; every request except
@@ -35,6 +41,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bot.backends.aimg import WORKFLOW_FIELDS
 from bot.sandbox import images
 
 TEST_SESSION_ID = "5f0c1c53-7a0e-4c34-9a43-3f4f2b1d9e01"
@@ -48,7 +55,53 @@ SAMPLE_PROMPTS = [
     {"positivePrompt": "a red fox in fresh snow, telephoto", "negativePrompt": "cartoon"},
     {"positivePrompt": "a bowl of ramen, studio lighting"},
 ]
-WORKFLOW_TEMPLATES = {"txt2img-basic", "txt2img-hires"}
+
+
+def _parameter(name: str, data_type: str, default: str, description: str, **extra: Any) -> dict[str, Any]:
+    """A WorkflowTemplateParameter with every field the seed marks mandatory; ``extra`` holds
+    the optional camelCase ones (min, max, increment, dropdownItems…)."""
+    return {
+        "name": name,
+        "type": "input",
+        "dataType": data_type,
+        "description": description,
+        "defaultValue": default,
+        "replaceFromString": f"%{name.upper().replace(' ', '_')}%",
+        "isOptional": True,
+        "optionName": name,
+        "isAlwaysVisible": True,
+        "isHidden": False,
+    } | extra
+
+
+def _template(name: str, steps: tuple[int, int, int], *extra: dict[str, Any]) -> dict[str, Any]:
+    """A WorkflowTemplate taking prompts, seed, steps (min, max, default), CFG, size and batch size."""
+    low, high, default = steps
+    size = {"min": "512", "max": "1024", "increment": "64"}
+    parameters = [
+        _parameter("Positive Prompt", "string", "", "What to generate.", isOptional=False),
+        _parameter("Negative Prompt", "string", "", "What to keep out of the image."),
+        _parameter("Seed", "number", "-1", "The seed; -1 draws one."),
+        _parameter("Steps", "number", str(default), "Steps.", min=str(low), max=str(high), increment="1"),
+        _parameter("CFG Scale", "number", "7", "Prompt weight.", min="1", max="12", increment="0.5"),
+        _parameter("Width", "number", "512", "Width in pixels.", **size),
+        _parameter("Height", "number", "512", "Height in pixels.", **size),
+        _parameter("Batch Size", "number", "1", "Items per run.", min="1", max="4", increment="1"),
+        *extra,
+    ]  # fmt: skip
+    files = {"checkpoint": {"fileNames": [f"{name}.safetensors"], "supportFileType": "checkpoint"}}
+    return {"name": name, "deployments": ["a2prod"], "parameters": parameters, "workflowTemplateFiles": files}
+
+
+#: In getAggregatedWorkflowTemplates order.
+WORKFLOW_TEMPLATES: list[dict[str, Any]] = [
+    _template("txt2img-basic", (10, 40, 20)),
+    _template(
+        "txt2img-hires",
+        (20, 60, 30),
+        _parameter("Upscale Factor", "dropdown", "1.5", "How much to enlarge.", dropdownItems=["1.5", "2"]),
+    ),
+]
 _TERMINAL = ("completed", "failed")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _SAMPLERS = ["DPM++ 2M Karras", "Euler a", "DDIM"]
@@ -190,6 +243,13 @@ class FakeUser:
 
 
 @dataclass
+class FakeReport:
+    id: str
+    queue: str
+    information: str | None
+
+
+@dataclass
 class FakeItem:
     id: str
     owner: FakeUser
@@ -206,7 +266,10 @@ class FakeItem:
     completed_ms: int | None = None
     likes: set[str] = field(default_factory=set)
     dislikes: set[str] = field(default_factory=set)
-    reports: dict[str, str] = field(default_factory=dict)
+    #: By reporting user id.
+    reports: dict[str, FakeReport] = field(default_factory=dict)
+    #: A workflow item's run parameters (WorkflowRunParameter objects).
+    run_parameters: list[dict[str, str]] = field(default_factory=list)
     deleted: bool = False
     fails: bool = False
     stuck: bool = False
@@ -296,6 +359,7 @@ class FakeAimg:
             ("DELETE", "/deleteItems", self._delete_items),
             ("POST", "/reportItems", self._report_items),
             ("GET", "/getReportQueues", self._get_report_queues),
+            ("GET", "/2/getAggregatedWorkflowTemplates", self._get_workflow_templates),
             ("POST", "/2/enqueueWorkflow", self._enqueue_workflow),
             ("GET", "/2/getWorkflowStatus", self._get_workflow_status),
             ("GET", "/getFile", self._get_file),
@@ -682,6 +746,7 @@ class FakeAimg:
         }
         if item.workflow_template:
             info["workflowTemplateName"] = item.workflow_template
+            info["workflowRunParameters"] = item.run_parameters
         return info
 
     def _visible(self, item_id: str) -> FakeItem:
@@ -898,8 +963,10 @@ class FakeAimg:
             elif user.id in item.reports:
                 outcome["message"] = "Item already reported."
             else:
-                item.reports[user.id] = self._new_uuid()
-                outcome |= {"reportId": item.reports[user.id], "success": True, "message": ""}
+                information = body.get("additionalInformation")
+                report = FakeReport(self._new_uuid(), queue, str(information) if information else None)
+                item.reports[user.id] = report
+                outcome |= {"reportId": report.id, "success": True, "message": ""}
             outcomes.append(outcome)
         return _ok(outcomes)
 
@@ -909,49 +976,74 @@ class FakeAimg:
 
     # --- API2 workflows -----------------------------------------------------------------------
 
-    async def _enqueue_workflow(self, request: web.Request) -> web.Response:
+    def _api2_user(self, request: web.Request) -> FakeUser:
+        """The seed: API2 endpoints serve signed-in users whose PRO tier is above 0 only."""
         user = self._user(request)
-        if user.tier <= 0:
+        if user.tier <= 0 or not user.authenticated:
             raise _ApiError("API2 endpoints can only be used with a PRO tier higher than 0.", 403)
+        return user
+
+    async def _get_workflow_templates(self, request: web.Request) -> web.Response:
+        self._api2_user(request)
+        wanted = _csv(request.query.get("workflowTemplateNames"))
+        return _ok([t for t in WORKFLOW_TEMPLATES if not wanted or t["name"] in wanted])
+
+    async def _enqueue_workflow(self, request: web.Request) -> web.Response:
+        user = self._api2_user(request)
         body = await _body(request)
-        template = str(body.get("workflowTemplateName") or "")
-        if not template:
+        name = str(body.get("workflowTemplateName") or "")
+        if not name:
             raise _ApiError("workflowTemplateName is required.", 400)
-        if template not in WORKFLOW_TEMPLATES:
-            raise _ApiError(f"Workflow template {template!r} not found.", 404)
-        parameters = body.get("parameters") or []
-        named = {str(p.get("name")): str(p.get("value")) for p in parameters if isinstance(p, dict)}
-        prompt = str(body.get("prompt") or named.get("Positive Prompt") or "")
-        self._check_can_generate(prompt)
-        batch = _number(body, "batchSize", 1)
-        if not 1 <= batch <= 4:
-            raise _ApiError("batchSize must be between 1 and 4.", 400)
+        template = next((t for t in WORKFLOW_TEMPLATES if t["name"] == name), None)
+        if template is None:
+            raise _ApiError(f"Workflow template {name!r} not found.", 404)
+        given = {
+            str(p.get("name")): str(p.get("value"))
+            for p in body.get("parameters") or []
+            if isinstance(p, dict)
+        }
+        # The explicit fields stand for their parameters (the seed) and win over the array.
+        given |= {
+            param: _stringified(body[key])
+            for key, param in WORKFLOW_FIELDS.items()
+            if body.get(key) is not None
+        }
+        known = {p["name"]: p for p in template["parameters"]}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise _ApiError(f"Workflow template {name!r} has no parameter {', '.join(unknown)}.", 400)
+        for param, value in given.items():
+            _check_parameter(known[param], value)
+        run = {param: given.get(param, p["defaultValue"]) for param, p in known.items()}
+        self._check_can_generate(run["Positive Prompt"])
         workflow = _Workflow(
             id=self._new_uuid(),
             internal_id=uuid.UUID(int=self._rng.getrandbits(96)).hex[:24],
-            template=template,
-            parameters=[{"name": n, "value": v} for n, v in named.items()],
+            template=name,
+            parameters=[{"name": n, "value": v} for n, v in given.items()],
             items=[],
             start=_iso(),
         )
-        for _ in range(batch):
+        for _ in range(int(float(run["Batch Size"]))):
+            seed = int(float(run["Seed"]))
             params = {
-                "prompt": prompt,
-                "negprompt": str(body.get("negprompt") or named.get("Negative Prompt") or ""),
-                "steps": _number(body, "steps", 20),
-                "seed": _number(body, "seed", self._rng.randrange(2**32)),
-                "subseed": _number(body, "subseed", 0),
-                "subseed_strength": _number(body, "subseed_strength", 0),
-                "width": _number(body, "width", 512),
-                "height": _number(body, "height", 512),
+                "prompt": run["Positive Prompt"],
+                "negprompt": run["Negative Prompt"],
+                "steps": int(float(run["Steps"])),
+                "seed": seed if seed >= 0 else self._rng.randrange(2**32),
+                "subseed": 0,
+                "subseed_strength": 0,
+                "width": int(float(run["Width"])),
+                "height": int(float(run["Height"])),
                 "sampler": _SAMPLERS[0],
-                "cfgscale": _number(body, "cfgscale", 7),
+                "cfgscale": float(run["CFG Scale"]),
                 "restoreFaces": False,
             }
-            model_id = str(body.get("modelName") or "f222")
-            workflow.items.append(
-                await self._new_item(user, "image", model_id, params, workflow=(workflow.id, template))
-            )
+            item = await self._new_item(user, "image", "f222", params, workflow=(workflow.id, name))
+            item.run_parameters = [
+                {"name": n, "value": v} for n, v in (run | {"Seed": str(params["seed"])}).items()
+            ]
+            workflow.items.append(item)
         self._workflows[workflow.id] = workflow
         return _ok({"itemIds": [i.id for i in workflow.items], "workflowId": workflow.id})
 
@@ -995,7 +1087,7 @@ class FakeAimg:
         }
 
     async def _get_workflow_status(self, request: web.Request) -> web.Response:
-        user = self._user(request)
+        user = self._api2_user(request)
         single = request.query.get("workflowId")
         ids = [single] if single else _csv(request.query.get("workflowIds"))
         if not ids:
@@ -1036,6 +1128,28 @@ def _number(body: dict[str, Any], name: str, default: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _ApiError(f"{name} must be a number.", 400)
     return value
+
+
+def _stringified(value: Any) -> str:
+    """A WorkflowRunParameter's value: always a string, whatever the parameter's type (the seed)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _check_parameter(parameter: dict[str, Any], value: str) -> None:
+    """A number parameter's min and max, as a workflow engine would enforce them."""
+    if parameter["dataType"] != "number":
+        return
+    try:
+        number = float(value)
+    except ValueError:
+        raise _ApiError(f"{parameter['name']} must be a number.", 400) from None
+    low, high = parameter.get("min"), parameter.get("max")
+    if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+        raise _ApiError(f"{parameter['name']} must be between {low} and {high}.", 400)
 
 
 def _ids(body: dict[str, Any], name: str) -> list[str]:

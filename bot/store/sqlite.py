@@ -502,6 +502,30 @@ class Store:
             row = await cur.fetchone()
         return self._unsealed(_account(row)) if row else None
 
+    # ------------------------------------------------------------------- members' AIMG votes
+
+    async def aimg_vote(self, job_id: int, user_id: int) -> str | None:
+        """The member's standing vote on a job's AIMG item: ``like``, ``dislike`` or None."""
+        async with self._db.execute(
+            "SELECT vote FROM aimg_votes WHERE job_id = ? AND user_id = ?", (job_id, user_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row["vote"]) if row else None
+
+    async def set_aimg_vote(self, job_id: int, user_id: int, vote: str | None) -> None:
+        """Record the member's vote on a job's AIMG item; None takes it back."""
+        if vote is None:
+            await self._db.execute(
+                "DELETE FROM aimg_votes WHERE job_id = ? AND user_id = ?", (job_id, user_id)
+            )
+        else:
+            await self._db.execute(
+                """INSERT INTO aimg_votes (job_id, user_id, vote) VALUES (?, ?, ?)
+                   ON CONFLICT (job_id, user_id) DO UPDATE SET vote = excluded.vote""",
+                (job_id, user_id, vote),
+            )
+        await self._db.commit()
+
 
 def _to_column(key: str, value: Any) -> Any:
     if key == "buttons":

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bot.backends.aimg import (
+    WORKFLOW_PARAM,
     AimgBackend,
     AimgModel,
     AimgParams,
@@ -21,15 +22,18 @@ from bot.backends.aimg import (
     AimgVideoParams,
     AimgWorkflowParameter,
     AimgWorkflowRequest,
+    Vote,
     default_params,
     error_kind,
     result_buttons,
     to_snapshot,
     validate_params,
+    vote_of,
+    vote_verb,
 )
 from bot.backends.base import Backend
 from bot.domain import Account, BackendError, BackendKind, ErrorKind, JobKind, JobStatus
-from bot.sandbox.fake_aimg import MODELS, TEST_EMAIL, TEST_SESSION_ID, FakeAimg
+from bot.sandbox.fake_aimg import MODELS, TEST_EMAIL, TEST_SESSION_ID, WORKFLOW_TEMPLATES, FakeAimg
 from tests.backends.support import png_size
 
 SESSION = "0b6b1c2e-5d3c-4a8e-9f43-8f0e7f6a1d22"
@@ -485,16 +489,57 @@ async def test_action_refuses_other_custom_ids(custom_id: str) -> None:
 
 @pytest.mark.parametrize(
     ("custom_id", "path"),
-    [("aimg:like", "likeItems"), ("aimg:dislike", "dislikeItems"), ("aimg:delete", "deleteItems"),
-     ("aimg:report", "reportItems")],
+    [("aimg:like", "likeItems"), ("aimg:unlike", "unlikeItems"), ("aimg:dislike", "dislikeItems"),
+     ("aimg:undislike", "undislikeItems"), ("aimg:delete", "deleteItems"), ("aimg:report", "reportItems")],
 )  # fmt: skip
 async def test_item_action_routes_verbs(custom_id: str, path: str) -> None:
-    server = Server({path: ok([{"id": ITEM, "success": False, "message": "Item already liked."}])})
+    # The item is neither liked nor disliked, nor gone: a refused vote stays refused.
+    neither = {"id": ITEM, "url": "u", "isLiked": False, "isDisliked": False}
+    liked = {"id": ITEM, "success": False, "message": "Item already liked."}
+    server = Server({path: ok([liked]), "getItem": ok(neither)})
     outcome = await mocked(server).item_action(ITEM, custom_id)
-    assert (outcome.success, outcome.message) == (False, "Item already liked.")
+    if custom_id in ("aimg:unlike", "aimg:undislike"):
+        assert outcome.success  # not liked / disliked is what was asked: nothing to undo
+    else:
+        assert (outcome.success, outcome.message) == (False, "Item already liked.")
     assert len(server.sent(path)) == 1
     with pytest.raises(BackendError):
         await mocked(server).item_action(ITEM, "aimg:reroll")
+
+
+async def test_a_vote_already_in_place_at_the_account_holds() -> None:
+    # Members sharing the server's AIMG session share its vote: a like another member already
+    # made answers "already liked", and the item shows it liked, so this member's like holds.
+    server = Server(
+        {
+            "likeItems": ok([{"id": ITEM, "success": False, "message": "Item already liked."}]),
+            "getItem": ok({"id": ITEM, "url": "u", "isLiked": True}),
+        }
+    )
+    outcome = await mocked(server).item_action(ITEM, "aimg:like")
+    assert (outcome.success, outcome.message) == (True, None)
+
+
+async def test_report_action_carries_the_category_and_details() -> None:
+    server = Server({"reportItems": ok([{"id": ITEM, "reportId": "r", "success": True, "message": ""}])})
+    backend = mocked(server)
+    await backend.item_action(ITEM, "aimg:report", report_queue="Spam", information="a bot posted it")
+    await backend.item_action(ITEM, "aimg:report")
+    first, second = (json.loads(r.content) for r in server.sent("reportItems"))
+    assert first == {"itemIds": [ITEM], "reportQueue": "Spam", "additionalInformation": "a bot posted it"}
+    assert second == {"itemIds": [ITEM]}
+
+
+@pytest.mark.parametrize(
+    ("pressed", "current", "verb", "after"),
+    [("like", None, "like", "like"), ("like", "like", "unlike", None), ("like", "dislike", "like", "like"),
+     ("dislike", None, "dislike", "dislike"), ("dislike", "dislike", "undislike", None),
+     ("dislike", "like", "dislike", "dislike")],
+)  # fmt: skip
+def test_votes_toggle(pressed: Vote, current: str | None, verb: str, after: str | None) -> None:
+    assert vote_verb(pressed, current) == (verb, after)
+    assert vote_of(f"aimg:{pressed}") == pressed
+    assert vote_of("aimg:report") is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -627,6 +672,91 @@ async def test_workflow_calls() -> None:
     assert len(await backend.get_workflow_status("w1", "w2")) == 2
     assert server.sent("2/getWorkflowStatus")[-1].url.params["workflowIds"] == "w1,w2"
     assert await backend.get_workflow_status() == []
+
+
+TEMPLATES = ok(WORKFLOW_TEMPLATES)
+ENQUEUED = ok({"itemIds": [ITEM, "second"], "workflowId": "w1"})
+
+
+async def test_report_queues_and_workflow_templates_are_cached() -> None:
+    now = [0.0]
+    server = Server(
+        {"getReportQueues": ok(["Not Specified", "Spam"]), "2/getAggregatedWorkflowTemplates": TEMPLATES}
+    )
+    backend = mocked(server, models_ttl=60, clock=lambda: now[0])
+    for _ in range(2):
+        assert await backend.get_report_queues() == ["Not Specified", "Spam"]
+        templates = await backend.get_workflow_templates()
+    assert [t.name for t in templates] == ["txt2img-basic", "txt2img-hires"]
+    steps = templates[0].parameter("Steps")
+    assert steps is not None and (steps.min, steps.max, steps.default_value) == ("10", "40", "20")
+    now[0] = 61
+    await backend.get_report_queues()
+    assert (len(server.sent("getReportQueues")), len(server.sent("2/getAggregatedWorkflowTemplates"))) == (
+        2,
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ({"steps": "5"}, "Steps must be between 10 and 40 for the txt2img-basic workflow (got 5)."),
+        ({"cfgscale": "7.25"}, "CFG Scale must be between 1 and 12 in steps of 0.5 for the txt2img-basic"),
+        ({"width": "1088"}, "Width must be between 512 and 1024 for the txt2img-basic workflow (got 1088)."),
+        ({"height": "600"}, "Height must be between 512 and 1024 in steps of 64 for the txt2img-basic"),
+        ({"subseed": "3"}, "The txt2img-basic workflow has no Subseed setting; leave it out."),
+        ({WORKFLOW_PARAM: "nope"}, "There is no workflow template 'nope'; choose one of: txt2img-basic, "),
+    ],
+)  # fmt: skip
+async def test_workflow_checks_name_the_template_limits(given: dict[str, str], problem: str) -> None:
+    server = Server({"2/getAggregatedWorkflowTemplates": TEMPLATES, "2/enqueueWorkflow": ENQUEUED})
+    backend = mocked(server)
+    params = {WORKFLOW_PARAM: "txt2img-basic", "prompt": "a cat", "steps": "20", **given}
+    _, problems = await backend.check_workflow(params)
+    assert len(problems) == 1 and problems[0].startswith(problem)
+    with pytest.raises(BackendError) as caught:
+        await backend.generate(params)
+    assert caught.value.kind is ErrorKind.INVALID_INPUT
+    assert server.sent("2/enqueueWorkflow") == []  # refused before the API was called
+
+
+async def test_generate_with_a_template_enqueues_the_workflow_and_follows_its_first_item() -> None:
+    server = Server({"2/getAggregatedWorkflowTemplates": TEMPLATES, "2/enqueueWorkflow": ENQUEUED})
+    params = {WORKFLOW_PARAM: "txt2img-hires", "prompt": "a cat", "seed": "5", "width": "768", "remix": "1"}
+    result = await mocked(server).generate(params)
+    assert (result.task_id, result.queue_position) == (ITEM, None)
+    assert server.body("2/enqueueWorkflow") == {
+        "workflowTemplateName": "txt2img-hires",
+        "prompt": "a cat",
+        "seed": 5,
+        "width": 768,
+    }
+
+
+async def test_a_workflow_item_rerolls_its_workflow_and_offers_no_variation() -> None:
+    run = [{"name": "Positive Prompt", "value": "a cat"}, {"name": "Seed", "value": "5"}]
+    workflow_item = details(
+        workflowTemplateName="txt2img-basic", generatorVersion=2, workflowRunParameters=run
+    )
+    server = Server(
+        {
+            "getItemDetails": ok(workflow_item),
+            "getItemStatus": ok(status(status="completed", url="https://cdn.test/i.png", queuePosition=None)),
+            "2/enqueueWorkflow": ENQUEUED,
+        }
+    )
+    backend = mocked(server)
+    assert (await backend.action(ITEM, "aimg:reroll")).task_id == ITEM
+    body = server.body("2/enqueueWorkflow")
+    assert body["parameters"] == [{"name": "Positive Prompt", "value": "a cat"}]
+    assert body["workflowTemplateName"] == "txt2img-basic" and body["seed"] != 5
+    with pytest.raises(BackendError):
+        await backend.action(ITEM, "aimg:variation")
+    done = await backend.fetch(ITEM)
+    assert done is not None and "aimg:variation" not in [
+        b.custom_id for b in done.buttons
+    ]  # photoreal has them
 
 
 # --------------------------------------------------------------------------------------------
@@ -848,6 +978,20 @@ async def test_workflow_against_the_fake(fake: FakeAimg, http: httpx.AsyncClient
     assert (state.is_complete, state.state, state.item_ids) == (True, "completed", handle.item_ids)
     assert [f.is_main_output for f in state.output_files] == [True, False]
     assert (await backend.get_item_details(handle.item_ids[0])).workflow_template_name == "txt2img-basic"
+
+
+async def test_workflow_generation_and_reroll_against_the_fake(
+    fake: FakeAimg, http: httpx.AsyncClient
+) -> None:
+    backend = client(fake, http)
+    params = {WORKFLOW_PARAM: "txt2img-hires", "prompt": "a castle", "steps": "25", "seed": "5"}
+    first = (await backend.generate(params)).task_id
+    done = (await poll_until_done(backend, first))[-1]
+    assert [b.custom_id for b in done.buttons][:2] == ["aimg:reroll", "aimg:like"]
+    again = await backend.get_item_details((await backend.action(first, "aimg:reroll")).task_id)
+    run = {p.name: p.value for p in again.workflow_run_parameters}
+    assert (again.workflow_template_name, again.prompt, again.steps) == ("txt2img-hires", "a castle", 25)
+    assert run["Upscale Factor"] == "1.5" and run["Seed"] != "5" and again.seed != 5
 
 
 async def test_service_info_against_the_fake(fake: FakeAimg, http: httpx.AsyncClient) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
+import httpx
 import pytest
 
 from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
+from bot.sandbox.fake_aimg import REPORT_QUEUES, TEST_SESSION_ID, FakeAimg
 from bot.sandbox.runner import Sandbox
 from tests.e2e.conftest import buttons, custom_id, is_result
 
@@ -19,6 +20,11 @@ def _after_dark(box: Sandbox) -> int:
 async def _generate(box: Sandbox, **options: object) -> Interaction:
     emu = box.emulator
     return await emu.slash(emu.world.member.id, _after_dark(box), "aimg", subcommand="generate", **options)
+
+
+async def _workflow(box: Sandbox, **options: object) -> Interaction:
+    emu = box.emulator
+    return await emu.slash(emu.world.member.id, _after_dark(box), "aimg", subcommand="workflow", **options)
 
 
 async def _ephemeral(box: Sandbox, interaction: Interaction, needle: str) -> str:
@@ -40,6 +46,20 @@ def _seen(box: Sandbox) -> set[int]:
 
 def _generations(fake: FakeAimg) -> list[dict[str, object]]:
     return [r.json for r in fake.requests if r.path in ("/generateImage", "/generateVideo")]
+
+
+def _bodies(fake: FakeAimg, path: str) -> list[dict[str, object]]:
+    return [r.json for r in fake.requests if r.path == path]
+
+
+def _modal_input(interaction: Interaction, label: str) -> dict[str, object]:
+    """The component a modal shows under ``label`` (a type-18 label around it)."""
+    assert interaction.modal is not None
+    for row in interaction.modal["components"]:
+        if row.get("label") == label:
+            component: dict[str, object] = row["component"]
+            return component
+    raise LookupError(f"no input {label!r} in {interaction.modal}")
 
 
 async def test_generate_with_defaults(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:
@@ -148,11 +168,10 @@ async def test_variation_reroll_like_report_and_delete(aimg_sandbox: Sandbox, fa
     assert variation_request["seed"] == 42 and variation_request["subseed_strength"] == 0.3
     assert reroll_request["seed"] != 42
 
-    for label, needle in (("👍", "Liked"), ("🚩", "Reported")):
-        click = await emu.click(bob, first.id, custom_id(first, label))
-        await _ephemeral(aimg_sandbox, click, needle)
+    click = await emu.click(bob, first.id, custom_id(first, "👍"))
+    await _ephemeral(aimg_sandbox, click, "Liked")
     item = next(iter(fake_aimg.items.values()))
-    assert item.likes and fake_aimg.count("/reportItems") == 1
+    assert item.likes
 
     # An admin (Manage Messages) may delete anyone's result; the message goes too.
     by_admin = await emu.click(emu.world.admin.id, variation.id, custom_id(variation, "🗑️"))
@@ -300,3 +319,183 @@ async def test_an_admin_signs_the_server_account_in_with_a_one_time_code_and_unl
     bob = emu.world.member.id
     out = await emu.slash(bob, channel, "aimg", subcommand="logout")
     await _ephemeral(aimg_sandbox, out, "no AIMG account linked")
+
+
+async def test_report_asks_for_a_category_and_optional_details(
+    aimg_sandbox: Sandbox, fake_aimg: FakeAimg
+) -> None:
+    emu = aimg_sandbox.emulator
+    bob = emu.world.member.id
+    await _generate(aimg_sandbox, prompt="a red fox")
+    result = await _result(aimg_sandbox)
+    [item] = fake_aimg.items.values()
+
+    click = await emu.click(bob, result.id, custom_id(result, "🚩"))
+    await emu.wait_for_response(click)
+    assert click.modal is not None and click.modal["title"] == "Report this item"
+    categories = _modal_input(click, "Category")["options"]
+    assert isinstance(categories, list) and [o["value"] for o in categories] == REPORT_QUEUES
+    done = await emu.submit_modal(
+        click, click.modal["custom_id"], {"Category": ["Spam"], "Details (optional)": "  posted by a bot "}
+    )
+    text = await _ephemeral(aimg_sandbox, done, "Reported")
+    assert text == "🚩 Reported as Spam. Thanks: AIMG's moderators will review it."
+    [report] = item.reports.values()
+    assert (report.queue, report.information) == ("Spam", "posted by a bot")
+
+    # Details are optional; AIMG refuses a second report of the item, and the member reads why.
+    again = await emu.click(bob, result.id, custom_id(result, "🚩"))
+    await emu.wait_for_response(again)
+    assert again.modal is not None
+    refused = await emu.submit_modal(again, again.modal["custom_id"], {"Category": ["Copyright"]})
+    text = await _ephemeral(aimg_sandbox, refused, "did not report")
+    assert text == "The image service did not report this item: Item already reported."
+    assert _bodies(fake_aimg, "/reportItems")[-1] == {"itemIds": [item.id], "reportQueue": "Copyright"}
+    assert fake_aimg.count("/getReportQueues") == 1  # cached on the backend, like the models
+    assert emu.violations == []
+
+
+async def test_like_and_dislike_toggle_and_the_votes_survive_a_restart(
+    aimg_sandbox: Sandbox, fake_aimg: FakeAimg
+) -> None:
+    emu = aimg_sandbox.emulator
+    bob, alice = emu.world.member.id, emu.world.admin.id
+    await _generate(aimg_sandbox, prompt="a red fox")
+    result = await _result(aimg_sandbox)
+    [item] = fake_aimg.items.values()
+
+    async def press(user: int, label: str) -> str:
+        click = await emu.click(user, result.id, custom_id(result, label))
+        return await emu.wait_for(lambda: next((m.content for m in click.ephemeral), None))
+
+    assert await press(bob, "👍") == "👍 Liked."
+    assert item.likes
+    # Members share the server's AIMG session, so its like: Alice's 👍 finds it liked already.
+    assert await press(alice, "👍") == "👍 Liked."
+    assert await press(bob, "👍") == "👍 Like removed."
+    assert not item.likes
+    assert await press(bob, "👍") == "👍 Liked."
+    assert await press(bob, "👎") == "👎 Disliked."  # the seed: a dislike replaces the like
+    assert (bool(item.likes), bool(item.dislikes)) == (False, True)
+
+    await aimg_sandbox.restart_bot()
+    assert await press(bob, "👎") == "👎 Dislike removed."  # the vote was remembered
+    assert not item.dislikes
+    votes = [r.path for r in fake_aimg.requests if r.path.endswith("likeItems")]
+    assert votes == [
+        "/likeItems",
+        "/likeItems",
+        "/unlikeItems",
+        "/likeItems",
+        "/dislikeItems",
+        "/undislikeItems",
+    ]
+    assert emu.violations == []
+
+
+@pytest.mark.parametrize("fake_aimg", [{"step_seconds": 0.3}], indirect=True)
+async def test_workflow_template_runs_like_a_generation(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:
+    emu = aimg_sandbox.emulator
+    bob, channel = emu.world.member.id, _after_dark(aimg_sandbox)
+    choices = await emu.autocomplete(
+        bob, channel, "aimg", "template", subcommand="workflow", template="hi", prompt="x"
+    )
+    assert choices == [{"name": "txt2img-hires (steps 20-60)", "value": "txt2img-hires"}]
+
+    feed = emu.subscribe()
+    # Someone else's item holds the fake's one worker, so the run waits in AIMG's queue first.
+    # (Made outside Discord: the channel's edit budget is then the run's own.)
+    async with httpx.AsyncClient(
+        base_url=fake_aimg.base_url, headers={"X-Session-ID": TEST_SESSION_ID}
+    ) as http:
+        assert (await http.post("/generateImage", json={"prompt": "elsewhere"})).json()["hasError"] is False
+    inter = await _workflow(
+        aimg_sandbox,
+        template="txt2img-hires",
+        prompt="a castle",
+        negative="fog",
+        size="768x1024",
+        steps=30,
+        seed=5,
+    )
+    await _ephemeral(aimg_sandbox, inter, "on its way")
+    result = await emu.wait_for_message(
+        channel, lambda m: m.content.startswith("**a castle**") and is_result(m), timeout=10
+    )
+    assert result.attachments[0].data.startswith(b"\x89PNG")
+    assert buttons(result) == [["New seed", "Use these settings"], ["👍", "👎", "🗑️", "🚩"]]
+    assert _bodies(fake_aimg, "/2/enqueueWorkflow") == [
+        {
+            "workflowTemplateName": "txt2img-hires",
+            "prompt": "a castle",
+            "negprompt": "fog",
+            "seed": 5,
+            "steps": 30,
+            "height": 1024,
+            "width": 768,
+        }
+    ]
+    shown = []
+    while not feed.empty():
+        event = feed.get_nowait()
+        if event.kind.startswith("message_") and event.data["message"]["id"] == str(result.id):
+            shown.append(event.data["message"]["content"])
+    assert any("position 1 in the queue" in c for c in shown), shown
+
+    # New seed runs the workflow again with the run's parameters; "Use these settings" too.
+    fake_aimg.step_seconds = 0.05
+    before = _seen(aimg_sandbox)
+    await emu.click(bob, result.id, custom_id(result, "New seed"))
+    await _result(aimg_sandbox, before)
+    reroll = _bodies(fake_aimg, "/2/enqueueWorkflow")[-1]
+    assert reroll["workflowTemplateName"] == "txt2img-hires" and reroll["seed"] != 5
+    assert {"name": "Steps", "value": "30"} in reroll["parameters"]  # type: ignore[operator]
+    click = await emu.click(bob, result.id, custom_id(result, "Use these settings"))
+    await emu.wait_for_response(click)
+    assert click.modal is not None
+    before = _seen(aimg_sandbox)
+    await emu.submit_modal(click, click.modal["custom_id"], {"Steps": "45"})
+    await _result(aimg_sandbox, before)
+    again = _bodies(fake_aimg, "/2/enqueueWorkflow")[-1]
+    assert (again["workflowTemplateName"], again["steps"], again["seed"], again["width"]) == (
+        "txt2img-hires",
+        45,
+        5,
+        768,
+    )
+    assert emu.violations == []
+
+
+async def test_workflow_options_are_checked_against_the_template(
+    aimg_sandbox: Sandbox, fake_aimg: FakeAimg
+) -> None:
+    cases: list[tuple[dict[str, object], str]] = [
+        ({"steps": 50}, "Steps must be between 10 and 40 for the txt2img-basic workflow (got 50)."),
+        ({"size": "700x512"}, "Width must be between 512 and 1024 in steps of 64 for the txt2img-basic"),
+        ({"cfg": 20.0}, "CFG Scale must be between 1 and 12 for the txt2img-basic workflow (got 20)."),
+        ({"template": "nope"}, "There is no workflow template 'nope'; choose one of: txt2img-basic, "),
+        ({"size": "big"}, "is not WIDTHxHEIGHT"),
+    ]
+    for options, needle in cases:
+        inter = await _workflow(aimg_sandbox, **({"template": "txt2img-basic", "prompt": "a cat"} | options))
+        await _ephemeral(aimg_sandbox, inter, needle)
+    assert fake_aimg.count("/2/enqueueWorkflow") == 0  # refused before the API was called
+
+
+@pytest.mark.parametrize("fake_aimg", [{"tier": 0}], indirect=True)
+async def test_workflow_is_refused_when_aimg_says_the_account_is_not_pro(
+    aimg_sandbox: Sandbox, fake_aimg: FakeAimg
+) -> None:
+    emu = aimg_sandbox.emulator
+    choices = await emu.autocomplete(
+        emu.world.member.id, _after_dark(aimg_sandbox), "aimg", "template", subcommand="workflow", template=""
+    )
+    assert choices == []
+    inter = await _workflow(aimg_sandbox, template="txt2img-basic", prompt="a cat")
+    text = await _ephemeral(aimg_sandbox, inter, "PRO accounts only")
+    assert text == (
+        "AIMG runs workflow templates for PRO accounts only, and this account is not one. Use /aimg "
+        "generate instead. (Service said: API2 endpoints can only be used with a PRO tier higher than 0. "
+        "(error code 403))"
+    )
+    assert fake_aimg.count("/2/enqueueWorkflow") == 0

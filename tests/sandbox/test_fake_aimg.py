@@ -213,10 +213,15 @@ async def test_likes_deletes_and_reports(fake: FakeAimg, http: httpx.AsyncClient
         1,
     )
     report = await payload(
-        await http.post("/reportItems", json={"itemIds": [item_id], "reportQueue": "Spam"})
+        await http.post(
+            "/reportItems",
+            json={"itemIds": [item_id], "reportQueue": "Spam", "additionalInformation": "posted by a bot"},
+        )
     )
     assert report[0]["success"]
     assert report[0]["reportId"]
+    [kept] = fake.items[item_id].reports.values()
+    assert (kept.id, kept.queue, kept.information) == (report[0]["reportId"], "Spam", "posted by a bot")
     bad_queue = await http.post("/reportItems", json={"itemIds": [item_id], "reportQueue": "Nope"})
     assert "reportQueue" in (await refused(bad_queue))[0]
     assert (await http.post("/deleteItems", params={"imageIDs": item_id})).status_code == 405
@@ -280,6 +285,39 @@ async def test_workflows(fake: FakeAimg, http: httpx.AsyncClient) -> None:
     assert (await refused(missing))[1] == 404
     tier0 = {"X-Session-ID": fake.add_session(email="free@sandbox.test")}
     assert (await refused(await http.post("/2/enqueueWorkflow", json=body, headers=tier0)))[1] == 403
+
+
+async def test_workflow_templates_and_run_parameters(fake: FakeAimg, http: httpx.AsyncClient) -> None:
+    templates = await payload(await http.get("/2/getAggregatedWorkflowTemplates"))
+    assert [t["name"] for t in templates] == ["txt2img-basic", "txt2img-hires"]
+    assert templates[0].keys() == {"name", "deployments", "parameters", "workflowTemplateFiles"}
+    mandatory = {"name", "dataType", "description", "defaultValue", "replaceFromString", "isOptional",
+                 "optionName", "isAlwaysVisible", "isHidden"}  # fmt: skip
+    assert all(mandatory <= p.keys() for t in templates for p in t["parameters"])
+    only = {"workflowTemplateNames": "txt2img-hires"}
+    assert [
+        t["name"] for t in await payload(await http.get("/2/getAggregatedWorkflowTemplates", params=only))
+    ] == ["txt2img-hires"]
+    # The explicit seed stands for the Seed parameter and wins over the array's.
+    body = {
+        "workflowTemplateName": "txt2img-basic",
+        "prompt": "a cat",
+        "seed": 9,
+        "parameters": [{"name": "Steps", "value": "30"}, {"name": "Seed", "value": "1"}],
+    }
+    handle = await payload(await http.post("/2/enqueueWorkflow", json=body))
+    info = await payload(await http.get("/getItemDetails", params={"imageID": handle["itemIds"][0]}))
+    run = {p["name"]: p["value"] for p in info["workflowRunParameters"]}
+    assert (run["Positive Prompt"], run["Seed"], run["Steps"], run["CFG Scale"]) == ("a cat", "9", "30", "7")
+    assert (info["seed"], info["steps"], info["workflowTemplateName"]) == (9, 30, "txt2img-basic")
+    base = {"workflowTemplateName": "txt2img-basic", "prompt": "x"}
+    too_many = await http.post("/2/enqueueWorkflow", json=base | {"steps": 41})
+    assert (await refused(too_many)) == ("Steps must be between 10 and 40.", 400)
+    unknown = await http.post("/2/enqueueWorkflow", json=base | {"subseed": 3})
+    assert "has no parameter Subseed" in (await refused(unknown))[0]
+    tier0 = {"X-Session-ID": fake.add_session(email="free@sandbox.test")}
+    free = await http.get("/2/getAggregatedWorkflowTemplates", headers=tier0)
+    assert (await refused(free)) == ("API2 endpoints can only be used with a PRO tier higher than 0.", 403)
 
 
 async def test_queues_and_samples(fake: FakeAimg, http: httpx.AsyncClient) -> None:

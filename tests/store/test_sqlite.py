@@ -134,3 +134,19 @@ async def test_update_rejects_unknown_columns(store: Store) -> None:
     )
     with pytest.raises(ValueError, match="not updatable"):
         await store.update_job(job.id, hook_secret="x")
+
+
+async def test_aimg_votes_are_per_member_and_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "votes.sqlite3"
+    store = await Store.open(path)
+    job = await store.create_job(
+        guild_id=1, channel_id=2, owner_id=3, kind=JobKind.GENERATE, prompt="p", hook_secret="s", deadline=0.0
+    )
+    await store.set_aimg_vote(job.id, 3, "like")
+    await store.set_aimg_vote(job.id, 4, "like")
+    await store.set_aimg_vote(job.id, 3, "dislike")  # a new vote replaces the old one
+    await store.set_aimg_vote(job.id, 4, None)  # taken back
+    await store.close()
+    store = await Store.open(path)
+    assert (await store.aimg_vote(job.id, 3), await store.aimg_vote(job.id, 4)) == ("dislike", None)
+    await store.close()
