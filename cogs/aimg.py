@@ -133,7 +133,6 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         dimensions = await _dimensions(interaction, size)
         if dimensions is None:
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         params = _params(
             {
                 "model_name": model,
@@ -217,7 +216,6 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         dimensions = await _dimensions(interaction, size)
         if dimensions is None:
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         # Only what the member gave: the template's own defaults fill in the rest.
         params = _params(
             {

@@ -24,6 +24,7 @@ from bot.backends.aimg import (
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind, ErrorKind, Job, JobKind
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
+from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -59,27 +60,29 @@ async def start_generation(
 ) -> None:
     """Check ``params`` against the model's limits and the account's tier, then queue the job.
 
-    The interaction must already be acknowledged; every answer is an ephemeral follow-up. The
-    check runs before anything reaches the API, so a refusal names the allowed range. ``video``
+    It acknowledges ``interaction`` with the public "thinking…" message that becomes the job's
+    (cogs/replies.py); a refusal withdraws it and tells the member alone. The check runs before
+    anything reaches the API, so a refusal names the allowed range. ``video``
     asks for a video: the default video model unless ``params`` names a model (which must be one).
     """
     bot: MjBot = interaction.client
+    reply = await defer_job_message(interaction)
     assert interaction.guild_id is not None and interaction.channel_id is not None
     found = bot.engine.aimg_account(interaction.guild_id, interaction.channel_id, interaction.user.id)
     if found is None:
-        await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
+        await refuse(interaction, NO_ACCOUNT)
         return
     account, backend = found
     try:
         params, problems = await _checked(backend, prompt, params, video=video)
     except BackendError as exc:
-        await interaction.followup.send(_refusal(exc, params), ephemeral=True)
+        await refuse(interaction, _refusal(exc, params))
         return
     if problems:
-        await interaction.followup.send("\n".join(f"• {p}" for p in problems), ephemeral=True)
+        await refuse(interaction, "\n".join(f"• {p}" for p in problems))
         return
     try:
-        job = await bot.engine.submit(
+        await bot.engine.submit(
             JobKind.GENERATE,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
@@ -88,13 +91,10 @@ async def start_generation(
             params=params,
             # A member's own account runs only their jobs; shared ones are chosen by the engine.
             account_id=account.id if account.source == MEMBER_SOURCE else None,
+            reply=reply,
         )
     except UserError as exc:
-        await interaction.followup.send(str(exc), ephemeral=True)
-        return
-    await interaction.followup.send(
-        f"Job #{job.id} is on its way; it will appear in this channel.", ephemeral=True
-    )
+        await refuse(interaction, str(exc))
 
 
 async def _checked(
@@ -149,7 +149,6 @@ class SettingsModal(discord.ui.Modal, title="Use these settings"):
             self.add_item(item)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         typed = {
             "negprompt": self.negative.value,
             "steps": self.steps.value.strip(),

@@ -41,7 +41,8 @@ def test_a_tiny_run_prints_the_table() -> None:
     for row in (
         "/imagine ack p50 / p99 / max, ms",
         "backend done → final p50 / p99, ms",
-        "Discord progress edits / job",
+        "Discord first writes / progress edits / finals per job",
+        "Discord writes outside the global budget",
         "Discord 429s received",
         "backend fetch requests / job",
         "bot CPU ms / job",

@@ -64,8 +64,9 @@ def _modal_input(interaction: Interaction, label: str) -> dict[str, object]:
 
 async def test_generate_with_defaults(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:
     inter = await _generate(aimg_sandbox, prompt="a lighthouse at dusk")
-    await _ephemeral(aimg_sandbox, inter, "on its way")
     result = await _result(aimg_sandbox)
+    # The command's own public response became the job's message.
+    assert inter.original is not None and result.id == inter.original.id
     assert result.content.startswith("**a lighthouse at dusk** - <@")
     assert result.attachments[0].data.startswith(b"\x89PNG")
     # f222 has no variations; feedback buttons on their own row.
@@ -418,10 +419,10 @@ async def test_workflow_template_runs_like_a_generation(aimg_sandbox: Sandbox, f
         steps=30,
         seed=5,
     )
-    await _ephemeral(aimg_sandbox, inter, "on its way")
     result = await emu.wait_for_message(
         channel, lambda m: m.content.startswith("**a castle**") and is_result(m), timeout=10
     )
+    assert inter.original is not None and result.id == inter.original.id
     assert result.attachments[0].data.startswith(b"\x89PNG")
     assert buttons(result) == [["New seed", "Use these settings"], ["👍", "👎", "🗑️", "🚩"]]
     assert _bodies(fake_aimg, "/2/enqueueWorkflow") == [

@@ -61,7 +61,8 @@ async def test_imagine_then_u1_in_the_browser(running: Running, page: Page) -> N
     await expect(page.locator("#command-pill")).to_have_text("/imagine")
     await composer.press("Enter")
 
-    await expect(page.get_by_text("Only you can see this")).to_be_visible()
+    # The command's own response is the job's message, labelled with who used the command.
+    await expect(page.get_by_text("used /imagine").first).to_be_visible()
     grid = page.locator("article.message").filter(has=page.get_by_role("button", name="U1", exact=True))
     await expect(grid).to_be_visible(timeout=20_000)
     image = grid.locator(".attachments img")
