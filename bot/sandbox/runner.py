@@ -47,8 +47,6 @@ class ExtraBackend:
     options: dict[str, str] = field(default_factory=dict)
 
 
-
-
 class Sandbox:
     """Emulator + fake backend + bot, all on loopback. The bot can be restarted on the same store."""
 
