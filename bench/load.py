@@ -321,6 +321,11 @@ def ack_latencies(emu: DiscordEmulator, interactions: Sequence[Interaction]) -> 
     return [first[i.id] - i.created_at for i in interactions if i.id in first]
 
 
+def _final(writes: list[tuple[float, bool, bool]]) -> tuple[float, bool] | None:
+    """(time, through the interaction?) of the first write showing the job ended."""
+    return next(((at, hooked) for at, hooked, running in writes if not running), None)
+
+
 def measure(
     run: Run,
     report: dict[str, Any],
@@ -335,23 +340,26 @@ def measure(
         prompts = dict(db.execute("SELECT id, prompt FROM jobs WHERE parent_job_id IS NULL").fetchall())
     total = len(jobs)
     ok_calls = [c for c in emu.calls if c.status < 400 and c.route is not None]
-    # Every write of a message, in order: (time, through the interaction's webhook?). A job's
-    # message is either its interaction's response (written through the webhook, then edited
-    # through the channel) or a channel post.
-    writes: dict[int, list[tuple[float, bool]]] = {}
+    # Every write of a message, in order: (time, through the interaction's webhook?, shows a
+    # running job?). A job's message is either its interaction's response (written through the
+    # webhook, then edited through the channel) or a channel post. A running job's message has a
+    # Cancel button (custom id mjb:c:…); the final, and later button restyles (a result's clicked
+    # button turns blurple), do not.
+    writes: dict[int, list[tuple[float, bool, bool]]] = {}
     posts = sum(1 for c in ok_calls if c.method == "POST" and c.route == "/channels/{channel_id}/messages")
     for job in jobs:
         message = emu.store.messages.get(int(job[1])) if job[1] is not None else None
         if message is not None and message.interaction_id is None:  # a channel post
-            writes[message.id] = [(SnowflakeGenerator.timestamp(message.id), False)]
+            writes[message.id] = [(SnowflakeGenerator.timestamp(message.id), False, True)]
     for call in ok_calls:
         if call.method == "PATCH" and (call.route or "").endswith("/messages/{message_id}"):
             webhook = (call.route or "").startswith("/webhooks/")
-            writes.setdefault(int(call.path.rsplit("/", 1)[1]), []).append((call.at, webhook))
+            running = '"mjb:c:' in json.dumps(call.body)
+            writes.setdefault(int(call.path.rsplit("/", 1)[1]), []).append((call.at, webhook, running))
     finished = [j for j in jobs if j[3] in TERMINAL and j[1] is not None]
     finals = sum(1 for j in finished if writes.get(int(j[1])))
-    finals_hooked = sum(1 for j in finished if writes.get(int(j[1])) and writes[int(j[1])][-1][1])
-    hooked = sum(1 for ws in writes.values() for _, w in ws if w)
+    finals_hooked = sum(1 for j in finished if (_final(writes.get(int(j[1])) or []) or (0, False))[1])
+    hooked = sum(1 for ws in writes.values() for _, w, _ in ws if w)
     all_writes = sum(len(ws) for ws in writes.values())
     # Progress edits: every write but the first (the post, or the interaction's "thinking…"
     # filled in) and the final.
@@ -369,9 +377,10 @@ def measure(
     ratios: list[float] = []
     for job_id, message_id, task_id, _status in jobs:
         submitted, done = tasks.get(task_id, (None, None)) if task_id else (None, None)
-        if done is None or message_id is None or not writes.get(int(message_id)):
+        found = _final(writes.get(int(message_id)) or []) if message_id is not None else None
+        if done is None or found is None:
             continue
-        final = writes[int(message_id)][-1][0]
+        final = found[0]
         after_done.append(final - done)
         prompt = prompts.get(job_id)
         if prompt is not None and submitted is not None and done > submitted:

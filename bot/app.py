@@ -6,11 +6,11 @@ import logging
 from typing import Any
 
 import discord
-import httpx
 from discord.ext import commands
 
 from bot.config import Settings
 from bot.crypto import SecretBox
+from bot.http_client import make_http_client
 from bot.jobs.accounts import AccountPool
 from bot.jobs.engine import JobEngine
 from bot.store import Store
@@ -57,12 +57,7 @@ class MjBot(commands.Bot):
             **options,
         )
         self.settings = settings
-        # Redirects stay off (httpx's default): a backend must not bounce a download elsewhere.
-        # The pool is capped so a burst of jobs cannot open thousands of sockets.
-        self.http_client = httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, connect=10.0),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        )
+        self.http_client = make_http_client()
 
     async def setup_hook(self) -> None:
         settings = self.settings
