@@ -22,9 +22,9 @@ Two routes lead to a job's message:
 
 Progress edits are the elastic part: they fill what the budget leaves, so a busy bot uses the
 budget fully without a 429. Budgeted writes go in priority order: finals, first posts, progress
-edits. Progress edits are the only writes that may be dropped: they leave ``GLOBAL_RESERVE``
-global and ``CHANNEL_RESERVE`` per-channel slots to urgent writes, so under pressure they wait,
-coalesce, and are superseded by the final. Progress edits of one job are also at least
+edits, so an urgent write waits at most for the next free slot. Progress edits are the only
+writes that may be dropped: under pressure they wait, coalesce (only a job's latest state is
+kept), and are superseded by the final. Progress edits of one job are also at least
 ``progress_edit_seconds`` apart. One message is written at a time per job, so edits never
 overtake each other.
 
@@ -64,19 +64,15 @@ MAX_VIDEO_BYTES = 8 * 1024 * 1024
 #: a little longer than Discord's so that jitter in when requests arrive never makes a sixth.
 CHANNEL_WRITES = 5
 CHANNEL_WINDOW = 5.2
-#: Per-channel slots progress edits leave free, so a final rarely waits for its channel.
-CHANNEL_RESERVE = 2
-#: Discord's global budget is 50 requests/s per token. One spare request covers the few writes
-#: outside the publisher; the longer window absorbs arrival jitter (49 / 1.05 s ≈ 47/s, 93%).
-GLOBAL_WRITES = 49
+#: Discord's global budget is 50 requests/s per token. Two spare requests cover the few writes
+#: outside the publisher; the longer window absorbs arrival jitter (48 / 1.05 s ≈ 45.7/s, 91%).
+GLOBAL_WRITES = 48
 GLOBAL_WINDOW = 1.05
-#: Global slots progress edits leave free for finals and first posts.
-GLOBAL_RESERVE = 10
 #: An interaction token this close to its expiry is not used (a write may take this long).
 REPLY_MARGIN = 60.0
 #: The scheduler looks at its queue at most this often: one pass serves every change since the
 #: last, instead of one pass per change (each pass looks at every waiting job).
-TICK = 0.01
+TICK = 0.02
 
 #: Write priorities, most urgent first.
 FINAL, POST, PROGRESS = 0, 1, 2
@@ -123,14 +119,12 @@ class _Window:
         self._prune(now)
         return self._limit - len(self._slots)
 
-    def free_at(self, now: float, reserve: int = 0) -> float | None:
-        """When a write may go keeping ``reserve`` slots free: ``now`` or later, or None when
-        only a pending write's completion can free a slot."""
-        allowed = self._limit - reserve
-        if self.free(now) > reserve:
+    def free_at(self, now: float) -> float | None:
+        """When a write may go: ``now`` or later, or None when only a pending write's completion
+        can free a slot."""
+        if self.free(now) > 0:
             return now
-        times = sorted(s.at for s in self._slots)
-        oldest = times[len(times) - allowed]
+        oldest = min(s.at for s in self._slots)
         return oldest + self._window if oldest != math.inf else None
 
     def take(self, slot: _Slot) -> None:
@@ -216,30 +210,25 @@ class JobPublisher:
             if at is not None:
                 next_due = at if next_due is None else min(next_due, at)
 
+        budget = self._global.free(now)
         for priority, jobs in enumerate(by_priority):
-            urgent = priority != PROGRESS
-            reserve = 0 if urgent else GLOBAL_RESERVE
-            if not jobs:
-                continue
-            if self._global.free(now) <= reserve:
-                # Out of global budget for this priority and every lower one.
-                later(self._global.free_at(now, reserve))
-                return next_due
             for job in jobs:
-                if self._global.free(now) <= reserve:
-                    later(self._global.free_at(now, reserve))
+                if budget <= 0:
+                    # Out of global budget: the rest waits for the next free slot.
+                    later(self._global.free_at(now))
                     return next_due
-                if not urgent:
+                if priority == PROGRESS:
                     own = self._last_edit.get(job.id, 0.0) + self._interval
                     if own > now:
                         later(own)
                         continue
                 channel = self._channels[_bucket(job)]
-                channel_free = channel.free_at(now, 0 if urgent else CHANNEL_RESERVE)
+                channel_free = channel.free_at(now)
                 if channel_free is None or channel_free > now:
                     later(channel_free)
                     continue
                 self._start(job, channel)
+                budget -= 1
         return next_due
 
     def _start(self, job: Job, channel: _Window | None) -> None:
