@@ -76,6 +76,9 @@ ITEM_ACTIONS = {
 #: Errors that take an account out of rotation until an admin resets it.
 _HOLDS = frozenset({ErrorKind.AUTH, ErrorKind.MODERATION})
 #: Submits in a row an account may fail as unreachable before it leaves rotation for a while.
+#: A job whose backend pushes its updates is polled after this many poll intervals of silence
+#: (a midjourney-proxy pushes every change; its steps can be far apart).
+PUSHED_POLL_FACTOR = 4
 FAILURES_BEFORE_QUARANTINE = 3
 #: How long such an account stays out: an outage, unlike a ban, ends by itself.
 FAILURE_QUARANTINE_SECONDS = 300.0
@@ -154,6 +157,8 @@ class JobEngine:
         self._rng = random.Random()
         #: Running jobs (id → guild) with the time of their last news from the backend.
         self._tracked: dict[int, float] = {}
+        #: Running jobs whose backend has pushed to us: polling them is only a safety net.
+        self._pushed: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller: asyncio.Task[None] | None = None
         #: Submits in a row each account failed as unreachable (reset by an accepted submit).
@@ -917,6 +922,7 @@ class JobEngine:
         except BackendError:
             log.warning("job %s: unreadable webhook body ignored", job_id)
             return True
+        self._pushed.add(job_id)
         await self._apply(job_id, snapshot)
         return True
 
@@ -987,6 +993,7 @@ class JobEngine:
     def _after_change(self, job: Job) -> None:
         if job.status.terminal:
             self._tracked.pop(job.id, None)
+            self._pushed.discard(job.id)
             self._job_locks.pop(job.id, None)
             # Capacity was freed: start whatever was waiting.
             self._spawn(self._dispatch(job.guild_id))
@@ -1006,15 +1013,19 @@ class JobEngine:
         only those whose pushes were lost or are slow): one shared poller, not a task per job,
         and accounts are asked concurrently, so a pass costs one round trip, not one per job."""
         now_mono = time.monotonic()
+        interval = self._settings.poll_interval_seconds
         due = [
             jid
             for jid, seen in self._tracked.items()
-            if now_mono - seen >= self._settings.poll_interval_seconds
+            # A job whose backend pushes is fetched only after a silence much longer than the
+            # pushes' own rhythm: for a lost push, not for every step between two pushes.
+            if now_mono - seen >= (interval * PUSHED_POLL_FACTOR if jid in self._pushed else interval)
         ]
         by_account: defaultdict[int, list[tuple[Job, str]]] = defaultdict(list)
         for job in await self._store.jobs_by_ids(due):
             if job.status.terminal or job.account_id is None or job.backend_task_id is None:
                 self._tracked.pop(job.id, None)
+                self._pushed.discard(job.id)
                 continue
             if time.time() > job.deadline:
                 async with self._job_locks[job.id]:
