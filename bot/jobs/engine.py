@@ -922,7 +922,8 @@ class JobEngine:
         except BackendError:
             log.warning("job %s: unreadable webhook body ignored", job_id)
             return True
-        self._pushed.add(job_id)
+        if job_id in self._tracked:  # not a late repeat for a job already finished
+            self._pushed.add(job_id)
         await self._apply(job_id, snapshot)
         return True
 
