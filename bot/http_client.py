@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-#: Requests to one host inside the pool at once, all kept alive between requests (a busy bot
-#: talks to the same few backend hosts, so reconnecting would only cost CPU).
+#: Requests to one host inside the pool at once. Idle connections are kept alive (up to four
+#: hosts' worth): a busy bot talks to the same few backend hosts, so reconnecting would only
+#: cost CPU.
 PER_HOST = 16
 
 
