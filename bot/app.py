@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.config import Settings
 from bot.crypto import SecretBox
+from bot.early_acks import EarlyAcks, early_names
 from bot.http_client import make_http_client
 from bot.jobs.accounts import AccountPool
 from bot.jobs.engine import JobEngine
@@ -32,12 +34,20 @@ EXTENSIONS = (
 )
 
 
+class JobTree(app_commands.CommandTree["MjBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[MjBot], /) -> bool:
+        # First thing for every command: take over its acknowledgement if it was sent early.
+        await self.client.early_acks.claim(interaction)
+        return True
+
+
 class MjBot(commands.Bot):
     # Set in setup_hook; typed here so cogs can rely on them.
     store: Store
     engine: JobEngine
     publisher: JobPublisher
     web: WebServer
+    early_acks: EarlyAcks
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         # discord.py's gateway DEBUG lines echo raw events, including what members type into
@@ -54,6 +64,7 @@ class MjBot(commands.Bot):
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            tree_cls=JobTree,
             **options,
         )
         self.settings = settings
@@ -73,6 +84,8 @@ class MjBot(commands.Bot):
         self.engine.hook_base_url = self.web.public_url
         for name in EXTENSIONS:
             await self.load_extension(name)
+        self.early_acks = EarlyAcks(self, early_names(self.tree))
+        self.early_acks.install()
         if settings.discord.dev_guild_id:
             guild = discord.Object(settings.discord.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -103,6 +116,8 @@ class MjBot(commands.Bot):
             await self.engine.stop()
             await self.publisher.stop()
             await self.web.stop()
+        if hasattr(self, "early_acks"):
+            await self.early_acks.close()
         await super().close()
         await self.http_client.aclose()
         if hasattr(self, "store"):

@@ -9,6 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.early_acks import early_response
+from cogs.replies import refuse
+
 if TYPE_CHECKING:
     from bot.app import MjBot
 
@@ -49,7 +52,11 @@ class Errors(commands.Cog):
                 "command %s failed", interaction.command and interaction.command.name, exc_info=error.original
             )
         message = describe(error)
-        if interaction.response.is_done():
+        if early_response(interaction) is not None and not isinstance(error, app_commands.CommandInvokeError):
+            # Acknowledged early with a public "thinking…" message, but refused before the
+            # command ran: no job will fill that message, so take it back.
+            await refuse(interaction, message)
+        elif interaction.response.is_done():
             await interaction.followup.send(message, ephemeral=True)
         else:
             await interaction.response.send_message(message, ephemeral=True)

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.domain import JobKind
+from bot.early_acks import EARLY_ACK
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
 from cogs.attachments import read_images
 from cogs.replies import defer_job_message, refuse
@@ -51,7 +52,11 @@ class Imagine(commands.Cog):
         except UserError as exc:
             await refuse(interaction, str(exc))
 
-    @app_commands.command(name="imagine", description="Create four images from a text prompt.")
+    # Every command here acknowledges first thing (_start), so bot/early_acks.py may do it for them
+    # from the gateway event.
+    @app_commands.command(
+        name="imagine", description="Create four images from a text prompt.", extras={EARLY_ACK: True}
+    )
     @app_commands.describe(
         prompt="What to draw, with any Midjourney parameters (e.g. a lighthouse at dusk --ar 16:9).",
         image1="An image to use as part of the prompt (optional).",
@@ -67,7 +72,9 @@ class Imagine(commands.Cog):
     ) -> None:
         await self._start(interaction, JobKind.IMAGINE, prompt=prompt, attachments=[image1, image2])
 
-    @app_commands.command(name="blend", description="Blend 2 to 5 images into four new ones.")
+    @app_commands.command(
+        name="blend", description="Blend 2 to 5 images into four new ones.", extras={EARLY_ACK: True}
+    )
     @app_commands.describe(
         image1="First image.",
         image2="Second image.",
@@ -101,14 +108,18 @@ class Imagine(commands.Cog):
             params={"dimensions": dimensions.value if dimensions else "SQUARE"},
         )
 
-    @app_commands.command(name="describe", description="Get four prompts that describe an image.")
+    @app_commands.command(
+        name="describe", description="Get four prompts that describe an image.", extras={EARLY_ACK: True}
+    )
     @app_commands.describe(image="The image to describe.")
     @app_commands.guild_only()
     async def describe(self, interaction: discord.Interaction[Any], image: discord.Attachment) -> None:
         await self._start(interaction, JobKind.DESCRIBE, attachments=[image])
 
     @app_commands.command(
-        name="shorten", description="Find the words of a prompt that matter and shorter versions."
+        name="shorten",
+        description="Find the words of a prompt that matter and shorter versions.",
+        extras={EARLY_ACK: True},
     )
     @app_commands.describe(prompt="The prompt to analyse.")
     @app_commands.guild_only()

@@ -15,14 +15,16 @@ from typing import Any
 import discord
 
 from bot.domain import Reply
+from bot.early_acks import early_response
 
 #: How long Discord accepts an interaction's token.
 TOKEN_SECONDS = 15 * 60
 
 
 async def defer_job_message(interaction: discord.Interaction[Any]) -> Reply:
-    """Acknowledge ``interaction`` with a public "thinking…" message that will show the job."""
-    response = await interaction.response.defer(thinking=True)
+    """Acknowledge ``interaction`` with a public "thinking…" message that will show the job
+    (unless bot/early_acks.py already did, from the gateway event)."""
+    response = early_response(interaction) or await interaction.response.defer(thinking=True)
     if response is None or response.message_id is None:
         # Discord names the message it made for every deferred channel message response.
         raise RuntimeError("Discord did not say which message the deferred response made")

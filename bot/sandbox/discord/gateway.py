@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,14 +27,21 @@ AUTHENTICATION_FAILED = 4004
 HEARTBEAT_INTERVAL_MS = 41250
 # Dispatches a session keeps for RESUME after its socket drops.
 REPLAY_BUFFER = 1000
+# Gateway intents (https://discord.com/developers/docs/events/gateway#gateway-intents): a session
+# gets an event only if it identified with the intent that carries it. Guild message events need
+# GUILD_MESSAGES; events not listed here (READY, GUILD_CREATE, INTERACTION_CREATE…) need none
+# the bot can lack (GUILD_CREATE is GUILDS', which every bot here asks for).
+GUILD_MESSAGES = 1 << 9
+EVENT_INTENTS = dict.fromkeys(("MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE"), GUILD_MESSAGES)
 
 
 @dataclass
 class Session:
     id: str
+    intents: int
     seq: int = 0
     socket: web.WebSocketResponse | None = None
-    sent: list[JSON] = field(default_factory=list)
+    sent: deque[JSON] = field(default_factory=lambda: deque(maxlen=REPLAY_BUFFER))
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def send(self, frame: JSON) -> None:
@@ -41,7 +49,7 @@ class Session:
             if frame.get("op") == DISPATCH:
                 self.seq += 1
                 frame["s"] = self.seq
-                self.sent = [*self.sent[-REPLAY_BUFFER + 1 :], frame]
+                self.sent.append(frame)
             if self.socket is not None and not self.socket.closed:
                 await self.socket.send_str(json.dumps(frame))
 
@@ -84,7 +92,7 @@ class Gateway:
         if data.get("token") != world.token:
             await ws.close(code=AUTHENTICATION_FAILED, message=b"Authentication failed.")
             return None
-        session = Session(secrets.token_hex(16), socket=ws)
+        session = Session(secrets.token_hex(16), int(data.get("intents") or 0), socket=ws)
         self.sessions[session.id] = session
         ready = {
             "v": 10,
@@ -131,8 +139,10 @@ class Gateway:
         await session.send({"op": DISPATCH, "t": "GUILD_MEMBERS_CHUNK", "d": chunk})
 
     async def dispatch(self, event: str, data: JSON) -> None:
+        needed = EVENT_INTENTS.get(event, 0)
         for session in list(self.sessions.values()):
-            await session.send({"op": DISPATCH, "t": event, "d": data})
+            if session.intents & needed == needed:
+                await session.send({"op": DISPATCH, "t": event, "d": data})
 
     async def request_reconnect(self) -> None:
         """Send op 7 RECONNECT: clients close and RESUME on `resume_gateway_url`."""

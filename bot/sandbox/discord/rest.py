@@ -4,6 +4,7 @@ then the route handler; every request is recorded, every rejected one of the bot
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from dataclasses import dataclass
@@ -65,17 +66,15 @@ class RestApi:
 
     async def handle(self, request: web.Request) -> web.Response:
         store = self._emu.store
+        # Discord's clock (the 3 s to acknowledge, the order of arrival) stops when a request
+        # arrives, not when this one-threaded emulator gets to it: stamp it, then let every other
+        # request that arrived with it be stamped before any is processed.
+        arrived = self._emu.clock.now()
+        await asyncio.sleep(0)
         method, path = request.method, "/" + request.match_info["tail"]
         route, params = self._find(method, path)
-        record = CallRecord(
-            method,
-            path,
-            route.template if route else None,
-            dict(request.query),
-            None,
-            [],
-            self._emu.clock.now(),
-        )
+        template = route.template if route else None
+        record = CallRecord(method, path, template, dict(request.query), None, [], arrived)
         store.calls.append(record)
         headers: dict[str, str] = {}
         try:
@@ -116,7 +115,7 @@ class RestApi:
         headers.update(verdict.headers())
         if not verdict.allowed:
             raise RateLimitedError(verdict.retry_after, verdict.scope, verdict)
-        call = Call(record.method, params, record.query)
+        call = Call(record.method, params, record.query, at=record.at)
         await self._read_body(request, call, record)
         if call.body is not None:
             issues = self.spec.check(route.method, route.template, call.body)

@@ -39,6 +39,8 @@ class Call:
     method: str
     params: dict[str, str]
     query: dict[str, str]
+    #: When the request arrived (the emulator's clock).
+    at: float = 0.0
     body: Any = None
     uploads: list[Upload] = field(default_factory=list)
 
@@ -221,7 +223,7 @@ async def interaction_callback(emu: DiscordEmulator, call: Call) -> Answer:
     inter = _record_interaction(emu, call)
     if inter.acked:
         raise DiscordError(400, 40060, "Interaction has already been acknowledged.")
-    if emu.clock.now() - inter.created_at > emu.limits.interaction_ack_seconds:
+    if call.at - inter.created_at > emu.limits.interaction_ack_seconds:
         raise DiscordError(404, 10062, "Unknown interaction")
     body: JSON = call.body or {}
     kind = int(body.get("type", 0))

@@ -1,0 +1,181 @@
+"""Job commands are acknowledged straight from the gateway event, before discord.py parses them.
+
+Discord gives an interaction 3 s to be acknowledged, and in a burst every member waits behind the
+others' handling: discord.py's parse of the event, the command tree, the command itself, the
+job's store writes and backend call. `/imagine`, `/blend`, `/describe` and `/shorten` always
+answer first with the job's public "thinking…" message (``cogs/replies.py``), so that answer
+can leave as soon as the INTERACTION_CREATE event is read, from the raw payload, before any of
+that work. A command opts in with ``extras={EARLY_ACK: True}``.
+
+The rest of such an interaction (discord.py's parse onward) is held until no acknowledgement has
+been in flight for ``QUIET``, at most ``MAX_HOLD``, so a burst's acknowledgements leave before its
+jobs start (asyncio has no priorities: held work would otherwise run between them). Then the
+tree's ``interaction_check`` calls :meth:`EarlyAcks.claim`, which waits for the interaction's own
+acknowledgement and records it on the interaction as discord.py's ``defer()`` would: the command,
+the error handler and the job's message all see a deferred response. If the early
+acknowledgement failed, nothing is recorded and the command's own ``defer()`` tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection
+from typing import Any
+
+import aiohttp
+import discord
+from discord.http import Route
+from discord.interactions import InteractionCallbackResponse, InteractionResponseType
+
+log = logging.getLogger(__name__)
+
+Payload = dict[str, Any]
+
+#: The key of ``app_commands.command(extras=...)`` that opts a command in.
+EARLY_ACK = "early_ack"
+
+APPLICATION_COMMAND = 2
+SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
+DEFERRED_CHANNEL_MESSAGE = 5
+#: Connections kept for acknowledgements: a burst reuses them instead of opening one per
+#: interaction (opening hundreds at once cost more than the requests).
+CONNECTIONS = 64
+#: Held interactions go on after this long without an acknowledgement in flight, seconds
+#: (a burst's events arrive well under this apart)…
+QUIET = 0.02
+#: …or this long after the first of them was held, whichever comes first.
+MAX_HOLD = 0.25
+#: Past Discord's 3 s an acknowledgement is refused anyway.
+ACK_TIMEOUT = 3.0
+
+
+def command_name(data: Payload) -> str:
+    """The qualified name ("aimg generate") of an application command interaction payload."""
+    inner: Payload = data.get("data") or {}
+    parts = [str(inner.get("name", ""))]
+    options: list[Payload] = inner.get("options") or []
+    while options and options[0].get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
+        parts.append(str(options[0].get("name", "")))
+        options = options[0].get("options") or []
+    return " ".join(parts)
+
+
+def early_names(tree: discord.app_commands.CommandTree[Any]) -> set[str]:
+    """Qualified names of the tree's commands that opted in."""
+    return {
+        command.qualified_name
+        for command in tree.walk_commands()
+        if isinstance(command, discord.app_commands.Command) and command.extras.get(EARLY_ACK)
+    }
+
+
+def early_response(interaction: discord.Interaction[Any]) -> InteractionCallbackResponse[Any] | None:
+    """The early acknowledgement :meth:`EarlyAcks.claim` recorded on ``interaction``, if any."""
+    found = interaction.extras.get(EARLY_ACK)
+    return found if isinstance(found, InteractionCallbackResponse) else None
+
+
+class EarlyAcks:
+    """Sends the opted-in commands' acknowledgements from the gateway event (see the module)."""
+
+    def __init__(self, client: discord.Client, names: Collection[str]) -> None:
+        self._client = client
+        self._names = frozenset(names)
+        self._session: aiohttp.ClientSession | None = None
+        self._parse: Callable[[Payload], None] | None = None
+        self._acks: dict[int, asyncio.Task[Payload]] = {}
+        self._in_flight = 0
+        self._held: list[Payload] = []
+        self._quiet: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def install(self) -> None:
+        """Take over discord.py's INTERACTION_CREATE handler. ``ConnectionState.parsers`` is where
+        discord.py's gateway looks up the function that turns an event into objects."""
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=CONNECTIONS),
+            timeout=aiohttp.ClientTimeout(total=ACK_TIMEOUT),
+            headers={"User-Agent": self._client.http.user_agent},
+        )
+        parsers = self._client._connection.parsers
+        self._parse = parsers["INTERACTION_CREATE"]
+        parsers["INTERACTION_CREATE"] = self._on_interaction_create
+
+    async def close(self) -> None:
+        self._cancel_timers()
+        for task in self._acks.values():
+            task.cancel()
+        if self._session is not None:
+            await self._session.close()
+
+    async def claim(self, interaction: discord.Interaction[Any]) -> None:
+        """Wait for ``interaction``'s early acknowledgement, if it had one, and record it."""
+        task = self._acks.pop(interaction.id, None)
+        if task is None:
+            return
+        try:
+            payload = await task
+        except (aiohttp.ClientError, TimeoutError, discord.HTTPException) as exc:
+            log.warning("early acknowledgement of %s failed (%s); the command retries", interaction.id, exc)
+            return
+        kind = InteractionResponseType.deferred_channel_message
+        # What InteractionResponse.defer() records once Discord accepted the same callback.
+        interaction.response._response_type = kind
+        interaction.extras[EARLY_ACK] = InteractionCallbackResponse(
+            data=payload,  # type: ignore[arg-type]  # Discord's answer, as defer() passes it
+            parent=interaction,
+            state=interaction._state,
+            type=kind,
+        )
+
+    def _on_interaction_create(self, data: Payload) -> None:
+        if data.get("type") != APPLICATION_COMMAND or command_name(data) not in self._names:
+            self._forward(data)
+            return
+        loop = asyncio.get_running_loop()
+        self._in_flight += 1
+        self._acks[int(data["id"])] = loop.create_task(self._acknowledge(str(data["id"]), str(data["token"])))
+        self._held.append(data)
+        if self._quiet is not None:
+            self._quiet.cancel()
+            self._quiet = None
+        if self._deadline is None:
+            self._deadline = loop.call_later(MAX_HOLD, self._release)
+
+    async def _acknowledge(self, interaction_id: str, token: str) -> Payload:
+        assert self._session is not None
+        url = f"{Route.BASE}/interactions/{interaction_id}/{token}/callback"
+        try:
+            async with self._session.post(
+                url, params={"with_response": "true"}, json={"type": DEFERRED_CHANNEL_MESSAGE}
+            ) as response:
+                body = await response.json(content_type=None) if response.status != 204 else None
+                if response.status >= 400 or not isinstance(body, dict):
+                    raise discord.HTTPException(response, body if isinstance(body, dict) else "")
+                return body
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0 and self._held and self._quiet is None:
+                self._quiet = asyncio.get_running_loop().call_later(QUIET, self._release)
+
+    def _release(self) -> None:
+        """Hand the held interactions to discord.py, in the order they came."""
+        self._cancel_timers()
+        held, self._held = self._held, []
+        for data in held:
+            self._forward(data)
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._quiet, self._deadline):
+            if timer is not None:
+                timer.cancel()
+        self._quiet = self._deadline = None
+
+    def _forward(self, data: Payload) -> None:
+        assert self._parse is not None
+        try:
+            self._parse(data)
+        except Exception:
+            # discord.py logs a parser's failure and goes on with the next event; so does this.
+            log.exception("discord.py could not handle interaction %s", data.get("id"))
