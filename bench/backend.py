@@ -7,7 +7,8 @@ picture drawn once; what the bot does with it (download, re-upload) is unchanged
 
 ``python -m bench.backend '{"duration": 40, ...}'`` runs it as its own process (as a real proxy
 is), prints its base URL, and serves ``GET /bench/report``: what :func:`report` says, for the
-benchmark to measure with once the run is over.
+benchmark to measure with once the run is over. ``POST /bench/mark`` starts the report afresh
+(after the benchmark's warm-up).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class BenchProxy(FakeMjProxy):
         self.fault_rate = fault_rate
         self.faults.drop_hooks = not push
         self._plan = random.Random(seed)
+        # What report() leaves out: requests and deliveries before the mark, and its tasks.
+        self._mark: tuple[int, int, frozenset[str]] = (0, 0, frozenset())
 
     def _grid_renderer(self, prompt: str, seed: str) -> Callable[[], bytes]:
         return _canned_grid
@@ -83,17 +86,23 @@ class BenchProxy(FakeMjProxy):
     def _build_app(self) -> web.Application:
         app = super()._build_app()
         app.router.add_get("/bench/report", self._report)
+        app.router.add_post("/bench/mark", self._set_mark)
         return app
 
     async def _report(self, request: web.Request) -> web.Response:
         return web.json_response(self.report())
+
+    async def _set_mark(self, request: web.Request) -> web.Response:
+        self._mark = (len(self.requests), len(self.hook_deliveries), frozenset(self._tasks))
+        return web.Response(status=204)
 
     def report(self) -> dict[str, Any]:
         """Per task its submit and end times (Unix seconds; the end is None while it runs), the
         API requests by kind, the tasks ``list-by-condition`` returned, and the pushes delivered."""
         kinds = {"submit": 0, "list": 0, "fetch": 0, "other": 0}
         listed = 0
-        for r in self.requests:
+        requests, deliveries, tasks = self._mark
+        for r in self.requests[requests:]:
             if r.path.startswith("/mj/submit/"):
                 kinds["submit"] += 1
             elif r.path == "/mj/task/list-by-condition":
@@ -107,10 +116,11 @@ class BenchProxy(FakeMjProxy):
             "tasks": {
                 t.id: [t.submit_time / 1000, t.finish_time / 1000 if t.finish_time else None]
                 for t in self._tasks.values()
+                if t.id not in tasks
             },
             "requests": kinds,
             "listed": listed,
-            "pushes": sum(1 for d in self.hook_deliveries if d.delivered),
+            "pushes": sum(1 for d in self.hook_deliveries[deliveries:] if d.delivered),
         }
 
 

@@ -44,6 +44,8 @@ ACCOUNT_JOBS = 15
 #: The busiest stretch over which "share of the budget" is averaged, seconds.
 SATURATION_WINDOW = 5.0
 TERMINAL = frozenset(s.value for s in JobStatus if s.terminal)
+#: The prompt prefix of the warm-up's jobs, which are not measured.
+WARM_UP = "warm-up"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Knobs:
     poll_interval: float
     progress_edit_seconds: float
     timeout: float
+    warmup: int
 
 
 @dataclass
@@ -131,6 +134,11 @@ class BackendProcess:
             report: dict[str, Any] = answer.json()
             return report
 
+    async def mark(self) -> None:
+        """From now on the report counts only what happens next (the warm-up is over)."""
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
+            (await client.post("/bench/mark")).raise_for_status()
+
     async def stop(self) -> None:
         if self._process is not None and self._process.returncode is None:
             self._process.terminate()
@@ -187,8 +195,12 @@ class Run:
         self.users, self.channels = populate(self.emu, knobs.users, knobs.channels)
         self.process: asyncio.subprocess.Process | None = None
         self.log_path = tmp / "bot.log"
+        #: When the measured burst began (the emulator's clock): earlier calls were the warm-up.
+        self.started = 0.0
 
     async def start(self) -> None:
+        # The emulator compiles a route's schema (~15 ms) on its first request: not in the burst.
+        self.emu.rest.prepare()
         await self.emu.start()
         await self.proxy.start()
         await raise_guild_limits(self.store_path, self.emu.world.guild.id, self.knobs)
@@ -250,26 +262,44 @@ class Run:
             await asyncio.sleep(0.25)
 
     async def drive(self) -> tuple[list[Interaction], list[Interaction], Usage, Usage]:
-        """The burst of /imagine, then the clicks; the bot's usage before and after."""
+        """The warm-up, the burst of /imagine, then the clicks; the bot's usage before the burst
+        and after the clicks."""
         knobs = self.knobs
         deadline = time.monotonic() + knobs.timeout
+        if knobs.warmup:
+            # A bot that has been running has its connections open; a fresh one would open them
+            # during the burst. The warm-up's jobs end before anything is measured.
+            await self.settle(await self.burst(knobs.warmup, WARM_UP), deadline)
+            await self.proxy.mark()
+        self.started = self.emu.clock.now()
         before = Usage.of(self.pid)
-        imagines = await asyncio.gather(
-            *(
-                self.emu.slash(
-                    self.users[n % len(self.users)],
-                    self.channels[n % len(self.channels)],
-                    "imagine",
-                    prompt=f"bench job {n}, a lighthouse at dusk",
-                )
-                for n in range(knobs.jobs)
-            )
-        )
+        imagines = await self.burst(knobs.jobs, "bench job")
         await self.settle(imagines, deadline)
-        results = [m for m in self.emu.store.messages.values() if _u1(m) is not None][: knobs.clicks]
+        # The measured jobs' messages (each is its /imagine's response) that show a result.
+        messages = self.emu.store.messages
+        shown = (messages[i.original.id] for i in imagines if i.original is not None)
+        results = [m for m in shown if _u1(m) is not None][: knobs.clicks]
         clicks = await asyncio.gather(*(self.emu.click(self._owner(m), m.id, _u1(m) or "") for m in results))
         await self.settle(clicks, deadline)
         return imagines, clicks, before, Usage.of(self.pid)
+
+    async def burst(self, count: int, label: str) -> list[Interaction]:
+        """``count`` /imagine sent back to back. Each is sent as soon as the previous one is, but
+        the emulator's event loop gets a turn in between: Discord accepts callbacks while it
+        delivers events, and an emulator busy sending all of them first would add its own
+        sending time to every acknowledgement it measures."""
+        sent = []
+        for n in range(count):
+            sent.append(
+                await self.emu.slash(
+                    self.users[n % len(self.users)],
+                    self.channels[n % len(self.channels)],
+                    "imagine",
+                    prompt=f"{label} {n}, a lighthouse at dusk",
+                )
+            )
+            await asyncio.sleep(0)
+        return sent
 
     def _owner(self, message: Message) -> int:
         # The job message mentions its owner: <@id>.
@@ -336,10 +366,15 @@ def measure(
 ) -> dict[str, str]:
     emu = run.emu
     with contextlib.closing(sqlite3.connect(f"file:{run.store_path}?mode=ro", uri=True)) as db:
-        jobs = db.execute("SELECT id, message_id, backend_task_id, status FROM jobs").fetchall()
-        prompts = dict(db.execute("SELECT id, prompt FROM jobs WHERE parent_job_id IS NULL").fetchall())
+        measured = f"(prompt IS NULL OR prompt NOT LIKE '{WARM_UP} %')"
+        columns = "id, message_id, backend_task_id, status"
+        jobs = db.execute(f"SELECT {columns} FROM jobs WHERE {measured}").fetchall()
+        prompts = dict(
+            db.execute(f"SELECT id, prompt FROM jobs WHERE parent_job_id IS NULL AND {measured}").fetchall()
+        )
     total = len(jobs)
-    ok_calls = [c for c in emu.calls if c.status < 400 and c.route is not None]
+    calls = [c for c in emu.calls if c.at >= run.started]
+    ok_calls = [c for c in calls if c.status < 400 and c.route is not None]
     # Every write of a message, in order: (time, through the interaction's webhook?, shows a
     # running job?). A job's message is either its interaction's response (written through the
     # webhook, then edited through the channel) or a channel post. A running job's message has a
@@ -419,7 +454,7 @@ def measure(
             f"{posts / total:.2f}; {finals_hooked / max(finals, 1):.0%}"
         ),
         "Discord writes outside the global budget": f"{hooked / max(all_writes, 1):.0%}",
-        "Discord 429s received": str(len(emu.rate_limited)),
+        "Discord 429s received": str(sum(1 for c in emu.rate_limited if c.at >= run.started)),
         "Discord violations": str(len(emu.violations)),
         "backend submits / job": f"{requests['submit'] / total:.2f}",
         "backend fetch requests / job": f"{(requests['fetch'] + requests['list']) / total:.2f}",
@@ -458,7 +493,8 @@ def print_failures(store_path: Path) -> None:
     with contextlib.closing(sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)) as db:
         reasons = db.execute(
             """SELECT error_kind, substr(error_detail, 1, 100), COUNT(*) FROM jobs
-               WHERE status = 'failure' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5"""
+               WHERE status = 'failure' AND (prompt IS NULL OR prompt NOT LIKE 'warm-up %')
+               GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5"""
         ).fetchall()
     for kind, detail, count in reasons:
         print(f"  failed x{count}: {kind}: {detail}", file=sys.stderr)
@@ -490,6 +526,9 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[Knobs], argparse.Name
     parser.add_argument("--poll-interval", type=float, default=5.0, help="JobSettings.poll_interval_seconds")
     parser.add_argument("--progress-edit", type=float, default=3.0, help="JobSettings.progress_edit_seconds")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a run may take")
+    parser.add_argument(
+        "--warmup", type=int, default=64, help="/imagine sent and finished before the measured burst"
+    )
     args = parser.parse_args(argv)
     knobs = [
         Knobs(
@@ -504,6 +543,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[Knobs], argparse.Name
             poll_interval=args.poll_interval,
             progress_edit_seconds=args.progress_edit,
             timeout=args.timeout,
+            warmup=args.warmup,
         )
         for jobs in args.jobs
     ]
@@ -516,7 +556,7 @@ async def amain(argv: Sequence[str] | None = None) -> str:
     k = runs[0]
     title = (
         f"mode {args.mode}, backend {k.duration:g} s ± {k.spread:.0%}, fault rate {k.fault_rate:.0%}, "
-        f"poll interval {k.poll_interval:g} s, "
+        f"poll interval {k.poll_interval:g} s, warm-up {k.warmup} /imagine, "
         + "; ".join(
             f"{r.jobs} jobs: {r.users} members, {r.channels} channels, {r.clicks} clicks" for r in runs
         )

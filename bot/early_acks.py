@@ -7,9 +7,10 @@ answer first with the job's public "thinking…" message (``cogs/replies.py``), 
 can leave as soon as the INTERACTION_CREATE event is read, from the raw payload, before any of
 that work. A command opts in with ``extras={EARLY_ACK: True}``.
 
-The rest of such an interaction (discord.py's parse onward) is held until no acknowledgement has
-been in flight for ``QUIET``, at most ``MAX_HOLD``, so a burst's acknowledgements leave before its
-jobs start (asyncio has no priorities: held work would otherwise run between them). Then the
+The rest of such an interaction (discord.py's parse onward) is held, and handed on one per event
+loop pass only while no acknowledgement is in flight (or once it has waited ``MAX_HOLD``): asyncio
+has no priorities, and a burst's parses and jobs would otherwise run between its acknowledgements
+and delay the later ones. Then the
 tree's ``interaction_check`` calls :meth:`EarlyAcks.claim`, which waits for the interaction's own
 acknowledgement and records it on the interaction as discord.py's ``defer()`` would: the command,
 the error handler and the job's message all see a deferred response. If the early
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -41,10 +43,7 @@ DEFERRED_CHANNEL_MESSAGE = 5
 #: Connections kept for acknowledgements: a burst reuses them instead of opening one per
 #: interaction (opening hundreds at once cost more than the requests).
 CONNECTIONS = 64
-#: Held interactions go on after this long without an acknowledgement in flight, seconds
-#: (a burst's events arrive well under this apart)…
-QUIET = 0.02
-#: …or this long after the first of them was held, whichever comes first.
+#: Longest an interaction is held while acknowledgements are in flight, seconds.
 MAX_HOLD = 0.25
 #: Past Discord's 3 s an acknowledgement is refused anyway.
 ACK_TIMEOUT = 3.0
@@ -86,9 +85,9 @@ class EarlyAcks:
         self._parse: Callable[[Payload], None] | None = None
         self._acks: dict[int, asyncio.Task[Payload]] = {}
         self._in_flight = 0
-        self._held: list[Payload] = []
-        self._quiet: asyncio.TimerHandle | None = None
-        self._deadline: asyncio.TimerHandle | None = None
+        #: (loop time it was held, payload), oldest first.
+        self._held: deque[tuple[float, Payload]] = deque()
+        self._next: asyncio.Handle | None = None
 
     def install(self) -> None:
         """Take over discord.py's INTERACTION_CREATE handler. ``ConnectionState.parsers`` is where
@@ -103,7 +102,8 @@ class EarlyAcks:
         parsers["INTERACTION_CREATE"] = self._on_interaction_create
 
     async def close(self) -> None:
-        self._cancel_timers()
+        if self._next is not None:
+            self._next.cancel()
         for task in self._acks.values():
             task.cancel()
         if self._session is not None:
@@ -136,12 +136,9 @@ class EarlyAcks:
         loop = asyncio.get_running_loop()
         self._in_flight += 1
         self._acks[int(data["id"])] = loop.create_task(self._acknowledge(str(data["id"]), str(data["token"])))
-        self._held.append(data)
-        if self._quiet is not None:
-            self._quiet.cancel()
-            self._quiet = None
-        if self._deadline is None:
-            self._deadline = loop.call_later(MAX_HOLD, self._release)
+        self._held.append((loop.time(), data))
+        if self._next is None:
+            self._next = loop.call_at(loop.time() + MAX_HOLD, self._hand_on)
 
     async def _acknowledge(self, interaction_id: str, token: str) -> Payload:
         assert self._session is not None
@@ -156,21 +153,29 @@ class EarlyAcks:
                 return body
         finally:
             self._in_flight -= 1
-            if self._in_flight == 0 and self._held and self._quiet is None:
-                self._quiet = asyncio.get_running_loop().call_later(QUIET, self._release)
+            if self._in_flight == 0 and self._held:
+                self._reschedule(asyncio.get_running_loop().call_soon(self._hand_on))
 
-    def _release(self) -> None:
-        """Hand the held interactions to discord.py, in the order they came."""
-        self._cancel_timers()
-        held, self._held = self._held, []
-        for data in held:
-            self._forward(data)
+    def _hand_on(self) -> None:
+        """Hand the oldest held interaction to discord.py, then come back for the next one."""
+        self._next = None
+        if not self._held:
+            return
+        loop = asyncio.get_running_loop()
+        since, data = self._held[0]
+        if self._in_flight and loop.time() < since + MAX_HOLD:
+            # An acknowledgement is out: its end calls back, or this one's deadline does.
+            self._next = loop.call_at(since + MAX_HOLD, self._hand_on)
+            return
+        self._held.popleft()
+        self._forward(data)
+        if self._held:
+            self._next = loop.call_soon(self._hand_on)
 
-    def _cancel_timers(self) -> None:
-        for timer in (self._quiet, self._deadline):
-            if timer is not None:
-                timer.cancel()
-        self._quiet = self._deadline = None
+    def _reschedule(self, handle: asyncio.Handle) -> None:
+        if self._next is not None:
+            self._next.cancel()
+        self._next = handle
 
     def _forward(self, data: Payload) -> None:
         assert self._parse is not None

@@ -29,6 +29,8 @@ def test_a_tiny_run_prints_the_table() -> None:
             "0.2",
             "--timeout",
             "40",
+            "--warmup",
+            "4",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -50,5 +52,6 @@ def test_a_tiny_run_prints_the_table() -> None:
         "global budget used",
     ):
         assert row in table
-    # Every job and its click-started follow-up reached Discord (10 + 2 clicks).
+    # Every job and its click-started follow-up reached Discord (10 + 2 clicks), and the
+    # warm-up's 4 jobs are not counted.
     assert "| 12 (" in table
