@@ -24,7 +24,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,27 +279,21 @@ class Run:
         messages = self.emu.store.messages
         shown = (messages[i.original.id] for i in imagines if i.original is not None)
         results = [m for m in shown if _u1(m) is not None][: knobs.clicks]
-        clicks = await asyncio.gather(*(self.emu.click(self._owner(m), m.id, _u1(m) or "") for m in results))
+        clicks = await back_to_back(self.emu.click(self._owner(m), m.id, _u1(m) or "") for m in results)
         await self.settle(clicks, deadline)
         return imagines, clicks, before, Usage.of(self.pid)
 
     async def burst(self, count: int, label: str) -> list[Interaction]:
-        """``count`` /imagine sent back to back. Each is sent as soon as the previous one is, but
-        the emulator's event loop gets a turn in between: Discord accepts callbacks while it
-        delivers events, and an emulator busy sending all of them first would add its own
-        sending time to every acknowledgement it measures."""
-        sent = []
-        for n in range(count):
-            sent.append(
-                await self.emu.slash(
-                    self.users[n % len(self.users)],
-                    self.channels[n % len(self.channels)],
-                    "imagine",
-                    prompt=f"{label} {n}, a lighthouse at dusk",
-                )
+        """``count`` /imagine, sent back to back."""
+        return await back_to_back(
+            self.emu.slash(
+                self.users[n % len(self.users)],
+                self.channels[n % len(self.channels)],
+                "imagine",
+                prompt=f"{label} {n}, a lighthouse at dusk",
             )
-            await asyncio.sleep(0)
-        return sent
+            for n in range(count)
+        )
 
     def _owner(self, message: Message) -> int:
         # The job message mentions its owner: <@id>.
@@ -307,6 +301,18 @@ class Run:
             if f"<@{user}>" in message.content:
                 return user
         raise LookupError(f"no member mentioned in message {message.id}")
+
+
+async def back_to_back(sends: Iterable[Awaitable[Interaction]]) -> list[Interaction]:
+    """Dispatch each interaction as soon as the previous one is sent, giving the emulator's event
+    loop a turn in between: Discord accepts callbacks while it delivers events, and an emulator
+    busy sending all of them first would add its own sending time to every acknowledgement it
+    measures. How long the burst took to send is a row of the table."""
+    sent = []
+    for send in sends:
+        sent.append(await send)
+        await asyncio.sleep(0)
+    return sent
 
 
 def _answered(interaction: Interaction) -> bool:
@@ -349,6 +355,12 @@ def ack_latencies(emu: DiscordEmulator, interactions: Sequence[Interaction]) -> 
             interaction_id = int(call.path.split("/")[2])
             first.setdefault(interaction_id, call.at)
     return [first[i.id] - i.created_at for i in interactions if i.id in first]
+
+
+def _span(interactions: Sequence[Interaction]) -> float:
+    """Seconds from the first interaction's dispatch to the last one's."""
+    stamps = [i.created_at for i in interactions]
+    return max(stamps) - min(stamps) if stamps else math.nan
 
 
 def _final(writes: list[tuple[float, bool, bool]]) -> tuple[float, bool] | None:
@@ -443,6 +455,7 @@ def measure(
     return {
         "jobs (of them failed)": f"{total} ({failed})",
         "interactions expired unanswered (3 s)": str(sum(1 for i in (*imagines, *clicks) if i.errors)),
+        "/imagine burst sent over, ms": ms(_span(imagines)),
         "/imagine ack p50 / p99 / max, ms": spread(imagine_acks, (0.5, 0.99, 1.0)),
         "click ack p50 / p99 / max, ms": spread(click_acks, (0.5, 0.99, 1.0)),
         "backend done → final p50 / p99, ms": spread(after_done, (0.5, 0.99)),
