@@ -1,0 +1,74 @@
+"""Job commands are acknowledged from the gateway event (bot/early_acks.py), end to end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+import pytest
+
+from bot.sandbox.discord import Interaction
+from bot.sandbox.runner import Sandbox
+from tests.e2e.conftest import is_result
+
+
+def _callbacks(sandbox: Sandbox, interaction: Interaction) -> list[tuple[float, int]]:
+    """(arrival, status) of every callback request about ``interaction``, in order."""
+    return [
+        (c.at, c.status)
+        for c in sandbox.emulator.calls
+        if (c.route or "").endswith("/callback") and c.path.split("/")[2] == str(interaction.id)
+    ]
+
+
+async def test_imagine_is_acknowledged_before_the_command_tree_sees_it(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu, bot = sandbox.emulator, sandbox.bot
+    assert bot is not None
+    seen: list[float] = []
+    check = bot.tree.interaction_check
+
+    async def recording(interaction: discord.Interaction[Any], /) -> bool:
+        seen.append(emu.clock.now())
+        return await check(interaction)
+
+    monkeypatch.setattr(bot.tree, "interaction_check", recording)
+    art, bob = emu.channel("art"), emu.world.member
+    inter = await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse at dusk")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+
+    # The acknowledgement (the public "thinking…" that becomes the job's message) reached Discord
+    # before discord.py's command tree got the interaction; a command's own defer() comes after.
+    callbacks = _callbacks(sandbox, inter)
+    assert [status for _, status in callbacks] == [200]
+    assert seen and callbacks[0][0] < seen[0]
+    assert inter.response_type == 5 and inter.original is not None and grid.id == inter.original.id
+    assert emu.violations == []
+
+
+async def test_a_failed_early_acknowledgement_is_made_by_the_command(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu = sandbox.emulator
+    emu.inject_fault("POST /interactions/*/*/callback", 500, times=1)
+    art, bob = emu.channel("art"), emu.world.member
+    inter = await emu.slash(bob.id, art.id, "imagine", prompt="a red fox")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+
+    # The early one failed (Discord's 500); the command's own defer() acknowledged it, and the job
+    # went on in that response as usual.
+    assert [status for _, status in _callbacks(sandbox, inter)] == [500, 200]
+    assert any(r.name == "bot.early_acks" and str(inter.id) in r.getMessage() for r in caplog.records)
+    assert inter.original is not None and grid.id == inter.original.id
+    assert emu.violations == []
+
+
+async def test_commands_that_may_answer_otherwise_are_not_acknowledged_early(sandbox: Sandbox) -> None:
+    # /fast answers with a private sentence: a public "thinking…" sent early would make that
+    # impossible, so it is acknowledged by the command, through discord.py, as before.
+    emu = sandbox.emulator
+    art, bob = emu.channel("art"), emu.world.member
+    inter = await emu.wait_for_response(await emu.slash(bob.id, art.id, "fast"), timeout=10)
+    assert inter.response_type == 4 and inter.original is not None and inter.original.ephemeral
+    assert [status for _, status in _callbacks(sandbox, inter)] == [200]
