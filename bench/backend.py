@@ -8,7 +8,7 @@ picture drawn once; what the bot does with it (download, re-upload) is unchanged
 ``python -m bench.backend '{"duration": 40, ...}'`` runs it as its own process (as a real proxy
 is), prints its base URL, and serves ``GET /bench/report``: what :func:`report` says, for the
 benchmark to measure with once the run is over. ``POST /bench/mark`` starts the report afresh
-(after the benchmark's warm-up).
+(after the benchmark's warm-up); ``GET /bench/progress`` gives its counts so far.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ from bot.sandbox.fake_mj_proxy import _TERMINAL, FakeMjProxy, _Task
 
 #: The reason a task failed on purpose (``--fault-rate``) gives.
 INJECTED_FAILURE = "bench: injected backend failure"
+#: The prompt prefix of the benchmark's warm-up jobs: they only open the bot's connections, so
+#: they last WARM_UP_SECONDS and never fail, and the measured burst follows them at once.
+WARM_UP = "warm-up"
+WARM_UP_SECONDS = 1.0
 
 
 @functools.cache
@@ -59,9 +63,11 @@ class BenchProxy(FakeMjProxy):
     async def _run(self, task: _Task, *, stuck: bool) -> None:
         steps = self.progress_steps
         duration = self.duration * (1 + self.spread * self._plan.uniform(-1.0, 1.0))
-        pause = max(duration, 0.0) / (steps + 1)
-        if self._plan.random() < self.fault_rate:
+        if task.prompt.startswith(WARM_UP):
+            duration = WARM_UP_SECONDS
+        elif self._plan.random() < self.fault_rate:
             task.planned_failure = INJECTED_FAILURE
+        pause = max(duration, 0.0) / (steps + 1)
         try:
             await self._publish(task)
             for step in range(1, steps + 1):
@@ -87,10 +93,23 @@ class BenchProxy(FakeMjProxy):
         app = super()._build_app()
         app.router.add_get("/bench/report", self._report)
         app.router.add_post("/bench/mark", self._set_mark)
+        app.router.add_get("/bench/progress", self._progress)
         return app
 
     async def _report(self, request: web.Request) -> web.Response:
         return web.json_response(self.report())
+
+    async def _progress(self, request: web.Request) -> web.Response:
+        """Counts since the mark, cheap enough to ask every half second during a run."""
+        _, deliveries, marked = self._mark
+        tasks = [t for t in self._tasks.values() if t.id not in marked]
+        return web.json_response(
+            {
+                "submitted": len(tasks),
+                "succeeded": sum(1 for t in tasks if t.status == "SUCCESS"),
+                "pushes": sum(1 for d in self.hook_deliveries[deliveries:] if d.delivered),
+            }
+        )
 
     async def _set_mark(self, request: web.Request) -> web.Response:
         self._mark = (len(self.requests), len(self.hook_deliveries), frozenset(self._tasks))

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from bench.backend import WARM_UP
 from bot.domain import GuildConfig, GuildLimits, JobStatus
 from bot.sandbox.discord import DiscordEmulator, Interaction, Message
 from bot.sandbox.discord.clock import SnowflakeGenerator
@@ -44,8 +45,6 @@ ACCOUNT_JOBS = 15
 #: The busiest stretch over which "share of the budget" is averaged, seconds.
 SATURATION_WINDOW = 5.0
 TERMINAL = frozenset(s.value for s in JobStatus if s.terminal)
-#: The prompt prefix of the warm-up's jobs, which are not measured.
-WARM_UP = "warm-up"
 
 
 @dataclass(frozen=True)
@@ -134,6 +133,14 @@ class BackendProcess:
             report: dict[str, Any] = answer.json()
             return report
 
+    async def progress(self) -> dict[str, int]:
+        """Tasks submitted and succeeded, and pushes delivered, since the mark."""
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
+            answer = await client.get("/bench/progress")
+            answer.raise_for_status()
+            counts: dict[str, int] = answer.json()
+            return counts
+
     async def mark(self) -> None:
         """From now on the report counts only what happens next (the warm-up is over)."""
         async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
@@ -197,6 +204,8 @@ class Run:
         self.log_path = tmp / "bot.log"
         #: When the measured burst began (the emulator's clock): earlier calls were the warm-up.
         self.started = 0.0
+        #: Bot CPU seconds per backend push while the jobs only run (see sample_pushes).
+        self.push_cpu = math.nan
 
     async def start(self) -> None:
         # The emulator compiles a route's schema (~15 ms) on its first request: not in the burst.
@@ -274,7 +283,9 @@ class Run:
         self.started = self.emu.clock.now()
         before = Usage.of(self.pid)
         imagines = await self.burst(knobs.jobs, "bench job")
+        sampler = asyncio.create_task(self.sample_pushes())
         await self.settle(imagines, deadline)
+        await sampler
         # The measured jobs' messages (each is its /imagine's response) that show a result.
         messages = self.emu.store.messages
         shown = (messages[i.original.id] for i in imagines if i.original is not None)
@@ -282,6 +293,22 @@ class Run:
         clicks = await back_to_back(self.emu.click(self._owner(m), m.id, _u1(m) or "") for m in results)
         await self.settle(clicks, deadline)
         return imagines, clicks, before, Usage.of(self.pid)
+
+    async def sample_pushes(self) -> None:
+        """The bot's CPU per backend push, over the stretch where its only work is the pushes
+        and what they cause (progress edits, the finals of failed tasks): from a second after
+        every job was submitted until the first task succeeds."""
+        window: list[tuple[float, int]] = []
+        while True:
+            await asyncio.sleep(0.5)
+            counts = await self.proxy.progress()
+            if counts["succeeded"]:
+                break
+            if counts["submitted"] >= self.knobs.jobs:
+                window.append((Usage.of(self.pid).cpu, counts["pushes"]))
+        # The first two samples (a second) still see the submits' first writes.
+        if len(window) > 3 and window[-1][1] > window[2][1]:
+            self.push_cpu = (window[-1][0] - window[2][0]) / (window[-1][1] - window[2][1])
 
     async def burst(self, count: int, label: str) -> list[Interaction]:
         """``count`` /imagine, sent back to back."""
@@ -474,6 +501,9 @@ def measure(
         "backend tasks fetched / job": f"{(requests['fetch'] + report['listed']) / total:.2f}",
         "bot CPU ms / job": f"{used / total * 1000:.1f}",
         "bot CPU ms / backend event (all work)": f"{used / max(events, 1) * 1000:.2f}",
+        "bot CPU ms / backend push, while jobs run": (
+            "n/a" if math.isnan(run.push_cpu) else f"{run.push_cpu * 1000:.2f}"
+        ),
         "bot peak RSS, MiB": f"{rss:.0f}",
         f"global budget used, busiest {SATURATION_WINDOW:.0f} s": f"{share:.0%}",
     }
