@@ -10,11 +10,11 @@ that work. A command opts in with ``extras={EARLY_ACK: True}``.
 The rest of such an interaction (discord.py's parse onward) is held, and handed on one per event
 loop pass only while no acknowledgement is in flight (or once it has waited ``MAX_HOLD``): asyncio
 has no priorities, and a burst's parses and jobs would otherwise run between its acknowledgements
-and delay the later ones. Then the
-tree's ``interaction_check`` calls :meth:`EarlyAcks.claim`, which waits for the interaction's own
-acknowledgement and records it on the interaction as discord.py's ``defer()`` would: the command,
-the error handler and the job's message all see a deferred response. If the early
-acknowledgement failed, nothing is recorded and the command's own ``defer()`` tries again.
+and delay the later ones. Then the tree's ``interaction_check`` calls :meth:`EarlyAcks.claim`,
+which waits for the interaction's own acknowledgement and records it on the interaction as
+discord.py's ``defer()`` would: the command, the error handler and the job's message all see a
+deferred response. If the early acknowledgement failed, nothing is recorded and the command's
+own ``defer()`` tries again.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ Payload = dict[str, Any]
 EARLY_ACK = "early_ack"
 
 APPLICATION_COMMAND = 2
+CHAT_INPUT = 1
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 DEFERRED_CHANNEL_MESSAGE = 5
 #: Connections kept for acknowledgements: a burst reuses them instead of opening one per
@@ -50,8 +51,11 @@ ACK_TIMEOUT = 3.0
 
 
 def command_name(data: Payload) -> str:
-    """The qualified name ("aimg generate") of an application command interaction payload."""
+    """The qualified name ("aimg generate") of a slash command interaction payload ("" for a
+    context menu command)."""
     inner: Payload = data.get("data") or {}
+    if inner.get("type", CHAT_INPUT) != CHAT_INPUT:
+        return ""
     parts = [str(inner.get("name", ""))]
     options: list[Payload] = inner.get("options") or []
     while options and options[0].get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
