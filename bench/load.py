@@ -126,25 +126,24 @@ class BackendProcess:
             raise RuntimeError("the fake backend did not start")
         self.base_url = line.decode().strip()
 
-    async def report(self) -> dict[str, Any]:
+    async def _call(self, method: str, path: str) -> Any:
         async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
-            answer = await client.get("/bench/report")
+            answer = await client.request(method, path)
             answer.raise_for_status()
-            report: dict[str, Any] = answer.json()
-            return report
+            return answer.json() if answer.content else None
+
+    async def report(self) -> dict[str, Any]:
+        report: dict[str, Any] = await self._call("GET", "/bench/report")
+        return report
 
     async def progress(self) -> dict[str, int]:
         """Tasks submitted and succeeded, and pushes delivered, since the mark."""
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
-            answer = await client.get("/bench/progress")
-            answer.raise_for_status()
-            counts: dict[str, int] = answer.json()
-            return counts
+        counts: dict[str, int] = await self._call("GET", "/bench/progress")
+        return counts
 
     async def mark(self) -> None:
         """From now on the report counts only what happens next (the warm-up is over)."""
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
-            (await client.post("/bench/mark")).raise_for_status()
+        await self._call("POST", "/bench/mark")
 
     async def stop(self) -> None:
         if self._process is not None and self._process.returncode is None:
