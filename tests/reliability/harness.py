@@ -175,9 +175,13 @@ def tally(store_path: Path, emu: DiscordEmulator, proxy: FakeMjProxy, logs: list
             out.problems.append(f"job {row['id']}: {status.value} shows {message.content[:80]!r}")
     # A job message nobody references is a second post for some job: a crash between the post and
     # the store write of its id. A second result or failure is a duplicate; a first "Waiting to
-    # start" left behind is an orphan (the publisher posts before it records; see the docs).
+    # start" left behind is an orphan (the publisher posts before it records; see the docs). A
+    # "thinking…" never filled in is no message of a job: the scenario counts its command as
+    # acknowledged, then killed before its job was stored.
     for channel in emu.world.guild.channels:
         for message in emu.messages(channel.id):
+            if message.loading and not message.content:
+                continue
             if message.author_id == bot_id and not message.ephemeral and message.id not in referenced:
                 if message.content.endswith("(Waiting to start)") and not message.attachments:
                     out.orphans += 1
