@@ -75,10 +75,10 @@ ITEM_ACTIONS = {
 }
 #: Errors that take an account out of rotation until an admin resets it.
 _HOLDS = frozenset({ErrorKind.AUTH, ErrorKind.MODERATION})
-#: Submits in a row an account may fail as unreachable before it leaves rotation for a while.
 #: A job whose backend pushes its updates is polled after this many poll intervals of silence
 #: (a midjourney-proxy pushes every change; its steps can be far apart).
 PUSHED_POLL_FACTOR = 4
+#: Submits in a row an account may fail as unreachable before it leaves rotation for a while.
 FAILURES_BEFORE_QUARANTINE = 3
 #: How long such an account stays out: an outage, unlike a ban, ends by itself.
 FAILURE_QUARANTINE_SECONDS = 300.0
@@ -991,10 +991,14 @@ class JobEngine:
         updated = await self._store.update_job(job.id, **fields)
         self._after_change(updated)
 
+    def _untrack(self, job_id: int) -> None:
+        """Stop polling ``job_id`` (it ended)."""
+        self._tracked.pop(job_id, None)
+        self._pushed.discard(job_id)
+
     def _after_change(self, job: Job) -> None:
         if job.status.terminal:
-            self._tracked.pop(job.id, None)
-            self._pushed.discard(job.id)
+            self._untrack(job.id)
             self._job_locks.pop(job.id, None)
             # Capacity was freed: start whatever was waiting.
             self._spawn(self._dispatch(job.guild_id))
@@ -1025,8 +1029,7 @@ class JobEngine:
         by_account: defaultdict[int, list[tuple[Job, str]]] = defaultdict(list)
         for job in await self._store.jobs_by_ids(due):
             if job.status.terminal or job.account_id is None or job.backend_task_id is None:
-                self._tracked.pop(job.id, None)
-                self._pushed.discard(job.id)
+                self._untrack(job.id)
                 continue
             if time.time() > job.deadline:
                 async with self._job_locks[job.id]:
