@@ -284,7 +284,9 @@ class Run:
         imagines = await self.burst(knobs.jobs, "bench job")
         sampler = asyncio.create_task(self.sample_pushes())
         await self.settle(imagines, deadline)
-        await sampler
+        sampler.cancel()  # done already, unless no task succeeded (a fault rate of 100 %)
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
         # The measured jobs' messages (each is its /imagine's response) that show a result.
         messages = self.emu.store.messages
         shown = (messages[i.original.id] for i in imagines if i.original is not None)
@@ -298,16 +300,18 @@ class Run:
         and what they cause (progress edits, the finals of failed tasks): from a second after
         every job was submitted until the first task succeeds."""
         window: list[tuple[float, int]] = []
-        while True:
-            await asyncio.sleep(0.5)
-            counts = await self.proxy.progress()
-            if counts["succeeded"]:
-                break
-            if counts["submitted"] >= self.knobs.jobs:
-                window.append((Usage.of(self.pid).cpu, counts["pushes"]))
-        # The first two samples (a second) still see the submits' first writes.
-        if len(window) > 3 and window[-1][1] > window[2][1]:
-            self.push_cpu = (window[-1][0] - window[2][0]) / (window[-1][1] - window[2][1])
+        try:
+            while True:
+                await asyncio.sleep(0.5)
+                counts = await self.proxy.progress()
+                if counts["succeeded"]:
+                    break
+                if counts["submitted"] >= self.knobs.jobs:
+                    window.append((Usage.of(self.pid).cpu, counts["pushes"]))
+        finally:
+            # The first two samples (a second) still see the submits' first writes.
+            if len(window) > 3 and window[-1][1] > window[2][1]:
+                self.push_cpu = (window[-1][0] - window[2][0]) / (window[-1][1] - window[2][1])
 
     async def burst(self, count: int, label: str) -> list[Interaction]:
         """``count`` /imagine, sent back to back."""
