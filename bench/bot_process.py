@@ -4,7 +4,9 @@
 base, ``…/api/v10``) and ``MJBOT_BENCH_GATEWAY`` (its ``ws://…/gateway``) in the environment. The
 settings file is a ``Settings`` dump with secrets in clear: it is written by the benchmark into
 its own temporary directory. SIGTERM closes the bot cleanly. With ``MJBOT_BENCH_PROFILE=FILE`` the
-whole run is profiled (cProfile) into FILE, to see where the bot's CPU goes under load.
+whole run is profiled (cProfile) into FILE, to see where the bot's CPU goes under load. With
+``MJBOT_BENCH_PROFILE_PUSHES=FILE`` only the stretch the benchmark measures CPU per push over is:
+it sends SIGUSR1 when that stretch starts and SIGUSR2 when it ends.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ async def run(settings: Settings) -> None:
     bot = MjBot(settings, guild_ready_timeout=0.05)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    window = os.environ.get("MJBOT_BENCH_PROFILE_PUSHES")
+    if window:
+        profiler = cProfile.Profile()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, profiler.enable)
+        loop.add_signal_handler(signal.SIGUSR2, lambda: (profiler.disable(), profiler.dump_stats(window)))
     runner = asyncio.create_task(bot.start(token.get_secret_value()))
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)

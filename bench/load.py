@@ -20,6 +20,7 @@ import contextlib
 import json
 import math
 import os
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -45,6 +46,8 @@ ACCOUNT_JOBS = 15
 #: The busiest stretch over which "share of the budget" is averaged, seconds.
 SATURATION_WINDOW = 5.0
 TERMINAL = frozenset(s.value for s in JobStatus if s.terminal)
+#: The bot process profiles the stretch of ``sample_pushes`` into this file (bench/bot_process.py).
+PROFILE_PUSHES = os.environ.get("MJBOT_BENCH_PROFILE_PUSHES")
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,11 @@ class Run:
                     break
                 if counts["submitted"] >= self.knobs.jobs:
                     window.append((Usage.of(self.pid).cpu, counts["pushes"]))
+                    if len(window) == 3 and PROFILE_PUSHES:
+                        os.kill(self.pid, signal.SIGUSR1)
         finally:
+            if len(window) >= 3 and PROFILE_PUSHES:
+                os.kill(self.pid, signal.SIGUSR2)
             # The first two samples (a second) still see the submits' first writes.
             if len(window) > 3 and window[-1][1] > window[2][1]:
                 self.push_cpu = (window[-1][0] - window[2][0]) / (window[-1][1] - window[2][1])

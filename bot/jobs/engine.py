@@ -146,7 +146,8 @@ class JobEngine:
         self._guild_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         #: Submits under way, per account: they hold capacity before the store shows a task id.
         self._submitting: Counter[int] = Counter()
-        self._submitting_jobs: set[int] = set()
+        #: Jobs whose submit is under way, and the account it goes to.
+        self._submitting_jobs: dict[int, int] = {}
         #: Guilds with a dispatch pass requested but not started yet.
         self._dispatch_wanted: set[int] = set()
         #: Place in the guild's queue of each waiting job (1 = next), and the job's guild.
@@ -749,7 +750,7 @@ class JobEngine:
                 account_id = account.id
             busy[account_id] += 1
             self._submitting[account_id] += 1
-            self._submitting_jobs.add(job.id)
+            self._submitting_jobs[job.id] = account_id
             self._spawn(self._submit(job, account_id))
         self._show_positions(guild_id, waiting)
 
@@ -814,7 +815,7 @@ class JobEngine:
             self._observer.job_changed(updated)
         finally:
             self._submitting[account_id] -= 1
-            self._submitting_jobs.discard(job.id)
+            self._submitting_jobs.pop(job.id, None)
 
     async def _submit_failed(self, job: Job, account_id: int, exc: BackendError) -> None:
         """A submit was refused. Busy accounts are retried later, held ones leave rotation and
@@ -915,24 +916,28 @@ class JobEngine:
         job = await self._store.get_job(job_id)
         if job is None or not secrets.compare_digest(job.hook_secret, secret):
             return False
-        if job.account_id is None:
-            return True  # nothing submitted yet from our side: a stray or replayed hook
+        # A backend may push before its submit call has answered (midjourney-proxy starts the task
+        # first): such a push waits for the submit, which holds the job's lock, and is applied.
+        account_id = job.account_id if job.account_id is not None else self._submitting_jobs.get(job_id)
+        if account_id is None:
+            return True  # nothing submitted from our side: a stray or replayed hook
         try:
-            snapshot = self._accounts.backend(job.account_id).parse_push(body)
+            snapshot = self._accounts.backend(account_id).parse_push(body)
         except BackendError:
             log.warning("job %s: unreadable webhook body ignored", job_id)
             return True
-        if job_id in self._tracked:  # not a late repeat for a job already finished
-            self._pushed.add(job_id)
-        await self._apply(job_id, snapshot)
+        await self._apply(job_id, snapshot, pushed=True)
         return True
 
-    async def _apply(self, job_id: int, snap: TaskSnapshot) -> None:
+    async def _apply(self, job_id: int, snap: TaskSnapshot, *, pushed: bool = False) -> None:
         async with self._job_locks[job_id]:
             job = await self._store.get_job(job_id)
             if job is None or job.status.terminal or snap.task_id != job.backend_task_id:
                 return
             self._tracked[job_id] = time.monotonic()
+            if pushed:
+                # Its backend pushes: polling is only for a push that went missing.
+                self._pushed.add(job_id)
             if snap.status.rank < job.status.rank:
                 return  # an older update that arrived late
             progress = snap.progress if snap.progress is not None else job.progress

@@ -80,6 +80,9 @@ class FakeFaults:
     banned_words: set[str] = field(default_factory=lambda: {"forbidden"})
     #: Seconds every ``/mj`` response waits before being handled (client read timeouts).
     response_delay: float = 0.0
+    #: Seconds a submit's answer waits after its task has started, so the task's first push
+    #: reaches the client before the answer with its id does (a proxy answering late).
+    late_submit_answer: float = 0.0
     #: Never POST the notifyHook (a lost push).
     drop_hooks: bool = False
     #: POST every notifyHook twice.
@@ -317,6 +320,13 @@ class FakeMjProxy(FakeServer):
 
     # --- lifecycle ----------------------------------------------------------------------------
 
+    @web.middleware
+    async def _late_submit_answers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if self.faults.late_submit_answer and request.path.startswith("/mj/submit/"):
+            await asyncio.sleep(self.faults.late_submit_answer)
+        return response
+
     def _build_app(self) -> web.Application:
         app = web.Application(
             middlewares=[
@@ -324,6 +334,7 @@ class FakeMjProxy(FakeServer):
                 delaying("/mj/", lambda: self.faults.response_delay),
                 self._auth,
                 self._submit_faults,
+                self._late_submit_answers,
             ]
         )
         app.router.add_post("/mj/submit/imagine", self._imagine)

@@ -116,6 +116,25 @@ async def test_lost_pushes_are_covered_by_polling(sandbox: Sandbox) -> None:
     assert not any(d.delivered for d in proxy.hook_deliveries)
 
 
+async def test_a_push_before_the_submit_answer_is_applied_and_spares_polling(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    # The task's first push reaches the bot while its submit call still waits for the answer.
+    # Pushes come every 0.75 s; the bot polls a pushing job only after 4 poll intervals (1.2 s)
+    # of silence, and a job not known to push after 1 interval (0.3 s): so a fetch here means
+    # that first push was dropped and the job polled as if its backend never pushed.
+    proxy = FakeMjProxy(step_seconds=0.75, progress_steps=1)
+    proxy.faults.late_submit_answer = 0.1
+    async with Running(make_sandbox(proxy=proxy)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "imagine", prompt="an early bird")
+        await emu.wait_for_message(art.id, is_result, timeout=10)
+        first = proxy.hook_deliveries[0]
+        assert first.delivered and first.body["status"] == "SUBMITTED"
+        assert proxy.count("/mj/task/", method="GET") + proxy.count("/mj/task/list-by-condition") == 0
+
+
 async def test_banned_prompt_ends_with_a_clear_message(sandbox: Sandbox) -> None:
     emu = sandbox.emulator
     art, bob = emu.channel("art"), emu.world.member
