@@ -44,9 +44,14 @@ async def run(settings: Settings) -> None:
     window = os.environ.get("MJBOT_BENCH_PROFILE_PUSHES")
     if window:
         profiler = cProfile.Profile()
+
+        def dump() -> None:
+            profiler.disable()
+            profiler.dump_stats(window)
+
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR1, profiler.enable)
-        loop.add_signal_handler(signal.SIGUSR2, lambda: (profiler.disable(), profiler.dump_stats(window)))
+        loop.add_signal_handler(signal.SIGUSR2, dump)
     runner = asyncio.create_task(bot.start(token.get_secret_value()))
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
