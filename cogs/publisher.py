@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import io
 import logging
 import math
@@ -70,8 +71,8 @@ GLOBAL_WRITES = 48
 GLOBAL_WINDOW = 1.05
 #: An interaction token this close to its expiry is not used (a write may take this long).
 REPLY_MARGIN = 60.0
-#: The scheduler looks at its queue at most this often: one pass serves every change since the
-#: last, instead of one pass per change (each pass looks at every waiting job).
+#: The scheduler looks at its queues at most this often: one pass serves every change since the
+#: last, instead of one pass per change.
 TICK = 0.02
 
 #: Write priorities, most urgent first.
@@ -141,8 +142,15 @@ class JobPublisher:
         self._bot = bot
         self._http = http
         self._interval = progress_edit_seconds
-        #: The latest unwritten state of each job, in the order of their last change.
+        #: The latest unwritten state of each job.
         self._latest: dict[int, Job] = {}
+        #: Jobs to (re)classify at the next pass: changed, or their write just ended. A pass costs
+        #: what changed since the last, not what is waiting.
+        self._fresh: dict[int, None] = {}
+        #: Budgeted writes waiting, per priority, oldest change first (dicts as ordered sets).
+        self._waiting: tuple[dict[int, None], ...] = ({}, {}, {})
+        #: Progress edits waiting for their job's own pacing: (when due, job id), a heap.
+        self._resting: list[tuple[float, int]] = []
         self._last_edit: dict[int, float] = {}
         self._busy: set[int] = set()
         self._global = _Window(GLOBAL_WRITES, GLOBAL_WINDOW)
@@ -160,9 +168,10 @@ class JobPublisher:
         self._writes: set[asyncio.Task[None]] = set()
 
     def job_changed(self, job: Job) -> None:
-        # Re-inserting moves the job to the end: writes of a priority go oldest change first.
-        self._latest.pop(job.id, None)
         self._latest[job.id] = job
+        # Re-inserting moves the job to the end: writes of a priority go oldest change first.
+        self._fresh.pop(job.id, None)
+        self._fresh[job.id] = None
         self._wake.set()
 
     def start(self) -> None:
@@ -191,19 +200,8 @@ class JobPublisher:
         most urgent first; return when to look again (None: when something changes or a write
         completes)."""
         now = time.monotonic()
-        wall = time.time()
-        by_priority: tuple[list[Job], list[Job], list[Job]] = ([], [], [])
-        unbudgeted: list[Job] = []
-        for job_id, job in self._latest.items():
-            if job_id not in self._busy:
-                priority = self._priority(job)
-                if priority != PROGRESS and _reply_usable(job, wall):
-                    unbudgeted.append(job)
-                else:
-                    by_priority[priority].append(job)
-        for job in unbudgeted:
-            self._start(job, None)
-        next_due: float | None = None
+        self._classify(now)
+        next_due: float | None = self._resting[0][0] if self._resting else None
 
         def later(at: float | None) -> None:
             nonlocal next_due
@@ -211,25 +209,49 @@ class JobPublisher:
                 next_due = at if next_due is None else min(next_due, at)
 
         budget = self._global.free(now)
-        for priority, jobs in enumerate(by_priority):
-            for job in jobs:
+        #: Channels found full in this pass, so each of their waiting jobs costs one lookup.
+        full: set[tuple[int, str]] = set()
+        for queue in self._waiting:
+            for job_id in list(queue):
                 if budget <= 0:
                     # Out of global budget: the rest waits for the next free slot.
                     later(self._global.free_at(now))
                     return next_due
-                if priority == PROGRESS:
-                    own = self._last_edit.get(job.id, 0.0) + self._interval
-                    if own > now:
-                        later(own)
-                        continue
-                channel = self._channels[_bucket(job)]
+                job = self._latest[job_id]
+                bucket = _bucket(job)
+                if bucket in full:
+                    continue
+                channel = self._channels[bucket]
                 channel_free = channel.free_at(now)
                 if channel_free is None or channel_free > now:
+                    full.add(bucket)
                     later(channel_free)
                     continue
+                del queue[job_id]
                 self._start(job, channel)
                 budget -= 1
         return next_due
+
+    def _classify(self, now: float) -> None:
+        """Start the writes that go through an interaction; put the budgeted ones in their queue,
+        or to rest until their job's progress pacing allows them."""
+        while self._resting and self._resting[0][0] <= now:
+            self._fresh.setdefault(heapq.heappop(self._resting)[1])
+        wall = time.time()
+        for job_id in self._fresh:
+            for queue in self._waiting:
+                queue.pop(job_id, None)
+            job = self._latest.get(job_id)
+            if job is None or job_id in self._busy:
+                continue  # written already, or being written: its write's end brings it back
+            priority = self._priority(job)
+            if priority != PROGRESS and _reply_usable(job, wall):
+                self._start(job, None)
+            elif priority == PROGRESS and (own := self._last_edit.get(job_id, 0.0) + self._interval) > now:
+                heapq.heappush(self._resting, (own, job_id))
+            else:
+                self._waiting[priority][job_id] = None
+        self._fresh.clear()
 
     def _start(self, job: Job, channel: _Window | None) -> None:
         """Write ``job``'s message: through its interaction when ``channel`` is None, else through
@@ -248,6 +270,13 @@ class JobPublisher:
     async def _write(self, job: Job, slot: _Slot | None, channel: _Window | None) -> None:
         try:
             await self._publish(job, slot)
+            pending = self._latest.get(job.id)
+            if pending is not None:
+                # A state that came during this write was read before it ended: the message it
+                # posted, or the reply it forgot, decides that state's route and budget.
+                stored = await self._bot.engine.get(job.id)
+                if stored is not None and self._latest.get(job.id) is pending:
+                    self._latest[job.id] = stored
         except Exception:
             log.exception("job %s: could not update its Discord message", job.id)
         finally:
@@ -258,6 +287,8 @@ class JobPublisher:
             self._last_edit[job.id] = time.monotonic()
             if job.status.terminal:
                 self._last_edit.pop(job.id, None)
+            # A newer state that came while this was written waits for this pass.
+            self._fresh.setdefault(job.id)
             self._wake.set()
 
     async def _publish(self, job: Job, slot: _Slot | None) -> None:
