@@ -146,8 +146,7 @@ class JobEngine:
         self._guild_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         #: Submits under way, per account: they hold capacity before the store shows a task id.
         self._submitting: Counter[int] = Counter()
-        #: Jobs whose submit is under way, and the account it goes to.
-        self._submitting_jobs: dict[int, int] = {}
+        self._submitting_jobs: set[int] = set()
         #: Guilds with a dispatch pass requested but not started yet.
         self._dispatch_wanted: set[int] = set()
         #: Place in the guild's queue of each waiting job (1 = next), and the job's guild.
@@ -750,7 +749,7 @@ class JobEngine:
                 account_id = account.id
             busy[account_id] += 1
             self._submitting[account_id] += 1
-            self._submitting_jobs[job.id] = account_id
+            self._submitting_jobs.add(job.id)
             self._spawn(self._submit(job, account_id))
         self._show_positions(guild_id, waiting)
 
@@ -815,7 +814,7 @@ class JobEngine:
             self._observer.job_changed(updated)
         finally:
             self._submitting[account_id] -= 1
-            self._submitting_jobs.pop(job.id, None)
+            self._submitting_jobs.discard(job.id)
 
     async def _submit_failed(self, job: Job, account_id: int, exc: BackendError) -> None:
         """A submit was refused. Busy accounts are retried later, held ones leave rotation and
@@ -913,79 +912,91 @@ class JobEngine:
 
     async def on_push(self, job_id: int, secret: str, body: object) -> bool:
         """A backend webhook for ``job_id``. False when the job or its secret does not match."""
-        job = await self._store.get_job(job_id)
-        if job is None or not secrets.compare_digest(job.hook_secret, secret):
-            return False
-        # A backend may push before its submit call has answered (midjourney-proxy starts the task
-        # first): such a push waits for the submit, which holds the job's lock, and is applied.
-        account_id = job.account_id if job.account_id is not None else self._submitting_jobs.get(job_id)
-        if account_id is None:
-            return True  # nothing submitted from our side: a stray or replayed hook
-        try:
-            snapshot = self._accounts.backend(account_id).parse_push(body)
-        except BackendError:
-            log.warning("job %s: unreadable webhook body ignored", job_id)
-            return True
-        await self._apply(job_id, snapshot, pushed=True)
-        return True
-
-    async def _apply(self, job_id: int, snap: TaskSnapshot, *, pushed: bool = False) -> None:
+        # The job is read once, under its lock. A backend may push before its submit call has
+        # answered (midjourney-proxy starts the task first): the submit holds the lock, so such a
+        # push waits for the task id to be stored, and is applied.
         async with self._job_locks[job_id]:
             job = await self._store.get_job(job_id)
-            if job is None or job.status.terminal or snap.task_id != job.backend_task_id:
-                return
-            self._tracked[job_id] = time.monotonic()
-            if pushed:
-                # Its backend pushes: polling is only for a push that went missing.
-                self._pushed.add(job_id)
-            if snap.status.rank < job.status.rank:
-                return  # an older update that arrived late
-            progress = snap.progress if snap.progress is not None else job.progress
-            if snap.status is JobStatus.SUCCESS:
-                buttons = list(snap.buttons)
-                if job.kind is JobKind.DESCRIBE:
-                    buttons.append(ResultButton(custom_id=IMAGINE_ALL, label="Imagine all"))
-                if job.kind is JobKind.GENERATE or (job.parent_job_id and self._is_aimg(job.account_id)):
-                    buttons.append(
-                        ResultButton(custom_id=USE_SETTINGS, label="Use these settings", emoji="⚙️", row=0)
-                    )
-                job = await self._store.update_job(
-                    job_id,
-                    status=JobStatus.SUCCESS,
-                    progress=100,
-                    image_url=snap.image_url,
-                    buttons=buttons,
-                    queue_position=None,
-                    ignored_words=snap.ignored_words,
-                    media_type=snap.media_type,
-                    preview_url=snap.frame_urls[0] if snap.frame_urls else None,
-                    result_text=snap.final_prompt
-                    if job.kind in (JobKind.DESCRIBE, JobKind.SHORTEN)
-                    else None,
+            if job is None:
+                self._job_locks.pop(job_id, None)  # no lock kept for an id that names no job
+                return False
+            if not secrets.compare_digest(job.hook_secret, secret):
+                return False
+            if job.account_id is None:
+                return True  # nothing submitted from our side: a stray or replayed hook
+            try:
+                snapshot = self._accounts.backend(job.account_id).parse_push(body)
+            except BackendError:
+                log.warning("job %s: unreadable webhook body ignored", job_id)
+                return True
+            changed = await self._apply_to(job, snapshot, pushed=True)
+        if changed is not None:
+            self._after_change(changed)
+        return True
+
+    async def _apply(self, job_id: int, snap: TaskSnapshot) -> None:
+        async with self._job_locks[job_id]:
+            job = await self._store.get_job(job_id)
+            changed = await self._apply_to(job, snap) if job is not None else None
+        if changed is not None:
+            self._after_change(changed)
+
+    async def _apply_to(self, job: Job, snap: TaskSnapshot, *, pushed: bool = False) -> Job | None:
+        """Write what ``snap`` changes of ``job`` (read under its lock, which the caller holds);
+        the job as stored when it changed."""
+        job_id = job.id
+        if job.status.terminal or snap.task_id != job.backend_task_id:
+            return None
+        self._tracked[job_id] = time.monotonic()
+        if pushed:
+            # Its backend pushes: polling is only for a push that went missing.
+            self._pushed.add(job_id)
+        if snap.status.rank < job.status.rank:
+            return None  # an older update that arrived late
+        progress = snap.progress if snap.progress is not None else job.progress
+        if snap.status is JobStatus.SUCCESS:
+            buttons = list(snap.buttons)
+            if job.kind is JobKind.DESCRIBE:
+                buttons.append(ResultButton(custom_id=IMAGINE_ALL, label="Imagine all"))
+            if job.kind is JobKind.GENERATE or (job.parent_job_id and self._is_aimg(job.account_id)):
+                buttons.append(
+                    ResultButton(custom_id=USE_SETTINGS, label="Use these settings", emoji="⚙️", row=0)
                 )
-            elif snap.status in (JobStatus.FAILURE, JobStatus.CANCELLED):
-                job = await self._store.update_job(
-                    job_id,
-                    status=snap.status,
-                    error_kind=snap.error_kind,
-                    error_detail=snap.fail_reason or "The image service gave no reason.",
-                )
-            elif (
-                snap.status is not job.status
-                or (progress or 0) > (job.progress or 0)
-                or (snap.image_url and snap.image_url != job.image_url)
-                or snap.queue_position != job.queue_position
-            ):
-                job = await self._store.update_job(
-                    job_id,
-                    status=snap.status,
-                    progress=progress,
-                    image_url=snap.image_url or job.image_url,
-                    queue_position=snap.queue_position,
-                )
-            else:
-                return
-        self._after_change(job)
+            job = await self._store.update_job(
+                job_id,
+                status=JobStatus.SUCCESS,
+                progress=100,
+                image_url=snap.image_url,
+                buttons=buttons,
+                queue_position=None,
+                ignored_words=snap.ignored_words,
+                media_type=snap.media_type,
+                preview_url=snap.frame_urls[0] if snap.frame_urls else None,
+                result_text=snap.final_prompt if job.kind in (JobKind.DESCRIBE, JobKind.SHORTEN) else None,
+            )
+        elif snap.status in (JobStatus.FAILURE, JobStatus.CANCELLED):
+            job = await self._store.update_job(
+                job_id,
+                status=snap.status,
+                error_kind=snap.error_kind,
+                error_detail=snap.fail_reason or "The image service gave no reason.",
+            )
+        elif (
+            snap.status is not job.status
+            or (progress or 0) > (job.progress or 0)
+            or (snap.image_url and snap.image_url != job.image_url)
+            or snap.queue_position != job.queue_position
+        ):
+            job = await self._store.update_job(
+                job_id,
+                status=snap.status,
+                progress=progress,
+                image_url=snap.image_url or job.image_url,
+                queue_position=snap.queue_position,
+            )
+        else:
+            return None
+        return job
 
     async def _finish_failed(
         self, job: Job, kind: ErrorKind, detail: str, *, account_id: int | None = None

@@ -368,9 +368,10 @@ class Store:
         return job
 
     async def get_job(self, job_id: int) -> Job | None:
-        async with self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
-            row = await cur.fetchone()
-        return _job(row) if row else None
+        # One round trip to aiosqlite's thread (a cursor costs three: execute, fetch, close): the
+        # hot path of every backend event.
+        rows = list(await self._db.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,)))
+        return _job(rows[0]) if rows else None
 
     async def job_inputs(self, job_id: int) -> list[bytes]:
         async with self._db.execute(
@@ -385,6 +386,7 @@ class Store:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         values = [_to_column(k, v) for k, v in fields.items()]
         assignments = ", ".join(f"{k} = ?" for k in fields)
+        # Not UPDATE … RETURNING: that needs SQLite 3.35, newer than some systems' Python has.
         await self._db.execute(
             f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?",
             (*values, time.time(), job_id),
