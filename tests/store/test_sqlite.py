@@ -150,3 +150,34 @@ async def test_aimg_votes_are_per_member_and_survive_reopening(tmp_path: Path) -
     store = await Store.open(path)
     assert (await store.aimg_vote(job.id, 3), await store.aimg_vote(job.id, 4)) == ("dislike", None)
     await store.close()
+
+
+async def _job_in_table(path: Path, job_id: int) -> object:
+    """The job as another connection reads it from the file."""
+    other = await Store.open(path)
+    try:
+        return await other.get_job(job_id)
+    finally:
+        await other.close()
+
+
+async def test_kept_job_rows_are_the_stored_rows(tmp_path: Path) -> None:
+    path = tmp_path / "mjbot.sqlite3"
+    store = await Store.open(path)
+    try:
+        job = await store.create_job(
+            guild_id=1,
+            channel_id=2,
+            owner_id=3,
+            kind=JobKind.IMAGINE,
+            prompt="a cat",
+            hook_secret="s",
+            deadline=0.0,
+        )
+        await store.update_job(job.id, status=JobStatus.IN_PROGRESS, progress=40, message_id=9)
+        button = ResultButton(custom_id="MJ::JOB::upsample::1::h", label="U1")
+        done = await store.update_job(job.id, status=JobStatus.SUCCESS, buttons=[button], result_posted=True)
+        assert done == await store.get_job(job.id) == await _job_in_table(path, job.id)
+        assert done.progress == 40 and done.message_id == 9 and done.buttons == [button]
+    finally:
+        await store.close()
