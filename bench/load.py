@@ -538,6 +538,7 @@ async def run_one(knobs: Knobs) -> Result:
             await run.stop()
         rows = measure(run, report, imagines, clicks, after.cpu - before.cpu, after.peak_rss_mib)
         print_failures(run.store_path)
+        print_rate_limits(run)
     return Result(knobs, rows)
 
 
@@ -551,6 +552,12 @@ def print_failures(store_path: Path) -> None:
         ).fetchall()
     for kind, detail, count in reasons:
         print(f"  failed x{count}: {kind}: {detail}", file=sys.stderr)
+
+
+def print_rate_limits(run: Run) -> None:
+    """Which requests Discord answered 429, with when (to stderr, as the failures)."""
+    for call in (c for c in run.emu.rate_limited if c.at >= run.started):
+        print(f"  429 at {call.at - run.started:.1f} s: {call.method} {call.route}", file=sys.stderr)
 
 
 def table(results: Sequence[Result]) -> str:
