@@ -45,15 +45,19 @@ def recording(prefix: str, into: list[RecordedRequest]) -> Middleware:
     return record
 
 
-def delaying(prefix: str, delay: Callable[[], float]) -> Middleware:
-    """Hold every answer under ``prefix`` for ``delay()`` seconds (client read timeouts)."""
+def delaying(prefix: str, delay: Callable[[], float], *, after: bool = False) -> Middleware:
+    """Hold every answer under ``prefix`` for ``delay()`` seconds (client read timeouts): before
+    the request is handled, or ``after`` it (what it started runs while the answer waits)."""
 
     @web.middleware
     async def hold(request: web.Request, handler: Handler) -> web.StreamResponse:
-        seconds = delay()
-        if seconds and request.path.startswith(prefix):
+        seconds = delay() if request.path.startswith(prefix) else 0.0
+        if seconds and not after:
             await asyncio.sleep(seconds)
-        return await handler(request)
+        response = await handler(request)
+        if seconds and after:
+            await asyncio.sleep(seconds)
+        return response
 
     return hold
 

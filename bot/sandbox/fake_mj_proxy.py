@@ -320,13 +320,6 @@ class FakeMjProxy(FakeServer):
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    @web.middleware
-    async def _late_submit_answers(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await handler(request)
-        if self.faults.late_submit_answer and request.path.startswith("/mj/submit/"):
-            await asyncio.sleep(self.faults.late_submit_answer)
-        return response
-
     def _build_app(self) -> web.Application:
         app = web.Application(
             middlewares=[
@@ -334,7 +327,7 @@ class FakeMjProxy(FakeServer):
                 delaying("/mj/", lambda: self.faults.response_delay),
                 self._auth,
                 self._submit_faults,
-                self._late_submit_answers,
+                delaying("/mj/submit/", lambda: self.faults.late_submit_answer, after=True),
             ]
         )
         app.router.add_post("/mj/submit/imagine", self._imagine)
