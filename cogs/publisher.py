@@ -144,8 +144,8 @@ class JobPublisher:
         self._interval = progress_edit_seconds
         #: The latest unwritten state of each job.
         self._latest: dict[int, Job] = {}
-        #: Jobs to (re)classify at the next pass: changed, or their write just ended. A pass costs
-        #: what changed since the last, not what is waiting.
+        #: Jobs to (re)classify at the next pass: changed, or their write just ended. A pass
+        #: classifies only these, not every waiting job.
         self._fresh: dict[int, None] = {}
         #: Budgeted writes waiting, per priority, oldest change first (dicts as ordered sets).
         self._waiting: tuple[dict[int, None], ...] = ({}, {}, {})

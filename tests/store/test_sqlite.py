@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain import BackendKind, ButtonStyle, ErrorKind, JobKind, JobStatus, ResultButton
+from bot.domain import BackendKind, ButtonStyle, ErrorKind, Job, JobKind, JobStatus, ResultButton
 from bot.store import Store
 
 
@@ -152,7 +152,7 @@ async def test_aimg_votes_are_per_member_and_survive_reopening(tmp_path: Path) -
     await store.close()
 
 
-async def _job_in_table(path: Path, job_id: int) -> object:
+async def _job_in_table(path: Path, job_id: int) -> Job | None:
     """The job as another connection reads it from the file."""
     other = await Store.open(path)
     try:
