@@ -557,7 +557,10 @@ def print_failures(store_path: Path) -> None:
 def print_rate_limits(run: Run) -> None:
     """Which requests Discord answered 429, with when (to stderr, as the failures)."""
     for call in (c for c in run.emu.rate_limited if c.at >= run.started):
-        print(f"  429 at {call.at - run.started:.1f} s: {call.method} {call.route}", file=sys.stderr)
+        print(
+            f"  429 at {call.at - run.started:.1f} s ({call.scope} limit): {call.method} {call.route}",
+            file=sys.stderr,
+        )
 
 
 def table(results: Sequence[Result]) -> str:

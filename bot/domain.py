@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class BackendKind(StrEnum):
@@ -295,7 +295,12 @@ class Reply(BaseModel):
 
 
 class Job(BaseModel):
-    """One generation job and the Discord message that shows it."""
+    """One generation job and the Discord message that shows it.
+
+    Frozen: the store hands the same object to every reader until the job changes.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     id: int
     guild_id: int

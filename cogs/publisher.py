@@ -329,12 +329,12 @@ class JobPublisher:
                 everyone=False, roles=False, users=[discord.Object(job.owner_id)]
             ),
         )
-        if (
-            slot is None
-            and job.reply is not None
-            and await self._write_through_reply(job, job.reply, message)
-        ):
-            self._filled.add(job.id)
+        if slot is None and job.reply is not None:
+            refused = await self._write_through_reply(job, job.reply, message)
+            if refused is None:
+                self._filled.add(job.id)
+            else:
+                await self._write_through_channel(refused, slot, message)
         else:
             await self._write_through_channel(job, slot, message)
         if job.status.terminal:
@@ -342,9 +342,9 @@ class JobPublisher:
             self._shown.pop(job.id, None)
             self._filled.discard(job.id)
 
-    async def _write_through_reply(self, job: Job, reply: Reply, message: _Rendering) -> bool:
-        """Edit the interaction's own message; False when Discord refused (the reply is then
-        forgotten and the channel route takes over)."""
+    async def _write_through_reply(self, job: Job, reply: Reply, message: _Rendering) -> Job | None:
+        """Edit the interaction's own message. When Discord refused, the reply is forgotten and
+        this returns ``job`` as the channel route must write it."""
         try:
             await self._webhook(reply).edit_message(
                 reply.message_id,
@@ -354,19 +354,18 @@ class JobPublisher:
                 view=message.view,
                 allowed_mentions=message.mentions,
             )
-            return True
+            return None
         except discord.NotFound:
             # Somebody deleted the job message: a new one is posted in the channel.
             await self._bot.engine.forget_reply(job.id, message_gone=True)
-            job.message_id = None
+            return job.model_copy(update={"message_id": None, "reply": None})
         except discord.HTTPException as exc:
             # The token was refused (expired early, or revoked): the channel route still works.
             log.info(
                 "job %s: Discord refused its interaction token (%s); using the channel", job.id, exc.status
             )
             await self._bot.engine.forget_reply(job.id)
-        job.reply = None
-        return False
+        return job.model_copy(update={"reply": None})
 
     async def _write_through_channel(self, job: Job, slot: _Slot | None, message: _Rendering) -> None:
         channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)

@@ -981,15 +981,22 @@ class JobEngine:
                 error_kind=snap.error_kind,
                 error_detail=snap.fail_reason or "The image service gave no reason.",
             )
-        elif (
-            snap.status is not job.status
-            or (progress or 0) > (job.progress or 0)
-            or (snap.image_url and snap.image_url != job.image_url)
-            or snap.queue_position != job.queue_position
-        ):
+        elif snap.status is not job.status:
             job = await self._store.update_job(
                 job_id,
                 status=snap.status,
+                progress=progress,
+                image_url=snap.image_url or job.image_url,
+                queue_position=snap.queue_position,
+            )
+        elif (
+            (progress or 0) > (job.progress or 0)
+            or (snap.image_url and snap.image_url != job.image_url)
+            or snap.queue_position != job.queue_position
+        ):
+            # Most backend events only move the progress: shown at once, written within a second.
+            job = await self._store.note_progress(
+                job_id,
                 progress=progress,
                 image_url=snap.image_url or job.image_url,
                 queue_position=snap.queue_position,

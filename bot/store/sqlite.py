@@ -6,10 +6,13 @@ Keep every query in this class so that a second engine (PostgreSQL) is an additi
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -34,8 +37,14 @@ from bot.domain import (
 
 _TERMINAL = tuple(s.value for s in JobStatus if s.terminal)
 
+log = logging.getLogger(__name__)
+
 #: Job rows kept in memory (see Store.get_job).
 JOB_ROWS_KEPT = 4096
+#: The columns that only show a running job's progress (see Store.note_progress).
+_PROGRESS_COLUMNS = ("progress", "image_url", "queue_position", "updated_at")
+#: At most this many seconds pass before noted progress is written (see Store.note_progress).
+PROGRESS_WRITE_SECONDS = 1.0
 
 #: Columns a caller may change with :meth:`Store.update_job`.
 _JOB_MUTABLE = frozenset(
@@ -71,6 +80,13 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+@dataclass
+class _KeptJob:
+    row: dict[str, Any]
+    #: The job made from ``row``, until ``row`` changes (making one costs ~0.1 ms).
+    job: Job | None = None
+
+
 class Store:
     def __init__(self, db: aiosqlite.Connection, box: SecretBox | None = None) -> None:
         self._db = db
@@ -79,11 +95,17 @@ class Store:
         #: The rows of the jobs read or written last, least recent first. A backend event reads
         #: its job and writes it, and the publisher reads it again; each round trip to
         #: aiosqlite's thread costs ~0.15 ms of CPU. The bot is the only writer of its database
-        #: and every change to a job goes through update_job, which changes a kept row as it
-        #: changes the table, so a kept row is the stored row.
-        self._job_rows: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        #: and every change to a job goes through update_job or note_progress, which change a
+        #: kept row as they change the table, so a kept row is the stored row.
+        self._job_rows: OrderedDict[int, _KeptJob] = OrderedDict()
         #: Counts job writes: a row read while one was under way is not kept (it may be older).
         self._job_writes = 0
+        #: Progress noted and not yet written (job id → its _PROGRESS_COLUMNS), and the batch
+        #: being written now; both are laid over rows read from the file.
+        self._unsaved: dict[int, dict[str, Any]] = {}
+        self._saving: dict[int, dict[str, Any]] = {}
+        self._saver: asyncio.Task[None] | None = None
+        self.progress_write_seconds = PROGRESS_WRITE_SECONDS
 
     @classmethod
     async def open(cls, path: Path | str, box: SecretBox | None = None) -> Store:
@@ -101,6 +123,10 @@ class Store:
         return store
 
     async def close(self) -> None:
+        if self._saver is not None:
+            self._saver.cancel()
+            self._saver = None
+        await self._save_progress()
         await self._db.close()
 
     async def _migrate(self) -> None:
@@ -300,7 +326,7 @@ class Store:
                ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?""",
             (guild_id, user_id, limit, offset),
         ) as cur:
-            return [_job(r) for r in await cur.fetchall()]
+            return self._jobs(await cur.fetchall())
 
     async def set_account_quarantine(self, account_id: int, reason: str | None) -> None:
         await self._db.execute("UPDATE accounts SET quarantine_reason = ? WHERE id = ?", (reason, account_id))
@@ -380,21 +406,41 @@ class Store:
         return job
 
     async def get_job(self, job_id: int) -> Job | None:
-        row = self._job_rows.get(job_id)
-        if row is not None:
-            self._job_rows.move_to_end(job_id)
-            return _job(row)
+        kept = self._kept(job_id)
+        if kept is not None:
+            return kept
         writes = self._job_writes
         # One round trip (a cursor costs three: execute, fetch, close).
         rows = list(await self._db.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,)))
         if not rows:
             return None
-        row = dict(rows[0])
+        row = self._with_progress(rows[0])
+        job = _job(row)
         if writes == self._job_writes:
-            self._job_rows[job_id] = row
+            self._job_rows[job_id] = _KeptJob(row, job)
             if len(self._job_rows) > JOB_ROWS_KEPT:
                 self._job_rows.popitem(last=False)
-        return _job(row)
+        return job
+
+    def _kept(self, job_id: int) -> Job | None:
+        kept = self._job_rows.get(job_id)
+        if kept is None:
+            return None
+        self._job_rows.move_to_end(job_id)
+        if kept.job is None:
+            kept.job = _job(kept.row)
+        return kept.job
+
+    def _with_progress(self, row: aiosqlite.Row) -> dict[str, Any]:
+        """A job row read from the file, with the progress noted since (note_progress)."""
+        found = dict(row)
+        job_id = found["id"]
+        found.update(self._saving.get(job_id, ()))
+        found.update(self._unsaved.get(job_id, ()))
+        return found
+
+    def _jobs(self, rows: Iterable[aiosqlite.Row]) -> list[Job]:
+        return [_job(self._with_progress(r)) for r in rows]
 
     async def job_inputs(self, job_id: int) -> list[bytes]:
         async with self._db.execute(
@@ -403,30 +449,81 @@ class Store:
             return [bytes(r["data"]) for r in await cur.fetchall()]
 
     async def update_job(self, job_id: int, **fields: Any) -> Job:
-        """Write the given columns (durably) and return the job as stored."""
+        """Write the given columns (durably, with the job's progress noted so far) and return
+        the job as stored."""
         unknown = set(fields) - _JOB_MUTABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
-        values = [_to_column(k, v) for k, v in fields.items()]
-        assignments = ", ".join(f"{k} = ?" for k in fields)
-        now = time.time()
+        # Noted progress rides along; this write supersedes the batch's (which is written first).
+        self._saving.pop(job_id, None)
+        columns = self._unsaved.pop(job_id, {})
+        columns.update((k, _to_column(k, v)) for k, v in fields.items())
+        columns["updated_at"] = time.time()
+        assignments = ", ".join(f"{k} = ?" for k in columns)
         self._job_writes += 1
-        await self._db.execute(
-            f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ?", (*values, now, job_id)
-        )
+        await self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*columns.values(), job_id))
         if fields.get("status") in _TERMINAL or fields.get("backend_task_id"):
             # Inputs are only needed until the backend has them.
             await self._db.execute("DELETE FROM job_inputs WHERE job_id = ?", (job_id,))
         await self._db.commit()
-        row = self._job_rows.get(job_id)
-        if row is not None:
+        kept = self._job_rows.get(job_id)
+        if kept is not None:
             # What the UPDATE did to the table (writes reach here in the order they were made).
-            row.update(zip(fields, values, strict=True), updated_at=now)
-            self._job_rows.move_to_end(job_id)
-            return _job(row)
+            kept.row.update(columns)
+            kept.job = None
         job = await self.get_job(job_id)
         assert job is not None
         return job
+
+    async def note_progress(self, job_id: int, **fields: Any) -> Job:
+        """Change what a running job shows (``progress``, ``image_url``, ``queue_position``) and
+        return the job as readers now see it.
+
+        Readers see the change at once; the file gets it within :data:`PROGRESS_WRITE_SECONDS`,
+        in one transaction with every other job's progress, since a write per backend event
+        costs more CPU than the rest of the event. A crash loses at most that much progress,
+        which the job's next push or fetch brings back. What decides a job's fate (its status,
+        task id, result, message) goes through :meth:`update_job`, written before it returns.
+        """
+        unknown = set(fields) - set(_PROGRESS_COLUMNS)
+        if unknown:
+            raise ValueError(f"not progress: {sorted(unknown)}")
+        kept = self._job_rows.get(job_id)
+        if kept is None:
+            return await self.update_job(job_id, **fields)  # a job not read lately: written now
+        kept.row.update((k, _to_column(k, v)) for k, v in fields.items())
+        kept.row["updated_at"] = time.time()
+        kept.job = None
+        self._unsaved[job_id] = {c: kept.row[c] for c in _PROGRESS_COLUMNS}
+        if self._saver is None:
+            self._saver = asyncio.create_task(self._save_progress_soon())
+        job = self._kept(job_id)
+        assert job is not None
+        return job
+
+    async def _save_progress_soon(self) -> None:
+        await asyncio.sleep(self.progress_write_seconds)
+        self._saver = None
+        try:
+            await self._save_progress()
+        except Exception:
+            # The jobs go on; their next change is written, and a restart asks their backend.
+            log.exception("could not write the progress of running jobs")
+
+    async def _save_progress(self) -> None:
+        """Write the noted progress of every job in one transaction."""
+        if not self._unsaved:
+            return
+        self._saving, self._unsaved = self._unsaved, {}
+        self._job_writes += 1
+        try:
+            await self._db.executemany(
+                f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in _PROGRESS_COLUMNS)} WHERE id = ?",
+                [(*(v[c] for c in _PROGRESS_COLUMNS), job_id) for job_id, v in self._saving.items()],
+            )
+            await self._db.commit()
+        finally:
+            self._saving = {}
 
     async def mark_submitting(self, job_id: int, account_id: int | None) -> None:
         """Record (durably, before the backend call) that ``job_id`` is being submitted to
@@ -451,7 +548,7 @@ class Store:
                    OR result_posted = 0 ORDER BY created_at, id""",
             _TERMINAL,
         ) as cur:
-            return [_job(r) for r in await cur.fetchall()]
+            return self._jobs(await cur.fetchall())
 
     async def active_counts(self) -> dict[int, int]:
         """Jobs each account is running now (submitted and not finished)."""
@@ -476,7 +573,7 @@ class Store:
             "SELECT * FROM jobs WHERE guild_id = ? AND status = ? ORDER BY created_at, id",
             (guild_id, JobStatus.QUEUED.value),
         ) as cur:
-            return [_job(r) for r in await cur.fetchall()]
+            return self._jobs(await cur.fetchall())
 
     async def jobs_by_ids(self, ids: Iterable[int]) -> list[Job]:
         id_list = list(ids)
@@ -485,7 +582,7 @@ class Store:
         async with self._db.execute(
             f"SELECT * FROM jobs WHERE id IN ({','.join('?' * len(id_list))})", id_list
         ) as cur:
-            return [_job(r) for r in await cur.fetchall()]
+            return self._jobs(await cur.fetchall())
 
     # ----------------------------------------------------------------- members' AIMG sessions
 

@@ -342,7 +342,7 @@ async def test_rate_limits_are_retried(emulator: DiscordEmulator, bot: SandboxBo
     await message.edit(content="v2")
     await message.edit(content="v3")  # refused with 429 once, then retried by discord.py
     assert emulator.message(message.id).content == "v3"
-    assert [c.status for c in emulator.rate_limited] == [429]
+    assert [(c.status, c.scope) for c in emulator.rate_limited] == [(429, "shared")]
     assert emulator.violations == []
     patch = [c for c in emulator.calls if c.method == "PATCH"]
     assert [c.status for c in patch] == [200, 429, 200]
@@ -414,7 +414,7 @@ async def test_global_rate_limit_and_gateway_resume(emulator: DiscordEmulator, b
     general = channel(bot, emulator)
     for n in range(3):
         await general.send(f"m{n}")
-    assert [c.status for c in emulator.rate_limited] == [429]
+    assert [(c.status, c.scope) for c in emulator.rate_limited] == [(429, "global")]
     assert [m.content for m in emulator.messages(general.id)] == ["m0", "m1", "m2"]
 
     await emulator.reconnect_gateway()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,59 @@ async def test_kept_job_rows_are_the_stored_rows(tmp_path: Path) -> None:
         assert done.progress == 40 and done.message_id == 9 and done.buttons == [button]
     finally:
         await store.close()
+
+
+async def _running_job(store: Store) -> Job:
+    job = await store.create_job(
+        guild_id=1,
+        channel_id=2,
+        owner_id=3,
+        kind=JobKind.IMAGINE,
+        prompt="a cat",
+        hook_secret="s",
+        deadline=0.0,
+    )
+    return await store.update_job(job.id, status=JobStatus.IN_PROGRESS, backend_task_id="t1")
+
+
+async def test_noted_progress_is_read_at_once_and_written_within_its_delay(tmp_path: Path) -> None:
+    path = tmp_path / "mjbot.sqlite3"
+    store = await Store.open(path)
+    store.progress_write_seconds = 0.2
+    try:
+        job = await _running_job(store)
+        noted = await store.note_progress(job.id, progress=50, image_url="https://x/p.png")
+        assert noted.progress == 50 and noted.image_url == "https://x/p.png"
+        assert await store.get_job(job.id) == noted
+        assert await store.member_jobs(1, 3, limit=5) == [noted]  # read from the file, progress laid over
+        on_file = await _job_in_table(path, job.id)
+        assert on_file is not None and on_file.progress is None
+        await asyncio.sleep(0.5)
+        assert await _job_in_table(path, job.id) == noted
+    finally:
+        await store.close()
+
+
+async def test_a_write_after_noted_progress_is_not_undone_by_the_batch(tmp_path: Path) -> None:
+    path = tmp_path / "mjbot.sqlite3"
+    store = await Store.open(path)
+    store.progress_write_seconds = 0.2
+    try:
+        job = await _running_job(store)
+        await store.note_progress(job.id, progress=50, image_url="https://x/p.png")
+        done = await store.update_job(job.id, status=JobStatus.SUCCESS, progress=100)
+        assert done.image_url == "https://x/p.png"  # the noted progress was written with it
+        await asyncio.sleep(0.5)
+        assert await _job_in_table(path, job.id) == done == await store.get_job(job.id)
+    finally:
+        await store.close()
+
+
+async def test_closing_the_store_writes_noted_progress(tmp_path: Path) -> None:
+    path = tmp_path / "mjbot.sqlite3"
+    store = await Store.open(path)
+    job = await _running_job(store)
+    await store.note_progress(job.id, progress=75, queue_position=None)
+    await store.close()
+    on_file = await _job_in_table(path, job.id)
+    assert on_file is not None and on_file.progress == 75

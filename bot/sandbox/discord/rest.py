@@ -84,6 +84,7 @@ class RestApi:
         try:
             response = await self._process(request, route, params, record, headers)
         except RateLimitedError as limited:
+            record.scope = limited.scope
             store.rate_limited.append(record)
             response = self._too_many(limited)
         except DiscordError as error:

@@ -105,6 +105,8 @@ class CallRecord:
     files: list[tuple[str, int]]
     at: float
     status: int = 0
+    #: Which limit refused it when `status` is 429: "global", "user" (its route) or "shared".
+    scope: str | None = None
 
 
 @dataclass
