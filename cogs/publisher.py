@@ -44,10 +44,13 @@ import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import discord
 import httpx
+from discord.http import handle_message_parameters
+from discord.utils import MISSING
 
 from bot.domain import Job, JobStatus, Reply
 from cogs.render import job_content, job_view, result_embed
@@ -83,12 +86,23 @@ FINAL, POST, PROGRESS = 0, 1, 2
 class _Rendering:
     """What a job's message is to show, ready for either route."""
 
+    job: Job
     content: str
     embed: discord.Embed | None
     #: The result file (bytes, filename), attached anew on each request.
     upload: tuple[bytes, str] | None
-    view: discord.ui.View | None
     mentions: discord.AllowedMentions
+    #: The message already shows this view (a running job's Cancel button): an edit leaves it.
+    view_shown: bool
+
+    @cached_property
+    def view(self) -> discord.ui.View | None:
+        return job_view(self.job)
+
+    @property
+    def edited_view(self) -> Any:
+        """The ``view`` of an edit: MISSING leaves the message's buttons as they are."""
+        return MISSING if self.view_shown else self.view
 
     def files(self) -> list[discord.File]:
         # A discord.File is closed once sent, so a second route needs a fresh one.
@@ -317,17 +331,19 @@ class JobPublisher:
         # What a member sees of a running job: text and preview (its only button is Cancel). A
         # change that leaves both alone (queued → submitted) costs no edit.
         shown = f"{content}|{embed and job.image_url}"
-        if job.message_id is not None and not job.status.terminal and self._shown.get(job.id) == shown:
+        before = self._shown.get(job.id)
+        if job.message_id is not None and not job.status.terminal and before == shown:
             return
-        self._shown[job.id] = shown
         message = _Rendering(
+            job=job,
             content=content,
             embed=embed,
             upload=upload,
-            view=job_view(job),
             mentions=discord.AllowedMentions(
                 everyone=False, roles=False, users=[discord.Object(job.owner_id)]
             ),
+            # Every state before the final shows the same Cancel button.
+            view_shown=before is not None and not job.status.terminal,
         )
         if slot is None and job.reply is not None:
             refused = await self._write_through_reply(job, job.reply, message)
@@ -337,6 +353,7 @@ class JobPublisher:
                 await self._write_through_channel(refused, slot, message)
         else:
             await self._write_through_channel(job, slot, message)
+        self._shown[job.id] = shown
         if job.status.terminal:
             await self._bot.engine.record_posted(job.id)
             self._shown.pop(job.id, None)
@@ -351,7 +368,7 @@ class JobPublisher:
                 content=message.content,
                 embed=message.embed,
                 attachments=message.files(),
-                view=message.view,
+                view=message.edited_view,
                 allowed_mentions=message.mentions,
             )
             return None
@@ -374,17 +391,21 @@ class JobPublisher:
             # The request leaves now: this is the moment Discord's windows count.
             slot.at = time.monotonic()
         if message_id is not None:
-            try:
-                await channel.get_partial_message(message_id).edit(
-                    content=message.content,
-                    embed=message.embed,
-                    attachments=message.files(),
-                    view=message.view,
-                    allowed_mentions=message.mentions,
-                )
-                return
-            except discord.NotFound:
-                pass  # somebody deleted the job message: post it again
+            # Through discord.py's HTTP client rather than Message.edit: a progress edit needs
+            # no Message made from Discord's answer, which costs more CPU than the request.
+            with handle_message_parameters(
+                content=message.content,
+                embed=message.embed,
+                attachments=message.files(),
+                view=message.edited_view,
+                allowed_mentions=message.mentions,
+                previous_allowed_mentions=self._bot.allowed_mentions,
+            ) as params:
+                try:
+                    await self._bot.http.edit_message(job.channel_id, message_id, params=params)
+                    return
+                except discord.NotFound:
+                    pass  # somebody deleted the job message: post it again
         posted = await channel.send(
             content=message.content,
             embed=message.embed if message.embed is not None else discord.utils.MISSING,

@@ -50,9 +50,18 @@ async def _imagine_then_upscale(sandbox: Sandbox) -> None:
     while not feed.empty():
         event = feed.get_nowait()
         if event.kind.startswith("message_") and event.data["message"]["id"] == str(grid.id):
-            seen.append(event.data["message"]["content"])
-    assert any("Waiting to start" in c for c in seen)
-    assert any(c.endswith("%)") for c in seen), seen
+            seen.append(event.data["message"])
+    assert any("Waiting to start" in m["content"] for m in seen)
+    progress = [m for m in seen if m["content"].endswith("%)")]
+    assert progress, seen
+    # Progress edits leave the Cancel button the first write put there: they do not resend it.
+    assert all("Cancel" in str(m["components"]) for m in progress)
+    edits = [
+        c
+        for c in emu.calls
+        if c.method == "PATCH" and c.route == "/channels/{channel_id}/messages/{message_id}"
+    ]
+    assert edits and all("components" not in c.body for c in edits)
 
     await emu.click(bob.id, grid.id, custom_id(grid, "U2"))
     upscale = await emu.wait_for_message(art.id, lambda m: m.id != grid.id and is_result(m), timeout=10)
