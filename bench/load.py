@@ -427,8 +427,9 @@ def measure(
     # Every write of a message, in order: (time, through the interaction's webhook?, shows a
     # running job?). A job's message is either its interaction's response (written through the
     # webhook, then edited through the channel) or a channel post. A running job's message has a
-    # Cancel button (custom id mjb:c:…); the final, and later button restyles (a result's clicked
-    # button turns blurple), do not.
+    # Cancel button (custom id mjb:c:…), put there by its first write and left by the progress
+    # edits (they send no components); the final, and later button restyles (a result's clicked
+    # button turns blurple), send the result's buttons, or none.
     writes: dict[int, list[tuple[float, bool, bool]]] = {}
     posts = sum(1 for c in ok_calls if c.method == "POST" and c.route == "/channels/{channel_id}/messages")
     for job in jobs:
@@ -438,7 +439,8 @@ def measure(
     for call in ok_calls:
         if call.method == "PATCH" and (call.route or "").endswith("/messages/{message_id}"):
             webhook = (call.route or "").startswith("/webhooks/")
-            running = '"mjb:c:' in json.dumps(call.body)
+            body = call.body if isinstance(call.body, dict) else {}
+            running = "components" not in body or '"mjb:c:' in json.dumps(body["components"])
             writes.setdefault(int(call.path.rsplit("/", 1)[1]), []).append((call.at, webhook, running))
     finished = [j for j in jobs if j[3] in TERMINAL and j[1] is not None]
     finals = sum(1 for j in finished if writes.get(int(j[1])))

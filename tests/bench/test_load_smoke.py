@@ -55,3 +55,13 @@ def test_a_tiny_run_prints_the_table() -> None:
     # Every job and its click-started follow-up reached Discord (10 + 2 clicks), and the
     # warm-up's 4 jobs are not counted.
     assert "| 12 (" in table
+    # Figures that are only consistent if writes were told apart right: a final is written after
+    # its task ends, once per job, through the interaction (all within its 15 minutes).
+    assert "-" not in _cell(table, "backend done → final p50 / p99, ms")
+    assert _cell(table, "Discord first writes / progress edits / finals per job").endswith("/ 1.00")
+    assert _cell(table, "channel posts per job; finals via the interaction").endswith("; 100%")
+
+
+def _cell(table: str, row: str) -> str:
+    line = next(line for line in table.splitlines() if line.startswith(f"| {row} "))
+    return line.split("|")[2].strip()
