@@ -41,14 +41,32 @@ def _canned_grid() -> bytes:
 
 
 class BenchProxy(FakeMjProxy):
-    """Tasks last ``duration`` seconds ± ``spread`` (a fraction, uniformly drawn); a share
-    ``fault_rate`` of them fail at their first step. No account queue: every task runs at once,
-    so the backend is never what limits the run. ``push=False`` never calls the notifyHook."""
+    """Tasks last ``duration`` seconds ± ``spread`` (a fraction, uniformly drawn), in
+    ``progress_steps`` evenly spaced progress updates; a share ``fault_rate`` of them fail at their
+    first step. No account queue: every task runs at once, so the backend is never what limits the
+    run. ``push=False`` never calls the notifyHook.
+
+    Midjourney reports a job's progress in steps of about 15 % (15 %, 31 %, 46 %, 62 %, 78 %,
+    93 %: six updates between "Waiting to start" and the result), and midjourney-proxy pushes
+    each one (``../shared/reference/mj-proxy-api.md``), so 6 is the benchmark's default.
+    """
 
     def __init__(
-        self, *, duration: float, spread: float, fault_rate: float, push: bool, seed: int = 0
+        self,
+        *,
+        duration: float,
+        spread: float,
+        fault_rate: float,
+        push: bool,
+        progress_steps: int = 6,
+        seed: int = 0,
     ) -> None:
-        super().__init__(step_seconds=duration / 4, progress_steps=3, core_size=1_000_000, seed=seed)
+        super().__init__(
+            step_seconds=duration / (progress_steps + 1),
+            progress_steps=progress_steps,
+            core_size=1_000_000,
+            seed=seed,
+        )
         self.duration = duration
         self.spread = spread
         self.fault_rate = fault_rate

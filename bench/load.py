@@ -58,6 +58,7 @@ class Knobs:
     clicks: int
     duration: float
     spread: float
+    progress_steps: int
     push: bool
     fault_rate: float
     poll_interval: float
@@ -113,6 +114,7 @@ class BackendProcess:
         self._knobs = {
             "duration": knobs.duration,
             "spread": knobs.spread,
+            "progress_steps": knobs.progress_steps,
             "fault_rate": knobs.fault_rate,
             "push": knobs.push,
         }
@@ -586,6 +588,12 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[Knobs], argparse.Name
     parser.add_argument("--clicks", type=float, default=0.2, help="share of results whose U1 is clicked")
     parser.add_argument("--duration", type=float, default=60.0, help="backend seconds per task (mean)")
     parser.add_argument("--spread", type=float, default=0.5, help="± this fraction of the duration")
+    parser.add_argument(
+        "--progress-steps",
+        type=int,
+        default=6,
+        help="progress updates per task between its start and its end (Midjourney shows 6)",
+    )
     parser.add_argument("--mode", choices=("push", "poll"), default="push", help="webhook push, or poll only")
     parser.add_argument("--fault-rate", type=float, default=0.02, help="share of backend tasks that fail")
     parser.add_argument("--poll-interval", type=float, default=5.0, help="JobSettings.poll_interval_seconds")
@@ -603,6 +611,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[Knobs], argparse.Name
             clicks=round(jobs * args.clicks),
             duration=args.duration,
             spread=args.spread,
+            progress_steps=args.progress_steps,
             push=args.mode == "push",
             fault_rate=args.fault_rate,
             poll_interval=args.poll_interval,
@@ -620,7 +629,8 @@ async def amain(argv: Sequence[str] | None = None) -> str:
     results = [await run_one(knobs) for knobs in runs]
     k = runs[0]
     title = (
-        f"mode {args.mode}, backend {k.duration:g} s ± {k.spread:.0%}, fault rate {k.fault_rate:.0%}, "
+        f"mode {args.mode}, backend {k.duration:g} s ± {k.spread:.0%} in {k.progress_steps} progress steps, "
+        f"fault rate {k.fault_rate:.0%}, "
         f"poll interval {k.poll_interval:g} s, warm-up {k.warmup} /imagine, "
         + "; ".join(
             f"{r.jobs} jobs: {r.users} members, {r.channels} channels, {r.clicks} clicks" for r in runs

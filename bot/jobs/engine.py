@@ -75,6 +75,8 @@ ITEM_ACTIONS = {
 }
 #: Errors that take an account out of rotation until an admin resets it.
 _HOLDS = frozenset({ErrorKind.AUTH, ErrorKind.MODERATION})
+#: The backend has the task and runs it: moving between these is progress (Store.note_progress).
+_RUNNING = frozenset({JobStatus.SUBMITTED, JobStatus.IN_PROGRESS})
 #: A job whose backend pushes its updates is polled after this many poll intervals of silence
 #: (a midjourney-proxy pushes every change; its steps can be far apart).
 PUSHED_POLL_FACTOR = 4
@@ -981,7 +983,7 @@ class JobEngine:
                 error_kind=snap.error_kind,
                 error_detail=snap.fail_reason or "The image service gave no reason.",
             )
-        elif snap.status is not job.status:
+        elif snap.status is not job.status and not {snap.status, job.status} <= _RUNNING:
             job = await self._store.update_job(
                 job_id,
                 status=snap.status,
@@ -990,13 +992,16 @@ class JobEngine:
                 queue_position=snap.queue_position,
             )
         elif (
-            (progress or 0) > (job.progress or 0)
+            snap.status is not job.status
+            or (progress or 0) > (job.progress or 0)
             or (snap.image_url and snap.image_url != job.image_url)
             or snap.queue_position != job.queue_position
         ):
-            # Most backend events only move the progress: shown at once, written within a second.
+            # Most backend events only move a running job's progress: shown at once, written
+            # within a second (Store.note_progress).
             job = await self._store.note_progress(
                 job_id,
+                status=snap.status,
                 progress=progress,
                 image_url=snap.image_url or job.image_url,
                 queue_position=snap.queue_position,

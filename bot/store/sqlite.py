@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 #: Job rows kept in memory (see Store.get_job).
 JOB_ROWS_KEPT = 4096
 #: The columns that only show a running job's progress (see Store.note_progress).
-_PROGRESS_COLUMNS = ("progress", "image_url", "queue_position", "updated_at")
+_PROGRESS_COLUMNS = ("status", "progress", "image_url", "queue_position", "updated_at")
+#: The statuses note_progress moves a job between: the backend has its task and runs it.
+_RUNNING = frozenset({JobStatus.SUBMITTED.value, JobStatus.IN_PROGRESS.value})
 #: At most this many seconds pass before noted progress is written (see Store.note_progress).
 PROGRESS_WRITE_SECONDS = 1.0
 
@@ -476,8 +478,8 @@ class Store:
         return job
 
     async def note_progress(self, job_id: int, **fields: Any) -> Job:
-        """Change what a running job shows (``progress``, ``image_url``, ``queue_position``) and
-        return the job as readers now see it.
+        """Change what a running job shows (``progress``, ``image_url``, ``queue_position``, and
+        ``status`` between submitted and in progress) and return the job as readers now see it.
 
         Readers see the change at once; the file gets it within :data:`PROGRESS_WRITE_SECONDS`,
         in one transaction with every other job's progress, since a write per backend event
@@ -488,18 +490,22 @@ class Store:
         unknown = set(fields) - set(_PROGRESS_COLUMNS)
         if unknown:
             raise ValueError(f"not progress: {sorted(unknown)}")
+        columns = {k: _to_column(k, v) for k, v in fields.items()}
         kept = self._job_rows.get(job_id)
         if kept is None:
             return await self.update_job(job_id, **fields)  # a job not read lately: written now
-        kept.row.update((k, _to_column(k, v)) for k, v in fields.items())
-        kept.row["updated_at"] = time.time()
-        kept.job = None
+        if not {kept.row["status"], columns.get("status", kept.row["status"])} <= _RUNNING:
+            raise ValueError("only a running job's progress is noted; its fate is written at once")
+        before = kept.job or _job(kept.row)
+        columns["updated_at"] = time.time()
+        kept.row.update(columns)
+        # The fields are the Job's own (a few scalars): a copy is cheaper than a row conversion.
+        kept.job = before.model_copy(update={**fields, "updated_at": columns["updated_at"]})
+        self._job_rows.move_to_end(job_id)
         self._unsaved[job_id] = {c: kept.row[c] for c in _PROGRESS_COLUMNS}
         if self._saver is None:
             self._saver = asyncio.create_task(self._save_progress_soon())
-        job = self._kept(job_id)
-        assert job is not None
-        return job
+        return kept.job
 
     async def _save_progress_soon(self) -> None:
         await asyncio.sleep(self.progress_write_seconds)

@@ -194,7 +194,7 @@ async def _running_job(store: Store) -> Job:
         hook_secret="s",
         deadline=0.0,
     )
-    return await store.update_job(job.id, status=JobStatus.IN_PROGRESS, backend_task_id="t1")
+    return await store.update_job(job.id, status=JobStatus.SUBMITTED, backend_task_id="t1")
 
 
 async def test_noted_progress_is_read_at_once_and_written_within_its_delay(tmp_path: Path) -> None:
@@ -203,6 +203,8 @@ async def test_noted_progress_is_read_at_once_and_written_within_its_delay(tmp_p
     store.progress_write_seconds = 0.2
     try:
         job = await _running_job(store)
+        with pytest.raises(ValueError, match="fate"):
+            await store.note_progress(job.id, status=JobStatus.SUCCESS)
         noted = await store.note_progress(job.id, progress=50, image_url="https://x/p.png")
         assert noted.progress == 50 and noted.image_url == "https://x/p.png"
         assert await store.get_job(job.id) == noted
@@ -234,7 +236,7 @@ async def test_closing_the_store_writes_noted_progress(tmp_path: Path) -> None:
     path = tmp_path / "mjbot.sqlite3"
     store = await Store.open(path)
     job = await _running_job(store)
-    await store.note_progress(job.id, progress=75, queue_position=None)
+    await store.note_progress(job.id, status=JobStatus.IN_PROGRESS, progress=75, queue_position=None)
     await store.close()
     on_file = await _job_in_table(path, job.id)
-    assert on_file is not None and on_file.progress == 75
+    assert on_file is not None and (on_file.status, on_file.progress) == (JobStatus.IN_PROGRESS, 75)
