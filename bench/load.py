@@ -43,6 +43,8 @@ from bot.store import Store
 GLOBAL_BUDGET = 50
 #: Most jobs one midjourney-proxy account may run (AccountSettings.max_jobs's upper bound).
 ACCOUNT_JOBS = 15
+#: The emulator's event loop waking this much later than asked is a stall (Run.watch_loop), s.
+STALL = 0.05
 #: The busiest stretch over which "share of the budget" is averaged, seconds.
 SATURATION_WINDOW = 5.0
 TERMINAL = frozenset(s.value for s in JobStatus if s.terminal)
@@ -119,6 +121,7 @@ class BackendProcess:
             "push": knobs.push,
         }
         self._process: asyncio.subprocess.Process | None = None
+        self._client: httpx.AsyncClient | None = None
         self.base_url = ""
 
     async def start(self) -> None:
@@ -130,12 +133,15 @@ class BackendProcess:
         if not line:
             raise RuntimeError("the fake backend did not start")
         self.base_url = line.decode().strip()
+        # One client for the run: making one loads the TLS trust store, ~50 ms of CPU that would
+        # stall the emulator (and its arrival times) at every progress sample.
+        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=60)
 
     async def _call(self, method: str, path: str) -> Any:
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
-            answer = await client.request(method, path)
-            answer.raise_for_status()
-            return answer.json() if answer.content else None
+        assert self._client is not None
+        answer = await self._client.request(method, path)
+        answer.raise_for_status()
+        return answer.json() if answer.content else None
 
     async def report(self) -> dict[str, Any]:
         report: dict[str, Any] = await self._call("GET", "/bench/report")
@@ -151,6 +157,8 @@ class BackendProcess:
         await self._call("POST", "/bench/mark")
 
     async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
         if self._process is not None and self._process.returncode is None:
             self._process.terminate()
             await self._process.wait()
@@ -210,6 +218,8 @@ class Run:
         self.started = 0.0
         #: Bot CPU seconds per backend push while the jobs only run (see sample_pushes).
         self.push_cpu = math.nan
+        #: How late the emulator's event loop woke, each time it was over STALL seconds late.
+        self.stalls: list[float] = []
 
     async def start(self) -> None:
         # The emulator compiles a route's schema (~15 ms) on its first request: not in the burst.
@@ -286,6 +296,7 @@ class Run:
             await self.proxy.mark()
         self.started = self.emu.clock.now()
         before = Usage.of(self.pid)
+        watcher = asyncio.create_task(self.watch_loop())
         imagines = await self.burst(knobs.jobs, "bench job")
         sampler = asyncio.create_task(self.sample_pushes())
         await self.settle(imagines, deadline)
@@ -298,7 +309,19 @@ class Run:
         results = [m for m in shown if _u1(m) is not None][: knobs.clicks]
         clicks = await back_to_back(self.emu.click(self._owner(m), m.id, _u1(m) or "") for m in results)
         await self.settle(clicks, deadline)
+        watcher.cancel()
         return imagines, clicks, before, Usage.of(self.pid)
+
+    async def watch_loop(self) -> None:
+        """Record the emulator's stalls: while its loop is busy, requests wait unread and are
+        stamped late, which bunches them together (a rate limit may then refuse what was sent
+        in time) and adds to the latencies measured."""
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(STALL / 2)
+            late = time.monotonic() - before - STALL / 2
+            if late > STALL:
+                self.stalls.append(late)
 
     async def sample_pushes(self) -> None:
         """The bot's CPU per backend push, over the stretch where its only work is the pushes
@@ -509,6 +532,9 @@ def measure(
         ),
         "Discord writes outside the global budget": f"{hooked / max(all_writes, 1):.0%}",
         "Discord 429s received": str(sum(1 for c in emu.rate_limited if c.at >= run.started)),
+        f"emulator stalls over {STALL * 1000:.0f} ms (longest, ms)": (
+            f"{len(run.stalls)} ({max(run.stalls, default=0) * 1000:.0f})"
+        ),
         "Discord violations": str(len(emu.violations)),
         "backend submits / job": f"{requests['submit'] / total:.2f}",
         "backend fetch requests / job": f"{(requests['fetch'] + requests['list']) / total:.2f}",

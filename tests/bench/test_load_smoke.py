@@ -46,6 +46,7 @@ def test_a_tiny_run_prints_the_table() -> None:
         "Discord first writes / progress edits / finals per job",
         "Discord writes outside the global budget",
         "Discord 429s received",
+        "emulator stalls over 50 ms",
         "backend fetch requests / job",
         "bot CPU ms / job",
         "bot peak RSS, MiB",
