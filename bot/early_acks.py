@@ -20,6 +20,7 @@ own ``defer()`` tries again.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from collections.abc import Callable, Collection
@@ -41,6 +42,9 @@ APPLICATION_COMMAND = 2
 CHAT_INPUT = 1
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 DEFERRED_CHANNEL_MESSAGE = 5
+#: The acknowledgement's body, encoded once (a burst sends hundreds).
+_DEFER_BODY = json.dumps({"type": DEFERRED_CHANNEL_MESSAGE}).encode()
+_JSON = {"Content-Type": "application/json"}
 #: Connections kept for acknowledgements: a burst reuses them instead of opening one per
 #: interaction (opening hundreds at once cost more than the requests).
 CONNECTIONS = 64
@@ -146,11 +150,9 @@ class EarlyAcks:
 
     async def _acknowledge(self, interaction_id: str, token: str) -> Payload:
         assert self._session is not None
-        url = f"{Route.BASE}/interactions/{interaction_id}/{token}/callback"
+        url = f"{Route.BASE}/interactions/{interaction_id}/{token}/callback?with_response=true"
         try:
-            async with self._session.post(
-                url, params={"with_response": "true"}, json={"type": DEFERRED_CHANNEL_MESSAGE}
-            ) as response:
+            async with self._session.post(url, data=_DEFER_BODY, headers=_JSON) as response:
                 body = await response.json(content_type=None) if response.status != 204 else None
                 if response.status >= 400 or not isinstance(body, dict):
                     raise discord.HTTPException(response, body if isinstance(body, dict) else "")

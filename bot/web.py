@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 #: Webhook bodies are one task JSON; anything much larger is not from a backend.
 MAX_HOOK_BYTES = 256 * 1024
+#: The answer to an accepted webhook, encoded once (every backend event gets it).
+_ACCEPTED = b'{"ok": true}'
 
 
 class WebServer:
@@ -63,7 +65,7 @@ class WebServer:
         )
         if not accepted:
             return web.json_response({"error": "unknown job"}, status=404)
-        return web.json_response({"ok": True})
+        return web.Response(body=_ACCEPTED, content_type="application/json")
 
     async def _health(self, _request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

@@ -161,8 +161,9 @@ class JobPublisher:
         #: Jobs to (re)classify at the next pass: changed, or their write just ended. A pass
         #: classifies only these, not every waiting job.
         self._fresh: dict[int, None] = {}
-        #: Budgeted writes waiting, per priority, oldest change first (dicts as ordered sets).
-        self._waiting: tuple[dict[int, None], ...] = ({}, {}, {})
+        #: Budgeted writes waiting, per priority, oldest change first: job id → the channel
+        #: budget it waits for (its _bucket, computed once, not at each pass).
+        self._waiting: tuple[dict[int, tuple[int, str]], ...] = ({}, {}, {})
         #: Progress edits waiting for their job's own pacing: (when due, job id), a heap.
         self._resting: list[tuple[float, int]] = []
         self._last_edit: dict[int, float] = {}
@@ -204,9 +205,11 @@ class JobPublisher:
         while True:
             self._wake.clear()
             next_due = self._start_due_writes()
-            timeout = None if next_due is None else max(0.0, next_due - time.monotonic())
+            delay = None if next_due is None else max(0.0, next_due - time.monotonic())
+            # asyncio.timeout, not wait_for: no task made per pass.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             await asyncio.sleep(TICK)
 
     def _start_due_writes(self) -> float | None:
@@ -226,13 +229,11 @@ class JobPublisher:
         #: Channels found full in this pass, so each of their waiting jobs costs one lookup.
         full: set[tuple[int, str]] = set()
         for queue in self._waiting:
-            for job_id in list(queue):
+            for job_id, bucket in list(queue.items()):
                 if budget <= 0:
                     # Out of global budget: the rest waits for the next free slot.
                     later(self._global.free_at(now))
                     return next_due
-                job = self._latest[job_id]
-                bucket = _bucket(job)
                 if bucket in full:
                     continue
                 channel = self._channels[bucket]
@@ -242,7 +243,7 @@ class JobPublisher:
                     later(channel_free)
                     continue
                 del queue[job_id]
-                self._start(job, channel)
+                self._start(self._latest[job_id], channel)
                 budget -= 1
         return next_due
 
@@ -264,7 +265,7 @@ class JobPublisher:
             elif priority == PROGRESS and (own := self._last_edit.get(job_id, 0.0) + self._interval) > now:
                 heapq.heappush(self._resting, (own, job_id))
             else:
-                self._waiting[priority][job_id] = None
+                self._waiting[priority][job_id] = _bucket(job)
         self._fresh.clear()
 
     def _start(self, job: Job, channel: _Window | None) -> None:
