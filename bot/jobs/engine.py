@@ -983,14 +983,6 @@ class JobEngine:
                 error_kind=snap.error_kind,
                 error_detail=snap.fail_reason or "The image service gave no reason.",
             )
-        elif snap.status is not job.status and not {snap.status, job.status} <= _RUNNING:
-            job = await self._store.update_job(
-                job_id,
-                status=snap.status,
-                progress=progress,
-                image_url=snap.image_url or job.image_url,
-                queue_position=snap.queue_position,
-            )
         elif (
             snap.status is not job.status
             or (progress or 0) > (job.progress or 0)
@@ -998,8 +990,10 @@ class JobEngine:
             or snap.queue_position != job.queue_position
         ):
             # Most backend events only move a running job's progress: shown at once, written
-            # within a second (Store.note_progress).
-            job = await self._store.note_progress(
+            # within a second (Store.note_progress). Leaving our queue or a modal is written now.
+            running = {snap.status, job.status} <= _RUNNING
+            write = self._store.note_progress if running else self._store.update_job
+            job = await write(
                 job_id,
                 status=snap.status,
                 progress=progress,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,18 +65,24 @@ async def test_config_account_upsert_keeps_id_and_never_stores_secret(store: Sto
     )
 
 
-async def test_job_round_trip_with_buttons_and_inputs(store: Store) -> None:
-    account_id = await _account(store)
-    job = await store.create_job(
+async def _new_job(
+    store: Store, *, kind: JobKind = JobKind.IMAGINE, prompt: str = "a cat", **extra: Any
+) -> Job:
+    return await store.create_job(
         guild_id=1,
         channel_id=2,
         owner_id=3,
-        kind=JobKind.IMAGINE,
-        prompt="a cat",
+        kind=kind,
+        prompt=prompt,
         hook_secret="s3cret",
         deadline=0.0,
-        inputs=[b"png1", b"png2"],
+        **extra,
     )
+
+
+async def test_job_round_trip_with_buttons_and_inputs(store: Store) -> None:
+    account_id = await _account(store)
+    job = await _new_job(store, inputs=[b"png1", b"png2"])
     assert job.status is JobStatus.QUEUED
     assert await store.job_inputs(job.id) == [b"png1", b"png2"]
     buttons = [
@@ -101,18 +108,7 @@ async def test_job_round_trip_with_buttons_and_inputs(store: Store) -> None:
 
 async def test_active_counts_and_queue_order(store: Store) -> None:
     account_id = await _account(store)
-    jobs = [
-        await store.create_job(
-            guild_id=1,
-            channel_id=2,
-            owner_id=3,
-            kind=JobKind.IMAGINE,
-            prompt=f"p{i}",
-            hook_secret="s",
-            deadline=0.0,
-        )
-        for i in range(3)
-    ]
+    jobs = [await _new_job(store, prompt=f"p{i}") for i in range(3)]
     await store.update_job(
         jobs[0].id, account_id=account_id, backend_task_id="t0", status=JobStatus.IN_PROGRESS
     )
@@ -130,9 +126,7 @@ async def test_active_counts_and_queue_order(store: Store) -> None:
 
 
 async def test_update_rejects_unknown_columns(store: Store) -> None:
-    job = await store.create_job(
-        guild_id=1, channel_id=2, owner_id=3, kind=JobKind.IMAGINE, prompt="p", hook_secret="s", deadline=0.0
-    )
+    job = await _new_job(store)
     with pytest.raises(ValueError, match="not updatable"):
         await store.update_job(job.id, hook_secret="x")
 
@@ -140,9 +134,7 @@ async def test_update_rejects_unknown_columns(store: Store) -> None:
 async def test_aimg_votes_are_per_member_and_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "votes.sqlite3"
     store = await Store.open(path)
-    job = await store.create_job(
-        guild_id=1, channel_id=2, owner_id=3, kind=JobKind.GENERATE, prompt="p", hook_secret="s", deadline=0.0
-    )
+    job = await _new_job(store, kind=JobKind.GENERATE)
     await store.set_aimg_vote(job.id, 3, "like")
     await store.set_aimg_vote(job.id, 4, "like")
     await store.set_aimg_vote(job.id, 3, "dislike")  # a new vote replaces the old one
@@ -166,15 +158,7 @@ async def test_kept_job_rows_are_the_stored_rows(tmp_path: Path) -> None:
     path = tmp_path / "mjbot.sqlite3"
     store = await Store.open(path)
     try:
-        job = await store.create_job(
-            guild_id=1,
-            channel_id=2,
-            owner_id=3,
-            kind=JobKind.IMAGINE,
-            prompt="a cat",
-            hook_secret="s",
-            deadline=0.0,
-        )
+        job = await _new_job(store)
         await store.update_job(job.id, status=JobStatus.IN_PROGRESS, progress=40, message_id=9)
         button = ResultButton(custom_id="MJ::JOB::upsample::1::h", label="U1")
         done = await store.update_job(job.id, status=JobStatus.SUCCESS, buttons=[button], result_posted=True)
@@ -185,15 +169,7 @@ async def test_kept_job_rows_are_the_stored_rows(tmp_path: Path) -> None:
 
 
 async def _running_job(store: Store) -> Job:
-    job = await store.create_job(
-        guild_id=1,
-        channel_id=2,
-        owner_id=3,
-        kind=JobKind.IMAGINE,
-        prompt="a cat",
-        hook_secret="s",
-        deadline=0.0,
-    )
+    job = await _new_job(store)
     return await store.update_job(job.id, status=JobStatus.SUBMITTED, backend_task_id="t1")
 
 
