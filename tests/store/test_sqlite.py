@@ -173,39 +173,42 @@ async def _running_job(store: Store) -> Job:
     return await store.update_job(job.id, status=JobStatus.SUBMITTED, backend_task_id="t1")
 
 
-async def test_noted_progress_is_read_at_once_and_written_within_its_delay(tmp_path: Path) -> None:
-    path = tmp_path / "mjbot.sqlite3"
-    store = await Store.open(path)
-    store.progress_write_seconds = 0.2
-    try:
-        job = await _running_job(store)
-        with pytest.raises(ValueError, match="fate"):
-            await store.note_progress(job.id, status=JobStatus.SUCCESS)
-        noted = await store.note_progress(job.id, progress=50, image_url="https://x/p.png")
-        assert noted.progress == 50 and noted.image_url == "https://x/p.png"
-        assert await store.get_job(job.id) == noted
-        assert await store.member_jobs(1, 3, limit=5) == [noted]  # read from the file, progress laid over
-        on_file = await _job_in_table(path, job.id)
-        assert on_file is not None and on_file.progress is None
-        await asyncio.sleep(0.5)
-        assert await _job_in_table(path, job.id) == noted
-    finally:
-        await store.close()
+@pytest.fixture
+async def quick_store(tmp_path: Path) -> Store:
+    """A store in ``tmp_path / "mjbot.sqlite3"`` that writes noted progress after 0.2 s."""
+    s = await Store.open(tmp_path / "mjbot.sqlite3")
+    s.progress_write_seconds = 0.2
+    yield s  # type: ignore[misc]
+    await s.close()
 
 
-async def test_a_write_after_noted_progress_is_not_undone_by_the_batch(tmp_path: Path) -> None:
-    path = tmp_path / "mjbot.sqlite3"
-    store = await Store.open(path)
-    store.progress_write_seconds = 0.2
-    try:
-        job = await _running_job(store)
-        await store.note_progress(job.id, progress=50, image_url="https://x/p.png")
-        done = await store.update_job(job.id, status=JobStatus.SUCCESS, progress=100)
-        assert done.image_url == "https://x/p.png"  # the noted progress was written with it
-        await asyncio.sleep(0.5)
-        assert await _job_in_table(path, job.id) == done == await store.get_job(job.id)
-    finally:
-        await store.close()
+async def test_noted_progress_is_read_at_once_and_written_within_its_delay(
+    quick_store: Store, tmp_path: Path
+) -> None:
+    store, path = quick_store, tmp_path / "mjbot.sqlite3"
+    job = await _running_job(store)
+    with pytest.raises(ValueError, match="fate"):
+        await store.note_progress(job.id, status=JobStatus.SUCCESS)
+    noted = await store.note_progress(job.id, progress=50, image_url="https://x/p.png")
+    assert noted.progress == 50 and noted.image_url == "https://x/p.png"
+    assert await store.get_job(job.id) == noted
+    assert await store.member_jobs(1, 3, limit=5) == [noted]  # read from the file, progress laid over
+    on_file = await _job_in_table(path, job.id)
+    assert on_file is not None and on_file.progress is None
+    await asyncio.sleep(0.5)
+    assert await _job_in_table(path, job.id) == noted
+
+
+async def test_a_write_after_noted_progress_is_not_undone_by_the_batch(
+    quick_store: Store, tmp_path: Path
+) -> None:
+    store, path = quick_store, tmp_path / "mjbot.sqlite3"
+    job = await _running_job(store)
+    await store.note_progress(job.id, progress=50, image_url="https://x/p.png")
+    done = await store.update_job(job.id, status=JobStatus.SUCCESS, progress=100)
+    assert done.image_url == "https://x/p.png"  # the noted progress was written with it
+    await asyncio.sleep(0.5)
+    assert await _job_in_table(path, job.id) == done == await store.get_job(job.id)
 
 
 async def test_closing_the_store_writes_noted_progress(tmp_path: Path) -> None:
