@@ -392,8 +392,9 @@ class JobPublisher:
             # The request leaves now: this is the moment Discord's windows count.
             slot.at = time.monotonic()
         if message_id is not None:
-            # Through discord.py's HTTP client rather than Message.edit: a progress edit needs
-            # no Message made from Discord's answer, which costs more CPU than the request.
+            # Through discord.py's HTTP client rather than Message.edit: nothing here uses the
+            # Message that would be made from Discord's answer, and making one is a good part of
+            # an edit's CPU.
             with handle_message_parameters(
                 content=message.content,
                 embed=message.embed,
