@@ -39,6 +39,12 @@ class JobStatus(StrEnum):
         return self in (JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.CANCELLED)
 
     @property
+    def running(self) -> bool:
+        """The backend has the task and runs it: moving between running statuses is progress,
+        not a change of the job's fate (see Store.note_progress)."""
+        return self in (JobStatus.SUBMITTED, JobStatus.IN_PROGRESS)
+
+    @property
     def rank(self) -> int:
         """Order used to drop stale updates (webhooks may arrive late or out of order)."""
         return _STATUS_RANK[self]

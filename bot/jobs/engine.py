@@ -75,8 +75,6 @@ ITEM_ACTIONS = {
 }
 #: Errors that take an account out of rotation until an admin resets it.
 _HOLDS = frozenset({ErrorKind.AUTH, ErrorKind.MODERATION})
-#: The backend has the task and runs it: moving between these is progress (Store.note_progress).
-_RUNNING = frozenset({JobStatus.SUBMITTED, JobStatus.IN_PROGRESS})
 #: A job whose backend pushes its updates is polled after this many poll intervals of silence
 #: (a midjourney-proxy pushes every change; its steps can be far apart).
 PUSHED_POLL_FACTOR = 4
@@ -991,7 +989,7 @@ class JobEngine:
         ):
             # Most backend events only move a running job's progress: shown at once, written
             # within a second (Store.note_progress). Leaving our queue or a modal is written now.
-            running = {snap.status, job.status} <= _RUNNING
+            running = snap.status.running and job.status.running
             write = self._store.note_progress if running else self._store.update_job
             job = await write(
                 job_id,
