@@ -97,7 +97,7 @@ class MjBot(commands.Bot):
         await self.engine.start()
         # What exists now (modules, discord.py, pydantic's validators, the cogs) lives as long as
         # the process: out of the collector's sight, a full collection no longer walks it
-        # (~60–90 ms each, a stall every acknowledgement and edit waits behind).
+        # (50–90 ms each, a stall every acknowledgement and edit waits behind).
         gc.freeze()
 
     async def _upsert_config_accounts(self) -> dict[int, str]:
