@@ -36,6 +36,7 @@ from bench.backend import WARM_UP
 from bot.domain import GuildConfig, GuildLimits, JobStatus
 from bot.sandbox.discord import DiscordEmulator, Interaction, Message
 from bot.sandbox.discord.clock import SnowflakeGenerator
+from bot.sandbox.discord.state import CallRecord
 from bot.sandbox.discord.world import Channel, Member, User
 from bot.store import Store
 
@@ -258,6 +259,11 @@ class Run:
                 await self.process.wait()
         await self.proxy.stop()
         await self.emu.stop()
+
+    @property
+    def rate_limited(self) -> list[CallRecord]:
+        """The requests Discord answered 429 since the measured burst began."""
+        return [c for c in self.emu.rate_limited if c.at >= self.started]
 
     @property
     def pid(self) -> int:
@@ -531,7 +537,7 @@ def measure(
             f"{posts / total:.2f}; {finals_hooked / max(finals, 1):.0%}"
         ),
         "Discord writes outside the global budget": f"{hooked / max(all_writes, 1):.0%}",
-        "Discord 429s received": str(sum(1 for c in emu.rate_limited if c.at >= run.started)),
+        "Discord 429s received": str(len(run.rate_limited)),
         f"emulator stalls over {STALL * 1000:.0f} ms (longest, ms)": (
             f"{len(run.stalls)} ({max(run.stalls, default=0) * 1000:.0f})"
         ),
@@ -586,7 +592,7 @@ def print_failures(store_path: Path) -> None:
 
 def print_rate_limits(run: Run) -> None:
     """Which requests Discord answered 429, with when (to stderr, as the failures)."""
-    for call in (c for c in run.emu.rate_limited if c.at >= run.started):
+    for call in run.rate_limited:
         print(
             f"  429 at {call.at - run.started:.1f} s ({call.scope} limit): {call.method} {call.route}",
             file=sys.stderr,
