@@ -22,7 +22,8 @@ Two routes lead to a job's message:
 
 Progress edits are the elastic part: they fill what the budget leaves, so a busy bot uses the
 budget fully without a 429. Budgeted writes go in priority order: finals, first posts, progress
-edits, so an urgent write waits at most for the next free slot. Progress edits are the only
+edits, so an urgent write waits at most for the next free slot; within a priority the waiting
+channels take turns, and a channel's own writes go oldest change first. Progress edits are the only
 writes that may be dropped: under pressure they wait, coalesce (only a job's latest state is
 kept), and are superseded by the final. Progress edits of one job are also at least
 ``progress_edit_seconds`` apart. One message is written at a time per job, so edits never
@@ -77,6 +78,9 @@ REPLY_MARGIN = 60.0
 #: The scheduler looks at its queues at most this often: one pass serves every change since the
 #: last, instead of one pass per change.
 TICK = 0.02
+
+#: A channel budget: (channel id, "post" | "edit").
+Bucket = tuple[int, str]
 
 #: Write priorities, most urgent first.
 FINAL, POST, PROGRESS = 0, 1, 2
@@ -161,16 +165,18 @@ class JobPublisher:
         #: Jobs to (re)classify at the next pass: changed, or their write just ended. A pass
         #: classifies only these, not every waiting job.
         self._fresh: dict[int, None] = {}
-        #: Budgeted writes waiting, per priority, oldest change first: job id → the channel
-        #: budget it waits for (its _bucket, computed once, not at each pass).
-        self._waiting: tuple[dict[int, tuple[int, str]], ...] = ({}, {}, {})
+        #: Budgeted writes waiting, per priority: per channel budget (a _bucket), the jobs that
+        #: wait for it, oldest change first. A pass looks at each channel once, however many of
+        #: its jobs wait; a channel it served goes behind the others, so channels take turns.
+        self._waiting: tuple[dict[Bucket, dict[int, None]], ...] = ({}, {}, {})
+        #: Where each waiting job is in ``_waiting``: (priority, bucket).
+        self._queued: dict[int, tuple[int, Bucket]] = {}
         #: Progress edits waiting for their job's own pacing: (when due, job id), a heap.
         self._resting: list[tuple[float, int]] = []
         self._last_edit: dict[int, float] = {}
         self._busy: set[int] = set()
         self._global = _Window(GLOBAL_WRITES, GLOBAL_WINDOW)
-        #: Per (channel, "post" | "edit").
-        self._channels: defaultdict[tuple[int, str], _Window] = defaultdict(
+        self._channels: defaultdict[Bucket, _Window] = defaultdict(
             lambda: _Window(CHANNEL_WRITES, CHANNEL_WINDOW)
         )
         #: What each job's message shows now, so repeats are not sent.
@@ -226,25 +232,26 @@ class JobPublisher:
                 next_due = at if next_due is None else min(next_due, at)
 
         budget = self._global.free(now)
-        #: Channels found full in this pass, so each of their waiting jobs costs one lookup.
-        full: set[tuple[int, str]] = set()
         for queue in self._waiting:
-            for job_id, bucket in list(queue.items()):
+            for bucket, jobs in list(queue.items()):
                 if budget <= 0:
                     # Out of global budget: the rest waits for the next free slot.
                     later(self._global.free_at(now))
                     return next_due
-                if bucket in full:
-                    continue
                 channel = self._channels[bucket]
-                channel_free = channel.free_at(now)
-                if channel_free is None or channel_free > now:
-                    full.add(bucket)
-                    later(channel_free)
+                free = channel.free(now)
+                if free <= 0:
+                    later(channel.free_at(now))
                     continue
-                del queue[job_id]
-                self._start(self._latest[job_id], channel)
-                budget -= 1
+                del queue[bucket]
+                while jobs and free > 0 and budget > 0:
+                    job_id = next(iter(jobs))
+                    del jobs[job_id], self._queued[job_id]
+                    self._start(self._latest[job_id], channel)
+                    free -= 1
+                    budget -= 1
+                if jobs:
+                    queue[bucket] = jobs  # behind the channels still waiting their turn
         return next_due
 
     def _classify(self, now: float) -> None:
@@ -254,8 +261,7 @@ class JobPublisher:
             self._fresh.setdefault(heapq.heappop(self._resting)[1])
         wall = time.time()
         for job_id in self._fresh:
-            for queue in self._waiting:
-                queue.pop(job_id, None)
+            self._unqueue(job_id)
             job = self._latest.get(job_id)
             if job is None or job_id in self._busy:
                 continue  # written already, or being written: its write's end brings it back
@@ -265,8 +271,21 @@ class JobPublisher:
             elif priority == PROGRESS and (own := self._last_edit.get(job_id, 0.0) + self._interval) > now:
                 heapq.heappush(self._resting, (own, job_id))
             else:
-                self._waiting[priority][job_id] = _bucket(job)
+                bucket = _bucket(job)
+                self._waiting[priority].setdefault(bucket, {})[job_id] = None
+                self._queued[job_id] = (priority, bucket)
         self._fresh.clear()
+
+    def _unqueue(self, job_id: int) -> None:
+        """Take ``job_id`` out of the queue it waits in, if any."""
+        where = self._queued.pop(job_id, None)
+        if where is None:
+            return
+        priority, bucket = where
+        jobs = self._waiting[priority][bucket]
+        del jobs[job_id]
+        if not jobs:
+            del self._waiting[priority][bucket]
 
     def _start(self, job: Job, channel: _Window | None) -> None:
         """Write ``job``'s message: through its interaction when ``channel`` is None, else through
@@ -484,5 +503,5 @@ def _reply_usable(job: Job, now: float) -> bool:
     return reply is not None and reply.message_id == job.message_id and now < reply.expires - REPLY_MARGIN
 
 
-def _bucket(job: Job) -> tuple[int, str]:
+def _bucket(job: Job) -> Bucket:
     return (job.channel_id, "post" if job.message_id is None else "edit")
