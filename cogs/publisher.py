@@ -184,8 +184,12 @@ class JobPublisher:
         #: Interaction-owned job messages written since this process started (the first write
         #: replaces Discord's "thinking…" and goes through the interaction).
         self._filled: set[int] = set()
-        self._wake = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
+        #: The next pass, and when it runs (time.monotonic()): a loop callback, not a task
+        #: waiting on an event, so a pass costs one timer and no task wake-ups.
+        self._next_pass: asyncio.TimerHandle | None = None
+        self._next_pass_at = math.inf
+        self._last_pass = -math.inf
+        self._stopped = True
         self._writes: set[asyncio.Task[None]] = set()
 
     def job_changed(self, job: Job) -> None:
@@ -193,30 +197,48 @@ class JobPublisher:
         # Re-inserting moves the job to the end: writes of a priority go oldest change first.
         self._fresh.pop(job.id, None)
         self._fresh[job.id] = None
-        self._wake.set()
+        self._pass_soon()
 
     def start(self) -> None:
-        self._worker = asyncio.create_task(self._run(), name="mjbot-publisher")
+        self._stopped = False
+        self._pass_soon()
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        self._stopped = True
+        if self._next_pass is not None:
+            self._next_pass.cancel()
+            self._next_pass = None
         for task in list(self._writes):
             task.cancel()
         await asyncio.gather(*self._writes, return_exceptions=True)
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
+    def _pass_soon(self) -> None:
+        """Something changed: a pass ``TICK`` from now serves it with every other change until
+        then."""
+        self._pass_at(time.monotonic() + TICK)
+
+    def _pass_at(self, at: float) -> None:
+        """Have a pass run at ``at`` (time.monotonic()), or sooner if one is due sooner; never
+        sooner than ``TICK`` after the last."""
+        at = max(at, self._last_pass + TICK)
+        if self._stopped or at >= self._next_pass_at:
+            return
+        if self._next_pass is not None:
+            self._next_pass.cancel()
+        self._next_pass_at = at
+        self._next_pass = asyncio.get_running_loop().call_later(max(0.0, at - time.monotonic()), self._pass)
+
+    def _pass(self) -> None:
+        self._next_pass, self._next_pass_at = None, math.inf
+        self._last_pass = time.monotonic()
+        try:
             next_due = self._start_due_writes()
-            delay = None if next_due is None else max(0.0, next_due - time.monotonic())
-            # asyncio.timeout, not wait_for: no task made per pass.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
-            await asyncio.sleep(TICK)
+        except Exception:
+            # A pass that failed must not stop the publisher: the next change or due write retries.
+            log.exception("the publisher's pass failed")
+            next_due = self._last_pass + 1.0
+        if next_due is not None:
+            self._pass_at(next_due)
 
     def _start_due_writes(self) -> float | None:
         """Start every write through an interaction, and every budgeted write the budgets allow,
@@ -323,7 +345,7 @@ class JobPublisher:
                 self._last_edit.pop(job.id, None)
             # A newer state that came while this was written waits for this pass.
             self._fresh.setdefault(job.id)
-            self._wake.set()
+            self._pass_soon()
 
     async def _publish(self, job: Job, slot: _Slot | None) -> None:
         """Write ``job``'s message as the store has it: through its interaction when ``slot`` is
