@@ -36,6 +36,7 @@ leaves (after the store read and the image download), which is what Discord's wi
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import heapq
 import io
@@ -43,7 +44,7 @@ import logging
 import math
 import secrets
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -113,46 +114,70 @@ class _Rendering:
         return [discord.File(io.BytesIO(self.upload[0]), filename=self.upload[1])] if self.upload else []
 
 
-@dataclass
-class _Slot:
-    """One write counted against a budget: pending (``inf``) until its request is sent."""
-
-    at: float = math.inf
-
-
 class _Window:
-    """At most ``limit`` writes in any ``window`` seconds (a sliding log of send times)."""
+    """At most ``limit`` writes in any ``window`` seconds: the writes chosen but not yet sent,
+    and a log of send times, oldest first (so a check looks only at the log's front)."""
 
     def __init__(self, limit: int, window: float) -> None:
         self._limit = limit
         self._window = window
-        self._slots: list[_Slot] = []
-
-    def _prune(self, now: float) -> None:
-        horizon = now - self._window
-        if self._slots and any(s.at <= horizon for s in self._slots):
-            self._slots = [s for s in self._slots if s.at > horizon]
+        self._pending = 0
+        self._sent: deque[float] = deque()
 
     def free(self, now: float) -> int:
         """Writes that may go now."""
-        self._prune(now)
-        return self._limit - len(self._slots)
+        horizon = now - self._window
+        sent = self._sent
+        while sent and sent[0] <= horizon:
+            sent.popleft()
+        return self._limit - self._pending - len(sent)
 
     def free_at(self, now: float) -> float | None:
         """When a write may go: ``now`` or later, or None when only a pending write's completion
         can free a slot."""
         if self.free(now) > 0:
             return now
-        oldest = min(s.at for s in self._slots)
-        return oldest + self._window if oldest != math.inf else None
+        return self._sent[0] + self._window if self._sent else None
 
-    def take(self, slot: _Slot) -> None:
-        self._slots.append(slot)
+    def take(self) -> None:
+        self._pending += 1
 
-    def give_back(self, slot: _Slot) -> None:
-        """A write that sent nothing after all."""
-        with contextlib.suppress(ValueError):
-            self._slots.remove(slot)
+    def sent(self, at: float) -> None:
+        """A pending write's request left at ``at``."""
+        self._pending -= 1
+        if self._sent and at < self._sent[-1]:
+            bisect.insort(self._sent, at)  # clocks only move forward; this keeps the log sorted anyway
+        else:
+            self._sent.append(at)
+
+    def give_back(self) -> None:
+        """A pending write that sent nothing after all."""
+        self._pending -= 1
+
+
+class _Slot:
+    """One write counted against the global budget and its channel's, until its request leaves."""
+
+    def __init__(self, *windows: _Window) -> None:
+        self._windows = windows
+        self._pending = True
+        for window in windows:
+            window.take()
+
+    def send(self) -> None:
+        """The request leaves now: this is the moment Discord's windows count."""
+        if self._pending:
+            self._pending = False
+            now = time.monotonic()
+            for window in self._windows:
+                window.sent(now)
+
+    def release(self) -> None:
+        """The write is over: a slot it never used is given back."""
+        if self._pending:
+            self._pending = False
+            for window in self._windows:
+                window.give_back()
 
 
 class JobPublisher:
@@ -314,16 +339,12 @@ class JobPublisher:
         the channel, counted in the global and ``channel``'s budgets."""
         del self._latest[job.id]
         self._busy.add(job.id)
-        slot: _Slot | None = None
-        if channel is not None:
-            slot = _Slot()
-            self._global.take(slot)
-            channel.take(slot)
-        task = asyncio.create_task(self._write(job, slot, channel))
+        slot = _Slot(self._global, channel) if channel is not None else None
+        task = asyncio.create_task(self._write(job, slot))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _write(self, job: Job, slot: _Slot | None, channel: _Window | None) -> None:
+    async def _write(self, job: Job, slot: _Slot | None) -> None:
         try:
             await self._publish(job, slot)
             pending = self._latest.get(job.id)
@@ -336,9 +357,8 @@ class JobPublisher:
         except Exception:
             log.exception("job %s: could not update its Discord message", job.id)
         finally:
-            if slot is not None and channel is not None and slot.at == math.inf:
-                self._global.give_back(slot)
-                channel.give_back(slot)
+            if slot is not None:
+                slot.release()
             self._busy.discard(job.id)
             self._last_edit[job.id] = time.monotonic()
             if job.status.terminal:
@@ -430,8 +450,7 @@ class JobPublisher:
         channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         message_id = job.message_id
         if slot is not None:
-            # The request leaves now: this is the moment Discord's windows count.
-            slot.at = time.monotonic()
+            slot.send()
         if message_id is not None:
             # Through discord.py's HTTP client rather than Message.edit: nothing here uses the
             # Message that would be made from Discord's answer, and making one is a good part of
