@@ -36,7 +36,6 @@ leaves (after the store read and the image download), which is what Discord's wi
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import heapq
 import io
@@ -143,12 +142,10 @@ class _Window:
         self._pending += 1
 
     def sent(self, at: float) -> None:
-        """A pending write's request left at ``at``."""
+        """A pending write's request left at ``at``: now, by the monotonic clock, so the log
+        stays in order by appending."""
         self._pending -= 1
-        if self._sent and at < self._sent[-1]:
-            bisect.insort(self._sent, at)  # clocks only move forward; this keeps the log sorted anyway
-        else:
-            self._sent.append(at)
+        self._sent.append(at)
 
     def give_back(self) -> None:
         """A pending write that sent nothing after all."""
