@@ -24,6 +24,7 @@ import discord.http
 import yarl
 
 from bot.app import MjBot
+from bot.cli import run_loop
 from bot.config import Settings
 
 
@@ -68,10 +69,10 @@ def main() -> None:
     settings = Settings.model_validate_json(Path(sys.argv[1]).read_text(encoding="utf-8"))
     profile = os.environ.get("MJBOT_BENCH_PROFILE")
     if not profile:
-        asyncio.run(run(settings))
+        run_loop(run(settings))
         return
     with cProfile.Profile() as profiler:
-        asyncio.run(run(settings))
+        run_loop(run(settings))
     profiler.dump_stats(profile)
 
 

@@ -13,9 +13,13 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bot.config import ConfigError, Settings, load_settings
+
+T = TypeVar("T")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,10 +65,22 @@ def main(argv: list[str] | None = None) -> int:
                 )
             from bot.sandbox.runner import run_sandbox
 
-            asyncio.run(run_sandbox(settings, port=port, demo=demo))
+            run_loop(run_sandbox(settings, port=port, demo=demo))
         else:
-            asyncio.run(_run(settings))
+            run_loop(_run(settings))
     return 0
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop where it is installed (everywhere but Windows), else on asyncio's
+    own loop. uvloop's loop and sockets are C: every webhook push, acknowledgement and edit passes
+    through them several times, and with it the bot spends ~10 % less CPU per backend push
+    (docs/performance.md). The bot's code is the same on either loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 async def _run(settings: Settings) -> None:

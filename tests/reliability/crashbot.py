@@ -6,7 +6,6 @@ and the fake backend listen, the store, the secrets. Everything else is the unmo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import Any
@@ -16,7 +15,7 @@ import discord.http
 import yarl
 
 from bot.app import MjBot
-from bot.cli import _setup_logging
+from bot.cli import _setup_logging, run_loop
 from bot.config import Settings
 from bot.jobs.engine import MemberRate
 
@@ -44,7 +43,7 @@ async def _run(spec: dict[str, Any]) -> None:
 def main() -> None:
     # The same logging as `mjbot` (bot/cli.py), so the secret scan reads what production writes.
     _setup_logging("INFO")
-    asyncio.run(_run(json.loads(sys.argv[1])))
+    run_loop(_run(json.loads(sys.argv[1])))
 
 
 if __name__ == "__main__":
