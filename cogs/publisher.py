@@ -75,8 +75,8 @@ GLOBAL_WRITES = 48
 GLOBAL_WINDOW = 1.05
 #: An interaction token this close to its expiry is not used (a write may take this long).
 REPLY_MARGIN = 60.0
-#: The scheduler looks at its queues at most this often: one pass serves every change since the
-#: last, instead of one pass per change.
+#: The scheduler looks at its queues at most this often: a change after a quiet spell is served
+#: at once, and the changes that come within ``TICK`` of a pass share the next one.
 TICK = 0.02
 
 #: A channel budget: (channel id, "post" | "edit").
@@ -153,9 +153,11 @@ class _Window:
 
 
 class _Slot:
-    """One write counted against the global budget and its channel's, until its request leaves."""
+    """One write counted against the global budget and its channel's (``bucket``), until its
+    request leaves."""
 
-    def __init__(self, *windows: _Window) -> None:
+    def __init__(self, bucket: Bucket, *windows: _Window) -> None:
+        self.bucket = bucket
         self._windows = windows
         self._pending = True
         for window in windows:
@@ -235,9 +237,11 @@ class JobPublisher:
         await asyncio.gather(*self._writes, return_exceptions=True)
 
     def _pass_soon(self) -> None:
-        """Something changed: a pass ``TICK`` from now serves it with every other change until
-        then."""
-        self._pass_at(time.monotonic() + TICK)
+        """Something changed: a pass serves it in the loop's next turn, or ``TICK`` after the
+        last pass if that was sooner, with every other change until then. Serving it at once
+        rather than a ``TICK`` later spares a quiet bot a wake-up of its own per pass: the pass
+        runs while the push or write that caused it is still warm in the CPU's caches."""
+        self._pass_at(time.monotonic())
 
     def _pass_at(self, at: float) -> None:
         """Have a pass run at ``at`` (time.monotonic()), or sooner if one is due sooner; never
@@ -291,7 +295,7 @@ class JobPublisher:
                 while jobs and free > 0 and budget > 0:
                     job_id = next(iter(jobs))
                     del jobs[job_id], self._queued[job_id]
-                    self._start(self._latest[job_id], channel)
+                    self._start(self._latest[job_id], _Slot(bucket, self._global, channel))
                     free -= 1
                     budget -= 1
                 if jobs:
@@ -311,7 +315,7 @@ class JobPublisher:
                 continue  # written already, or being written: its write's end brings it back
             priority = self._priority(job)
             if priority != PROGRESS and _reply_usable(job, wall):
-                self._start(job, None)
+                self._start(job)
             elif priority == PROGRESS and (own := self._last_edit.get(job_id, 0.0) + self._interval) > now:
                 heapq.heappush(self._resting, (own, job_id))
             else:
@@ -331,21 +335,21 @@ class JobPublisher:
         if not jobs:
             del self._waiting[priority][bucket]
 
-    def _start(self, job: Job, channel: _Window | None) -> None:
-        """Write ``job``'s message: through its interaction when ``channel`` is None, else through
-        the channel, counted in the global and ``channel``'s budgets."""
+    def _start(self, job: Job, slot: _Slot | None = None) -> None:
+        """Write ``job``'s message: through its interaction when ``slot`` is None, else through
+        the channel, in the budgets ``slot`` was taken from."""
         del self._latest[job.id]
         self._busy.add(job.id)
-        slot = _Slot(self._global, channel) if channel is not None else None
         task = asyncio.create_task(self._write(job, slot))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
     async def _write(self, job: Job, slot: _Slot | None) -> None:
+        written = True
         try:
-            await self._publish(job, slot)
+            written = await self._publish(job, slot)
             pending = self._latest.get(job.id)
-            if pending is not None:
+            if written and pending is not None:
                 # A state that came during this write was read before it ended: the message it
                 # posted, or the reply it forgot, decides that state's route and budget.
                 stored = await self._bot.engine.get(job.id)
@@ -357,20 +361,28 @@ class JobPublisher:
             if slot is not None:
                 slot.release()
             self._busy.discard(job.id)
-            self._last_edit[job.id] = time.monotonic()
+            if written:
+                self._last_edit[job.id] = time.monotonic()
             if job.status.terminal:
                 self._last_edit.pop(job.id, None)
             # A newer state that came while this was written waits for this pass.
             self._fresh.setdefault(job.id)
             self._pass_soon()
 
-    async def _publish(self, job: Job, slot: _Slot | None) -> None:
+    async def _publish(self, job: Job, slot: _Slot | None) -> bool:
         """Write ``job``'s message as the store has it: through its interaction when ``slot`` is
-        None, else through the channel (``slot`` is stamped when the request leaves)."""
+        None, else through the channel (``slot`` is stamped when the request leaves). False when
+        nothing was written because the write needs another budget than ``slot``'s."""
         # The store is the truth: a newer state may have been written since this one was queued.
         stored = await self._bot.engine.get(job.id)
         if stored is None or (stored.status.terminal and stored.result_posted):
-            return
+            return True
+        if slot is not None and _bucket(stored) != slot.bucket:
+            # The state it was queued by is older than its message: posted since (its id was
+            # recorded after that state was made), or deleted. An edit must not spend a post's
+            # budget, nor a post an edit's: it is queued again, for the budget it needs.
+            self._latest[job.id] = stored
+            return False
         job = stored
         content = job_content(job)
         upload: tuple[bytes, str] | None = None
@@ -392,7 +404,7 @@ class JobPublisher:
         shown = f"{content}|{embed and job.image_url}"
         before = self._shown.get(job.id)
         if job.message_id is not None and not job.status.terminal and before == shown:
-            return
+            return True
         message = _Rendering(
             job=job,
             content=content,
@@ -417,6 +429,7 @@ class JobPublisher:
             await self._bot.engine.record_posted(job.id)
             self._shown.pop(job.id, None)
             self._filled.discard(job.id)
+        return True
 
     async def _write_through_reply(self, job: Job, reply: Reply, message: _Rendering) -> Job | None:
         """Edit the interaction's own message. When Discord refused, the reply is forgotten and
@@ -444,7 +457,6 @@ class JobPublisher:
         return job.model_copy(update={"reply": None})
 
     async def _write_through_channel(self, job: Job, slot: _Slot | None, message: _Rendering) -> None:
-        channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         message_id = job.message_id
         if slot is not None:
             slot.send()
@@ -465,6 +477,7 @@ class JobPublisher:
                     return
                 except discord.NotFound:
                     pass  # somebody deleted the job message: post it again
+        channel = self._bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         posted = await channel.send(
             content=message.content,
             embed=message.embed if message.embed is not None else discord.utils.MISSING,
