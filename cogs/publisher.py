@@ -314,7 +314,15 @@ class JobPublisher:
             if job is None or job_id in self._busy:
                 continue  # written already, or being written: its write's end brings it back
             priority = self._priority(job)
-            if priority != PROGRESS and _reply_usable(job, wall):
+            if (
+                priority == PROGRESS
+                and _may_look_unchanged(job)
+                and self._shown.get(job_id) == _on_screen(job, job_content(job))
+            ):
+                # Nothing a member sees would change (queued → submitted): no write, so no budget
+                # slot taken and no pacing restarted for it.
+                del self._latest[job_id]
+            elif priority != PROGRESS and _reply_usable(job, wall):
                 self._start(job)
             elif priority == PROGRESS and (own := self._last_edit.get(job_id, 0.0) + self._interval) > now:
                 heapq.heappush(self._resting, (own, job_id))
@@ -399,9 +407,9 @@ class JobPublisher:
         elif job.status is JobStatus.IN_PROGRESS and job.image_url:
             embed = discord.Embed().set_image(url=job.image_url)
         embed = result_embed(job) or embed
-        # What a member sees of a running job: text and preview (its only button is Cancel). A
-        # change that leaves both alone (queued → submitted) costs no edit.
-        shown = f"{content}|{embed and job.image_url}"
+        # A change that leaves what a member sees alone costs no edit (the pass drops most such
+        # changes before they are queued; the store may have had one since).
+        shown = _on_screen(job, content)
         before = self._shown.get(job.id)
         if job.message_id is not None and not job.status.terminal and before == shown:
             return True
@@ -546,6 +554,20 @@ def _extension(video: bytes) -> str:
     if video.startswith(b"\x1aE\xdf\xa3"):
         return "webm"
     return "mp4"
+
+
+def _on_screen(job: Job, content: str) -> str:
+    """What a member sees of a running job's message: its text and its preview (its only button
+    is Cancel), with ``content`` its text (``job_content``)."""
+    preview = job.image_url if job.status is JobStatus.IN_PROGRESS else None
+    return f"{content}|{preview}"
+
+
+def _may_look_unchanged(job: Job) -> bool:
+    """Whether a change that brought ``job`` here may have left its message as it was. Only a
+    waiting job's can: the engine drops a running job's changes that move neither its progress
+    nor its preview, so checking those (a rendering each) would be wasted."""
+    return job.status is not JobStatus.IN_PROGRESS
 
 
 def _reply_usable(job: Job, now: float) -> bool:

@@ -263,3 +263,27 @@ async def test_a_post_whose_id_was_lost_is_not_posted_twice(
         # The re-post's job had states made before its id was recorded: each was written within
         # the budget it needed (an edit queued as a post spent a post's slot: a 429).
         assert emu.rate_limited == []
+
+
+async def test_a_change_nobody_sees_does_not_hold_back_the_first_progress_edit(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    # queued → submitted shows the same "Waiting to start". Were it written anyway (as a no-op),
+    # it would start the job's 1 s progress pacing when it went, and the first progress, pushed
+    # 1.2 s after the submit, would wait until 2 s after the message was filled in.
+    pacing = JobSettings(timeout_seconds=20, poll_interval_seconds=0.3, progress_edit_seconds=1.0)
+    box = make_sandbox(jobs=pacing, proxy=FakeMjProxy(step_seconds=1.2, progress_steps=1))
+    async with Running(box):
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        inter = await emu.slash(bob.id, art.id, "imagine", prompt="a quiet harbour")
+        await emu.wait_for_message(art.id, lambda m: m.content.endswith("%)"), timeout=10)
+        assert inter.original is not None
+
+        def wrote(needle: str) -> float:
+            return next(c.at for c in emu.calls if c.method == "PATCH" and needle in str(c.body))
+
+        filled, progress = wrote("Waiting to start"), wrote("%)")
+        # 1.2 s when the pacing is left alone; 2 s when a no-op write restarted it.
+        assert progress - filled < 1.6, progress - filled
+        assert emu.violations == []
