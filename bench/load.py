@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import math
 import os
+import platform
 import signal
 import sqlite3
 import sys
@@ -668,7 +670,16 @@ async def amain(argv: Sequence[str] | None = None) -> str:
             f"{r.jobs} jobs: {r.users} members, {r.channels} channels, {r.clicks} clicks" for r in runs
         )
     )
-    return f"{title}\n\n{table(results)}"
+    return f"{title}\n{interpreter()}\n\n{table(results)}"
+
+
+def interpreter() -> str:
+    """What the bot process runs on (the benchmark's own interpreter, bench.bot_process's loop):
+    the CPU figures depend on it (on this machine a job cost ~10 % more CPU on pyenv's build of
+    CPython 3.11 than on Debian's, docs/performance.md)."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio's loop"
+    version = platform.python_version()
+    return f"bot on {platform.python_implementation()} {version} ({sys.executable}), {loop}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,8 @@ def test_a_tiny_run_prints_the_table() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     table = done.stdout
+    # The interpreter the bot ran on is named: the CPU rows depend on it.
+    assert f"bot on CPython {platform.python_version()} ({sys.executable})" in table
     for row in (
         "/imagine ack p50 / p99 / max, ms",
         "backend done → final p50 / p99, ms",
