@@ -151,6 +151,9 @@ class SubmitResult(BaseModel):
     #: The backend wants more input (a modal) before it starts the task.
     needs_modal: bool = False
     final_prompt: str | None = None
+    #: The backend did what was asked without a task of its own: an action answered with the
+    #: id of the task it was pressed on (midjourney-proxy's ❤️ bookmark). The job is done at once.
+    no_task: bool = False
 
 
 class TaskSnapshot(BaseModel):

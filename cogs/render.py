@@ -58,6 +58,9 @@ def job_content(job: Job) -> str:
     if job.status is JobStatus.SUCCESS and job.ignored_words:
         ignored = discord.utils.escape_markdown(", ".join(job.ignored_words))[:300]
         return f"{head}\n-# Ignored by the image service: {ignored}"
+    if job.status is JobStatus.SUCCESS and not (job.image_url or job.result_text):
+        # A button the service acted on without making an image (midjourney-proxy's ❤️).
+        return f"{head} (Done: the image service made no new image for this)"
     if job.status is JobStatus.SUCCESS:
         return head
     if job.status is JobStatus.CANCELLED:

@@ -798,6 +798,12 @@ class JobEngine:
                     await self._submit_failed(current, account_id, exc)
                     return
                 self._failures.pop(account_id, None)
+                if result.no_task:
+                    done = await self._store.update_job(
+                        job.id, account_id=account_id, status=JobStatus.SUCCESS, progress=100
+                    )
+                    self._after_change(done)
+                    return
                 updated = await self._store.update_job(
                     job.id,
                     prompt=current.prompt,
@@ -881,6 +887,9 @@ class JobEngine:
             result = await backend.action(
                 parent.backend_task_id, job.action_custom_id, hook_url=hook, state=state
             )
+            if result.task_id == parent.backend_task_id:
+                # Nothing new to follow, and the task id is the parent's own (one job per task).
+                return result.model_copy(update={"no_task": True})
             if result.needs_modal:
                 # The backend wants the modal's answer: the member's prompt (and mask) when a
                 # modal asked for them, else the prompt the backend suggests (Remix on at the account).

@@ -82,13 +82,21 @@ async def test_every_upscale_button_starts_its_job(sandbox: Sandbox) -> None:
     assert "Web" in [label for row in rows for label in row]  # link to the full-size image
     for label in UPSCALE_LABELS:
         before = _seen(sandbox)
-        await emu.click(bob.id, upscale.id, custom_id(upscale, label))
+        click = await emu.click(bob.id, upscale.id, custom_id(upscale, label))
         if label == "❤️":
-            # The bookmark makes no new image: the proxy answers with the parent's id.
-            await emu.wait_for(lambda: _last_action(sandbox)["customId"].startswith("MJ::BOOKMARK::") or None)
+            # The bookmark makes no new image: the proxy answers with the parent's id, and the
+            # click's message says it is done (it used to wait forever, the task id taken).
+            done = await emu.wait_for(lambda bookmark=click: _done(bookmark.original))
+            assert "made no new image" in done.content
+            assert not done.components  # no Cancel left, no result buttons
+            assert str(_last_action(sandbox)["customId"]).startswith("MJ::BOOKMARK::")
             continue
         await _new_result(sandbox, before)
     assert emu.violations == []
+
+
+def _done(message: Message | None) -> Message | None:
+    return message if message is not None and "(Done" in message.content else None
 
 
 async def test_custom_zoom_opens_a_modal_first_and_sends_the_zoom(sandbox: Sandbox) -> None:
