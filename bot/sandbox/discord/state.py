@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from .world import World
 JSON = dict[str, Any]
 T = TypeVar("T")
 
+#: How often Store.wait_for looks again when nothing on the emulator changed, seconds.
+RECHECK = 0.05
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 
@@ -167,7 +170,9 @@ class Store:
         self._subscribers.remove(queue)
 
     async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0) -> T:  # noqa: ASYNC109 (explicit per-call deadline)
-        """Return the first truthy value of `predicate()`, re-evaluated after every state change."""
+        """Return the first truthy value of `predicate()`, re-evaluated after every state change
+        and every ``RECHECK`` seconds: a test's predicate may read a fake backend's state too, which
+        can change last, with nothing on Discord's side changing after it."""
         try:
             async with asyncio.timeout(timeout):
                 while True:
@@ -175,7 +180,8 @@ class Store:
                     result = predicate()
                     if result:
                         return result
-                    await changed.wait()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), RECHECK)
         except TimeoutError:
             raise TimeoutError(
                 f"the emulator state did not satisfy {predicate!r} within {timeout} s"
