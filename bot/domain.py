@@ -154,6 +154,9 @@ class SubmitResult(BaseModel):
     #: The backend did what was asked without a task of its own: an action answered with the
     #: id of the task it was pressed on (midjourney-proxy's ❤️ bookmark). The job is done at once.
     no_task: bool = False
+    #: The task named is one the backend already had ("already exists", e.g. the same upscale
+    #: asked twice): another job may follow it already.
+    existing: bool = False
 
 
 class TaskSnapshot(BaseModel):

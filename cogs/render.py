@@ -59,7 +59,8 @@ def job_content(job: Job) -> str:
         ignored = discord.utils.escape_markdown(", ".join(job.ignored_words))[:300]
         return f"{head}\n-# Ignored by the image service: {ignored}"
     if job.status is JobStatus.SUCCESS and not (job.image_url or job.result_text):
-        # A button the service acted on without making an image (midjourney-proxy's ❤️).
+        # A button the service acted on without making an image (midjourney-proxy's ❤️), or one
+        # whose image another job already follows (the same upscale asked twice).
         return f"{head} (Done: the image service made no new image for this)"
     if job.status is JobStatus.SUCCESS:
         return head

@@ -413,7 +413,7 @@ def submit_result(vo: SubmitResultVO, flavour: Flavour) -> SubmitResult:
         guess = "finalPrompt" in vo.properties or "remix" in vo.properties
         modal = flavour == "csharp" or (flavour == "java" and guess)
         if not modal:
-            return SubmitResult(task_id=vo.result)
+            return SubmitResult(task_id=vo.result, existing=True)
         final_prompt = vo.properties.get("finalPrompt")
         return SubmitResult(
             task_id=vo.result,

@@ -798,7 +798,10 @@ class JobEngine:
                     await self._submit_failed(current, account_id, exc)
                     return
                 self._failures.pop(account_id, None)
-                if result.no_task:
+                if result.no_task or (
+                    result.existing and await self._store.job_of_task(account_id, result.task_id) is not None
+                ):
+                    # No task of its own to follow (one job per task: the other job shows it).
                     done = await self._store.update_job(
                         job.id, account_id=account_id, status=JobStatus.SUCCESS, progress=100
                     )

@@ -584,6 +584,14 @@ class Store:
         ) as cur:
             return self._jobs(await cur.fetchall())
 
+    async def job_of_task(self, account_id: int, task_id: str) -> int | None:
+        """The id of the job that follows ``task_id`` on ``account_id``, if one does."""
+        async with self._db.execute(
+            "SELECT id FROM jobs WHERE account_id = ? AND backend_task_id = ?", (account_id, task_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else int(row[0])
+
     async def jobs_by_ids(self, ids: Iterable[int]) -> list[Job]:
         id_list = list(ids)
         if not id_list:

@@ -117,6 +117,7 @@ async def test_code_21_on_open_source_java_means_existing_task() -> None:
     submitted = await mocked(answer(body)).action("1", f"MJ::JOB::upsample::1::{HASH}")
     assert submitted.task_id == "1689231405853400"
     assert not submitted.needs_modal
+    assert submitted.existing
 
 
 async def test_code_21_on_csharp_is_always_modal() -> None:
@@ -680,7 +681,7 @@ async def test_oss_action_maps_onto_change(custom_id: str, expected: dict[str, A
 async def test_oss_code_21_is_the_existing_task() -> None:
     body = vo(21, "任务已存在", "5", status="SUCCESS", finalPrompt="a cat")
     submitted = await mocked(answer(body), "oss").action("1", f"MJ::JOB::upsample::1::{HASH}")
-    assert (submitted.task_id, submitted.needs_modal) == ("5", False)
+    assert (submitted.task_id, submitted.needs_modal, submitted.existing) == ("5", False, True)
 
 
 async def test_oss_refuses_what_it_cannot_do_without_calling() -> None:

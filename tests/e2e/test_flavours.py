@@ -55,6 +55,30 @@ async def test_the_open_source_flavour_says_clearly_what_it_cannot_do(
         assert upscale.components == []
 
 
+async def test_the_same_upscale_twice_on_the_open_source_proxy_ends_the_second_clearly(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    proxy = FakeMjProxy(flavour="oss", step_seconds=0.02)
+    async with Running(make_sandbox(proxy=proxy)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "imagine", prompt="a grid upscaled twice")
+        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+        seen = {m.id for m in emu.messages(art.id)}
+        await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+        await emu.wait_for_message(art.id, lambda m: m.id not in seen and bool(m.attachments), timeout=10)
+        # The proxy answers the second U1 with the first one's task ("already exists"): the
+        # second job has no task of its own to follow, and says so instead of waiting forever.
+        again = await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+        done = await emu.wait_for(
+            lambda: again.original if again.original and "(Done" in again.original.content else None
+        )
+        assert "made no new image" in done.content
+        assert not done.components
+        assert proxy.count("/mj/submit/change") == 2
+        assert emu.violations == []
+
+
 @pytest.mark.parametrize("flavour", ["csharp", "java"])
 async def test_remix_opens_a_prompt_editor_and_sends_the_new_prompt(
     make_sandbox: Callable[..., Sandbox], flavour: str
