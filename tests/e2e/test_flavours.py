@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from bot.sandbox.discord import Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result
@@ -45,13 +46,8 @@ async def test_the_open_source_flavour_says_clearly_what_it_cannot_do(
         failed = await emu.wait_for_message(art.id, lambda m: "(Failed)" in m.content, timeout=10)
         assert "open-source" in failed.content or "cannot" in failed.content
         # An upscale on the open-source proxy has nothing more to offer: no buttons.
-        await emu.slash(bob.id, art.id, "imagine", prompt="a plain grid")
-        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
-        seen = {m.id for m in emu.messages(art.id)}
-        await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
-        upscale = await emu.wait_for_message(
-            art.id, lambda m: m.id not in seen and bool(m.attachments) and "Image #1" in m.content, timeout=10
-        )
+        _, upscale = await _grid_and_its_u1(box, "a plain grid")
+        assert "Image #1" in upscale.content
         assert upscale.components == []
 
 
@@ -61,15 +57,10 @@ async def test_the_same_upscale_twice_on_the_open_source_proxy_ends_the_second_c
     proxy = FakeMjProxy(flavour="oss", step_seconds=0.02)
     async with Running(make_sandbox(proxy=proxy)) as box:
         emu = box.emulator
-        art, bob = emu.channel("art"), emu.world.member
-        await emu.slash(bob.id, art.id, "imagine", prompt="a grid upscaled twice")
-        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
-        seen = {m.id for m in emu.messages(art.id)}
-        await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
-        await emu.wait_for_message(art.id, lambda m: m.id not in seen and bool(m.attachments), timeout=10)
+        grid, _ = await _grid_and_its_u1(box, "a grid upscaled twice")
         # The proxy answers the second U1 with the first one's task ("already exists"): the
         # second job has no task of its own to follow, and says so instead of waiting forever.
-        again = await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+        again = await emu.click(emu.world.member.id, grid.id, custom_id(grid, "U1"))
         done = await emu.wait_for(
             lambda: again.original if again.original and "(Done" in again.original.content else None
         )
@@ -77,6 +68,20 @@ async def test_the_same_upscale_twice_on_the_open_source_proxy_ends_the_second_c
         assert not done.components
         assert proxy.count("/mj/submit/change") == 2
         assert emu.violations == []
+
+
+async def _grid_and_its_u1(box: Sandbox, prompt: str) -> tuple[Message, Message]:
+    """An /imagine grid, and the upscale its U1 made."""
+    emu = box.emulator
+    art, bob = emu.channel("art"), emu.world.member
+    await emu.slash(bob.id, art.id, "imagine", prompt=prompt)
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+    seen = {m.id for m in emu.messages(art.id)}
+    await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+    upscale = await emu.wait_for_message(
+        art.id, lambda m: m.id not in seen and bool(m.attachments), timeout=10
+    )
+    return grid, upscale
 
 
 @pytest.mark.parametrize("flavour", ["csharp", "java"])
