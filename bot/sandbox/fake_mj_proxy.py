@@ -503,12 +503,13 @@ class FakeMjProxy(FakeServer):
             # The real one sends index 0 or 5 to Discord and the task fails there; refusing is simpler.
             return _vo(4, "index参数错误")
         label = "R" if action == "REROLL" else f"{action[0]}{index}"
-        description = f"/up {parent.id} {label}"
-        existing = next((t for t in self._tasks.values() if t.description == description), None)
-        if action == "UPSCALE" and existing is not None:
+        if action == "UPSCALE":
             # novicezk finds the task of the same upscale and answers with it (ReturnCode.EXISTED).
-            properties = {"status": existing.status, "imageUrl": existing.image_url}
-            return _vo(21, "任务已存在", result=existing.id, properties=properties)
+            description = f"/up {parent.id} {label}"
+            existing = next((t for t in self._tasks.values() if t.description == description), None)
+            if existing is not None:
+                properties = {"status": existing.status, "imageUrl": existing.image_url}
+                return _vo(21, "任务已存在", result=existing.id, properties=properties)
         return self._press(body, parent, custom_id, label, remix=False)
 
     def _press(

@@ -91,6 +91,12 @@ def custom_id(message: Message, label: str) -> str:
     raise LookupError(f"no button {label!r} on message {message.id}: {buttons(message)}")
 
 
+def done_without_image(message: Message | None) -> Message | None:
+    """``message`` when it shows a job done with no image of its own (a ❤️ bookmark, a repeated
+    upscale), else None (for ``wait_for``)."""
+    return message if message is not None and "(Done" in message.content else None
+
+
 def is_result(message: Message) -> bool:
     return bool(message.attachments) and bool(message.components)
 

@@ -14,7 +14,7 @@ from bot.jobs.engine import MemberRate
 from bot.sandbox.discord import Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
-from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
+from tests.e2e.conftest import Running, buttons, custom_id, done_without_image, is_result, png_bytes
 
 GRID_LABELS = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
 UPSCALE_LABELS = [
@@ -86,17 +86,13 @@ async def test_every_upscale_button_starts_its_job(sandbox: Sandbox) -> None:
         if label == "❤️":
             # The bookmark makes no new image: the proxy answers with the parent's id, and the
             # click's message says it is done (it used to wait forever, the task id taken).
-            done = await emu.wait_for(lambda bookmark=click: _done(bookmark.original))
+            done = await emu.wait_for(lambda bookmark=click: done_without_image(bookmark.original))
             assert "made no new image" in done.content
             assert not done.components  # no Cancel left, no result buttons
             assert str(_last_action(sandbox)["customId"]).startswith("MJ::BOOKMARK::")
             continue
         await _new_result(sandbox, before)
     assert emu.violations == []
-
-
-def _done(message: Message | None) -> Message | None:
-    return message if message is not None and "(Done" in message.content else None
 
 
 async def test_custom_zoom_opens_a_modal_first_and_sends_the_zoom(sandbox: Sandbox) -> None:

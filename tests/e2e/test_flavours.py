@@ -9,7 +9,7 @@ import pytest
 from bot.sandbox.discord import Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
-from tests.e2e.conftest import Running, buttons, custom_id, is_result
+from tests.e2e.conftest import Running, buttons, custom_id, done_without_image, is_result
 
 GRID = [["U1", "U2", "U3", "U4", "🔄"], ["V1", "V2", "V3", "V4"]]
 
@@ -61,9 +61,7 @@ async def test_the_same_upscale_twice_on_the_open_source_proxy_ends_the_second_c
         # The proxy answers the second U1 with the first one's task ("already exists"): the
         # second job has no task of its own to follow, and says so instead of waiting forever.
         again = await emu.click(emu.world.member.id, grid.id, custom_id(grid, "U1"))
-        done = await emu.wait_for(
-            lambda: again.original if again.original and "(Done" in again.original.content else None
-        )
+        done = await emu.wait_for(lambda: done_without_image(again.original))
         assert "made no new image" in done.content
         assert not done.components
         assert proxy.count("/mj/submit/change") == 2
