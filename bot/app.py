@@ -16,6 +16,7 @@ from bot.early_acks import EarlyAcks, early_names
 from bot.http_client import make_http_client
 from bot.jobs.accounts import AccountPool
 from bot.jobs.engine import JobEngine
+from bot.mask_editor import LinkSigner, MaskEditor
 from bot.store import Store
 from bot.web import WebServer
 from cogs.publisher import JobPublisher
@@ -49,6 +50,8 @@ class MjBot(commands.Bot):
     publisher: JobPublisher
     web: WebServer
     early_acks: EarlyAcks
+    #: None when Vary (Region) uses the region modal instead ([web] mask_editor).
+    mask_editor: MaskEditor | None
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         # discord.py's gateway DEBUG lines echo raw events, including what members type into
@@ -74,13 +77,22 @@ class MjBot(commands.Bot):
     async def setup_hook(self) -> None:
         settings = self.settings
         key = settings.store.secret_key.get_secret_value() if settings.store.secret_key else None
-        self.store = await Store.open(settings.store.path, SecretBox.load(key, settings.store.key_file))
+        box = SecretBox.load(key, settings.store.key_file)
+        self.store = await Store.open(settings.store.path, box)
         accounts = AccountPool(self.http_client)
         config_secrets = await self._upsert_config_accounts()
         self.publisher = JobPublisher(self, self.http_client, settings.jobs.progress_edit_seconds)
         self.engine = JobEngine(self.store, accounts, self.publisher, settings.jobs, config_secrets)
         await self.engine.reload_accounts()
         self.web = WebServer(self.engine, settings.web.host, settings.web.port, settings.web.public_url)
+        self.mask_editor = None
+        if settings.web.mask_editor_on:
+            signer = LinkSigner(box.derived_key("mask-editor-links"))
+            web_server = self.web
+            self.mask_editor = MaskEditor(
+                self.engine, self.store, self.http_client, signer, lambda: web_server.public_url
+            )
+            self.web.add_routes(self.mask_editor.routes())
         await self.web.start()
         self.engine.hook_base_url = self.web.public_url
         for name in EXTENSIONS:

@@ -47,6 +47,13 @@ class WebSettings(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535)
     #: The URL backends use to reach this server. Defaults to http://host:port.
     public_url: str | None = None
+    #: Vary (Region) opens a drawing editor served here (docs/mask-editor.md). None: on when
+    #: public_url is set, since members' browsers must reach the page.
+    mask_editor: bool | None = None
+
+    @property
+    def mask_editor_on(self) -> bool:
+        return self.mask_editor if self.mask_editor is not None else bool(self.public_url)
 
 
 class JobSettings(BaseModel):

@@ -7,6 +7,8 @@ means re-entering account secrets, nothing else.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 from pathlib import Path
@@ -21,6 +23,11 @@ _PREFIX = "enc:v1:"
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for ``purpose`` (e.g. signing links), from this key: one secret to keep, not two."""
+        return hmac.new(self._key, purpose.encode(), hashlib.sha256).digest()
 
     @classmethod
     def load(cls, key: str | None, key_file: Path) -> SecretBox:

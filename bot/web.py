@@ -34,6 +34,10 @@ class WebServer:
         app.router.add_get("/healthz", self._health)
         self._app = app
 
+    def add_routes(self, routes: list[web.RouteDef]) -> None:
+        """More routes (the mask editor's); before start()."""
+        self._app.add_routes(routes)
+
     @property
     def public_url(self) -> str:
         if self._public_url:

@@ -78,6 +78,15 @@ class ResultButtonItem(
         if bot.engine.is_item_action(parent, self.index):
             await item_action_clicked(interaction, parent, self.index)  # 👍 👎 🗑️ 🚩: no new job
             return
+        editor = bot.mask_editor
+        editor_url = editor.link(parent, self.index, interaction.user.id) if editor else None
+        if editor_url is not None:
+            await interaction.response.send_message(
+                "Paint the part to change in the editor (the link works once, for 15 minutes):",
+                view=editor_link_view(editor_url),
+                ephemeral=True,
+            )
+            return
         prefs = await bot.engine.prefs(parent.guild_id, interaction.user.id)
         modal = modal_for(parent, self.index, prefs, can_remix=bot.engine.supports_remix(parent))
         if modal is not None:
@@ -140,6 +149,12 @@ async def _refuse(interaction: discord.Interaction[Any], text: str) -> None:
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=quiet)
     else:
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=quiet)
+
+
+def editor_link_view(url: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(discord.ui.Button(label="Open the editor", emoji="🖌️", url=url))
+    return view
 
 
 def mark_pressed(message: discord.Message, custom_id: str) -> discord.ui.View:

@@ -107,7 +107,14 @@ class RegionModal(discord.ui.Modal, title="Vary (Region)"):
             max_values=1,
         )
         self.add_item(self.prompt)
-        self.add_item(discord.ui.Label(text="Region to repaint", component=self.region))
+        self.add_item(
+            discord.ui.Label(
+                text="Region to repaint",
+                # Discord has no drawing in modals; the bot's own page does (docs/mask-editor.md).
+                description="To draw the region instead, an admin sets the bot's [web] public_url.",
+                component=self.region,
+            )
+        )
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         reply = await defer_job_message(interaction)

@@ -1,12 +1,18 @@
-"""Vary (Region) masks. Discord has no mask editor, so the member picks a region and the bot
-paints it: white = repaint, black = keep (the Midjourney editor's convention), at the image's size.
+"""Vary (Region) masks: white = repaint, black = keep (the Midjourney editor's convention), at the
+image's size. Either a region the member picked in a modal, or the shapes they drew in the bot's
+editor page (docs/mask-editor.md).
 """
 
 from __future__ import annotations
 
 import io
+from typing import Annotated, Literal
 
 from PIL import Image, ImageDraw
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Largest mask drawn (Midjourney's largest upscale is 4096 px a side).
+MAX_MASK_PIXELS = 4096 * 4096
 
 #: Region name → the box to repaint, as fractions of (left, top, right, bottom).
 REGIONS: dict[str, tuple[float, float, float, float]] = {
@@ -43,3 +49,72 @@ def region_mask(size: tuple[int, int], region: str) -> bytes:
 def image_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         return image.size
+
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Point = tuple[Fraction, Fraction]
+#: Bounds on what one editor submit may draw, so drawing it costs little whatever is sent.
+MAX_SHAPES = 100
+MAX_POINTS = 5_000
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RectShape(_Shape):
+    """A rectangle between two corners; coordinates are fractions of the image's width and height."""
+
+    kind: Literal["rect"]
+    x0: Fraction
+    y0: Fraction
+    x1: Fraction
+    y1: Fraction
+
+
+class LassoShape(_Shape):
+    """A closed polygon (the lasso's path)."""
+
+    kind: Literal["lasso"]
+    points: list[Point] = Field(min_length=3, max_length=MAX_POINTS)
+
+
+class BrushShape(_Shape):
+    """A stroke of round brush dabs; ``size`` is the brush's diameter as a fraction of the width."""
+
+    kind: Literal["brush"]
+    size: float = Field(ge=0.002, le=0.5)
+    points: list[Point] = Field(min_length=1, max_length=MAX_POINTS)
+
+
+Shape = Annotated[RectShape | LassoShape | BrushShape, Field(discriminator="kind")]
+
+
+def shapes_mask(size: tuple[int, int], shapes: list[Shape]) -> bytes:
+    """A black-and-white PNG mask of ``size`` with every shape white."""
+    width, height = size
+    if width * height > MAX_MASK_PIXELS:
+        raise ValueError(f"a mask of {width}×{height} pixels is larger than the bot draws")
+    image = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(image)
+
+    def xy(point: Point) -> tuple[float, float]:
+        return point[0] * width, point[1] * height
+
+    for shape in shapes:
+        if isinstance(shape, RectShape):
+            (x0, y0), (x1, y1) = xy((shape.x0, shape.y0)), xy((shape.x1, shape.y1))
+            draw.rectangle((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), fill=255)
+        elif isinstance(shape, LassoShape):
+            draw.polygon([xy(p) for p in shape.points], fill=255)
+        else:
+            diameter = shape.size * width
+            path = [xy(p) for p in shape.points]
+            if len(path) > 1:
+                draw.line(path, fill=255, width=max(1, round(diameter)), joint="curve")
+            radius = diameter / 2
+            for x, y in path:
+                draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()

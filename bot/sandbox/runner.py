@@ -169,8 +169,12 @@ async def run_sandbox(
     with tempfile.TemporaryDirectory(prefix="mjbot-sandbox-") as tmp:
         # Slow enough to watch the progress in the demo.
         proxy = FakeMjProxy(step_seconds=0.8, progress_steps=3)
+        # The mask editor is served by the bot on this machine, which the playground's browser reaches.
         settings = settings.model_copy(
-            update={"jobs": settings.jobs.model_copy(update={"progress_edit_seconds": 0.5})}
+            update={
+                "jobs": settings.jobs.model_copy(update={"progress_edit_seconds": 0.5}),
+                "web": settings.web.model_copy(update={"mask_editor": True}),
+            }
         )
         # A fake AIMG service too, so the playground can use /aimg (in #after-dark).
         aimg = ExtraBackend(

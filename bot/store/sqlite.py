@@ -672,6 +672,26 @@ class Store:
         await self._db.commit()
 
 
+    # ------------------------------------------------------------------- mask editor links
+
+    async def use_editor_link(self, nonce: str, expires: float) -> bool:
+        """Record an editor link as used; False when it was used already."""
+        await self._db.execute("DELETE FROM editor_links WHERE expires < ?", (time.time(),))
+        cur = await self._db.execute(
+            "INSERT INTO editor_links (nonce, expires) VALUES (?, ?) ON CONFLICT DO NOTHING", (nonce, expires)
+        )
+        await self._db.commit()
+        return cur.rowcount == 1
+
+    async def editor_link_used(self, nonce: str) -> bool:
+        async with self._db.execute("SELECT 1 FROM editor_links WHERE nonce = ?", (nonce,)) as cur:
+            return await cur.fetchone() is not None
+
+    async def release_editor_link(self, nonce: str) -> None:
+        """Make a link usable again (its edit was refused before any job was made)."""
+        await self._db.execute("DELETE FROM editor_links WHERE nonce = ?", (nonce,))
+        await self._db.commit()
+
 def _to_column(key: str, value: Any) -> Any:
     if key == "buttons":
         return json.dumps([b.model_dump(mode="json") for b in value])

@@ -7,33 +7,16 @@ present; Playwright drives the system Chromium, it never downloads a browser.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.playground.conftest import Running
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Chromium not installed: apt-get install chromium", allow_module_level=True)
-try:
-    from playwright.async_api import Page, async_playwright, expect
-except ImportError:
-    pytest.skip("playwright not installed: it is in the dev group (uv sync)", allow_module_level=True)
+require_chromium()
+from playwright.async_api import Page, async_playwright, expect  # noqa: E402
 
 pytestmark = pytest.mark.browser
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture

@@ -1,0 +1,201 @@
+"""The editor's HTTP routes, on the bot's web server (docs/mask-editor.md).
+
+``GET /edit/<token>`` is the page, ``GET /edit/<token>/job`` what it needs to know (the prompt),
+``GET /edit/<token>/image`` the image to paint on, and ``POST /edit/<token>`` the shapes and prompt,
+which start the Vary (Region) job as the button would. Every request checks the token; only the
+POST uses it up. Nothing else of the job, or of any other job, is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import io
+import logging
+from collections.abc import Callable
+from importlib import resources
+
+import httpx
+from aiohttp import web
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.domain import Job, JobStatus
+from bot.jobs.engine import JobEngine, UserError
+from bot.jobs.masks import MAX_MASK_PIXELS, MAX_POINTS, MAX_SHAPES, Shape, shapes_mask
+from bot.mask_editor.links import USED, EditorLink, LinkError, LinkSigner
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+#: The backend button that opens Midjourney's region editor.
+INPAINT_PREFIX = "MJ::Inpaint::"
+#: Largest parent image the bot downloads to show and to size the mask.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+_STATIC = {"editor.js": "text/javascript", "editor.css": "text/css", "icon.svg": "image/svg+xml"}
+_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+}
+GONE = "This image can no longer be varied. Run /imagine again in Discord."
+
+
+class EditorSubmit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(default="", max_length=4000)
+    shapes: list[Shape] = Field(min_length=1, max_length=MAX_SHAPES)
+
+
+class MaskEditor:
+    def __init__(
+        self,
+        engine: JobEngine,
+        store: Store,
+        http: httpx.AsyncClient,
+        signer: LinkSigner,
+        base_url: Callable[[], str],
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._http = http
+        self.signer = signer
+        self._base_url = base_url
+
+    def link(self, job: Job, index: int, user_id: int) -> str | None:
+        """The editor's URL for button ``index`` of ``job``; None when that button is not Vary (Region)."""
+        if not job.buttons[index].custom_id.startswith(INPAINT_PREFIX):
+            return None
+        return f"{self._base_url()}/edit/{self.signer.issue(job.id, index, user_id)}"
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/edit/static/{name}", self._static),
+            web.get("/edit/{token}", self._page),
+            web.get("/edit/{token}/job", self._job_info),
+            web.get("/edit/{token}/image", self._image),
+            web.post("/edit/{token}", self._submit),
+        ]
+
+    async def _static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in _STATIC:
+            raise web.HTTPNotFound()
+        return web.Response(text=_read(name), content_type=_STATIC[name], headers=_HEADERS)
+
+    async def _page(self, request: web.Request) -> web.Response:
+        try:
+            await self._parent(request)
+        except LinkError as exc:
+            page = _read("error.html").replace("{{sentence}}", html.escape(str(exc)))
+            return web.Response(text=page, status=exc.status, content_type="text/html", headers=_HEADERS)
+        return web.Response(text=_read("editor.html"), content_type="text/html", headers=_HEADERS)
+
+    async def _job_info(self, request: web.Request) -> web.Response:
+        try:
+            _, job = await self._parent(request)
+        except LinkError as exc:
+            return _error(exc)
+        return web.json_response({"prompt": job.prompt}, headers=_HEADERS)
+
+    async def _image(self, request: web.Request) -> web.Response:
+        try:
+            _, job = await self._parent(request)
+            data, kind, _size = await self._parent_image(job)
+        except LinkError as exc:
+            return _error(exc)
+        return web.Response(body=data, content_type=kind, headers=_HEADERS)
+
+    async def _submit(self, request: web.Request) -> web.Response:
+        try:
+            link, job = await self._parent(request)
+            edit = EditorSubmit.model_validate_json(await request.read())
+            if sum(len(getattr(s, "points", ())) for s in edit.shapes) > MAX_POINTS:
+                raise LinkError("That drawing has too many points. Clear it and draw fewer shapes.", 413)
+            _, _, size = await self._parent_image(job)
+            mask = await asyncio.to_thread(shapes_mask, size, edit.shapes)
+            if not await self._store.use_editor_link(link.nonce, link.expires):
+                raise LinkError(USED, 410)
+        except ValidationError:
+            return _error(LinkError("The drawing could not be read. Reload the page and draw again.", 400))
+        except LinkError as exc:
+            return _error(exc)
+        try:
+            await self._engine.press(
+                job,
+                link.index,
+                user_id=link.user_id,
+                channel_id=job.channel_id,
+                prompt=edit.prompt.strip() or job.prompt,
+                mask_png=mask,
+            )
+        except UserError as exc:
+            await self._store.release_editor_link(link.nonce)  # nothing started: let them try again
+            return _error(LinkError(str(exc), 400))
+        return web.json_response(
+            {
+                "text": "Sent. The new image will appear in the channel in Discord.",
+                "url": f"https://discord.com/channels/{job.guild_id}/{job.channel_id}",
+            },
+            headers=_HEADERS,
+        )
+
+    async def _parent(self, request: web.Request) -> tuple[EditorLink, Job]:
+        link = self.signer.verify(request.match_info["token"])
+        if await self._store.editor_link_used(link.nonce):
+            raise LinkError(USED, 410)
+        job = await self._engine.get(link.job_id)
+        if (
+            job is None
+            or job.status is not JobStatus.SUCCESS
+            or not 0 <= link.index < len(job.buttons)
+            or not job.buttons[link.index].custom_id.startswith(INPAINT_PREFIX)
+        ):
+            raise LinkError(GONE, 410)
+        return link, job
+
+    async def _parent_image(self, job: Job) -> tuple[bytes, str, tuple[int, int]]:
+        """The parent image's bytes, type and size; LinkError when it cannot be had or read."""
+        url = job.image_url
+        if not url or not self._engine.image_url_allowed(job, url):
+            raise LinkError(GONE, 410)
+        unreadable = LinkError("The image could not be downloaded. Try again in a minute.", 502)
+        try:
+            async with self._http.stream("GET", url, timeout=20.0) as response:
+                response.raise_for_status()
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > MAX_IMAGE_BYTES:
+                        raise LinkError("The image is too large to paint on.", 413)
+        except httpx.HTTPError:
+            raise unreadable from None
+        try:
+            kind, size = await asyncio.to_thread(_identify, bytes(data))
+        except (UnidentifiedImageError, OSError, ValueError):
+            raise LinkError("The image could not be read, so it cannot be painted on.", 415) from None
+        return bytes(data), kind, size
+
+
+def _identify(data: bytes) -> tuple[str, tuple[int, int]]:
+    """The image's MIME type and size, read from its header only."""
+    with Image.open(io.BytesIO(data)) as image:
+        kind = _MIME.get(image.format or "")
+        if kind is None or image.width * image.height > MAX_MASK_PIXELS:
+            raise ValueError("not an image the editor takes")
+        return kind, image.size
+
+
+def _read(name: str) -> str:
+    return (resources.files(__package__) / "static" / name).read_text(encoding="utf-8")
+
+
+def _error(exc: LinkError) -> web.Response:
+    return web.json_response({"error": str(exc)}, status=exc.status, headers=_HEADERS)
