@@ -88,3 +88,46 @@ async def test_painting_a_rectangle_and_a_lasso_sends_that_mask(editor_sandbox: 
     assert px(0.35, 0.85) == 0
     assert px(0.25, 0.2) == 0
     assert box.emulator.violations == []
+
+
+async def test_a_finger_paints_on_a_phone(editor_sandbox: Sandbox) -> None:
+    """Touch input (a phone's viewport, touch events through Chromium's input pipeline) paints too."""
+    box = editor_sandbox
+    link = await editor_link(box)
+    errors: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(
+                viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True, device_scale_factor=2
+            )
+            page = await context.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(link.url)
+            await expect(page.locator("body")).to_have_attribute("data-ready", "true")
+            canvas = await page.locator("#canvas").bounding_box()
+            assert canvas is not None
+            touch = await context.new_cdp_session(page)
+
+            async def finger(kind: str, fx: float, fy: float) -> None:
+                x, y = canvas["x"] + fx * canvas["width"], canvas["y"] + fy * canvas["height"]
+                points = [] if kind == "touchEnd" else [{"x": x, "y": y}]
+                await touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+            await finger("touchStart", 0.0, 0.0)
+            for step in range(1, 9):
+                await finger("touchMove", step / 16, step / 16)
+            await finger("touchEnd", 0.5, 0.5)
+            await expect(page.get_by_role("button", name="Submit")).to_be_enabled()
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=ARTIFACTS / "mask-editor-phone.png")
+            await page.get_by_role("button", name="Submit").click()
+            await expect(page.locator("#status")).to_contain_text("Sent.")
+        finally:
+            await browser.close()
+    assert errors == []
+    [modal] = [r.json for r in box.proxy.requests if r.path == "/mj/submit/modal"]
+    mask = Image.open(io.BytesIO(base64.b64decode(str(modal["maskBase64"]).split(",", 1)[1])))
+    width, height = mask.size
+    assert mask.getpixel((width // 4, height // 4)) == 255  # inside the dragged rectangle
+    assert mask.getpixel((3 * width // 4, 3 * height // 4)) == 0
