@@ -42,7 +42,10 @@ def test_a_brush_stroke_paints_its_width() -> None:
 
 def test_shapes_parse_from_the_page_json_and_bad_ones_are_refused() -> None:
     parsed = SHAPES.validate_python(
-        [{"kind": "rect", "x0": 0, "y0": 0, "x1": 1, "y1": 1}, {"kind": "brush", "size": 0.05, "points": [[0.2, 0.2]]}]
+        [
+            {"kind": "rect", "x0": 0, "y0": 0, "x1": 1, "y1": 1},
+            {"kind": "brush", "size": 0.05, "points": [[0.2, 0.2]]},
+        ]
     )
     assert [type(s) for s in parsed] == [RectShape, BrushShape]
     for bad in (

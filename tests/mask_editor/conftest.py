@@ -40,7 +40,9 @@ def results(box: Sandbox) -> set[int]:
 
 async def new_result(box: Sandbox, before: set[int]) -> Message:
     art = box.emulator.channel("art")
-    return await box.emulator.wait_for_message(art.id, lambda m: m.id not in before and is_result(m), timeout=10)
+    return await box.emulator.wait_for_message(
+        art.id, lambda m: m.id not in before and is_result(m), timeout=10
+    )
 
 
 async def editor_link(box: Sandbox, prompt: str = "a cat on a sofa", *, admin: bool = False) -> EditorLink:

@@ -37,9 +37,10 @@ async def test_vary_region_answers_privately_with_an_editor_link(editor_sandbox:
         assert job == {"prompt": "a cat on a sofa"}
         image = await http.get(f"{link.url}/image")
         assert image.headers["content-type"] == "image/png"
-        assert Image.open(io.BytesIO(image.content)).size == Image.open(
-            io.BytesIO(link.upscale.attachments[0].data)
-        ).size
+        assert (
+            Image.open(io.BytesIO(image.content)).size
+            == Image.open(io.BytesIO(link.upscale.attachments[0].data)).size
+        )
     assert editor_sandbox.emulator.violations == []
 
 
@@ -100,7 +101,9 @@ async def test_forged_and_expired_links_are_refused(editor_sandbox: Sandbox) -> 
     assert not [r for r in box.proxy.requests if r.path == "/mj/submit/modal"]
 
 
-async def test_bad_drawings_are_refused_with_a_sentence_and_the_link_still_works(editor_sandbox: Sandbox) -> None:
+async def test_bad_drawings_are_refused_with_a_sentence_and_the_link_still_works(
+    editor_sandbox: Sandbox,
+) -> None:
     link = await editor_link(editor_sandbox)
     async with httpx.AsyncClient() as http:
         for body in (
