@@ -43,7 +43,7 @@ class JobTree(app_commands.CommandTree["MjBot"]):
         return True
 
 
-class MjBot(commands.Bot):
+class MjBot(commands.AutoShardedBot):
     # Set in setup_hook; typed here so cogs can rely on them.
     store: Store
     engine: JobEngine
@@ -69,6 +69,7 @@ class MjBot(commands.Bot):
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=JobTree,
+            shard_count=settings.discord.shard_count,
             **options,
         )
         self.settings = settings

@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="Run the bot (the sandbox when no Discord token is configured).")
     run.add_argument("--config", type=Path, help="TOML config file (see config.example.toml).")
+    run.add_argument(
+        "--shard-count", type=int, help="Gateway shards to run (default: Discord's recommendation)."
+    )
     sandbox = sub.add_parser("sandbox", help="Run the bot against a local Discord emulator and fake backend.")
     for p in (run, sandbox):
         p.add_argument("--no-demo", action="store_true", help="Sandbox: skip the scripted /imagine demo.")
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if getattr(args, "shard_count", None):
+        settings.discord.shard_count = args.shard_count
     demo = not getattr(args, "no_demo", False)
     port = getattr(args, "port", 8765)
     with contextlib.suppress(KeyboardInterrupt):

@@ -24,6 +24,8 @@ class DiscordSettings(BaseModel):
     token: SecretStr | None = None
     #: Sync slash commands to this guild only at start-up (instant, for development).
     dev_guild_id: int | None = None
+    #: Gateway shards, all run by this process (None: Discord's recommendation). docs/scaling.md.
+    shard_count: int | None = Field(default=None, ge=1)
 
     @field_validator("token", mode="before")
     @classmethod

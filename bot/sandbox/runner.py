@@ -78,25 +78,31 @@ class Sandbox:
     def settings(self) -> Settings:
         """The user's settings with the sandbox's token, store, web port and account."""
         world = self.emulator.world
-        account = AccountSettings(
-            guild_id=world.guild.id,
-            name="sandbox-proxy",
-            kind=BackendKind.MJ_PROXY,
-            base_url=self.proxy.base_url,
-            secret=SecretStr(self.proxy.secret),
-            max_jobs=self._max_jobs,
-            options={"flavour": self.proxy.flavour},
-        )
+        # Each guild of the world has its own account on the fake proxy.
+        proxy_accounts = [
+            AccountSettings(
+                guild_id=guild.id,
+                name="sandbox-proxy",
+                kind=BackendKind.MJ_PROXY,
+                base_url=self.proxy.base_url,
+                secret=SecretStr(self.proxy.secret),
+                max_jobs=self._max_jobs,
+                options={"flavour": self.proxy.flavour},
+            )
+            for guild in world.guilds
+        ]
+        # One guild: its own commands, synced at once; several: global commands, as a public bot has.
+        dev_guild = world.guild.id if len(world.guilds) == 1 else None
         return self._base_settings.model_copy(
             update={
                 "discord": self._base_settings.discord.model_copy(
-                    update={"token": SecretStr(world.token), "dev_guild_id": world.guild.id}
+                    update={"token": SecretStr(world.token), "dev_guild_id": dev_guild}
                 ),
                 "store": self._base_settings.store.model_copy(update={"path": self._store_path}),
                 "web": self._base_settings.web.model_copy(
                     update={"host": "127.0.0.1", "port": 0, "public_url": None}
                 ),
-                "accounts": ([account] if self._with_proxy else [])
+                "accounts": (proxy_accounts if self._with_proxy else [])
                 + [
                     AccountSettings(
                         guild_id=world.guild.id,

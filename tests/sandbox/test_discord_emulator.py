@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import discord
 import discord.gateway
 import discord.http
@@ -422,3 +423,59 @@ async def test_global_rate_limit_and_gateway_resume(emulator: DiscordEmulator, b
     ping = await emulator.slash(emulator.world.member.id, general.id, "ping", text="after resume")
     await emulator.wait_for(lambda: ping.original is not None and not ping.original.loading)
     assert emulator.violations == []
+
+
+async def _identify(emu: DiscordEmulator, shard: list[int]) -> tuple[aiohttp.ClientSession, Any, list[Any]]:
+    """A raw gateway session identified on ``shard``, and the dispatches it got up to its guilds."""
+    http = aiohttp.ClientSession()
+    ws = await http.ws_connect(emu.gateway_url)
+    await ws.receive_json()  # HELLO
+    await ws.send_json(
+        {"op": 2, "d": {"token": emu.world.token, "intents": 1, "shard": shard, "properties": {}}}
+    )
+    ready = (await ws.receive_json())["d"]
+    creates = [(await ws.receive_json())["d"] for _ in ready["guilds"]]
+    return http, ws, [ready, *creates]
+
+
+async def test_shards_get_only_their_guilds() -> None:
+    emu = DiscordEmulator(guilds=3, recommended_shards=3)
+    await emu.start()
+    try:
+        seen = {}
+        for shard in range(3):
+            http, ws, (ready, *creates) = await _identify(emu, [shard, 3])
+            assert ready["shard"] == [shard, 3]
+            seen[shard] = [int(g["id"]) for g in creates]
+            assert [g["id"] for g in ready["guilds"]] == [g["id"] for g in creates]
+            await ws.close()
+            await http.close()
+        assert sorted(gid for ids in seen.values() for gid in ids) == sorted(g.id for g in emu.world.guilds)
+        assert all((gid >> 22) % 3 == shard for shard, ids in seen.items() for gid in ids)
+
+        async with aiohttp.ClientSession() as http, http.ws_connect(emu.gateway_url) as ws:
+            await ws.receive_json()  # HELLO
+            await ws.send_json({"op": 2, "d": {"token": emu.world.token, "intents": 1, "shard": [3, 3]}})
+            assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE
+            assert ws.close_code == 4010
+    finally:
+        await emu.stop()
+
+
+async def test_a_guild_event_reaches_only_the_shard_that_holds_the_guild() -> None:
+    emu = DiscordEmulator(guilds=2, recommended_shards=2)
+    await emu.start()
+    try:
+        sessions = [await _identify(emu, [shard, 2]) for shard in range(2)]
+        guild = emu.world.guilds[1]
+        holder = (guild.id >> 22) % 2
+        await emu.gateway.dispatch("GUILD_UPDATE", {"guild_id": str(guild.id), "id": str(guild.id)})
+        got = await sessions[holder][1].receive_json(timeout=2)
+        assert got["t"] == "GUILD_UPDATE"
+        with pytest.raises(asyncio.TimeoutError):
+            await sessions[1 - holder][1].receive_json(timeout=0.3)
+        for http, ws, _ in sessions:
+            await ws.close()
+            await http.close()
+    finally:
+        await emu.stop()

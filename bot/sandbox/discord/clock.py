@@ -32,6 +32,13 @@ class SnowflakeGenerator:
         self._last = max(self._last + 1, stamp)
         return self._last
 
+    def next_on_shard(self, shard: int, shard_count: int) -> int:
+        """The next snowflake whose guild would be on ``shard`` of ``shard_count`` (Discord's rule)."""
+        stamp = (self._last >> 22) + 1
+        stamp += (shard - stamp) % shard_count
+        self._last = stamp << 22
+        return self._last
+
     @classmethod
     def timestamp(cls, snowflake: int) -> float:
         """Unix seconds encoded in a snowflake."""

@@ -34,10 +34,11 @@ class Driver:
 
     # --- application commands -------------------------------------------------------------------
 
-    def command(self, name: str) -> JSON:
-        """The registered chat-input command `name`; guild commands shadow global ones."""
+    def command(self, name: str, guild_id: int | None = None) -> JSON:
+        """The registered chat-input command `name` (in the default guild unless one is named);
+        guild commands shadow global ones."""
         store = self._emu.store
-        for scope in (store.world.guild.id, None):
+        for scope in (guild_id or store.world.guild.id, None):
             for command in store.commands.get(scope, []):
                 if command["name"] == name and command.get("type", 1) == 1:
                     return command
@@ -79,7 +80,8 @@ class Driver:
         options: dict[str, Any],
         focused: str | None,
     ) -> JSON:
-        command = self.command(name)
+        guild = self._emu.store.world.guild_of(channel_id)
+        command = self.command(name, guild.id if guild is not None else None)
         resolved: JSON = {}
         definitions: list[JSON] = command.get("options") or []
         path: list[JSON] = []
@@ -142,7 +144,7 @@ class Driver:
     def _option_value(self, definition: JSON, value: Any, resolved: JSON, channel_id: int) -> Any:
         kind, option_name = definition["type"], definition["name"]
         world = self._emu.store.world
-        guild = world.guild
+        guild = world.guild_of(channel_id) or world.guild
         checks = {
             STRING: isinstance(value, str),
             INTEGER: isinstance(value, int) and not isinstance(value, bool),
@@ -328,10 +330,11 @@ class Driver:
     ) -> Interaction:
         emu = self._emu
         world = emu.store.world
-        if world.guild.member(user_id) is None or world.guild.channel(channel_id) is None:
-            raise DriverError(f"user {user_id} / channel {channel_id} is not in the guild")
-        if emu.gateway.connected == 0:
-            raise DriverError("no bot is connected to the gateway")
+        guild = world.guild_of(channel_id)
+        if guild is None or guild.member(user_id) is None:
+            raise DriverError(f"user {user_id} / channel {channel_id} is not in a guild of the world")
+        if not emu.gateway.holds(guild.id):
+            raise DriverError(f"no bot is connected to the gateway shard of guild {guild.id}")
         inter = Interaction(
             emu.ids.next(),
             secrets.token_urlsafe(48),

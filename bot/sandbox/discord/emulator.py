@@ -37,11 +37,15 @@ class DiscordEmulator:
         limits: Limits | None = None,
         clock: Clock | None = None,
         token: str = "sandbox-token",
+        guilds: int = 1,
+        recommended_shards: int = 1,
     ) -> None:
         self.clock = clock or Clock()
         self.ids = SnowflakeGenerator(self.clock)
         self.limits = limits or Limits()
-        self.store = Store(world or World.default(self.ids, token=token))
+        self.store = Store(world or World.default(self.ids, token=token, guilds=guilds))
+        #: What GET /gateway/bot recommends.
+        self.recommended_shards = recommended_shards
         self.gateway = Gateway(self.store, resume_url=lambda: self.gateway_url)
         self.rest = RestApi(self)
         self.driver = Driver(self)
@@ -102,8 +106,9 @@ class DiscordEmulator:
     def world(self) -> World:
         return self.store.world
 
-    def channel(self, name: str) -> Channel:
-        found = self.world.guild.channel(name)
+    def channel(self, name: str, guild: int = 0) -> Channel:
+        """Channel ``name`` of the ``guild``-th guild (the default guild unless asked)."""
+        found = self.world.guilds[guild].channel(name)
         if found is None:
             raise KeyError(name)
         return found

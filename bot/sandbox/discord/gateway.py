@@ -1,5 +1,8 @@
 """Gateway websocket: HELLO, heartbeats, IDENTIFY → READY + GUILD_CREATE, RESUME, and dispatches.
 
+Sharding as Discord does it: IDENTIFY may name ``shard: [id, count]``; that session's READY lists,
+and it receives events of, only the guilds with ``(guild_id >> 22) % count == id``.
+
 Frames are plain JSON text: discord.py asks for zlib/zstd transport compression but only
 decompresses binary frames, so text frames work with every client setting.
 """
@@ -18,12 +21,13 @@ from aiohttp import WSMsgType, web
 
 from . import payloads
 from .state import Store
+from .world import shard_of
 
 JSON = dict[str, Any]
 
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, REQUEST_MEMBERS = 0, 1, 2, 6, 7, 8
 INVALID_SESSION, HELLO, HEARTBEAT_ACK = 9, 10, 11
-AUTHENTICATION_FAILED = 4004
+AUTHENTICATION_FAILED, INVALID_SHARD = 4004, 4010
 HEARTBEAT_INTERVAL_MS = 41250
 # Dispatches a session keeps for RESUME after its socket drops.
 REPLAY_BUFFER = 1000
@@ -39,6 +43,8 @@ EVENT_INTENTS = dict.fromkeys(("MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELE
 class Session:
     id: str
     intents: int
+    #: (shard id, shard count) the session identified with.
+    shard: tuple[int, int] = (0, 1)
     seq: int = 0
     socket: web.WebSocketResponse | None = None
     sent: deque[JSON] = field(default_factory=lambda: deque(maxlen=REPLAY_BUFFER))
@@ -92,12 +98,18 @@ class Gateway:
         if data.get("token") != world.token:
             await ws.close(code=AUTHENTICATION_FAILED, message=b"Authentication failed.")
             return None
-        session = Session(secrets.token_hex(16), int(data.get("intents") or 0), socket=ws)
+        shard_id, shard_count = data.get("shard") or (0, 1)
+        if not 0 <= shard_id < shard_count:
+            await ws.close(code=INVALID_SHARD, message=b"Invalid shard.")
+            return None
+        shard = (int(shard_id), int(shard_count))
+        session = Session(secrets.token_hex(16), int(data.get("intents") or 0), shard, socket=ws)
         self.sessions[session.id] = session
+        guilds = [g for g in world.guilds if shard_of(g.id, shard[1]) == shard[0]]
         ready = {
             "v": 10,
             "user": payloads.user(world.bot),
-            "guilds": [{"id": str(world.guild.id), "unavailable": True}],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.id,
             "resume_gateway_url": self._resume_url(),
             "private_channels": [],
@@ -106,11 +118,12 @@ class Gateway:
             "guild_join_requests": [],
             "geo_ordered_rtc_regions": [],
             "application": {"id": str(world.application_id), "flags": 0},
-            "shard": [0, 1],
+            "shard": list(shard),
         }
         await session.send({"op": DISPATCH, "t": "READY", "d": ready})
-        await session.send({"op": DISPATCH, "t": "GUILD_CREATE", "d": payloads.guild_create(world)})
-        self._store.emit("gateway_ready", {"session_id": session.id})
+        for guild in guilds:
+            await session.send({"op": DISPATCH, "t": "GUILD_CREATE", "d": payloads.guild_create(guild)})
+        self._store.emit("gateway_ready", {"session_id": session.id, "shard": list(shard)})
         return session
 
     async def _resume(self, ws: web.WebSocketResponse, data: JSON) -> Session | None:
@@ -127,7 +140,9 @@ class Gateway:
         return session
 
     async def _send_members(self, session: Session, data: JSON) -> None:
-        guild = self._store.world.guild
+        guild = self._store.world.guild_by_id(int(data.get("guild_id") or 0))
+        if guild is None:
+            return
         chunk = {
             "guild_id": str(guild.id),
             "members": [payloads.member(guild, m) for m in guild.members],
@@ -139,10 +154,22 @@ class Gateway:
         await session.send({"op": DISPATCH, "t": "GUILD_MEMBERS_CHUNK", "d": chunk})
 
     async def dispatch(self, event: str, data: JSON) -> None:
+        """Send ``event`` to every session that asked for it and, for a guild's event, holds its shard."""
         needed = EVENT_INTENTS.get(event, 0)
+        guild_id = int(data["guild_id"]) if data.get("guild_id") else None
         for session in list(self.sessions.values()):
+            shard_id, shard_count = session.shard
+            if guild_id is not None and shard_of(guild_id, shard_count) != shard_id:
+                continue
             if session.intents & needed == needed:
                 await session.send({"op": DISPATCH, "t": event, "d": data})
+
+    def holds(self, guild_id: int) -> bool:
+        """Whether a connected session receives ``guild_id``'s events."""
+        return any(
+            s.socket is not None and not s.socket.closed and shard_of(guild_id, s.shard[1]) == s.shard[0]
+            for s in self.sessions.values()
+        )
 
     async def request_reconnect(self) -> None:
         """Send op 7 RECONNECT: clients close and RESUME on `resume_gateway_url`."""

@@ -180,7 +180,7 @@ async def delete(emu: DiscordEmulator, msg: Message) -> None:
             {
                 "id": str(msg.id),
                 "channel_id": str(msg.channel_id),
-                "guild_id": str(emu.store.world.guild.id),
+                "guild_id": str((emu.store.world.guild_of(msg.channel_id) or emu.store.world.guild).id),
             },
         )
     emu.store.emit("message_deleted", {"id": str(msg.id), "channel_id": str(msg.channel_id)})

@@ -95,8 +95,7 @@ def channel(guild: Guild, c: Channel) -> JSON:
     }
 
 
-def guild_create(world: World) -> JSON:
-    g = world.guild
+def guild_create(g: Guild) -> JSON:
     return {
         "id": str(g.id),
         "name": g.name,
@@ -184,10 +183,11 @@ def attachment(a: StoredAttachment, base_url: str) -> JSON:
 def message(m: Message, world: World, base_url: str, interactions: dict[int, Interaction]) -> JSON:
     author = world.user(m.author_id) or world.bot
     source = interactions.get(m.interaction_id) if m.interaction_id is not None else None
+    guild = world.guild_of(m.channel_id) or world.guild
     body: JSON = {
         "id": str(m.id),
         "channel_id": str(m.channel_id),
-        "guild_id": str(world.guild.id),
+        "guild_id": str(guild.id),
         "type": CHAT_INPUT_REPLY
         if source is not None and source.type == COMMAND_INTERACTION
         else DEFAULT_MESSAGE,
@@ -210,9 +210,9 @@ def message(m: Message, world: World, base_url: str, interactions: dict[int, Int
         "sticker_items": [],
         "position": 0,
     }
-    member_of_author = world.guild.member(author.id)
+    member_of_author = guild.member(author.id)
     if member_of_author is not None:
-        body["member"] = {k: v for k, v in member(world.guild, member_of_author).items() if k != "user"}
+        body["member"] = {k: v for k, v in member(guild, member_of_author).items() if k != "user"}
     if source is not None:
         body["webhook_id"] = str(world.application_id)
         body["application_id"] = str(world.application_id)
@@ -221,7 +221,7 @@ def message(m: Message, world: World, base_url: str, interactions: dict[int, Int
             "id": str(source.id),
             "type": source.type,
             "user": user(invoker),
-            "authorizing_integration_owners": {"0": str(world.guild.id)},
+            "authorizing_integration_owners": {"0": str(guild.id)},
         }
         if source.message_id is not None:
             body["interaction_metadata"]["interacted_message_id"] = str(source.message_id)
@@ -229,7 +229,9 @@ def message(m: Message, world: World, base_url: str, interactions: dict[int, Int
 
 
 def interaction(i: Interaction, world: World, *, size_limit: int, message_body: JSON | None = None) -> JSON:
-    g = world.guild
+    g = world.guild_of(i.channel_id)
+    if g is None:
+        raise ValueError(f"unknown channel {i.channel_id}")
     invoker = g.member(i.user_id)
     if invoker is None:
         raise ValueError(f"user {i.user_id} is not a member of the guild")

@@ -88,7 +88,8 @@ async def get_gateway(emu: DiscordEmulator, call: Call) -> Answer:
 
 async def get_gateway_bot(emu: DiscordEmulator, call: Call) -> Answer:
     limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
-    return Answer(200, {"url": emu.gateway_url, "shards": 1, "session_start_limit": limit})
+    body = {"url": emu.gateway_url, "shards": emu.recommended_shards, "session_start_limit": limit}
+    return Answer(200, body)
 
 
 def _command_scope(emu: DiscordEmulator, call: Call) -> int | None:
@@ -98,7 +99,7 @@ def _command_scope(emu: DiscordEmulator, call: Call) -> int | None:
     guild_id = call.params.get("guild_id")
     if guild_id is None:
         return None
-    if guild_id != str(world.guild.id):
+    if not guild_id.isdigit() or world.guild_by_id(int(guild_id)) is None:
         raise DiscordError(403, 50001, "Missing Access")
     return int(guild_id)
 
@@ -143,7 +144,7 @@ async def get_commands(emu: DiscordEmulator, call: Call) -> Answer:
 
 
 def _channel_id(emu: DiscordEmulator, call: Call) -> int:
-    channel = emu.store.world.guild.channel(int(call.params["channel_id"]))
+    channel = emu.store.world.channel(int(call.params["channel_id"]))
     if channel is None:
         raise unknown("Channel", 10003, violation=True)
     return channel.id
@@ -203,7 +204,8 @@ async def list_messages(emu: DiscordEmulator, call: Call) -> Answer:
 async def delete_message(emu: DiscordEmulator, call: Call) -> Answer:
     msg = _channel_message(emu, call)
     world = emu.store.world
-    if msg.author_id != world.bot.id and not world.guild.permissions(world.bot.id) & (1 << 13):
+    guild = world.guild_of(msg.channel_id)
+    if msg.author_id != world.bot.id and not (guild and guild.permissions(world.bot.id) & (1 << 13)):
         raise DiscordError(403, 50013, "Missing Permissions")
     await delete(emu, msg)
     return Answer(204)

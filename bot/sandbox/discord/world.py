@@ -1,4 +1,4 @@
-"""The pre-seeded Discord world: bot user and application, one guild with roles, channels and humans."""
+"""The pre-seeded Discord world: bot user and application, guilds with roles, channels and humans."""
 
 from __future__ import annotations
 
@@ -93,35 +93,61 @@ class Guild:
         return ALL_PERMISSIONS if bits & ADMINISTRATOR else bits
 
 
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The gateway shard that receives a guild's events (Discord's rule)."""
+    return (guild_id >> 22) % shard_count
+
+
 @dataclass
 class World:
     token: str
     bot: User
     application_id: int
     application_name: str
-    guild: Guild
+    #: The first is the default guild (tests, the playground); the others, where sharding is tried.
+    guilds: list[Guild]
     admin: User
     member: User
 
+    @property
+    def guild(self) -> Guild:
+        return self.guilds[0]
+
     @classmethod
-    def default(cls, ids: SnowflakeGenerator, *, token: str = "sandbox-token") -> World:
+    def default(cls, ids: SnowflakeGenerator, *, token: str = "sandbox-token", guilds: int = 1) -> World:
         bot = User(ids.next(), "mjbot", "mjbot", bot=True)
         admin = User(ids.next(), "alice", "Alice (admin)")
         member = User(ids.next(), "bob", "Bob")
-        guild_id = ids.next()
-        admin_role = Role(ids.next(), "Admin", ADMINISTRATOR, position=2)
-        bot_role = Role(ids.next(), "mjbot", MEMBER_PERMISSIONS, position=1, managed=True)
-        roles = [Role(guild_id, "@everyone", MEMBER_PERMISSIONS), bot_role, admin_role]
-        channels = [
-            Channel(ids.next(), "general", 0, topic="Say hi"),
-            Channel(ids.next(), "art", 1, topic="Images"),
-            Channel(ids.next(), "after-dark", 2, nsfw=True, topic="Age-restricted"),
-        ]
-        members = [Member(bot, [bot_role.id]), Member(admin, [admin_role.id]), Member(member, [])]
-        guild = Guild(guild_id, "Sandbox", admin.id, roles, channels, members)
+        made: list[Guild] = []
+        for n in range(guilds):
+            shard = (shard_of(made[0].id, guilds) + n) % guilds if made else 0
+            # With as many shards as guilds, each guild is on a shard of its own.
+            guild_id = ids.next_on_shard(shard, guilds) if made else ids.next()
+            admin_role = Role(ids.next(), "Admin", ADMINISTRATOR, position=2)
+            bot_role = Role(ids.next(), "mjbot", MEMBER_PERMISSIONS, position=1, managed=True)
+            roles = [Role(guild_id, "@everyone", MEMBER_PERMISSIONS), bot_role, admin_role]
+            channels = [
+                Channel(ids.next(), "general", 0, topic="Say hi"),
+                Channel(ids.next(), "art", 1, topic="Images"),
+                Channel(ids.next(), "after-dark", 2, nsfw=True, topic="Age-restricted"),
+            ]
+            members = [Member(bot, [bot_role.id]), Member(admin, [admin_role.id]), Member(member, [])]
+            name = "Sandbox" if n == 0 else f"Sandbox {n + 1}"
+            made.append(Guild(guild_id, name, admin.id, roles, channels, members))
         # A bot's application id equals its user id on Discord.
-        return cls(token, bot, bot.id, "mjbot", guild, admin, member)
+        return cls(token, bot, bot.id, "mjbot", made, admin, member)
 
     def user(self, user_id: int) -> User | None:
         member = self.guild.member(user_id)
         return member.user if member is not None else None
+
+    def guild_by_id(self, guild_id: int) -> Guild | None:
+        return next((g for g in self.guilds if g.id == guild_id), None)
+
+    def guild_of(self, channel_id: int) -> Guild | None:
+        """The guild a channel is in."""
+        return next((g for g in self.guilds if g.channel(channel_id) is not None), None)
+
+    def channel(self, channel_id: int) -> Channel | None:
+        guild = self.guild_of(channel_id)
+        return guild.channel(channel_id) if guild is not None else None
