@@ -13,7 +13,7 @@ import discord.http
 import httpx
 import pytest
 
-from bot.config import JobSettings, Settings
+from bot.config import JobSettings, Settings, WebSettings
 from bot.sandbox.discord import DiscordEmulator, Interaction
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.playground import Playground
@@ -36,8 +36,11 @@ class Running:
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
     saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    # The mask editor on, as `mjbot` with no token has it.
     sandbox = Sandbox(
-        Settings(jobs=FAST_JOBS), store_path=tmp_path / "db.sqlite3", proxy=FakeMjProxy(step_seconds=0.05)
+        Settings(jobs=FAST_JOBS, web=WebSettings(mask_editor=True)),
+        store_path=tmp_path / "db.sqlite3",
+        proxy=FakeMjProxy(step_seconds=0.05),
     )
     await sandbox.start()
     playground = Playground(sandbox)

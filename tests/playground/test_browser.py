@@ -85,3 +85,23 @@ async def test_the_bots_custom_zoom_modal_opens_as_a_dialog_and_submits(running:
     modal_calls = [r.json for r in running.sandbox.proxy.requests if r.path == "/mj/submit/modal"]
     assert modal_calls[0]["prompt"].endswith("--zoom 1.8")
     assert running.emu.violations == []
+
+
+async def test_vary_region_opens_the_mask_editor_from_the_playground(running: Running, page: Page) -> None:
+    composer = page.locator("#composer-input")
+    await composer.click()
+    await composer.press_sequentially("/imagine a harbour")
+    await expect(page.locator("#command-pill")).to_have_text("/imagine")
+    await composer.press("Enter")
+    grid = page.locator("article.message").filter(has=page.get_by_role("button", name="U2", exact=True))
+    await grid.get_by_role("button", name="U2", exact=True).click(timeout=20_000)
+    upscale = page.locator("article.message").filter(has=page.get_by_role("button", name="Vary (Region)"))
+    await upscale.get_by_role("button", name="Vary (Region)").click(timeout=20_000)
+
+    link = page.get_by_role("link", name="Open the editor")
+    async with page.context.expect_page() as opened:
+        await link.click()
+    editor = await opened.value
+    await expect(editor.locator("body")).to_have_attribute("data-ready", "true")
+    await expect(editor.locator("#prompt")).to_have_value("a harbour")
+    assert running.emu.violations == []
