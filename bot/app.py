@@ -80,7 +80,15 @@ class MjBot(commands.Bot):
         self.publisher = JobPublisher(self, self.http_client, settings.jobs.progress_edit_seconds)
         self.engine = JobEngine(self.store, accounts, self.publisher, settings.jobs, config_secrets)
         await self.engine.reload_accounts()
-        self.web = WebServer(self.engine, settings.web.host, settings.web.port, settings.web.public_url)
+        web = settings.web
+        self.web = WebServer(
+            self.engine,
+            web.host,
+            web.port,
+            web.public_url,
+            max_connections=web.max_connections,
+            idle_timeout=web.idle_timeout_seconds,
+        )
         await self.web.start()
         self.engine.hook_base_url = self.web.public_url
         for name in EXTENSIONS:

@@ -47,6 +47,10 @@ class WebSettings(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535)
     #: The URL backends use to reach this server. Defaults to http://host:port.
     public_url: str | None = None
+    #: Connections open at once; more are answered 503 and closed (keep it under the fd limit).
+    max_connections: int = Field(default=100, ge=1)
+    #: Longest wait for a request's headers (an idle connection is closed then) and for its body.
+    idle_timeout_seconds: float = Field(default=5.0, gt=0)
 
 
 class JobSettings(BaseModel):
