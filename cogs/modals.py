@@ -14,8 +14,9 @@ import discord
 import httpx
 
 from bot.domain import Job, JobKind, Reply, UserPrefs
+from bot.http_client import read_capped
 from bot.jobs.engine import USE_SETTINGS, UserError
-from bot.jobs.masks import REGION_NAMES, image_size, region_mask
+from bot.jobs.masks import MAX_MASK_PIXELS, REGION_NAMES, image_size, region_mask
 from cogs.aimg_flow import SettingsModal
 from cogs.replies import defer_job_message, refuse
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 #: Largest parent image downloaded to size a mask.
 MAX_PARENT_BYTES = 20 * 1024 * 1024
+_TOO_LARGE = "The original image is too large to mask. Use Vary (Region) on another image."
 _ZOOM_FLAG = re.compile(r"\s*--zoom\s+\S+", re.IGNORECASE)
 _AR_FLAG = re.compile(r"--(?:ar|aspect)\s", re.IGNORECASE)
 
@@ -128,13 +130,21 @@ async def _parent_size(bot: MjBot, job: Job) -> tuple[int, int]:
         # The URL came from the backend; never let it point the bot at its own network.
         raise UserError("The original image is not on the image service's own host, so it cannot be masked.")
     try:
-        response = await bot.http_client.get(job.image_url)
-        response.raise_for_status()
+        data = await read_capped(bot.http_client, job.image_url, MAX_PARENT_BYTES)
     except httpx.HTTPError:
         raise UserError("The original image could not be downloaded. Try again in a minute.") from None
-    if len(response.content) > MAX_PARENT_BYTES:
-        raise UserError("The original image is too large to mask.")
-    return await asyncio.to_thread(image_size, response.content)
+    if data is None:
+        raise UserError(_TOO_LARGE)
+    try:
+        width, height = await asyncio.to_thread(image_size, data)
+    except ValueError:
+        raise UserError(
+            "The original image could not be read, so a region cannot be drawn on it. "
+            "Try again in a minute, or use Vary (Region) on another image."
+        ) from None
+    if width * height > MAX_MASK_PIXELS:
+        raise UserError(_TOO_LARGE)
+    return width, height
 
 
 async def _press(
