@@ -989,6 +989,7 @@ class JobEngine:
                 media_type=snap.media_type,
                 preview_url=snap.frame_urls[0] if snap.frame_urls else None,
                 result_text=snap.final_prompt if job.kind in (JobKind.DESCRIBE, JobKind.SHORTEN) else None,
+                prompt=_used_prompt(job, snap),
             )
         elif snap.status in (JobStatus.FAILURE, JobStatus.CANCELLED):
             job = await self._store.update_job(
@@ -1156,6 +1157,19 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 def _check_plain_text(prompt: str) -> None:
     if _CONTROL.search(prompt):
         raise UserError("The prompt contains control characters. Type it as plain text.")
+
+
+def _used_prompt(job: Job, snap: TaskSnapshot) -> str:
+    """The prompt a remix really ran with: the backend's report of its task (a proxy whose account
+    has Remix off drops the edited prompt without a word), else the member's (see remix_dropped)."""
+    if job.params.get("remix") and snap.prompt and snap.prompt.strip():
+        return snap.prompt.strip()
+    return job.prompt
+
+
+def remix_dropped(job: Job) -> bool:
+    """A remix whose backend ran another prompt than the one the member edited."""
+    return bool(job.params.get("remix")) and job.params.get("prompt") not in (None, job.prompt)
 
 
 def _secret_matches(job: Job | None, secret: str) -> bool:
