@@ -194,7 +194,8 @@ async def test_vary_region_on_a_parent_that_is_no_usable_image_says_so(
     said = await emu.wait_for(lambda: next((m for m in submitted.ephemeral if refusal in m.content), None))
     assert "another image" in said.content
     assert submitted.original is not None and submitted.original.deleted  # no "thinking…" left
-    assert sandbox.proxy.image_bytes_sent <= MAX_PARENT_BYTES + 8 * 1024 * 1024  # read no further
+    # The download stopped at the cap (what socket buffers took aside), not at the body's end.
+    assert sandbox.proxy.image_bytes_sent < max(len(body) * repeat // 2, MAX_PARENT_BYTES)
     assert sandbox.proxy.count("/mj/submit/modal") == 0
     assert emu.violations == []
 
