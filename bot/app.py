@@ -85,9 +85,17 @@ class MjBot(commands.AutoShardedBot):
         self.publisher = JobPublisher(self, self.http_client, settings.jobs.progress_edit_seconds)
         self.engine = JobEngine(self.store, accounts, self.publisher, settings.jobs, config_secrets)
         await self.engine.reload_accounts()
-        self.web = WebServer(self.engine, settings.web.host, settings.web.port, settings.web.public_url)
+        web = settings.web
+        self.web = WebServer(
+            self.engine,
+            web.host,
+            web.port,
+            web.public_url,
+            max_connections=web.max_connections,
+            idle_timeout=web.idle_timeout_seconds,
+        )
         self.mask_editor = None
-        if settings.web.mask_editor_on:
+        if web.mask_editor_on:
             signer = LinkSigner(box.derived_key("mask-editor-links"))
             web_server = self.web
             self.mask_editor = MaskEditor(

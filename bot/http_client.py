@@ -32,6 +32,21 @@ def make_http_client() -> httpx.AsyncClient:
     )
 
 
+async def read_capped(http: httpx.AsyncClient, url: str, limit: int) -> bytes | None:
+    """The body at ``url``, or None once it passes ``limit`` bytes (reading stops there, so a huge
+    body is never held whole). Raises httpx.HTTPError for a failed request or an error status."""
+    async with http.stream("GET", url) as response:
+        response.raise_for_status()
+        chunks = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
 class _GatedTransport(httpx.AsyncBaseTransport):
     """``inner`` with at most ``limit`` requests per host in it; a slot is held until the
     response closes."""

@@ -1,13 +1,18 @@
 """The bot's HTTP server (aiohttp): backend webhooks and a health check.
 
-Webhook URLs carry the job id and a per-job random secret: ``/hooks/{job_id}/{secret}``. A wrong
-secret gets the same 404 as an unknown job, so the endpoint tells an attacker nothing.
+Webhook URLs carry the job id and a per-job random secret: ``/hooks/{job_id}/{secret}``. The secret
+is checked before the body is read, and a wrong one gets the same 404 as an unknown job, so the
+endpoint tells an attacker nothing. Bodies are bounded in size, JSON depth and read time; idle
+connections are closed and the number open at once is capped (docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
+from typing import cast
 
 from aiohttp import web
 
@@ -17,16 +22,36 @@ log = logging.getLogger(__name__)
 
 #: Webhook bodies are one task JSON; anything much larger is not from a backend.
 MAX_HOOK_BYTES = 256 * 1024
+#: Deeper JSON than this is refused before parsing (a task JSON is a few levels deep).
+MAX_HOOK_DEPTH = 32
 #: The answer to an accepted webhook, encoded once (every backend event gets it).
 _ACCEPTED = b'{"ok": true}'
+#: What a connection over the cap gets before it is closed.
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class WebServer:
-    def __init__(self, engine: JobEngine, host: str, port: int, public_url: str | None) -> None:
+    def __init__(
+        self,
+        engine: JobEngine,
+        host: str,
+        port: int,
+        public_url: str | None,
+        *,
+        max_connections: int = 100,
+        idle_timeout: float = 5.0,
+    ) -> None:
+        """``max_connections``: open at once, more are answered 503 and closed. ``idle_timeout``:
+        the longest wait for a request's headers (from the connection's start or the last
+        response) and, separately, for its body."""
         self._engine = engine
         self._host = host
         self._port = port
         self._public_url = public_url
+        self._max_connections = max_connections
+        self._idle_timeout = idle_timeout
         self._runner: web.AppRunner | None = None
         app = web.Application(client_max_size=MAX_HOOK_BYTES)
         # At most 18 digits: a larger id overflows SQLite's integers (no job has one anyway).
@@ -47,9 +72,12 @@ class WebServer:
         return f"http://{host}:{self._port}"
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self._app, access_log=None)
+        # aiohttp's keep-alive timer runs from a connection's start, so it also drops a client
+        # that sends its headers too slowly (or nothing). No handler_cancellation: a push whose
+        # client leaves once its body is read is still applied whole.
+        self._runner = web.AppRunner(self._app, access_log=None, keepalive_timeout=self._idle_timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = _CappedSite(self._runner, self._host, self._port, self._max_connections)
         await site.start()
         if self._port == 0:
             self._port = self._runner.addresses[0][1]
@@ -60,16 +88,99 @@ class WebServer:
             await self._runner.cleanup()
 
     async def _hook(self, request: web.Request) -> web.Response:
+        job_id, secret = int(request.match_info["job_id"]), request.match_info["secret"]
+        if not await self._engine.hook_secret_matches(job_id, secret):
+            return _unknown_job()
         try:
-            body = json.loads(await request.read())
+            async with asyncio.timeout(self._idle_timeout):
+                raw = await request.read()
+        except TimeoutError:
+            return web.json_response({"error": "body too slow"}, status=408)
+        except ConnectionError as exc:
+            # A client that went away mid-body: nothing to answer, nothing worth a traceback.
+            log.info("webhook for job %s: client left before its body was read (%s)", job_id, exc)
+            return web.Response(status=400)
+        if _json_depth(raw) > MAX_HOOK_DEPTH:
+            return web.json_response({"error": "body is nested too deeply"}, status=400)
+        try:
+            body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return web.json_response({"error": "body is not JSON"}, status=400)
-        accepted = await self._engine.on_push(
-            int(request.match_info["job_id"]), request.match_info["secret"], body
-        )
-        if not accepted:
-            return web.json_response({"error": "unknown job"}, status=404)
+        if not await self._engine.on_push(job_id, secret, body):
+            return _unknown_job()
         return web.Response(body=_ACCEPTED, content_type="application/json")
 
     async def _health(self, _request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
+
+
+def _unknown_job() -> web.Response:
+    return web.json_response({"error": "unknown job"}, status=404)
+
+
+def _json_depth(raw: bytes) -> int:
+    """How deeply the arrays and objects of JSON text ``raw`` nest (brackets in strings aside)."""
+    depth = deepest = 0
+    for bracket in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+class _CappedSite(web.TCPSite):
+    """A TCPSite that answers connections beyond ``limit`` open at once with a 503 and closes
+    them: aiohttp has no such knob (``backlog`` only bounds the accept queue)."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, limit: int) -> None:
+        super().__init__(runner, host, port, backlog=limit)
+        self._limit = limit
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site; TCPSite.start would bind it uncapped
+        server = self._runner.server
+        assert server is not None
+        limit = self._limit
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Capped(server, limit),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
+
+
+class _Capped(asyncio.Protocol):
+    """aiohttp's protocol for one connection, unless ``limit`` connections are already open (the
+    count is read when the connection is made, so a burst of accepts cannot overshoot it)."""
+
+    def __init__(self, server: web.Server, limit: int) -> None:
+        self._server, self._limit = server, limit
+        self._inner: asyncio.Protocol | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if len(self._server.connections) >= self._limit:
+            cast(asyncio.Transport, transport).write(_BUSY)
+            transport.close()
+            return
+        self._inner = self._server()
+        self._inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._inner is not None:
+            self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received() if self._inner is not None else None
+
+    def pause_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.resume_writing()

@@ -11,19 +11,16 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import discord
-import httpx
 
 from bot.domain import Job, JobKind, Reply, UserPrefs
 from bot.jobs.engine import USE_SETTINGS, UserError
-from bot.jobs.masks import REGION_NAMES, image_size, region_mask
+from bot.jobs.masks import REGION_NAMES, fetch_parent, region_mask
 from cogs.aimg_flow import SettingsModal
 from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
     from bot.app import MjBot
 
-#: Largest parent image downloaded to size a mask.
-MAX_PARENT_BYTES = 20 * 1024 * 1024
 _ZOOM_FLAG = re.compile(r"\s*--zoom\s+\S+", re.IGNORECASE)
 _AR_FLAG = re.compile(r"--(?:ar|aspect)\s", re.IGNORECASE)
 
@@ -120,28 +117,12 @@ class RegionModal(discord.ui.Modal, title="Vary (Region)"):
         reply = await defer_job_message(interaction)
         bot: MjBot = interaction.client
         try:
-            size = await _parent_size(bot, self.job)
+            size = (await fetch_parent(bot.engine, bot.http_client, self.job)).size
         except UserError as exc:
             await refuse(interaction, str(exc))
             return
         mask = await asyncio.to_thread(region_mask, size, self.region.values[0])
         await _press(interaction, reply, self.job, self.index, prompt=self.prompt.value, mask_png=mask)
-
-
-async def _parent_size(bot: MjBot, job: Job) -> tuple[int, int]:
-    if not job.image_url:
-        raise UserError("The original image is gone, so a region cannot be drawn on it.")
-    if not bot.engine.image_url_allowed(job, job.image_url):
-        # The URL came from the backend; never let it point the bot at its own network.
-        raise UserError("The original image is not on the image service's own host, so it cannot be masked.")
-    try:
-        response = await bot.http_client.get(job.image_url)
-        response.raise_for_status()
-    except httpx.HTTPError:
-        raise UserError("The original image could not be downloaded. Try again in a minute.") from None
-    if len(response.content) > MAX_PARENT_BYTES:
-        raise UserError("The original image is too large to mask.")
-    return await asyncio.to_thread(image_size, response.content)
 
 
 async def _press(

@@ -54,6 +54,7 @@ from discord.http import handle_message_parameters
 from discord.utils import MISSING
 
 from bot.domain import Job, JobStatus, Reply
+from bot.http_client import read_capped
 from cogs.render import job_content, job_view, result_embed
 
 if TYPE_CHECKING:
@@ -532,16 +533,7 @@ class JobPublisher:
 
     async def _download(self, url: str, limit: int) -> bytes | None:
         try:
-            async with self._http.stream("GET", url) as response:
-                response.raise_for_status()
-                chunks = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        return None
-                    chunks.append(chunk)
-                return b"".join(chunks)
+            return await read_capped(self._http, url, limit)
         except httpx.HTTPError as exc:
             log.warning("could not download a result image (%s); linking it instead", type(exc).__name__)
             return None

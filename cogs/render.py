@@ -7,6 +7,7 @@ import re
 import discord
 
 from bot.domain import ERROR_SENTENCES, ButtonStyle, ErrorKind, Job, JobKind, JobStatus, ResultButton
+from bot.jobs.engine import remix_dropped
 from cogs.buttons import CancelButtonItem, ResultButtonItem
 
 #: Room left for the prompt once the rest of a job message is written (Discord allows 2000).
@@ -55,6 +56,8 @@ def job_content(job: Job) -> str:
         return f"{head} (Waiting to start)"
     if job.status is JobStatus.IN_PROGRESS:
         return f"{head} ({job.progress or 0}%)"
+    if job.status is JobStatus.SUCCESS and remix_dropped(job):
+        return f"{head}\n-# Remix is off on this service's account, so your edited prompt was not used."
     if job.status is JobStatus.SUCCESS and job.ignored_words:
         ignored = discord.utils.escape_markdown(", ".join(job.ignored_words))[:300]
         return f"{head}\n-# Ignored by the image service: {ignored}"

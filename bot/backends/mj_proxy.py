@@ -498,7 +498,8 @@ class MjProxyBackend:
         * C# takes ``enableRemix: true`` and always asks (code 4 when the account has no Remix);
         * plus has no such switch: it asks only when the Discord account itself has Remix mode on.
           When it does not, the task starts at once **with the original prompt**; it is returned
-          all the same (it is running, and the member will see its result), but ``prompt`` is lost;
+          all the same (it is running), and its result shows the prompt the task reports and
+          says the edited one was not used;
         * the open-source proxy has no Remix at all: BackendError(INVALID_INPUT), nothing is sent.
         """
         if self.flavour == "oss":

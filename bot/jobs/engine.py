@@ -922,6 +922,10 @@ class JobEngine:
 
     # ----------------------------------------------------------------------------- tracking
 
+    async def hook_secret_matches(self, job_id: int, secret: str) -> bool:
+        """Whether ``secret`` is job ``job_id``'s webhook secret; the same False for an unknown job."""
+        return _secret_matches(await self._store.get_job(job_id), secret)
+
     async def on_push(self, job_id: int, secret: str, body: object) -> bool:
         """A backend webhook for ``job_id``. False when the job or its secret does not match."""
         # The job is read once, under its lock. A backend may push before its submit call has
@@ -932,7 +936,7 @@ class JobEngine:
             if job is None:
                 self._job_locks.pop(job_id, None)  # no lock kept for an id that names no job
                 return False
-            if not secrets.compare_digest(job.hook_secret, secret):
+            if not _secret_matches(job, secret):
                 return False
             if job.account_id is None:
                 return True  # nothing submitted from our side: a stray or replayed hook
@@ -985,6 +989,7 @@ class JobEngine:
                 media_type=snap.media_type,
                 preview_url=snap.frame_urls[0] if snap.frame_urls else None,
                 result_text=snap.final_prompt if job.kind in (JobKind.DESCRIBE, JobKind.SHORTEN) else None,
+                prompt=_used_prompt(job, snap),
             )
         elif snap.status in (JobStatus.FAILURE, JobStatus.CANCELLED):
             job = await self._store.update_job(
@@ -1152,6 +1157,27 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 def _check_plain_text(prompt: str) -> None:
     if _CONTROL.search(prompt):
         raise UserError("The prompt contains control characters. Type it as plain text.")
+
+
+def _used_prompt(job: Job, snap: TaskSnapshot) -> str:
+    """The prompt a remix really ran with: the backend's report of its task (a proxy whose account
+    has Remix off drops the edited prompt without a word), else the member's (see remix_dropped)."""
+    if job.params.get("remix") and snap.prompt and snap.prompt.strip():
+        return snap.prompt.strip()
+    return job.prompt
+
+
+def remix_dropped(job: Job) -> bool:
+    """A remix whose backend ran another prompt than the one the member edited."""
+    return bool(job.params.get("remix")) and job.params.get("prompt") not in (None, job.prompt)
+
+
+def _secret_matches(job: Job | None, secret: str) -> bool:
+    """A constant-time comparison as bytes: any characters (a str compare raises on non-ASCII),
+    and an unknown job costs the same as a wrong secret."""
+    expected = job.hook_secret if job is not None else secrets.token_urlsafe(24)
+    same = secrets.compare_digest(expected.encode(), secret.encode("utf-8", "surrogatepass"))
+    return job is not None and same
 
 
 def _unsupported(what: str) -> BackendError:

@@ -5,14 +5,18 @@ editor page (docs/mask-editor.md).
 
 from __future__ import annotations
 
+import asyncio
 import io
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from PIL import Image, ImageDraw
+import httpx
+from PIL import Image, ImageDraw, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Largest mask drawn (Midjourney's largest upscale is 4096 px a side).
-MAX_MASK_PIXELS = 4096 * 4096
+from bot.domain import Job
+from bot.http_client import read_capped
+from bot.jobs.engine import JobEngine, UserError
 
 #: Region name → the box to repaint, as fractions of (left, top, right, bottom).
 REGIONS: dict[str, tuple[float, float, float, float]] = {
@@ -22,14 +26,24 @@ REGIONS: dict[str, tuple[float, float, float, float]] = {
     "bottom": (0.0, 0.5, 1.0, 1.0),
     "centre": (0.25, 0.25, 0.75, 0.75),
 }
+#: The largest image a mask is drawn for (a 4x upscale of a wide Midjourney image is ~19 M).
+MAX_MASK_PIXELS = 25_000_000
+#: What a parent image may be (and its MIME type); anything else (an error page, a video) is not
+#: read further.
+_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+#: Largest parent image downloaded to draw a mask on.
+MAX_PARENT_BYTES = 20 * 1024 * 1024
+_TOO_LARGE = "The original image is too large to mask. Use Vary (Region) on another image."
 #: "border" repaints everything outside the centre box.
 BORDER = "border"
 REGION_NAMES = (*REGIONS, BORDER)
 
 
 def region_mask(size: tuple[int, int], region: str) -> bytes:
-    """A black-and-white PNG mask of ``size`` with ``region`` white."""
+    """A black-and-white PNG mask of ``size`` with ``region`` white (at most MAX_MASK_PIXELS)."""
     width, height = size
+    if width * height > MAX_MASK_PIXELS:
+        raise ValueError(f"a {width}x{height} mask is too large")
     if region == BORDER:
         image = Image.new("L", size, 255)
         fill, box = 0, REGIONS["centre"]
@@ -46,10 +60,48 @@ def region_mask(size: tuple[int, int], region: str) -> bytes:
     return out.getvalue()
 
 
-def image_size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        return image.size
+def image_header(data: bytes) -> tuple[str, tuple[int, int]]:
+    """The MIME type and size a PNG, JPEG, WebP or GIF says in its header (nothing is decoded, so
+    a decompression bomb costs nothing); ValueError for anything else."""
+    try:
+        with Image.open(io.BytesIO(data), formats=list(_FORMATS)) as image:
+            return _FORMATS[image.format or ""], image.size
+    # Pillow reports a corrupt PNG chunk as SyntaxError, and a huge header as a bomb.
+    except (UnidentifiedImageError, OSError, SyntaxError, KeyError, Image.DecompressionBombError) as exc:
+        raise ValueError("not a readable image") from exc
 
+
+@dataclass(frozen=True)
+class ParentImage:
+    data: bytes
+    mime: str
+    size: tuple[int, int]
+
+
+async def fetch_parent(engine: JobEngine, http: httpx.AsyncClient, job: Job) -> ParentImage:
+    """The image a Vary (Region) is drawn on, downloaded with a cap and read from its header only;
+    UserError with the sentence to show when it cannot be had."""
+    if not job.image_url:
+        raise UserError("The original image is gone, so a region cannot be drawn on it.")
+    if not engine.image_url_allowed(job, job.image_url):
+        # The URL came from the backend; never let it point the bot at its own network.
+        raise UserError("The original image is not on the image service's own host, so it cannot be masked.")
+    try:
+        data = await read_capped(http, job.image_url, MAX_PARENT_BYTES)
+    except httpx.HTTPError:
+        raise UserError("The original image could not be downloaded. Try again in a minute.") from None
+    if data is None:
+        raise UserError(_TOO_LARGE)
+    try:
+        mime, (width, height) = await asyncio.to_thread(image_header, data)
+    except ValueError:
+        raise UserError(
+            "The original image could not be read, so a region cannot be drawn on it. "
+            "Try again in a minute, or use Vary (Region) on another image."
+        ) from None
+    if width * height > MAX_MASK_PIXELS:
+        raise UserError(_TOO_LARGE)
+    return ParentImage(data, mime, (width, height))
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Point = tuple[Fraction, Fraction]

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import html
-import io
 import logging
 from collections.abc import Callable
 from importlib import resources
 
 import httpx
 from aiohttp import web
-from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.domain import Job, JobStatus
 from bot.jobs.engine import JobEngine, UserError
-from bot.jobs.masks import MAX_MASK_PIXELS, MAX_POINTS, MAX_SHAPES, Shape, shapes_mask
+from bot.jobs.masks import MAX_POINTS, MAX_SHAPES, ParentImage, Shape, fetch_parent, shapes_mask
 from bot.mask_editor.links import USED, EditorLink, LinkError, LinkSigner
 from bot.store import Store
 
@@ -30,10 +28,7 @@ log = logging.getLogger(__name__)
 
 #: The backend button that opens Midjourney's region editor.
 INPAINT_PREFIX = "MJ::Inpaint::"
-#: Largest parent image the bot downloads to show and to size the mask.
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
 _STATIC = {"editor.js": "text/javascript", "editor.css": "text/css", "icon.svg": "image/svg+xml"}
-_MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 _HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -108,10 +103,10 @@ class MaskEditor:
     async def _image(self, request: web.Request) -> web.Response:
         try:
             _, job = await self._parent(request)
-            data, kind, _size = await self._parent_image(job)
+            parent = await self._parent_image(job)
         except LinkError as exc:
             return _error(exc)
-        return web.Response(body=data, content_type=kind, headers=_HEADERS)
+        return web.Response(body=parent.data, content_type=parent.mime, headers=_HEADERS)
 
     async def _submit(self, request: web.Request) -> web.Response:
         try:
@@ -119,8 +114,8 @@ class MaskEditor:
             edit = EditorSubmit.model_validate_json(await request.read())
             if sum(len(getattr(s, "points", ())) for s in edit.shapes) > MAX_POINTS:
                 raise LinkError("That drawing has too many points. Clear it and draw fewer shapes.", 413)
-            _, _, size = await self._parent_image(job)
-            mask = await asyncio.to_thread(shapes_mask, size, edit.shapes)
+            parent = await self._parent_image(job)
+            mask = await asyncio.to_thread(shapes_mask, parent.size, edit.shapes)
             if not await self._store.use_editor_link(link.nonce, link.expires):
                 raise LinkError(USED, 410)
         except ValidationError:
@@ -147,6 +142,12 @@ class MaskEditor:
             headers=_HEADERS,
         )
 
+    async def _parent_image(self, job: Job) -> ParentImage:
+        try:
+            return await fetch_parent(self._engine, self._http, job)
+        except UserError as exc:
+            raise LinkError(str(exc), 422) from None
+
     async def _parent(self, request: web.Request) -> tuple[EditorLink, Job]:
         link = self.signer.verify(request.match_info["token"])
         if await self._store.editor_link_used(link.nonce):
@@ -160,37 +161,6 @@ class MaskEditor:
         ):
             raise LinkError(GONE, 410)
         return link, job
-
-    async def _parent_image(self, job: Job) -> tuple[bytes, str, tuple[int, int]]:
-        """The parent image's bytes, type and size; LinkError when it cannot be had or read."""
-        url = job.image_url
-        if not url or not self._engine.image_url_allowed(job, url):
-            raise LinkError(GONE, 410)
-        unreadable = LinkError("The image could not be downloaded. Try again in a minute.", 502)
-        try:
-            async with self._http.stream("GET", url, timeout=20.0) as response:
-                response.raise_for_status()
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > MAX_IMAGE_BYTES:
-                        raise LinkError("The image is too large to paint on.", 413)
-        except httpx.HTTPError:
-            raise unreadable from None
-        try:
-            kind, size = await asyncio.to_thread(_identify, bytes(data))
-        except (UnidentifiedImageError, OSError, ValueError):
-            raise LinkError("The image could not be read, so it cannot be painted on.", 415) from None
-        return bytes(data), kind, size
-
-
-def _identify(data: bytes) -> tuple[str, tuple[int, int]]:
-    """The image's MIME type and size, read from its header only."""
-    with Image.open(io.BytesIO(data)) as image:
-        kind = _MIME.get(image.format or "")
-        if kind is None or image.width * image.height > MAX_MASK_PIXELS:
-            raise ValueError("not an image the editor takes")
-        return kind, image.size
 
 
 def _read(name: str) -> str:

@@ -89,6 +89,9 @@ class FakeFaults:
     duplicate_hooks: bool = False
     #: Hold a task's hooks and send them in reverse once it ends: the terminal one arrives first.
     reorder_hooks: bool = False
+    #: Every image URL answers with this instead of the task's PNG: (body, content type, times
+    #: the body is repeated), streamed. A CDN serving an error page, a huge file or a hostile image.
+    image_override: tuple[bytes, str, int] | None = None
     _submit: deque[_SubmitFault] = field(default_factory=deque)
     _task_failures: deque[str] = field(default_factory=deque)
     _stuck: int = 0
@@ -112,6 +115,10 @@ class FakeFaults:
     def stick_next_task(self) -> None:
         """The next task that starts reaches IN_PROGRESS and stays there."""
         self._stuck += 1
+
+    def serve_images(self, body: bytes, content_type: str = "image/png", *, repeat: int = 1) -> None:
+        """Image URLs answer ``body`` ``repeat`` times over (see ``image_override``)."""
+        self.image_override = (body, content_type, repeat)
 
     # The fake consumes the one-shot faults through these.
 
@@ -309,6 +316,8 @@ class FakeMjProxy(FakeServer):
         self.step_seconds = step_seconds
         self.progress_steps = progress_steps
         self.faults = FakeFaults()
+        #: Bytes of ``faults.image_override`` bodies written to clients.
+        self.image_bytes_sent = 0
         self._tasks: dict[str, _Task] = {}
         self._rng = random.Random(seed)
         self._last_id = 0
@@ -625,7 +634,9 @@ class FakeMjProxy(FakeServer):
             await self._finish(task, "FAILURE", fail_reason="取消任务")
         return web.Response(status=200)
 
-    async def _image(self, request: web.Request) -> web.Response:
+    async def _image(self, request: web.Request) -> web.StreamResponse:
+        if self.faults.image_override is not None:
+            return await self._override_image(request, *self.faults.image_override)
         task = self._tasks.get(request.match_info["id"])
         if task is None or task.render is None:
             raise web.HTTPNotFound()
@@ -633,6 +644,19 @@ class FakeMjProxy(FakeServer):
         if "progress" in request.query:
             png = images.render_preview(png, int(request.query["progress"]))
         return web.Response(body=png, content_type="image/png")
+
+    async def _override_image(
+        self, request: web.Request, body: bytes, content_type: str, repeat: int
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        for _ in range(repeat):
+            try:
+                await response.write(body)
+            except ConnectionError:
+                break  # the client stopped reading
+            self.image_bytes_sent += len(body)
+        return response
 
     # --- task machinery -----------------------------------------------------------------------
 

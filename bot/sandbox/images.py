@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import struct
+import zlib
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
@@ -115,3 +117,17 @@ def animate(frames: list[bytes], frame_ms: int = 200) -> bytes:
     out = io.BytesIO()
     opened[0].save(out, format="GIF", save_all=True, append_images=opened[1:], duration=frame_ms, loop=0)
     return out.getvalue()
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid 1-bit PNG of ``width`` x ``height`` that is all black: tiny on the wire, huge once
+    decoded (a decompression bomb)."""
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte, then the row's bits
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")

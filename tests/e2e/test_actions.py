@@ -11,6 +11,8 @@ import pytest
 from PIL import Image
 
 from bot.jobs.engine import MemberRate
+from bot.jobs.masks import MAX_PARENT_BYTES
+from bot.sandbox import images
 from bot.sandbox.discord import Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
@@ -154,6 +156,47 @@ async def test_vary_region_sends_a_mask_of_the_chosen_region(sandbox: Sandbox) -
     width, height = mask.size
     assert mask.getpixel((width // 4, height // 2)) == 255  # left: repaint
     assert mask.getpixel((3 * width // 4, height // 2)) == 0  # right: keep
+    assert emu.violations == []
+
+
+_TOO_LARGE = "too large to mask"
+_UNREADABLE = "could not be read"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "repeat", "refusal"),
+    [
+        (b"<!doctype html><title>502 Bad Gateway</title>", "text/html", 1, _UNREADABLE),
+        (images.png_bomb(20_000, 20_000), "image/png", 1, _UNREADABLE),  # past Pillow's bomb limit
+        (images.png_bomb(12_000, 12_000), "image/png", 1, _TOO_LARGE),  # a 144 MB mask
+        (b"\x89PNG\r\n\x1a\n" + bytes(1024 * 1024), "image/png", 120, _TOO_LARGE),  # 120 MB
+    ],
+    ids=["html", "bomb", "huge-header", "huge-body"],
+)
+async def test_vary_region_on_a_parent_that_is_no_usable_image_says_so(
+    sandbox: Sandbox, body: bytes, content_type: str, repeat: int, refusal: str
+) -> None:
+    emu = sandbox.emulator
+    bob = emu.world.member
+    grid = await _grid(sandbox, "a cat on a sofa")
+    before = _seen(sandbox)
+    await emu.click(bob.id, grid.id, custom_id(grid, "U3"))
+    upscale = await _new_result(sandbox, before)
+    # The service's image host now answers with something that is not a usable image.
+    sandbox.proxy.faults.serve_images(body, content_type, repeat=repeat)
+
+    click = await emu.click(bob.id, upscale.id, custom_id(upscale, "Vary (Region)"))
+    await emu.wait_for_response(click)
+    assert click.modal is not None
+    submitted = await emu.submit_modal(
+        click, click.modal["custom_id"], {"Prompt": "a dog on a sofa", "Region to repaint": ["left"]}
+    )
+    said = await emu.wait_for(lambda: next((m for m in submitted.ephemeral if refusal in m.content), None))
+    assert "another image" in said.content
+    assert submitted.original is not None and submitted.original.deleted  # no "thinking…" left
+    # The download stopped at the cap (what socket buffers took aside), not at the body's end.
+    assert sandbox.proxy.image_bytes_sent < max(len(body) * repeat // 2, MAX_PARENT_BYTES)
+    assert sandbox.proxy.count("/mj/submit/modal") == 0
     assert emu.violations == []
 
 

@@ -107,10 +107,42 @@ async def test_remix_opens_a_prompt_editor_and_sends_the_new_prompt(
         await emu.submit_modal(click, click.modal["custom_id"], {"Prompt": "a dog on a wall"})
         remixed = await emu.wait_for_message(art.id, lambda m: m.id not in seen and is_result(m), timeout=10)
         assert "a dog on a wall" in remixed.content
+        assert "not used" not in remixed.content
         [modal] = [r.json for r in proxy.requests if r.path == "/mj/submit/modal"]
         assert modal["prompt"] == "a dog on a wall"
         # Upscales are not remixable: U1 runs at once, no editor.
         click = await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
         await emu.wait_for_response(click)
         assert click.response_type != 9
+        assert emu.violations == []
+
+
+async def test_a_remix_the_account_ignores_shows_the_prompt_used_and_says_so(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    # Plus, whose Discord account has Remix off: the variation starts at once, from the original
+    # prompt, and the edited one is dropped without a word.
+    proxy = FakeMjProxy(flavour="java", step_seconds=0.02, account_remix=False)
+    async with Running(make_sandbox(proxy=proxy)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        toggled = await emu.slash(bob.id, art.id, "prefer", subcommand="remix")
+        await emu.wait_for(
+            lambda: next((m for m in toggled.ephemeral if "Remix mode is on" in m.content), None)
+        )
+        await emu.slash(bob.id, art.id, "imagine", prompt="a cat on a wall")
+        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+        click = await emu.click(bob.id, grid.id, custom_id(grid, "V2"))
+        await emu.wait_for_response(click)
+        assert click.modal is not None
+        seen = {m.id for m in emu.messages(art.id)}
+        await emu.submit_modal(click, click.modal["custom_id"], {"Prompt": "a dog on a wall"})
+        remixed = await emu.wait_for_message(art.id, lambda m: m.id not in seen and is_result(m), timeout=10)
+        [task_id] = [t for t in proxy.task_ids if proxy.task_json(t)["action"] == "VARIATION"]
+        assert proxy.task_json(task_id)["prompt"] == "a cat on a wall"
+        assert proxy.count("/mj/submit/modal") == 0
+        assert "a cat on a wall" in remixed.content
+        assert "a dog on a wall" not in remixed.content
+        said = "Remix is off on this service's account, so your edited prompt was not used."
+        assert said in remixed.content
         assert emu.violations == []

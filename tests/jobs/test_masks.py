@@ -60,4 +60,4 @@ def test_shapes_parse_from_the_page_json_and_bad_ones_are_refused() -> None:
 
 def test_a_mask_larger_than_the_cap_is_refused() -> None:
     with pytest.raises(ValueError, match="larger"):
-        shapes_mask((5000, 5000), [RectShape(kind="rect", x0=0, y0=0, x1=1, y1=1)])
+        shapes_mask((6000, 6000), [RectShape(kind="rect", x0=0, y0=0, x1=1, y1=1)])
