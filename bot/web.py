@@ -11,6 +11,7 @@ import logging
 
 from aiohttp import web
 
+from bot.config import StartupError
 from bot.jobs.engine import JobEngine
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,13 @@ class WebServer:
         self._runner = web.AppRunner(self._app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(
+                f"The webhook server cannot listen on {self._host}:{self._port} ({exc.strerror}): stop "
+                "what uses that port, or set another [web] host/port (MJBOT_WEB_PORT)."
+            ) from None
         if self._port == 0:
             self._port = self._runner.addresses[0][1]
         log.info("web server listening on %s:%s", self._host, self._port)

@@ -67,9 +67,7 @@ async def _run_mjbot(emu: DiscordEmulator, store_path: Path, **extra: str) -> Ex
     env = _clean_env(
         MJBOT_DISCORD_TOKEN=emu.world.token,
         MJBOT_DISCORD_DEV_GUILD_ID=str(emu.world.guild.id),
-        MJBOT_STORE_PATH=str(store_path),
-        MJBOT_WEB_PORT="0",
-        **extra,
+        **{"MJBOT_STORE_PATH": str(store_path), "MJBOT_WEB_PORT": "0", **extra},
     )
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
@@ -310,3 +308,16 @@ async def test_a_taken_sandbox_port_ends_with_one_sentence_naming_the_option(tmp
     assert ended.code is not None and ended.code != 0, ended.stderr
     said = ended.sentence()
     assert str(port) in said and "--port" in said
+
+
+async def test_a_taken_webhook_port_ends_start_up_with_one_sentence(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    port = _free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        ended = await _run_mjbot(emulator, tmp_path / "mjbot.sqlite3", MJBOT_WEB_PORT=str(port))
+    assert ended.code is not None and ended.code != 0, ended.stderr
+    said = ended.sentence()
+    assert f"127.0.0.1:{port}" in said and "[web]" in said
