@@ -7,6 +7,7 @@ Keep every query in this class so that a second engine (PostgreSQL) is an additi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
@@ -98,9 +99,9 @@ async def _check(db: aiosqlite.Connection) -> None:
     await db.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
 
 
-#: What to tell about a database file SQLite refused, by SQLite's error name.
 _RESTORE = "restore it from a backup, or move it away to start with an empty one"
 _WRITABLE = "make both writable by the bot's user"
+#: What to say about a database file SQLite refused, by SQLite's error name (or the OS's errno).
 _SQLITE_CAUSES = {
     "SQLITE_NOTADB": f"it is not a database or it is corrupt: {_RESTORE}",
     "SQLITE_CORRUPT": f"it is corrupt or truncated: {_RESTORE}",
@@ -182,7 +183,8 @@ class Store:
             await store._migrate()
         except (OSError, sqlite3.Error) as exc:
             # The connection's thread is not a daemon: left open, it keeps the process alive.
-            await db.close()
+            with contextlib.suppress(sqlite3.Error):
+                await db.close()
             raise _unusable(path, exc) from None
         return store
 
