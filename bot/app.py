@@ -10,8 +10,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.config import Settings
-from bot.crypto import SecretBox
+from bot.config import Settings, StartupError
+from bot.crypto import SECRET_LOST, SecretBox
 from bot.early_acks import EarlyAcks, early_names
 from bot.http_client import make_http_client
 from bot.jobs.accounts import AccountPool
@@ -33,6 +33,13 @@ EXTENSIONS = (
     "cogs.setup",
     "cogs.member",
     "cogs.errors",
+)
+
+
+#: What the start-up warning about secrets that do not open says to do.
+_LOST_TAIL = (
+    "those accounts are out of rotation until their secret is entered again with "
+    "/setup account secret (or the old key is put back and the bot restarted)."
 )
 
 
@@ -77,9 +84,7 @@ class MjBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         settings = self.settings
-        key = settings.store.secret_key.get_secret_value() if settings.store.secret_key else None
-        box = SecretBox.load(key, settings.store.key_file)
-        self.store = await Store.open(settings.store.path, box)
+        self.store, box = await self._open_store()
         accounts = AccountPool(self.http_client)
         config_secrets = await self._upsert_config_accounts()
         self.publisher = JobPublisher(self, self.http_client, settings.jobs.progress_edit_seconds)
@@ -120,6 +125,46 @@ class MjBot(commands.AutoShardedBot):
         # the process: out of the collector's sight, a full collection no longer walks it
         # (50–90 ms each, a stall every acknowledgement and edit waits behind).
         gc.freeze()
+
+    async def _open_store(self) -> tuple[Store, SecretBox]:
+        """The store with its secret box; one WARNING when a key was made or secrets do not open."""
+        conf = self.settings.store
+        # The database first: when its path is unusable, that is what the one sentence names.
+        store = await Store.open(conf.path)
+        try:
+            box = SecretBox.load(
+                conf.secret_key.get_secret_value() if conf.secret_key else None, conf.key_file
+            )
+        except StartupError:
+            await store.close()
+            raise
+        store.use_box(box)
+        lost = [a.name for a in await store.list_accounts() if a.quarantine_reason == SECRET_LOST]
+        if lost:
+            names, tail = ", ".join(lost), _LOST_TAIL
+            if box.made_in:
+                log.warning(
+                    "The key file %s was missing, so a new key was made there; the secrets of the "
+                    "accounts %s were sealed with the old key: %s",
+                    box.made_in,
+                    names,
+                    tail,
+                )
+            else:
+                log.warning(
+                    "The secrets of the accounts %s do not open with the configured key ([store] "
+                    "secret_key or %s): %s",
+                    names,
+                    conf.key_file,
+                    tail,
+                )
+        elif box.made_in:
+            log.warning(
+                "No [store] secret_key configured: generated one in %s (owner-only). Back it up with "
+                "the database, or set MJBOT_STORE_SECRET_KEY.",
+                box.made_in,
+            )
+        return store, box
 
     async def _upsert_config_accounts(self) -> dict[int, str]:
         """Config-declared accounts go into the store (without secret); their secrets, by id."""

@@ -17,7 +17,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, StartupError, load_settings
 
 T = TypeVar("T")
 
@@ -31,10 +31,25 @@ def _parser() -> argparse.ArgumentParser:
         "--shard-count", type=int, help="Gateway shards to run (default: Discord's recommendation)."
     )
     sandbox = sub.add_parser("sandbox", help="Run the bot against a local Discord emulator and fake backend.")
-    for p in (run, sandbox):
-        p.add_argument("--no-demo", action="store_true", help="Sandbox: skip the scripted /imagine demo.")
-        p.add_argument("--port", type=int, default=8765, help="Sandbox: port of the Discord emulator.")
-        p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR.")
+    # Also on `mjbot` itself (`mjbot --port 8800`); a subcommand's copy only overrides when given.
+    for p, default in ((parser, True), (run, False), (sandbox, False)):
+        p.add_argument(
+            "--no-demo",
+            action="store_true",
+            default=False if default else argparse.SUPPRESS,
+            help="Sandbox: skip the scripted /imagine demo.",
+        )
+        p.add_argument(
+            "--port",
+            type=int,
+            default=8765 if default else argparse.SUPPRESS,
+            help="Sandbox: port of the Discord emulator (the playground page uses the next one).",
+        )
+        p.add_argument(
+            "--log-level",
+            default="INFO" if default else argparse.SUPPRESS,
+            help="DEBUG, INFO, WARNING or ERROR.",
+        )
     return parser
 
 
@@ -48,7 +63,7 @@ def _setup_logging(level: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
-    _setup_logging(getattr(args, "log_level", "INFO"))
+    _setup_logging(args.log_level)
     config = getattr(args, "config", None) or (
         Path(os.environ["MJBOT_CONFIG"]) if "MJBOT_CONFIG" in os.environ else None
     )
@@ -59,20 +74,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if getattr(args, "shard_count", None):
         settings.discord.shard_count = args.shard_count
-    demo = not getattr(args, "no_demo", False)
-    port = getattr(args, "port", 8765)
-    with contextlib.suppress(KeyboardInterrupt):
-        if command == "sandbox" or settings.discord.token is None:
-            if command != "sandbox":
-                print(
-                    "No Discord token configured ([discord] token or MJBOT_DISCORD_TOKEN): "
-                    "starting the local sandbox instead.\n"
-                )
-            from bot.sandbox.runner import run_sandbox
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            if command == "sandbox" or settings.discord.token is None:
+                if command != "sandbox":
+                    print(
+                        "No Discord token configured ([discord] token or MJBOT_DISCORD_TOKEN): "
+                        "starting the local sandbox instead.\n"
+                    )
+                from bot.sandbox.runner import run_sandbox
 
-            run_loop(run_sandbox(settings, port=port, demo=demo))
-        else:
-            run_loop(_run(settings))
+                run_loop(run_sandbox(settings, port=args.port, demo=not args.no_demo))
+            else:
+                run_loop(_run(settings))
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0
 
 

@@ -120,6 +120,11 @@ class ConfigError(Exception):
     """The config file is missing or invalid; the message says which key and why."""
 
 
+class StartupError(Exception):
+    """The bot cannot start (its database, key file or port cannot be used); the message is one
+    sentence naming the cause and what to do, for `mjbot` to print before it exits."""
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Read ``path`` (if given) and the environment. Raises ConfigError with a readable message."""
     from pydantic import ValidationError

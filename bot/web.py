@@ -16,6 +16,7 @@ from typing import cast
 
 from aiohttp import web
 
+from bot.config import StartupError
 from bot.jobs.engine import JobEngine
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,13 @@ class WebServer:
         self._runner = web.AppRunner(self._app, access_log=None, keepalive_timeout=self._idle_timeout)
         await self._runner.setup()
         site = _CappedSite(self._runner, self._host, self._port, self._max_connections)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(
+                f"The webhook server cannot listen on {self._host}:{self._port} ({exc.strerror}): stop "
+                "what uses that port, or set another [web] host/port (MJBOT_WEB_PORT)."
+            ) from None
         if self._port == 0:
             self._port = self._runner.addresses[0][1]
         log.info("web server listening on %s:%s", self._host, self._port)

@@ -14,6 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.crypto import SECRET_LOST
 from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig
 from bot.jobs.engine import UserError
 from cogs.aimg_flow import send_sign_in
@@ -51,6 +52,8 @@ def _options(flavour: str | None, extra: str | None) -> dict[str, str]:
 
 
 def _status(account: Account) -> str:
+    if account.quarantine_reason == SECRET_LOST:
+        return f"⛔ out of rotation: {SECRET_LOST}"
     if account.quarantine_reason:
         return f"⛔ out of rotation: {account.quarantine_reason[:150]} (fix it, then /setup account reset)"
     return "✅ enabled" if account.enabled else "⏸️ disabled"

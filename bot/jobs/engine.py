@@ -31,6 +31,7 @@ from bot.backends.base import (
     SupportsShorten,
 )
 from bot.config import JobSettings
+from bot.crypto import SECRET_LOST
 from bot.domain import (
     MEMBER_SOURCE,
     Account,
@@ -544,6 +545,11 @@ class JobEngine:
         account = await self._store.get_account(guild_id, name)
         if account is None or account.source == MEMBER_SOURCE:
             raise UserError(f"This server has no account named {name!r}. See /setup account list.")
+        if account.quarantine_reason == SECRET_LOST:
+            raise UserError(
+                f"The secret of {name!r} was sealed with another key: "
+                "enter it again with /setup account secret."
+            )
         await self._store.set_account_quarantine(account.id, None)
         self._accounts.quarantine(account.id, None)
         await self._store.audit(guild_id, user_id, "account reset", name)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from bot.app import MjBot
-from bot.config import AccountSettings, Settings
+from bot.config import AccountSettings, Settings, StartupError
 from bot.domain import BackendKind
 from bot.sandbox.discord import DiscordEmulator, point_discord_py_at
 from bot.sandbox.discord.state import Event, Message
@@ -192,11 +193,17 @@ async def run_sandbox(
         sandbox = Sandbox(
             settings, store_path=Path(tmp) / "sandbox.sqlite3", proxy=proxy, emulator_port=port, extra=[aimg]
         )
-        await sandbox.start()
         if playground_port is None:
             playground_port = port + 1 if port else 0
+        with _port_in_use(port):
+            await sandbox.start()
         playground = Playground(sandbox)
-        await playground.start(port=playground_port)
+        try:
+            with _port_in_use(playground_port):
+                await playground.start(port=playground_port)
+        except BaseException:
+            await sandbox.stop()
+            raise
         emu = sandbox.emulator
         print(
             "mjbot sandbox is running.\n"
@@ -217,6 +224,20 @@ async def run_sandbox(
         finally:
             await playground.stop()
             await sandbox.stop()
+
+
+@contextlib.contextmanager
+def _port_in_use(port: int) -> Iterator[None]:
+    """Turn "address already in use" into one sentence for `mjbot` to print."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise StartupError(
+            f"Port {port} is already in use: stop what listens there, or start the sandbox on "
+            "other ports with --port (e.g. mjbot --port 8800; the playground page uses the next port)."
+        ) from None
 
 
 async def play_demo(sandbox: Sandbox) -> None:

@@ -7,8 +7,11 @@ Keep every query in this class so that a second engine (PostgreSQL) is an additi
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import logging
+import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -19,7 +22,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.crypto import SecretBox
+from bot.config import StartupError
+from bot.crypto import SECRET_LOST, SecretBox
 from bot.domain import (
     MEMBER_SOURCE,
     Account,
@@ -81,6 +85,54 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+async def _check(db: aiosqlite.Connection) -> None:
+    """Raise sqlite3.Error for a file that opens but cannot be used: a damaged one (truncated, it
+    fails later on the first page it lacks) or a read-only one (it fails at the first write)."""
+    async with db.execute("PRAGMA quick_check") as cur:
+        row = await cur.fetchone()
+    if row is not None and row[0] != "ok":
+        damaged = sqlite3.DatabaseError(f"database disk image is malformed ({row[0]})")
+        damaged.sqlite_errorname = "SQLITE_CORRUPT"
+        raise damaged
+    async with db.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    await db.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
+
+
+_RESTORE = "restore it from a backup, or move it away to start with an empty one"
+_WRITABLE = "make both writable by the bot's user"
+#: What to say about a database file SQLite refused, by SQLite's error name (or the OS's errno).
+_SQLITE_CAUSES = {
+    "SQLITE_NOTADB": f"it is not a database or it is corrupt: {_RESTORE}",
+    "SQLITE_CORRUPT": f"it is corrupt or truncated: {_RESTORE}",
+    "SQLITE_READONLY": f"it or its directory is read-only: {_WRITABLE}",
+    "SQLITE_FULL": "the disk is full: free some space",
+    "SQLITE_CANTOPEN": f"it or its directory cannot be opened or written: {_WRITABLE}",
+    "SQLITE_PERM": f"permission denied on it or its directory: {_WRITABLE}",
+    "SQLITE_IOERR": "reading or writing it failed (disk full or failing): check the disk",
+}
+_OS_CAUSES = {
+    errno.ENOSPC: "the disk is full: free some space",
+    errno.EACCES: f"permission denied on it or its directory: {_WRITABLE}",
+    errno.EPERM: f"it or its directory may not be changed: {_WRITABLE}",
+    errno.EROFS: "its file system is read-only: set [store] path to a writable place",
+    errno.ENOTDIR: "part of its directory path is a file, not a directory: fix [store] path",
+    errno.EEXIST: "part of its directory path is a file, not a directory: fix [store] path",
+    errno.EISDIR: "it is a directory: set [store] path to a file",
+}
+
+
+def _unusable(path: Path | str, exc: OSError | sqlite3.Error) -> StartupError:
+    """One sentence on why the database file cannot be used and what to do."""
+    if isinstance(exc, sqlite3.Error):
+        # Extended names (SQLITE_CANTOPEN_ISDIR, …) share their base name's cause.
+        base = "_".join((getattr(exc, "sqlite_errorname", None) or "").split("_")[:2])
+        cause = _SQLITE_CAUSES.get(base, f"SQLite says {str(exc)!r}")
+    else:
+        cause = _OS_CAUSES.get(exc.errno or 0, f"{exc.strerror or exc}")
+    return StartupError(f"Cannot use the database {path} ([store] path): {cause}.")
+
+
 @dataclass
 class _KeptJob:
     row: dict[str, Any]
@@ -111,18 +163,34 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path | str, box: SecretBox | None = None) -> Store:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the
-        # last commits), which is the failure this bot must survive.
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        store = cls(db, box)
-        await store._migrate()
+        """The store in ``path``, checked and migrated; StartupError (one sentence) when the file
+        cannot be used."""
+        try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise _unusable(path, exc) from None
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the
+            # last commits), which is the failure this bot must survive.
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await _check(db)
+            store = cls(db, box)
+            await store._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            # The connection's thread is not a daemon: left open, it keeps the process alive.
+            with contextlib.suppress(sqlite3.Error):
+                await db.close()
+            raise _unusable(path, exc) from None
         return store
+
+    def use_box(self, box: SecretBox) -> None:
+        """Seal and unseal account secrets with ``box`` from now on."""
+        self._box = box
 
     async def close(self) -> None:
         if self._saver is not None:
@@ -196,7 +264,10 @@ class Store:
     def _unsealed(self, account: Account) -> Account:
         if self._box is None or not account.secret:
             return account
-        return account.model_copy(update={"secret": self._box.open(account.secret)})
+        secret = self._box.open(account.secret)
+        if secret is None:
+            return account.model_copy(update={"secret": "", "quarantine_reason": SECRET_LOST})
+        return account.model_copy(update={"secret": secret})
 
     async def add_account(
         self,
