@@ -373,7 +373,7 @@ class JobEngine:
         if found is None:
             raise UserError(
                 f"This image was made with <@{owner}>'s own AIMG account, which only they can use, "
-                "and this server has no AIMG account of its own. Ask a server admin to set one up."
+                "and no AIMG account of this server is available. Ask a server admin."
             )
         return found[0].id
 
