@@ -1,7 +1,7 @@
 """/aimg: generate with AIMG's own options or a workflow template, sign a member's AIMG account in,
 list creations and models.
 
-Every subcommand works only where :func:`cogs.aimg_flow.aimg_allowed` says so (age-restricted
+Every subcommand works only where :func:`cogs.access.aimg_allowed` says so (age-restricted
 channels). Generations and workflow runs become GENERATE jobs, shown and tracked like any other
 job; model, size and sampler suggestions come from the account's ``getModels``, in the order the
 service gives, and template suggestions from its ``2/getAggregatedWorkflowTemplates``.
@@ -28,7 +28,8 @@ from bot.backends.aimg import (
 )
 from bot.domain import MEMBER_SOURCE, Account, BackendError
 from bot.jobs.engine import MAX_PROMPT_CHARS
-from cogs.aimg_flow import AGE_REFUSAL, NO_ACCOUNT, aimg_allowed, send_sign_in, start_generation
+from cogs.access import AGE_REFUSAL, aimg_allowed
+from cogs.aimg_flow import NO_ACCOUNT, send_sign_in, start_generation
 
 if TYPE_CHECKING:
     from bot.app import MjBot

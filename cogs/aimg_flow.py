@@ -1,4 +1,4 @@
-"""What the /aimg cog, the result buttons and the modals share: the age gate, starting a checked
+"""What the /aimg cog, the result buttons and the modals share: starting a checked
 AIMG generation (a workflow run too), the "Use these settings" modal and the item actions (like,
 dislike, delete, and report with the form that asks AIMG's category).
 
@@ -24,15 +24,12 @@ from bot.backends.aimg import (
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind, ErrorKind, Job, JobKind
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
+from cogs.access import JobModal
 from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
     from bot.app import MjBot
 
-AGE_REFUSAL = (
-    "AIMG makes adult content, so its commands work only in age-restricted channels. "
-    "Use an age-restricted channel, or ask an admin to allow this one."
-)
 NO_ACCOUNT = "This server has no AIMG account for this channel. Ask a server admin to set one up."
 _DELETE = aimg_custom_id("delete")
 _REPORT = aimg_custom_id("report")
@@ -41,18 +38,6 @@ _REPORT = aimg_custom_id("report")
 REPORT_QUEUES_WAIT = 2.0
 #: Longest report details (a short paragraph for AIMG's moderators).
 REPORT_DETAILS_CHARS = 1000
-
-
-async def aimg_allowed(bot: MjBot, interaction: discord.Interaction[Any]) -> bool:
-    """Whether AIMG commands may run where ``interaction`` happens: an age-restricted (NSFW)
-    channel, or one an admin allowed with ``/setup channel aimg_allowed:True``."""
-    is_nsfw = getattr(interaction.channel, "is_nsfw", None)
-    if is_nsfw and is_nsfw():
-        return True
-    if interaction.guild_id is None or interaction.channel_id is None:
-        return False
-    config = await bot.engine.guild_config(interaction.guild_id)
-    return config.channel(interaction.channel_id).aimg_allowed
 
 
 async def start_generation(
@@ -124,13 +109,12 @@ def _refusal(exc: BackendError, params: dict[str, str]) -> str:
     return exc.user_message
 
 
-class SettingsModal(discord.ui.Modal, title="Use these settings"):
-    """A finished generation's parameters, editable, for a new generation (model, size and sampler
-    are kept; Discord modals hold five inputs)."""
+class SettingsModal(JobModal, title="Use these settings"):
+    """A finished generation's parameters (button ``index`` of ``job``), editable, for a new
+    generation (model, size and sampler are kept; Discord modals hold five inputs)."""
 
-    def __init__(self, job: Job) -> None:
-        super().__init__(timeout=900)
-        self.job = job
+    def __init__(self, job: Job, index: int) -> None:
+        super().__init__(job, index)
         params = job.params
         self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
             label="Prompt", style=discord.TextStyle.paragraph, default=job.prompt[:4000], max_length=4000
@@ -166,7 +150,7 @@ def _number_input(label: str, default: str) -> discord.ui.TextInput[Any]:
 
 async def item_action_clicked(interaction: discord.Interaction[Any], job: Job, index: int) -> None:
     """👍, 👎, 🗑️ or 🚩 on a result: act on the item at the service, confirm privately. A deleted
-    item's message goes too (the click handler has checked: owner or Manage Messages). 🚩 first
+    item's message goes too (the click handler has checked who may: cogs/access.py). 🚩 first
     opens a form asking AIMG's report category and optional details."""
     if job.buttons[index].custom_id == _REPORT:
         await _open_report(interaction, job, index)
@@ -201,7 +185,7 @@ async def _open_report(interaction: discord.Interaction[Any], job: Job, index: i
     """Open the report form (a modal must be the first answer to the click, so no defer)."""
     bot: MjBot = interaction.client
     try:
-        backend, _ = bot.engine.item_backend(job, index)
+        backend, _ = bot.engine.item_backend(job, index, interaction.user.id)
         async with asyncio.timeout(REPORT_QUEUES_WAIT):
             queues = await backend.get_report_queues()
     except UserError as exc:
@@ -216,12 +200,11 @@ async def _open_report(interaction: discord.Interaction[Any], job: Job, index: i
     await interaction.response.send_message(text, ephemeral=True)
 
 
-class ReportModal(discord.ui.Modal, title="Report this item"):
+class ReportModal(JobModal, title="Report this item"):
     """🚩: one of AIMG's report categories (getReportQueues) and optional details for its moderators."""
 
     def __init__(self, job: Job, index: int, queues: Sequence[str]) -> None:
-        super().__init__(timeout=900)
-        self.job, self.index = job, index
+        super().__init__(job, index)
         # Discord lists 25 options of at most 100 characters; with no category AIMG files the
         # report under its default, so offer that one.
         offered = [q for q in queues if 0 < len(q) <= 100][:25] or [DEFAULT_REPORT_QUEUE]

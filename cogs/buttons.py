@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.domain import Job
 from bot.jobs.engine import UserError
+from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
 from cogs.aimg_flow import item_action_clicked
 from cogs.modals import modal_for
 from cogs.replies import defer_job_message, refuse
@@ -69,17 +69,15 @@ class ResultButtonItem(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot: MjBot = interaction.client
         try:
-            parent = await _owned_job(bot, interaction, self.job_id)
-            if not 0 <= self.index < len(parent.buttons):
-                raise UserError("This button is no longer available. Run /imagine again.")
+            parent = await usable_job(interaction, self.job_id, self.index)
         except UserError as exc:
-            await _refuse(interaction, str(exc))
+            await refuse_quietly(interaction, str(exc))
             return
         if bot.engine.is_item_action(parent, self.index):
             await item_action_clicked(interaction, parent, self.index)  # 👍 👎 🗑️ 🚩: no new job
             return
-        editor = bot.mask_editor
-        editor_url = editor.link(parent, self.index, interaction.user.id) if editor else None
+        editor, channel_id = bot.mask_editor, clicked_channel(interaction)
+        editor_url = editor.link(parent, self.index, interaction.user.id, channel_id) if editor else None
         if editor_url is not None:
             await interaction.response.send_message(
                 "Paint the part to change in the editor (the link works once, for 15 minutes):",
@@ -95,7 +93,11 @@ class ResultButtonItem(
         reply = await defer_job_message(interaction)
         try:
             await bot.engine.press(
-                parent, self.index, user_id=interaction.user.id, channel_id=parent.channel_id, reply=reply
+                parent,
+                self.index,
+                user_id=interaction.user.id,
+                channel_id=clicked_channel(interaction),
+                reply=reply,
             )
         except UserError as exc:
             await refuse(interaction, str(exc))
@@ -123,32 +125,10 @@ class CancelButtonItem(
         bot: MjBot = interaction.client
         await interaction.response.defer()
         try:
-            await _owned_job(bot, interaction, self.job_id)
+            await owned_job(interaction, self.job_id)
             await bot.engine.cancel(self.job_id)
         except UserError as exc:
-            await _refuse(interaction, str(exc))
-
-
-async def _owned_job(bot: MjBot, interaction: discord.Interaction[Any], job_id: int) -> Job:
-    """The job, when the clicking member owns it or may manage messages; else a UserError."""
-    job = await bot.engine.get(job_id)
-    if job is None:
-        raise UserError("This job is no longer known to the bot. Run /imagine again.")
-    if (
-        interaction.user.id != job.owner_id
-        and not _can_manage(interaction)
-        and not (await bot.engine.guild_config(job.guild_id)).buttons_anyone
-    ):
-        raise UserError(f"Only <@{job.owner_id}> can use these buttons.")
-    return job
-
-
-async def _refuse(interaction: discord.Interaction[Any], text: str) -> None:
-    quiet = discord.AllowedMentions.none()
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=quiet)
-    else:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=quiet)
+            await refuse_quietly(interaction, str(exc))
 
 
 def editor_link_view(url: str) -> discord.ui.View:
@@ -164,11 +144,6 @@ def mark_pressed(message: discord.Message, custom_id: str) -> discord.ui.View:
         if isinstance(item, discord.ui.Button) and item.custom_id == custom_id:
             item.style = discord.ButtonStyle.primary
     return view
-
-
-def _can_manage(interaction: discord.Interaction[Any]) -> bool:
-    perms = interaction.permissions
-    return perms.manage_messages or perms.administrator
 
 
 class Buttons(commands.Cog):

@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.domain import Job, JobStatus
 from bot.jobs.engine import UserError
+from cogs.access import age_refusal
 from cogs.render import job_view, shown_prompt
 
 if TYPE_CHECKING:
@@ -134,6 +135,10 @@ class Member(commands.Cog):
             await interaction.response.send_message(
                 f"Job #{job} has no result to show ({_STATUS[found.status]}).", ephemeral=True
             )
+            return
+        refusal = await age_refusal(interaction, found)
+        if refusal is not None:
+            await interaction.response.send_message(refusal, ephemeral=True)
             return
         await interaction.response.defer(thinking=True)
         files = []

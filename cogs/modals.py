@@ -15,6 +15,7 @@ import discord
 from bot.domain import Job, JobKind, Reply, UserPrefs
 from bot.jobs.engine import USE_SETTINGS, UserError
 from bot.jobs.masks import REGION_NAMES, fetch_parent, region_mask
+from cogs.access import JobModal, clicked_channel
 from cogs.aimg_flow import SettingsModal
 from cogs.replies import defer_job_message, refuse
 
@@ -40,7 +41,7 @@ def modal_for(job: Job, index: int, prefs: UserPrefs, *, can_remix: bool) -> dis
     if button.custom_id.startswith("MJ::Inpaint::"):
         return RegionModal(job, index)
     if button.custom_id == USE_SETTINGS:
-        return SettingsModal(job)
+        return SettingsModal(job, index)
     if prefs.remix and can_remix and button.kind in REMIX_KINDS:
         return RemixModal(job, index)
     return None
@@ -52,10 +53,9 @@ def _prompt_input(job: Job) -> discord.ui.TextInput[Any]:
     )
 
 
-class RemixModal(discord.ui.Modal, title="Remix Prompt"):
+class RemixModal(JobModal, title="Remix Prompt"):
     def __init__(self, job: Job, index: int) -> None:
-        super().__init__(timeout=900)
-        self.job, self.index = job, index
+        super().__init__(job, index)
         self.prompt = _prompt_input(job)
         self.add_item(self.prompt)
 
@@ -64,10 +64,9 @@ class RemixModal(discord.ui.Modal, title="Remix Prompt"):
         await _press(interaction, reply, self.job, self.index, prompt=self.prompt.value, remix=True)
 
 
-class ZoomModal(discord.ui.Modal, title="Zoom Out"):
+class ZoomModal(JobModal, title="Zoom Out"):
     def __init__(self, job: Job, index: int) -> None:
-        super().__init__(timeout=900)
-        self.job, self.index = job, index
+        super().__init__(job, index)
         self.prompt = _prompt_input(job)
         self.zoom: discord.ui.TextInput[Any] = discord.ui.TextInput(
             label="Zoom (1 to 2)", default="1.5", max_length=4
@@ -93,10 +92,9 @@ class ZoomModal(discord.ui.Modal, title="Zoom Out"):
         await _press(interaction, reply, self.job, self.index, prompt=f"{prompt} --zoom {zoom:g}")
 
 
-class RegionModal(discord.ui.Modal, title="Vary (Region)"):
+class RegionModal(JobModal, title="Vary (Region)"):
     def __init__(self, job: Job, index: int) -> None:
-        super().__init__(timeout=900)
-        self.job, self.index = job, index
+        super().__init__(job, index)
         self.prompt = _prompt_input(job)
         self.region: discord.ui.Select[Any] = discord.ui.Select(
             options=[discord.SelectOption(label=name.title(), value=name) for name in REGION_NAMES],
@@ -141,7 +139,7 @@ async def _press(
             job,
             index,
             user_id=interaction.user.id,
-            channel_id=job.channel_id,
+            channel_id=clicked_channel(interaction),
             prompt=prompt,
             mask_png=mask_png,
             remix=remix,

@@ -333,7 +333,8 @@ class JobEngine:
         _check_plain_text(prompt or "")
         config = await self._store.guild_config(parent.guild_id)
         await self._check_allowed(config, parent.guild_id, channel_id, user_id, prompt or "")
-        if parent.account_id is None or not self._accounts.usable(parent.account_id):
+        account_id = self._acting_account(parent, user_id, channel_id)
+        if account_id is None or not self._accounts.usable(account_id):
             raise UserError(
                 "The account that made this image is not available any more, so its buttons cannot work. "
                 "Run /imagine again."
@@ -348,8 +349,8 @@ class JobEngine:
             deadline=time.time() + self._settings.timeout_seconds,
             parent_job_id=parent.id,
             action_custom_id=button.custom_id,
-            # A follow-up runs on the account that holds its parent task.
-            account_id=parent.account_id,
+            # A follow-up runs on the account that holds its parent task (see _acting_account).
+            account_id=account_id,
             inputs=[mask_png] if mask_png else (),
             params=self._follow_up_params(parent, button, prompt, remix),
             reply=reply,
@@ -357,6 +358,35 @@ class JobEngine:
         self._observer.job_changed(job)
         self._spawn(self._dispatch(parent.guild_id))
         return [job]
+
+    def _acting_account(self, job: Job, user_id: int, channel_id: int) -> int | None:
+        """The account that runs ``user_id``'s action on ``job``: the job's own, except a member's
+        personal AIMG session, which runs its owner's actions only. Another member's then runs on
+        the account their own generations in ``channel_id`` use (AIMG reads any item by id); a
+        UserError when there is none."""
+        account = self._accounts.get(job.account_id) if job.account_id is not None else None
+        if account is None or account.source != MEMBER_SOURCE:
+            return job.account_id
+        owner = account.options.get("owner_id")
+        if owner == str(user_id):
+            return account.id
+        found = self.aimg_account(job.guild_id, channel_id, user_id)
+        if found is None:
+            raise UserError(
+                f"This image was made with <@{owner}>'s own AIMG account, which only they can use, "
+                "and no AIMG account of this server is available. Ask a server admin."
+            )
+        return found[0].id
+
+    async def is_aimg(self, job: Job) -> bool:
+        """Whether ``job`` shows AIMG content: a generation, or a follow-up of one (known from the
+        job it came from, so even once its account is gone)."""
+        while job.kind is not JobKind.GENERATE:
+            parent = await self._store.get_job(job.parent_job_id) if job.parent_job_id else None
+            if parent is None:
+                return False
+            job = parent
+        return True
 
     def _is_aimg(self, account_id: int | None) -> bool:
         account = self._accounts.get(account_id) if account_id is not None else None
@@ -607,14 +637,16 @@ class JobEngine:
         """Whether button ``index`` acts on the backend's item (like, delete…) rather than start a job."""
         return 0 <= index < len(job.buttons) and job.buttons[index].custom_id in ITEM_ACTIONS
 
-    def item_backend(self, job: Job, index: int) -> tuple[AimgBackend, str]:
-        """The client of the account that made ``job``'s item, and the item's id, for item button
-        ``index``; a UserError when the button or the account is gone."""
+    def item_backend(self, job: Job, index: int, user_id: int) -> tuple[AimgBackend, str]:
+        """The client of the account that acts for ``user_id`` on ``job``'s item (the one that made
+        it, see _acting_account), and the item's id, for item button ``index``; a UserError when
+        the button or the account is gone."""
         if not self.is_item_action(job, index) or job.backend_task_id is None:
             raise UserError("This button is no longer available.")
-        if job.account_id is None or not self._accounts.usable(job.account_id):
+        account_id = self._acting_account(job, user_id, job.channel_id)
+        if account_id is None or not self._accounts.usable(account_id):
             raise UserError("The account that made this image is not available any more.")
-        backend = self._accounts.backend(job.account_id)
+        backend = self._accounts.backend(account_id)
         if not isinstance(backend, AimgBackend):
             raise UserError("This button is no longer available.")
         return backend, job.backend_task_id
@@ -632,7 +664,7 @@ class JobEngine:
 
         👍 and 👎 toggle: the member's vote on the item is stored, and the same button again takes
         it back. A report goes in ``report_queue`` (AIMG's category) with the member's ``details``."""
-        backend, item_id = self.item_backend(job, index)
+        backend, item_id = self.item_backend(job, index, user_id)
         custom_id = job.buttons[index].custom_id
         pressed = vote_of(custom_id)
         vote: str | None = None

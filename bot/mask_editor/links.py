@@ -1,8 +1,8 @@
 """Editor links: ``/edit/<token>``, the token signed so that nothing in it can be changed.
 
 A token is ``<payload>.<signature>``, both base64url: the payload names the job, its Vary (Region)
-button, the member it was given to, when it expires and a random nonce (what makes it one-use);
-the signature is HMAC-SHA256 over the payload with a key derived from the store's secret key, so
+button, the member it was given to, the channel the result goes to, when it expires and a random
+nonce (what makes it one-use); the signature is HMAC-SHA256 over the payload with a key derived from the store's secret key, so
 every process that shares the store can check it and a restart keeps it valid.
 """
 
@@ -41,6 +41,7 @@ class EditorLink:
     job_id: int
     index: int
     user_id: int
+    channel_id: int
     expires: int
     nonce: str
 
@@ -49,9 +50,13 @@ class LinkSigner:
     def __init__(self, key: bytes) -> None:
         self._key = key
 
-    def issue(self, job_id: int, index: int, user_id: int, *, now: float | None = None) -> str:
+    def issue(
+        self, job_id: int, index: int, user_id: int, channel_id: int, *, now: float | None = None
+    ) -> str:
         expires = int((time.time() if now is None else now) + LINK_SECONDS)
-        payload = {"j": job_id, "i": index, "u": user_id, "e": expires, "n": secrets.token_hex(8)}
+        payload = {
+            "j": job_id, "i": index, "u": user_id, "c": channel_id, "e": expires, "n": secrets.token_hex(8)
+        }  # fmt: skip
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{_b64(self._sign(body))}"
 
@@ -70,7 +75,7 @@ class LinkSigner:
             data = json.loads(_unb64(body))
             link = EditorLink(
                 job_id=int(data["j"]), index=int(data["i"]), user_id=int(data["u"]),
-                expires=int(data["e"]), nonce=str(data["n"]),
+                channel_id=int(data["c"]), expires=int(data["e"]), nonce=str(data["n"]),
             )  # fmt: skip
         except (ValueError, KeyError, TypeError):
             raise LinkError(FORGED, 403) from None

@@ -64,11 +64,12 @@ class MaskEditor:
         self.signer = signer
         self._base_url = base_url
 
-    def link(self, job: Job, index: int, user_id: int) -> str | None:
-        """The editor's URL for button ``index`` of ``job``; None when that button is not Vary (Region)."""
+    def link(self, job: Job, index: int, user_id: int, channel_id: int) -> str | None:
+        """The editor's URL for button ``index`` of ``job``, pressed by ``user_id`` in ``channel_id``
+        (where the result goes); None when that button is not Vary (Region)."""
         if not job.buttons[index].custom_id.startswith(INPAINT_PREFIX):
             return None
-        return f"{self._base_url()}/edit/{self.signer.issue(job.id, index, user_id)}"
+        return f"{self._base_url()}/edit/{self.signer.issue(job.id, index, user_id, channel_id)}"
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -127,7 +128,7 @@ class MaskEditor:
                 job,
                 link.index,
                 user_id=link.user_id,
-                channel_id=job.channel_id,
+                channel_id=link.channel_id,
                 prompt=edit.prompt.strip() or job.prompt,
                 mask_png=mask,
             )
@@ -137,7 +138,7 @@ class MaskEditor:
         return web.json_response(
             {
                 "text": "Sent. The new image will appear in the channel in Discord.",
-                "url": f"https://discord.com/channels/{job.guild_id}/{job.channel_id}",
+                "url": f"https://discord.com/channels/{job.guild_id}/{link.channel_id}",
             },
             headers=_HEADERS,
         )

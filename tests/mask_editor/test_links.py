@@ -13,14 +13,14 @@ KEY = b"k" * 32
 
 def test_a_link_names_its_job_button_and_member() -> None:
     signer = LinkSigner(KEY)
-    link = signer.verify(signer.issue(42, 7, 1001))
-    assert (link.job_id, link.index, link.user_id) == (42, 7, 1001)
+    link = signer.verify(signer.issue(42, 7, 1001, 55))
+    assert (link.job_id, link.index, link.user_id, link.channel_id) == (42, 7, 1001, 55)
     assert link.expires > time.time() + 14 * 60
 
 
 def test_two_links_for_the_same_button_differ() -> None:
     signer = LinkSigner(KEY)
-    assert signer.issue(1, 1, 1) != signer.issue(1, 1, 1)
+    assert signer.issue(1, 1, 1, 1) != signer.issue(1, 1, 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -35,21 +35,21 @@ def test_two_links_for_the_same_button_differ() -> None:
 )
 def test_a_changed_token_is_refused(tamper: object) -> None:
     signer = LinkSigner(KEY)
-    token = tamper(signer.issue(42, 7, 1001))  # type: ignore[operator]
+    token = tamper(signer.issue(42, 7, 1001, 55))  # type: ignore[operator]
     with pytest.raises(LinkError) as refused:
         signer.verify(token)
     assert refused.value.status == 403
 
 
 def test_a_token_signed_with_another_key_is_refused() -> None:
-    token = LinkSigner(b"x" * 32).issue(42, 7, 1001)
+    token = LinkSigner(b"x" * 32).issue(42, 7, 1001, 55)
     with pytest.raises(LinkError):
         LinkSigner(KEY).verify(token)
 
 
 def test_a_link_expires_after_15_minutes() -> None:
     signer = LinkSigner(KEY)
-    token = signer.issue(42, 7, 1001, now=time.time() - 15 * 60 - 1)
+    token = signer.issue(42, 7, 1001, 55, now=time.time() - 15 * 60 - 1)
     with pytest.raises(LinkError) as refused:
         signer.verify(token)
     assert refused.value.status == 410

@@ -85,8 +85,9 @@ async def test_forged_and_expired_links_are_refused(editor_sandbox: Sandbox) -> 
     assert box.bot is not None and box.bot.mask_editor is not None
     token = link.url.rsplit("/", 1)[1]
     body, signature = token.split(".")
-    other_job = box.bot.mask_editor.signer.issue(link.upscale.id, 0, box.emulator.world.member.id)
-    expired = box.bot.mask_editor.signer.issue(1, 0, 1, now=time.time() - 3600)
+    art = box.emulator.channel("art").id
+    other_job = box.bot.mask_editor.signer.issue(link.upscale.id, 0, box.emulator.world.member.id, art)
+    expired = box.bot.mask_editor.signer.issue(1, 0, 1, art, now=time.time() - 3600)
     base = link.url.rsplit("/", 1)[0]
     async with httpx.AsyncClient() as http:
         forged = await http.get(f"{base}/{body}.{signature[::-1]}")
