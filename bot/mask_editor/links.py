@@ -2,8 +2,9 @@
 
 A token is ``<payload>.<signature>``, both base64url: the payload names the job, its Vary (Region)
 button, the member it was given to, the channel the result goes to, when it expires and a random
-nonce (what makes it one-use); the signature is HMAC-SHA256 over the payload with a key derived from the store's secret key, so
-every process that shares the store can check it and a restart keeps it valid.
+nonce (what makes it one-use); the signature is HMAC-SHA256 over the payload with a key derived
+from the store's secret key, so every process that shares the store can check it and a restart
+keeps it valid.
 """
 
 from __future__ import annotations
