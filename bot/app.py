@@ -70,14 +70,16 @@ class MjBot(commands.Bot):
         )
         self.settings = settings
         self.http_client = make_http_client()
+        #: For accounts added in Discord: only where the operator allows (see [network]).
+        self.guarded_http = make_http_client(settings.network.policy())
 
     async def setup_hook(self) -> None:
         settings = self.settings
         key = settings.store.secret_key.get_secret_value() if settings.store.secret_key else None
         self.store = await Store.open(settings.store.path, SecretBox.load(key, settings.store.key_file))
-        accounts = AccountPool(self.http_client)
+        accounts = AccountPool(self.http_client, guarded=self.guarded_http, policy=settings.network.policy())
         config_secrets = await self._upsert_config_accounts()
-        self.publisher = JobPublisher(self, self.http_client, settings.jobs.progress_edit_seconds)
+        self.publisher = JobPublisher(self, settings.jobs.progress_edit_seconds)
         self.engine = JobEngine(self.store, accounts, self.publisher, settings.jobs, config_secrets)
         await self.engine.reload_accounts()
         self.web = WebServer(self.engine, settings.web.host, settings.web.port, settings.web.public_url)
@@ -125,5 +127,6 @@ class MjBot(commands.Bot):
             await self.early_acks.close()
         await super().close()
         await self.http_client.aclose()
+        await self.guarded_http.aclose()
         if hasattr(self, "store"):
             await self.store.close()

@@ -128,7 +128,7 @@ async def _parent_size(bot: MjBot, job: Job) -> tuple[int, int]:
         # The URL came from the backend; never let it point the bot at its own network.
         raise UserError("The original image is not on the image service's own host, so it cannot be masked.")
     try:
-        response = await bot.http_client.get(job.image_url)
+        response = await bot.engine.download_client(job).get(job.image_url)
         response.raise_for_status()
     except httpx.HTTPError:
         raise UserError("The original image could not be downloaded. Try again in a minute.") from None

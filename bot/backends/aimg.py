@@ -42,6 +42,7 @@ from typing import Any, Generic, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from bot.backends.base import AccountOption
 from bot.domain import (
     Account,
     BackendError,
@@ -842,6 +843,10 @@ class _Cached(Generic[_T]):
                 entry = (await self._load(), self._clock())
                 self._entry = entry
             return entry[0]
+
+
+#: The account options this backend reads (see :func:`bot.backends.check_options`).
+OPTIONS = {"model": AccountOption(re.compile(r"[\w.\-]{1,64}"), DEFAULT_IMAGE_MODEL)}
 
 
 class AimgBackend:
