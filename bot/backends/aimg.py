@@ -42,6 +42,7 @@ from typing import Any, Generic, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from bot.backends._http import scrub
 from bot.backends.base import AccountOption
 from bot.domain import (
     Account,
@@ -1283,9 +1284,7 @@ class AimgBackend:
 
     def _scrub(self, error: BackendError) -> BackendError:
         """Never let the session id through text a server may have echoed."""
-        if self._session and self._session in error.detail:
-            return BackendError(error.kind, error.detail.replace(self._session, "***"))
-        return error
+        return scrub(error, self._session)
 
 
 #: Whether an item is already as a vote verb leaves it (for the viewing session).
