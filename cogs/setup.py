@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot.backends import account_options
 from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig
-from bot.jobs.engine import UserError
+from bot.jobs.engine import NEEDS_SECRET, UserError
 from bot.net import shown_url
 from cogs.aimg_flow import send_sign_in
 
@@ -53,6 +53,8 @@ def _options(flavour: str | None, extra: str | None) -> dict[str, str]:
 
 
 def _status(account: Account) -> str:
+    if account.quarantine_reason == NEEDS_SECRET:
+        return f"⛔ out of rotation: {NEEDS_SECRET}"
     if account.quarantine_reason:
         return f"⛔ out of rotation: {account.quarantine_reason[:150]} (fix it, then /setup account reset)"
     return "✅ enabled" if account.enabled else "⏸️ disabled"
