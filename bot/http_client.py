@@ -12,6 +12,7 @@ cannot hold up the others' requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -46,10 +47,6 @@ def make_http_client(policy: AddressPolicy | None = None) -> httpx.AsyncClient:
     )
 
 
-class RefusedAddress(httpcore.ConnectError):
-    """The host resolved to an address the policy does not allow."""
-
-
 class _CheckedBackend(httpcore.AsyncNetworkBackend):
     """Resolves the host, checks every address it has, and connects to a checked one, so a DNS
     answer that changes between the check and the connection (rebinding) cannot slip through.
@@ -73,11 +70,21 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
                 found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, TimeoutError) as exc:
             raise httpcore.ConnectError(f"cannot resolve the host ({type(exc).__name__})") from None
-        addresses = [parse_address(str(info[4][0])) for info in found]
+        addresses = list(dict.fromkeys(parse_address(str(info[4][0])) for info in found))
         if not addresses or not all(self._policy.allows(a) for a in addresses):
-            raise RefusedAddress("the host is on a private or local network")
+            raise httpcore.ConnectError("the host is on a private or local network")
+        # Each checked address in turn (an unreachable IPv6 one before a working IPv4 one).
+        for address in addresses[:-1]:
+            with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
+                return await self._inner.connect_tcp(
+                    str(address),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
         return await self._inner.connect_tcp(
-            str(addresses[0]),
+            str(addresses[-1]),
             port,
             timeout=timeout,
             local_address=local_address,
@@ -90,7 +97,7 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise RefusedAddress("unix sockets are not allowed")
+        raise httpcore.ConnectError("unix sockets are not allowed")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)

@@ -114,7 +114,8 @@ class AccountPool:
             return False
         policy = self.policy
         try:
-            host, port = urlsplit(base_url).hostname or "", urlsplit(base_url).port
+            parts = urlsplit(base_url)
+            host, port = parts.hostname or "", parts.port
             async with asyncio.timeout(5):
                 found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (ValueError, OSError, TimeoutError):

@@ -153,6 +153,8 @@ async def test_every_connection_is_checked_not_only_the_address_typed(
         await box.bot.engine.reload_accounts()
         tested = await _setup(box, "account test", name="rebound")
         assert tested.startswith("❌ rebound") and "unreachable" in tested
+        # The operator's own account on loopback (the config file's) keeps working.
+        assert (await _setup(box, "account test", name="sandbox-proxy")).startswith("✅ sandbox-proxy")
     assert internal.requests == []
 
 
