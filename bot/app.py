@@ -81,13 +81,15 @@ class MjBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.http_client = make_http_client()
+        #: For accounts added in Discord: only where the operator allows (see [network]).
+        self.guarded_http = make_http_client(settings.network.policy())
 
     async def setup_hook(self) -> None:
         settings = self.settings
         self.store, box = await self._open_store()
-        accounts = AccountPool(self.http_client)
+        accounts = AccountPool(self.http_client, guarded=self.guarded_http, policy=settings.network.policy())
         config_secrets = await self._upsert_config_accounts()
-        self.publisher = JobPublisher(self, self.http_client, settings.jobs.progress_edit_seconds)
+        self.publisher = JobPublisher(self, settings.jobs.progress_edit_seconds)
         self.engine = JobEngine(self.store, accounts, self.publisher, settings.jobs, config_secrets)
         await self.engine.reload_accounts()
         web = settings.web
@@ -104,7 +106,7 @@ class MjBot(commands.AutoShardedBot):
             signer = LinkSigner(box.derived_key("mask-editor-links"))
             web_server = self.web
             self.mask_editor = MaskEditor(
-                self.engine, self.store, self.http_client, signer, lambda: web_server.public_url
+                self.engine, self.store, signer, lambda: web_server.public_url
             )
             self.web.add_routes(self.mask_editor.routes())
         await self.web.start()
@@ -191,5 +193,6 @@ class MjBot(commands.AutoShardedBot):
             await self.early_acks.close()
         await super().close()
         await self.http_client.aclose()
+        await self.guarded_http.aclose()
         if hasattr(self, "store"):
             await self.store.close()

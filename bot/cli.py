@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.config import ConfigError, Settings, StartupError, load_settings
+from bot.logs import redact_handlers
 
 T = TypeVar("T")
 
@@ -58,6 +59,7 @@ def _setup_logging(level: str) -> None:
     # httpx logs every request URL at INFO; keep request lines out of the log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    redact_handlers()
 
 
 def main(argv: list[str] | None = None) -> int:

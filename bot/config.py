@@ -6,10 +6,11 @@ on: the first underscore after the prefix separates the section from the key.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,7 +18,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.backends import check_options
 from bot.domain import BackendKind
+from bot.net import AddressPolicy
 
 
 class DiscordSettings(BaseModel):
@@ -62,6 +65,29 @@ class WebSettings(BaseModel):
     idle_timeout_seconds: float = Field(default=5.0, gt=0)
 
 
+class NetworkSettings(BaseModel):
+    """Where accounts added with /setup (by server admins, not the operator) may point."""
+
+    #: True: anywhere, the bot's own machine and private network included.
+    allow_private_backends: bool = False
+    #: Private networks they may reach all the same, e.g. ["127.0.0.1/32"] for a proxy beside the bot.
+    private_backend_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("private_backend_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError: "… does not appear to be…"
+        return value
+
+    def policy(self) -> AddressPolicy | None:
+        """The rule for admins' accounts; None when they may go anywhere."""
+        if self.allow_private_backends:
+            return None
+        networks = tuple(ipaddress.ip_network(n, strict=False) for n in self.private_backend_networks)
+        return AddressPolicy(networks=networks)
+
+
 class JobSettings(BaseModel):
     #: A running job that has not finished after this long fails with a timeout.
     timeout_seconds: float = Field(default=900.0, gt=0)
@@ -82,6 +108,11 @@ class AccountSettings(BaseModel):
     #: Backend-specific settings, e.g. ``flavour = "csharp"`` for midjourney-proxy.
     options: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _known_options(self) -> AccountSettings:
+        check_options(self.kind, self.options)  # ValueError: the sentence names the allowed keys
+        return self
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -94,6 +125,7 @@ class Settings(BaseSettings):
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     accounts: list[AccountSettings] = Field(default_factory=list)
 

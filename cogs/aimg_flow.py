@@ -260,7 +260,7 @@ async def send_sign_in(
 
 def _session(bot: MjBot, guild_id: int, base_url: str, session_id: str) -> AimgBackend:
     account = Account(id=0, guild_id=guild_id, name="aimg-login", kind=BackendKind.AIMG, base_url=base_url)
-    return AimgBackend(account.model_copy(update={"secret": session_id}), bot.http_client)
+    return AimgBackend(account.model_copy(update={"secret": session_id}), bot.engine.http_for_url(base_url))
 
 
 class OtpView(discord.ui.View):

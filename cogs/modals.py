@@ -115,7 +115,7 @@ class RegionModal(JobModal, title="Vary (Region)"):
         reply = await defer_job_message(interaction)
         bot: MjBot = interaction.client
         try:
-            size = (await fetch_parent(bot.engine, bot.http_client, self.job)).size
+            size = (await fetch_parent(bot.engine, self.job)).size
         except UserError as exc:
             await refuse(interaction, str(exc))
             return

@@ -181,9 +181,8 @@ class _Slot:
 
 
 class JobPublisher:
-    def __init__(self, bot: MjBot, http: httpx.AsyncClient, progress_edit_seconds: float) -> None:
+    def __init__(self, bot: MjBot, progress_edit_seconds: float) -> None:
         self._bot = bot
-        self._http = http
         self._interval = progress_edit_seconds
         #: The latest unwritten state of each job.
         self._latest: dict[int, Job] = {}
@@ -528,12 +527,14 @@ class JobPublisher:
         if not job.image_url or not self._bot.engine.image_url_allowed(job, job.image_url):
             return None
         return await self._download(
-            job.image_url, MAX_VIDEO_BYTES if job.media_type == "video" else MAX_UPLOAD_BYTES
+            self._bot.engine.download_client(job),
+            job.image_url,
+            MAX_VIDEO_BYTES if job.media_type == "video" else MAX_UPLOAD_BYTES,
         )
 
-    async def _download(self, url: str, limit: int) -> bytes | None:
+    async def _download(self, http: httpx.AsyncClient, url: str, limit: int) -> bytes | None:
         try:
-            return await read_capped(self._http, url, limit)
+            return await read_capped(http, url, limit)
         except httpx.HTTPError as exc:
             log.warning("could not download a result image (%s); linking it instead", type(exc).__name__)
             return None

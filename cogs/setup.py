@@ -14,9 +14,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.backends import account_options
 from bot.crypto import SECRET_LOST
 from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig
-from bot.jobs.engine import UserError
+from bot.jobs.engine import NEEDS_SECRET, UserError
+from bot.net import shown_url
 from cogs.aimg_flow import send_sign_in
 
 if TYPE_CHECKING:
@@ -52,8 +54,8 @@ def _options(flavour: str | None, extra: str | None) -> dict[str, str]:
 
 
 def _status(account: Account) -> str:
-    if account.quarantine_reason == SECRET_LOST:
-        return f"⛔ out of rotation: {SECRET_LOST}"
+    if account.quarantine_reason in (SECRET_LOST, NEEDS_SECRET):
+        return f"⛔ out of rotation: {account.quarantine_reason}"
     if account.quarantine_reason:
         return f"⛔ out of rotation: {account.quarantine_reason[:150]} (fix it, then /setup account reset)"
     return "✅ enabled" if account.enabled else "⏸️ disabled"
@@ -62,10 +64,12 @@ def _status(account: Account) -> str:
 def account_lines(account: Account, running: int) -> str:
     secret = "set (hidden)" if account.secret else "none"
     channel = f"<#{account.channel_id}>" if account.channel_id else "all channels"
-    options = ", ".join(f"{k}={v}" for k, v in account.options.items() if k not in ("owner_id",)) or "none"
+    # Only the options its service reads: an older row may hold anything an admin typed.
+    known = account_options(account.kind)
+    options = ", ".join(f"{k}={v}" for k, v in account.options.items() if k in known) or "none"
     source = "config file" if account.source == "config" else "added with /setup"
     return (
-        f"{_status(account)}\n{account.kind.value} at {account.base_url}\n"
+        f"{_status(account)}\n{account.kind.value} at {shown_url(account.base_url)}\n"
         f"jobs: {running}/{account.max_jobs} · answers in {channel} · secret: {secret}\n"
         f"options: {options} · {source}"
     )
@@ -123,7 +127,8 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     async def account_names(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        if interaction.guild_id is None:
+        # Autocomplete skips interaction_check: the names are for Manage Server members only.
+        if interaction.guild_id is None or not interaction.permissions.manage_guild:
             return []
         names = [a.name for a, _ in await self.bot.engine.accounts(interaction.guild_id)]
         return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]

@@ -1,17 +1,18 @@
 """Backend clients, one module per API, and the registry that builds one for an account.
 
-Adding a backend: write its module (implementing :class:`bot.backends.base.Backend`) and add it to
-``_FACTORIES``. Nothing else changes.
+Adding a backend: write its module (implementing :class:`bot.backends.base.Backend`, with the
+``OPTIONS`` it reads) and add it to ``_FACTORIES`` and ``_OPTIONS``. Nothing else changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import httpx
 
+from bot.backends import aimg, mj_proxy, nextleg, useapi
 from bot.backends.aimg import AimgBackend
-from bot.backends.base import Backend
+from bot.backends.base import AccountOption, Backend
 from bot.backends.mj_proxy import MjProxyBackend
 from bot.backends.nextleg import NextLegBackend
 from bot.backends.useapi import UseApiBackend
@@ -23,6 +24,31 @@ _FACTORIES: dict[BackendKind, Callable[[Account, httpx.AsyncClient], Backend]] =
     BackendKind.NEXTLEG: NextLegBackend,
     BackendKind.USEAPI: UseApiBackend,
 }
+
+_OPTIONS: dict[BackendKind, Mapping[str, AccountOption]] = {
+    BackendKind.MJ_PROXY: mj_proxy.OPTIONS,
+    BackendKind.AIMG: aimg.OPTIONS,
+    BackendKind.NEXTLEG: nextleg.OPTIONS,
+    BackendKind.USEAPI: useapi.OPTIONS,
+}
+
+
+def account_options(kind: BackendKind) -> Mapping[str, AccountOption]:
+    """The options an account of ``kind`` may have."""
+    return _OPTIONS.get(kind, {})
+
+
+def check_options(kind: BackendKind, options: Mapping[str, str]) -> None:
+    """ValueError (one sentence naming what is allowed) unless every option is one ``kind`` reads,
+    with a value of its shape. A value is never repeated: it may be a pasted secret."""
+    allowed = account_options(kind)
+    shown = ", ".join(f"{key}={rule.example}" for key, rule in allowed.items()) or "none"
+    for key, value in options.items():
+        rule = allowed.get(key)
+        if rule is None:
+            raise ValueError(f"{kind.value} accounts have no option {key!r}; the options are: {shown}.")
+        if not rule.pattern.fullmatch(value):
+            raise ValueError(f"The {key} option does not look right (e.g. {key}={rule.example}).")
 
 
 def create_backend(account: Account, http: httpx.AsyncClient) -> Backend:

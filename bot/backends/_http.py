@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -68,12 +70,28 @@ def try_validate(model: type[_M], data: Any) -> _M | None:
 
 
 def scrub(error: BackendError, *secrets: str) -> BackendError:
-    """``error`` with every non-empty secret in its detail replaced by ``***``."""
+    """``error`` with every non-empty secret in its detail replaced by ``***``: as typed, and as a
+    service may echo it back, URL-encoded or in base64 (standard or URL-safe, padded or not)."""
     detail = error.detail
     for secret in secrets:
-        if secret:
-            detail = detail.replace(secret, "***")
+        for form in sorted(secret_forms(secret), key=len, reverse=True):
+            detail = detail.replace(form, "***")
     return error if detail == error.detail else BackendError(error.kind, detail)
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The ways ``secret`` may be written in text: itself, URL-encoded, base64 and base64url."""
+    if not secret:
+        return set()
+    raw = secret.encode()
+    encoded = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    return {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        *encoded,
+        *(e.rstrip("=") for e in encoded),
+    }
 
 
 def kind_from_text(text: str, table: Iterable[tuple[str, ErrorKind]]) -> ErrorKind | None:

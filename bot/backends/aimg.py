@@ -42,6 +42,8 @@ from typing import Any, Generic, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from bot.backends._http import scrub
+from bot.backends.base import AccountOption
 from bot.domain import (
     Account,
     BackendError,
@@ -844,6 +846,10 @@ class _Cached(Generic[_T]):
             return entry[0]
 
 
+#: The account options this backend reads (see :func:`bot.backends.check_options`).
+OPTIONS = {"model": AccountOption(re.compile(r"[\w.\-]{1,64}"), DEFAULT_IMAGE_MODEL)}
+
+
 class AimgBackend:
     """One AIMG account (a session id). Implements :class:`bot.backends.base.Backend`.
 
@@ -1278,9 +1284,7 @@ class AimgBackend:
 
     def _scrub(self, error: BackendError) -> BackendError:
         """Never let the session id through text a server may have echoed."""
-        if self._session and self._session in error.detail:
-            return BackendError(error.kind, error.detail.replace(self._session, "***"))
-        return error
+        return scrub(error, self._session)
 
 
 #: Whether an item is already as a vote verb leaves it (for the viewing session).

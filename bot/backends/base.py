@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from bot.domain import Dimensions, SettingsState, SubmitResult, TaskSnapshot
+
+
+@dataclass(frozen=True)
+class AccountOption:
+    """One ``account.options`` key a backend reads: the whole value must match ``pattern``;
+    ``example`` shows an admin what fits."""
+
+    pattern: re.Pattern[str]
+    example: str
 
 
 class Backend(Protocol):

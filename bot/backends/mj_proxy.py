@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic.alias_generators import to_camel
 
 from bot.backends._http import NOT_JSON, kind_from_text, scrub, send, try_json, try_validate
+from bot.backends.base import AccountOption
 from bot.domain import (
     Account,
     BackendError,
@@ -440,6 +441,10 @@ def _envelope_error(envelope: CsharpErrorEnvelope) -> BackendError:
 # --------------------------------------------------------------------------------------------
 # The backend
 # --------------------------------------------------------------------------------------------
+
+
+#: The account options this backend reads (see :func:`bot.backends.check_options`).
+OPTIONS = {"flavour": AccountOption(re.compile("|".join(get_args(Flavour))), "|".join(get_args(Flavour)))}
 
 
 class MjProxyBackend:

@@ -47,6 +47,7 @@ from bot.backends._http import (
     try_json,
     try_validate,
 )
+from bot.backends.base import AccountOption
 from bot.domain import Account, BackendError, ErrorKind, JobStatus, SettingsState, SubmitResult, TaskSnapshot
 
 log = logging.getLogger(__name__)
@@ -335,6 +336,10 @@ class Pacer:
             if delay > 0:
                 await asyncio.sleep(delay)
             self._next_start = loop.time() + self.interval
+
+
+#: The account options this backend reads (see :func:`bot.backends.check_options`).
+OPTIONS = {"min_interval": AccountOption(re.compile(r"\d{1,4}(\.\d{1,3})?"), "3")}
 
 
 class NextLegBackend:

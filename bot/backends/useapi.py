@@ -10,8 +10,8 @@ What shapes this module:
   ``account.max_jobs`` (sent only with a pinned channel: unpinned, useapi balances over several
   accounts whose own ``maxJobs`` apply). Without ``channel``, useapi picks a random free account.
   ``account.channel_id`` keeps its bot-wide meaning (the Discord channel the bot answers in); it
-  is not useapi's channel. A Discord token in ``options`` is refused: options are stored and shown
-  in plain text, and useapi already holds the token.
+  is not useapi's channel. Only ``channel`` and ``server`` are accepted in ``options`` (see
+  :data:`OPTIONS`): a Discord token there would be stored and shown in plain text.
 * **Jobs** are identified by ``jobid`` (our task id). Buttons are labels: ``ResultButton.custom_id``
   is the label, sent as ``button`` with the parent's ``jobid``.
 * **Replies** to ``replyUrl`` carry the whole job and may come several times per status (created,
@@ -48,6 +48,7 @@ from bot.backends._http import (
     try_json,
     try_validate,
 )
+from bot.backends.base import AccountOption
 from bot.domain import Account, BackendError, ErrorKind, JobStatus, SubmitResult, TaskSnapshot
 
 log = logging.getLogger(__name__)
@@ -267,16 +268,19 @@ def status_error(status: int, body: UseApiErrorBody | None, text: str, path: str
 # --------------------------------------------------------------------------------------------
 
 
+#: The account options this backend reads (see :func:`bot.backends.check_options`): useapi's
+#: ids of a Midjourney account's Discord channel and server, never its token.
+OPTIONS = {
+    "channel": AccountOption(re.compile(r"\d{1,20}"), "1234567890"),
+    "server": AccountOption(re.compile(r"\d{1,20}"), "1234567890"),
+}
+
+
 class UseApiBackend:
     """One useapi.net API token. Implements :class:`bot.backends.base.Backend` (see the module
     docstring for the account fields it reads)."""
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
-        if "discord" in account.options:
-            raise ValueError(
-                "Do not put the Discord token in the account options (they are stored in plain text); "
-                "configure it at useapi.net and set options.channel instead."
-            )
         self._root = api_root(account.base_url)
         self._secret = account.secret
         self._http = http

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import socket
 from collections.abc import Collection, Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
 from bot.backends import create_backend
 from bot.backends.base import Backend
 from bot.domain import MEMBER_SOURCE, Account, BackendKind
+from bot.net import AddressPolicy, parse_address, same_origin
 
 
 class AccountPool:
-    """Accounts by id with a lazily built backend client each; secrets resolved in memory only."""
+    """Accounts by id with a lazily built backend client each; secrets resolved in memory only.
 
-    def __init__(self, http: httpx.AsyncClient, rng: random.Random | None = None) -> None:
+    Config-file accounts (the operator's) use ``http``; accounts added in Discord use ``guarded``,
+    whose connections go only where ``policy`` allows (None: anywhere), see :mod:`bot.net`.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        rng: random.Random | None = None,
+        *,
+        guarded: httpx.AsyncClient | None = None,
+        policy: AddressPolicy | None = None,
+    ) -> None:
         self._http = http
+        self._guarded = guarded or http
+        self.policy = policy
         self._rng = rng or random.Random()
         self._accounts: dict[int, Account] = {}
         self._clients: dict[int, Backend] = {}
@@ -77,10 +94,38 @@ class AccountPool:
             and (kinds is None or a.kind in kinds)
         ]
 
+    def http_for(self, account_id: int | None) -> httpx.AsyncClient:
+        """The HTTP client for requests made for the account (its calls and its images)."""
+        account = self._accounts.get(account_id) if account_id is not None else None
+        return self.http_for_url(account.base_url) if account is not None else self._guarded
+
+    def http_for_url(self, base_url: str) -> httpx.AsyncClient:
+        """The operator's client for a config-file account's origin (a member's AIMG sign-in
+        reuses it), the guarded one for any other."""
+        trusted = any(
+            a.source == "config" and same_origin(base_url, a.base_url) for a in self._accounts.values()
+        )
+        return self._http if trusted else self._guarded
+
+    async def refused_address(self, base_url: str) -> bool:
+        """Whether ``base_url``'s host is (or resolves to) an address an admin's account may not
+        reach. A first, friendly check: the guarded client checks every connection again."""
+        if self.policy is None:
+            return False
+        policy = self.policy
+        try:
+            parts = urlsplit(base_url)
+            host, port = parts.hostname or "", parts.port
+            async with asyncio.timeout(5):
+                found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (ValueError, OSError, TimeoutError):
+            return False  # unresolvable now: the connection check decides later
+        return not all(policy.allows(parse_address(str(info[4][0]))) for info in found)
+
     def backend(self, account_id: int) -> Backend:
         client = self._clients.get(account_id)
         if client is None:
-            client = create_backend(self._accounts[account_id], self._http)
+            client = create_backend(self._accounts[account_id], self.http_for(account_id))
             self._clients[account_id] = client
         return client
 

@@ -18,6 +18,9 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+import httpx
+
+from bot.backends import check_options
 from bot.backends.aimg import AimgBackend, parse_verb, vote_of, vote_verb
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
@@ -54,7 +57,7 @@ from bot.domain import (
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
 from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
-from bot.net import allowed_image_url
+from bot.net import allowed_image_url, same_origin, shown_url
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,9 @@ ITEM_ACTIONS = {
     aimg_custom_id("delete"): "🗑️ Deleted from the image service.",
     aimg_custom_id("report"): "🚩 Reported to the image service's moderators. Thank you.",
 }
+#: Why an account whose address changed is out of rotation: its secret was dropped with the move.
+NEEDS_SECRET = "its address changed, so its secret was cleared: enter it again with /setup account secret"
+
 #: Errors that take an account out of rotation until an admin resets it.
 _HOLDS = frozenset({ErrorKind.AUTH, ErrorKind.MODERATION})
 #: A job whose backend pushes its updates is polled after this many poll intervals of silence
@@ -532,7 +538,21 @@ class JobEngine:
             shown.append((account, busy.get(account.id, 0)))
         return shown
 
+    async def _check_account_fields(self, kind: BackendKind, fields: Mapping[str, Any]) -> None:
+        """UserError when an admin's account would have options its service lacks, or an address
+        the operator keeps admins' accounts away from."""
+        try:
+            check_options(kind, fields.get("options", {}))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if "base_url" in fields and await self._accounts.refused_address(fields["base_url"]):
+            raise UserError(
+                "That address is on a private or local network, which the bot's operator does not allow "
+                "for accounts added here. Use the service's public address."
+            )
+
     async def add_account(self, guild_id: int, user_id: int, **fields: Any) -> Account:
+        await self._check_account_fields(fields["kind"], fields)
         try:
             account = await self._store.add_account(guild_id=guild_id, created_by=user_id, **fields)
         except ValueError as exc:
@@ -550,10 +570,20 @@ class JobEngine:
         return account
 
     async def edit_account(self, guild_id: int, user_id: int, name: str, **fields: Any) -> Account:
+        """Change an admin's account. A new scheme, host or port drops the stored secret (it must
+        not follow the account to a host of the editor's choosing) and keeps the account out of
+        rotation until a secret is entered again."""
         account = await self._admin_account(guild_id, name)
+        await self._check_account_fields(account.kind, fields)
+        moved = "base_url" in fields and not same_origin(fields["base_url"], account.base_url)
+        if moved and "secret" not in fields:
+            fields["secret"] = ""
+            await self._store.set_account_quarantine(account.id, NEEDS_SECRET)
+        elif "secret" in fields and account.quarantine_reason == NEEDS_SECRET:
+            await self._store.set_account_quarantine(account.id, None)
         if fields:
             await self._store.update_account(account.id, **fields)
-        shown = ", ".join(f"{k}=***" if k == "secret" else f"{k}={v}" for k, v in fields.items())
+        shown = ", ".join(_shown_field(k, v) for k, v in fields.items())
         await self._store.audit(guild_id, user_id, "account edit", f"{name}: {shown or 'nothing'}")
         await self.reload_accounts()
         return await self._admin_account(guild_id, name)
@@ -592,6 +622,8 @@ class JobEngine:
         if account is None or account.source == MEMBER_SOURCE:
             raise UserError(f"This server has no account named {name!r}. See /setup account list.")
         backend = self._accounts.backend(account.id)
+        # Only a status sentence: what the service answered is never shown (the address may be
+        # anyone's, and its answer anything).
         try:
             async with asyncio.timeout(20):
                 # Asking for a task that cannot exist proves the address and the credentials.
@@ -599,8 +631,10 @@ class JobEngine:
         except TimeoutError:
             return f"❌ {name}: the service did not answer within 20 s. Check the base URL."
         except BackendError as exc:
+            if exc.kind is ErrorKind.AUTH:
+                return f"❌ {name}: the service refused the credentials. Replace them: /setup account secret."
             if exc.kind is not ErrorKind.NOT_FOUND:
-                return f"❌ {name}: {exc.user_message}"
+                return f"❌ {name}: the service is unreachable or gave no usable answer. Check the base URL."
         return f"✅ {name}: the service answered and accepted the credentials."
 
     async def record_message(self, job_id: int, message_id: int) -> None:
@@ -622,6 +656,15 @@ class JobEngine:
         known CDN only (see :mod:`bot.net`), never the bot's machine or private network."""
         account = self._accounts.get(job.account_id) if job.account_id is not None else None
         return allowed_image_url(url, account.base_url if account is not None else None)
+
+    def download_client(self, job: Job) -> httpx.AsyncClient:
+        """The HTTP client for ``job``'s images: an admin's account's host is reached through the
+        address checks its calls go through."""
+        return self._accounts.http_for(job.account_id)
+
+    def http_for_url(self, base_url: str) -> httpx.AsyncClient:
+        """The HTTP client for a service at ``base_url`` that is not an account yet (a sign-in)."""
+        return self._accounts.http_for_url(base_url)
 
     async def get(self, job_id: int) -> Job | None:
         """The job as stored, with its place in the guild's queue while it waits there."""
@@ -1249,4 +1292,12 @@ def banned_term(prompt: str, config: GuildConfig) -> str | None:
 def _describe_account(account: Account) -> str:
     """An account for the audit log: everything but the secret."""
     channel = f", channel {account.channel_id}" if account.channel_id else ""
-    return f"{account.name}: {account.kind.value} at {account.base_url}, max {account.max_jobs} jobs{channel}"
+    address = shown_url(account.base_url)
+    return f"{account.name}: {account.kind.value} at {address}, max {account.max_jobs} jobs{channel}"
+
+
+def _shown_field(key: str, value: Any) -> str:
+    """An account field for the audit log: no secret, no credentials inside an address."""
+    if key == "secret":
+        return "secret=***"
+    return f"{key}={shown_url(value) if key == 'base_url' else value}"

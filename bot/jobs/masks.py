@@ -78,7 +78,7 @@ class ParentImage:
     size: tuple[int, int]
 
 
-async def fetch_parent(engine: JobEngine, http: httpx.AsyncClient, job: Job) -> ParentImage:
+async def fetch_parent(engine: JobEngine, job: Job) -> ParentImage:
     """The image a Vary (Region) is drawn on, downloaded with a cap and read from its header only;
     UserError with the sentence to show when it cannot be had."""
     if not job.image_url:
@@ -87,7 +87,7 @@ async def fetch_parent(engine: JobEngine, http: httpx.AsyncClient, job: Job) -> 
         # The URL came from the backend; never let it point the bot at its own network.
         raise UserError("The original image is not on the image service's own host, so it cannot be masked.")
     try:
-        data = await read_capped(http, job.image_url, MAX_PARENT_BYTES)
+        data = await read_capped(engine.download_client(job), job.image_url, MAX_PARENT_BYTES)
     except httpx.HTTPError:
         raise UserError("The original image could not be downloaded. Try again in a minute.") from None
     if data is None:

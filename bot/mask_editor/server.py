@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from importlib import resources
 
-import httpx
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -54,13 +53,11 @@ class MaskEditor:
         self,
         engine: JobEngine,
         store: Store,
-        http: httpx.AsyncClient,
         signer: LinkSigner,
         base_url: Callable[[], str],
     ) -> None:
         self._engine = engine
         self._store = store
-        self._http = http
         self.signer = signer
         self._base_url = base_url
 
@@ -145,7 +142,7 @@ class MaskEditor:
 
     async def _parent_image(self, job: Job) -> ParentImage:
         try:
-            return await fetch_parent(self._engine, self._http, job)
+            return await fetch_parent(self._engine, job)
         except UserError as exc:
             raise LinkError(str(exc), 422) from None
 

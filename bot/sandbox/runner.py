@@ -62,6 +62,7 @@ class Sandbox:
         max_jobs: int = 3,
         extra: Sequence[ExtraBackend] = (),
         with_proxy: bool = True,
+        allow_private_backends: bool = True,
     ) -> None:
         self.emulator = emulator or DiscordEmulator()
         self.proxy = proxy or FakeMjProxy()
@@ -72,6 +73,9 @@ class Sandbox:
         self.extra = list(extra)
         #: False: the guild has only the extra backends' accounts.
         self._with_proxy = with_proxy
+        #: The fakes run on loopback, so accounts added with /setup may reach it unless a test
+        #: checks the operator's default (False).
+        self._allow_private_backends = allow_private_backends
         self.bot: MjBot | None = None
         self._bot_task: asyncio.Task[None] | None = None
 
@@ -102,6 +106,9 @@ class Sandbox:
                 "store": self._base_settings.store.model_copy(update={"path": self._store_path}),
                 "web": self._base_settings.web.model_copy(
                     update={"host": "127.0.0.1", "port": 0, "public_url": None}
+                ),
+                "network": self._base_settings.network.model_copy(
+                    update={"allow_private_backends": self._allow_private_backends}
                 ),
                 "accounts": (proxy_accounts if self._with_proxy else [])
                 + [

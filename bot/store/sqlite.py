@@ -11,6 +11,7 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections import OrderedDict
@@ -168,6 +169,10 @@ class Store:
         try:
             if str(path) != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # Owner-only from the start: it holds sealed secrets, members' sessions and prompts.
+                # SQLite gives the -wal and -shm files the database file's permissions.
+                if not Path(path).exists():
+                    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             db = await aiosqlite.connect(path)
         except (OSError, sqlite3.Error) as exc:
             raise _unusable(path, exc) from None

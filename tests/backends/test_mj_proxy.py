@@ -7,6 +7,7 @@ import base64
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -209,6 +210,26 @@ async def test_echoed_secret_is_scrubbed() -> None:
         await mocked(answer(vo(4, f"bad header {SECRET}"))).imagine("cat")
     assert SECRET not in str(caught.value)
     assert "***" in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        quote("s3cr/et+key=&?", safe=""),
+        quote_plus("s3cr/et+key=&?"),
+        base64.b64encode(b"s3cr/et+key=&?").decode(),
+        base64.urlsafe_b64encode(b"s3cr/et+key=&?").decode().rstrip("="),
+    ],
+)
+async def test_an_encoded_echo_of_the_secret_is_scrubbed(echo: str) -> None:
+    backend = MjProxyBackend(
+        account(secret="s3cr/et+key=&?"),
+        httpx.AsyncClient(transport=httpx.MockTransport(answer(vo(4, f"got {echo}")))),
+    )
+    with pytest.raises(BackendError) as caught:
+        await backend.imagine("cat")
+    assert echo not in str(caught.value)
+    assert caught.value.detail.endswith("got ***")
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ def make_sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
         max_jobs: int = 3,
         extra: Sequence[ExtraBackend] = (),
         with_proxy: bool = True,
+        allow_private_backends: bool = True,
     ) -> Sandbox:
         return Sandbox(
             Settings(jobs=jobs),
@@ -39,6 +40,7 @@ def make_sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
             max_jobs=max_jobs,
             extra=extra,
             with_proxy=with_proxy,
+            allow_private_backends=allow_private_backends,
         )
 
     return make

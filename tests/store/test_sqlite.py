@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.domain import BackendKind, ButtonStyle, ErrorKind, Job, JobKind, JobStatus, ResultButton
+from bot.domain import BackendKind, ButtonStyle, ErrorKind, GuildConfig, Job, JobKind, JobStatus, ResultButton
 from bot.store import Store
 
 
@@ -29,6 +31,20 @@ async def _account(store: Store, name: str = "main", guild_id: int = 1) -> int:
         channel_id=None,
         options={"flavour": "java"},
     )
+
+
+async def test_the_database_and_its_wal_files_are_created_owner_only(tmp_path: Path) -> None:
+    old = os.umask(0o022)  # a usual umask: files would be world-readable by default
+    try:
+        store = await Store.open(tmp_path / "db" / "mjbot.sqlite3")
+        await store.set_guild_config(1, GuildConfig())
+        files = sorted(p.name for p in (tmp_path / "db").iterdir())
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "db").iterdir()}
+        await store.close()
+    finally:
+        os.umask(old)
+    assert files == ["mjbot.sqlite3", "mjbot.sqlite3-shm", "mjbot.sqlite3-wal"]
+    assert set(modes.values()) == {0o600}
 
 
 async def test_migrations_set_user_version_and_wal(tmp_path: Path) -> None:
