@@ -248,9 +248,10 @@ class JobEngine:
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
         config = await self._store.guild_config(guild_id)
         # An /imagine is checked as it will be sent: with the member's settings flags and suffix.
+        banning = bool(config.banned_words or config.banned_patterns)
         sent = (
             mj_settings.apply(prompt, await self._store.user_prefs(guild_id, owner_id))
-            if kind is JobKind.IMAGINE
+            if kind is JobKind.IMAGINE and banning
             else prompt
         )
         await self._check_allowed(config, guild_id, channel_id, owner_id, prompt, sent)
