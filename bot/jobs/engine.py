@@ -657,7 +657,7 @@ class JobEngine:
 
         👍 and 👎 toggle: the member's vote on the item is stored, and the same button again takes
         it back. A report goes in ``report_queue`` (AIMG's category) with the member's ``details``."""
-        _check_text(details or "", "report details")
+        _check_text(details or "", "report")
         backend, item_id = self.item_backend(job, index)
         custom_id = job.buttons[index].custom_id
         pressed = vote_of(custom_id)

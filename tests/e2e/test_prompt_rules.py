@@ -8,6 +8,7 @@ import time
 from bot.sandbox.discord import Interaction
 from bot.sandbox.fake_aimg import FakeAimg
 from bot.sandbox.runner import Sandbox
+from tests.e2e.conftest import custom_id, is_result
 
 
 async def _answer(box: Sandbox, inter: Interaction) -> str:
@@ -141,3 +142,21 @@ async def test_a_negative_prompt_with_control_characters_never_reaches_aimg(
         assert refusal.startswith("The negative prompt contains"), refusal
         assert reason in refusal
     assert [r for r in fake_aimg.requests if r.path in ("/generateImage", "/generateVideo")] == []
+
+
+async def test_report_details_with_bidi_controls_never_reach_aimg(
+    aimg_sandbox: Sandbox, fake_aimg: FakeAimg
+) -> None:
+    emu = aimg_sandbox.emulator
+    bob, after_dark = emu.world.member.id, emu.channel("after-dark").id
+    await emu.slash(bob, after_dark, "aimg", subcommand="generate", prompt="a red fox")
+    result = await emu.wait_for_message(after_dark, is_result, timeout=10)
+    click = await emu.click(bob, result.id, custom_id(result, "🚩"))
+    await emu.wait_for_response(click)
+    assert click.modal is not None
+    done = await emu.submit_modal(
+        click, click.modal["custom_id"], {"Category": ["Spam"], "Details (optional)": "posted by \u202etob a"}
+    )
+    refusal = await _answer(aimg_sandbox, done)
+    assert refusal.startswith("The report contains text-direction control characters")
+    assert fake_aimg.count("/reportItems") == 0
