@@ -160,3 +160,21 @@ async def test_report_details_with_bidi_controls_never_reach_aimg(
     refusal = await _answer(aimg_sandbox, done)
     assert refusal.startswith("The report contains text-direction control characters")
     assert fake_aimg.count("/reportItems") == 0
+
+
+async def test_a_modal_prompt_with_bidi_controls_is_refused(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    bob, art = emu.world.member, emu.channel("art")
+    await emu.slash(bob.id, art.id, "imagine", prompt="a castle on a hill")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+    await emu.click(bob.id, grid.id, custom_id(grid, "U2"))
+    upscale = await emu.wait_for_message(art.id, lambda m: m.id != grid.id and is_result(m), timeout=10)
+    click = await emu.click(bob.id, upscale.id, custom_id(upscale, "Custom Zoom"))
+    await emu.wait_for_response(click)
+    assert click.modal is not None
+    done = await emu.submit_modal(
+        click, click.modal["custom_id"], {"Prompt": "a castle \u2067at night", "Zoom (1 to 2)": "1.5"}
+    )
+    refusal = await _answer(sandbox, done)
+    assert refusal.startswith("The prompt contains text-direction control characters"), refusal
+    assert [r for r in sandbox.proxy.requests if r.path == "/mj/submit/modal"] == []
