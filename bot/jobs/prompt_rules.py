@@ -86,13 +86,16 @@ def banning_problem(config: GuildConfig, text: str, *, regex: bool) -> str | Non
 
 def _pattern_problem(pattern: str) -> str | None:
     try:
-        re2.compile(pattern, _options())
+        compiled = re2.compile(pattern, _options())
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         return (
             f"The bot cannot use that pattern ({reason}): it is matched with RE2, which has no "
-            "backreferences or lookarounds. Rewrite it without them."
+            "backreferences or lookarounds and limits a pattern's size. Rewrite it."
         )
+    if compiled.search("") is not None:
+        # Its first match in any prompt could be the empty one, which refuses nothing.
+        return "That pattern also matches empty text. Make it need at least one character."
     return None
 
 

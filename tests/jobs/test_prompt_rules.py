@@ -89,6 +89,13 @@ def test_patterns_re2_cannot_match_are_refused(pattern: str) -> None:
     assert "no backreferences or lookarounds" in problem
 
 
+@pytest.mark.parametrize("pattern", ["x*", "(kraken)?", "$", "^|kraken"])
+def test_patterns_that_match_empty_text_are_refused(pattern: str) -> None:
+    assert banning_problem(GuildConfig(), pattern, regex=True) == (
+        "That pattern also matches empty text. Make it need at least one character."
+    )
+
+
 def test_a_pattern_too_big_to_compile_is_refused() -> None:
     problem = banning_problem(GuildConfig(), r"((((\w{1,50}){1,50}){1,50}){1,50})", regex=True)
     assert problem is not None
