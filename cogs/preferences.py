@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.domain import UserPrefs
+from bot.jobs.engine import UserError
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -43,7 +44,12 @@ class Preferences(commands.GroupCog, group_name="prefer", group_description="You
     async def suffix(
         self, interaction: discord.Interaction[Any], text: app_commands.Range[str, 0, 200] = ""
     ) -> None:
-        prefs = await self._update(interaction, suffix=text.strip())
+        assert interaction.guild_id is not None
+        try:
+            prefs = await self.bot.engine.set_suffix(interaction.guild_id, interaction.user.id, text)
+        except UserError as exc:
+            await interaction.response.send_message(str(exc), ephemeral=True)
+            return
         message = (
             f"Your prompts now end with `{prefs.suffix}`." if prefs.suffix else "Your suffix is removed."
         )

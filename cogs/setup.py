@@ -18,6 +18,7 @@ from bot.backends import account_options
 from bot.crypto import SECRET_LOST
 from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig
 from bot.jobs.engine import NEEDS_SECRET, UserError
+from bot.jobs.prompt_rules import banning_problem
 from bot.net import shown_url
 from cogs.aimg_flow import send_sign_in
 
@@ -432,19 +433,20 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     ) -> None:
         guild_id, user_id = self._ids(interaction)
         text = text.strip()
-        if regex:
-            try:
-                re.compile(text)
-            except re.error as exc:
-                await self._reply(interaction, f"That is not a valid regular expression: {exc}.")
-                return
         key = "banned_patterns" if regex else "banned_words"
 
         def change(config: GuildConfig) -> GuildConfig:
+            problem = banning_problem(config, text, regex=regex)
+            if problem:
+                raise UserError(problem)
             current: list[str] = getattr(config, key)
             return config.model_copy(update={key: [*current, text] if text not in current else current})
 
-        await self.bot.engine.configure(guild_id, user_id, f"{key} + {text}", change)
+        try:
+            await self.bot.engine.configure(guild_id, user_id, f"{key} + {text}", change)
+        except UserError as exc:
+            await self._reply(interaction, str(exc))
+            return
         await self._reply(interaction, f"Prompts containing `{text}` are now refused.")
 
     @words.command(name="remove", description="Allow a word or pattern again.")

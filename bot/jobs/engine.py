@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 import secrets
 import time
 from collections import Counter, defaultdict
@@ -57,6 +56,7 @@ from bot.domain import (
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
 from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
+from bot.jobs.prompt_rules import banned_term, text_problem
 from bot.net import allowed_image_url, same_origin, shown_url
 from bot.store import Store
 
@@ -244,7 +244,9 @@ class JobEngine:
             raise UserError("The prompt is empty. Describe the image you want.")
         if len(prompt) > MAX_PROMPT_CHARS:
             raise UserError(f"The prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}.")
-        _check_plain_text(prompt)
+        _check_text(prompt)
+        for key, value in (params or {}).items():
+            _check_text(value, _FIELD_NAMES.get(key, f"{key} value"))
         if kind is JobKind.BLEND and not 2 <= len(images) <= 5:
             raise UserError("Blend needs 2 to 5 images.")
         if kind is JobKind.DESCRIBE and len(images) != 1:
@@ -252,7 +254,14 @@ class JobEngine:
         if account_id is None and not self.serves(guild_id, channel_id, kind):
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
         config = await self._store.guild_config(guild_id)
-        await self._check_allowed(config, guild_id, channel_id, owner_id, prompt)
+        # An /imagine is checked as it will be sent: with the member's settings flags and suffix.
+        banning = bool(config.banned_words or config.banned_patterns)
+        sent = (
+            mj_settings.apply(prompt, await self._store.user_prefs(guild_id, owner_id))
+            if kind is JobKind.IMAGINE and banning
+            else prompt
+        )
+        await self._check_allowed(config, guild_id, channel_id, owner_id, prompt, sent)
         job = await self._store.create_job(
             guild_id=guild_id,
             channel_id=channel_id,
@@ -271,14 +280,21 @@ class JobEngine:
         return job
 
     async def _check_allowed(
-        self, config: GuildConfig, guild_id: int, channel_id: int, owner_id: int, prompt: str
+        self, config: GuildConfig, guild_id: int, channel_id: int, owner_id: int, prompt: str, sent: str
     ) -> None:
-        """The guild's rules, checked before anything is queued or sent to a backend."""
+        """The guild's rules, checked before anything is queued or sent to a backend; ``sent`` is
+        the prompt as the backend will get it."""
         if not config.channel(channel_id).enabled:
             raise UserError("The bot is off in this channel. Use another channel, or ask a server admin.")
         banned = banned_term(prompt, config)
         if banned:
             raise UserError(f"Your prompt contains “{banned}”, which this server does not allow. Rephrase.")
+        banned = banned_term(sent, config) if sent != prompt else None
+        if banned:
+            raise UserError(
+                f"With your /settings flags and /prefer suffix added, your prompt contains “{banned}”, "
+                "which this server does not allow. Change your suffix or settings."
+            )
         limits = config.limits
         day_start = time.time() - time.time() % 86400  # 00:00 UTC
         active, today = await self._store.member_job_counts(guild_id, owner_id, since=day_start)
@@ -336,9 +352,9 @@ class JobEngine:
                 for n, p in enumerate(picked)
             ]
         self.member_rate.check(parent.guild_id, user_id)
-        _check_plain_text(prompt or "")
+        _check_text(prompt or "")
         config = await self._store.guild_config(parent.guild_id)
-        await self._check_allowed(config, parent.guild_id, channel_id, user_id, prompt or "")
+        await self._check_allowed(config, parent.guild_id, channel_id, user_id, prompt or "", prompt or "")
         account_id = self._acting_account(parent, user_id, channel_id)
         if account_id is None or not self._accounts.usable(account_id):
             raise UserError(
@@ -457,6 +473,21 @@ class JobEngine:
 
     async def set_prefs(self, guild_id: int, user_id: int, prefs: UserPrefs) -> None:
         await self._store.set_user_prefs(guild_id, user_id, prefs)
+
+    async def set_suffix(self, guild_id: int, user_id: int, suffix: str) -> UserPrefs:
+        """Keep the member's /prefer suffix (empty: none); refused with the usual sentence when it
+        is not plain text or holds one of the server's banned words."""
+        suffix = suffix.strip()
+        _check_text(suffix, "suffix")
+        banned = banned_term(suffix, await self._store.guild_config(guild_id))
+        if banned:
+            raise UserError(
+                f"The suffix contains “{banned}”, which this server does not allow. Choose another."
+            )
+        current = await self.prefs(guild_id, user_id)
+        prefs = UserPrefs.model_validate({**current.model_dump(), "suffix": suffix})
+        await self.set_prefs(guild_id, user_id, prefs)
+        return prefs
 
     def _settings_backend(self, guild_id: int) -> SupportsSettings | None:
         """The guild's account that keeps Midjourney settings itself (TheNextLeg), if any."""
@@ -707,6 +738,7 @@ class JobEngine:
 
         👍 and 👎 toggle: the member's vote on the item is stored, and the same button again takes
         it back. A report goes in ``report_queue`` (AIMG's category) with the member's ``details``."""
+        _check_text(details or "", "report")
         backend, item_id = self.item_backend(job, index, user_id)
         custom_id = job.buttons[index].custom_id
         pressed = vote_of(custom_id)
@@ -1230,14 +1262,14 @@ def _job_kinds(job: Job, config: GuildConfig) -> frozenset[BackendKind]:
     return kinds & {only} if only is not None else kinds
 
 
-#: Control characters (tab and line breaks excepted): they mean nothing in a prompt and some
-#: backends choke on them (a NUL ends a C string).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: What a member calls a generation field, in a refusal.
+_FIELD_NAMES = {"negprompt": "negative prompt"}
 
 
-def _check_plain_text(prompt: str) -> None:
-    if _CONTROL.search(prompt):
-        raise UserError("The prompt contains control characters. Type it as plain text.")
+def _check_text(text: str, what: str = "prompt") -> None:
+    problem = text_problem(text, what)
+    if problem:
+        raise UserError(problem)
 
 
 def _used_prompt(job: Job, snap: TaskSnapshot) -> str:
@@ -1275,18 +1307,6 @@ def fair_order(jobs: list[Job]) -> list[Job]:
     for rank in range(max((len(q) for q in queues), default=0)):
         ordered.extend(q[rank] for q in queues if rank < len(q))
     return ordered
-
-
-def banned_term(prompt: str, config: GuildConfig) -> str | None:
-    """The first banned word (whole word, any case) or pattern the prompt contains."""
-    for word in config.banned_words:
-        if re.search(rf"(?<!\w){re.escape(word)}(?!\w)", prompt, re.IGNORECASE):
-            return word
-    for pattern in config.banned_patterns:
-        match = re.search(pattern, prompt, re.IGNORECASE)
-        if match:
-            return match.group(0)
-    return None
 
 
 def _describe_account(account: Account) -> str:

@@ -171,7 +171,7 @@ class Store:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 # Owner-only from the start: it holds sealed secrets, members' sessions and prompts.
                 # SQLite gives the -wal and -shm files the database file's permissions.
-                if not Path(path).exists():
+                with contextlib.suppress(FileExistsError):
                     os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             db = await aiosqlite.connect(path)
         except (OSError, sqlite3.Error) as exc:
