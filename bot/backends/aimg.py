@@ -37,11 +37,12 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from bot.backends.base import Capability
 from bot.domain import (
     Account,
     BackendError,
@@ -851,6 +852,9 @@ class AimgBackend:
     The model list, the report queues and the workflow templates are cached for ``models_ttl``
     seconds; ``get_models(refresh=True)`` (and the others' ``refresh``) reloads one.
     """
+
+    service: ClassVar[str] = "AIMG"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GENERATE})
 
     def __init__(
         self,
