@@ -1237,8 +1237,8 @@ async def _guarded(backend: Backend, job_id: int, what: str, call: Awaitable[_T]
 def _unexpected(backend: Backend, job_id: int, what: str, exc: Exception) -> BackendError:
     """Log an exception a backend call raised (its type and origin only: its text may quote the
     request, secrets included) and turn it into the BackendError a member reads."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    origin = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "site-packages" not in f.filename]
+    origin = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "a library"
     log.error(
         "job %s: %s.%s raised %s at %s", job_id, type(backend).__name__, what, type(exc).__name__, origin
     )
