@@ -478,6 +478,9 @@ class JobPublisher:
                 )
                 await self._bot.engine.forget_reply(job.id)
                 return job.model_copy(update={"reply": None})
+            if exc.status >= 500:
+                # Discord's own trouble, after discord.py's retries: the channel route this time.
+                return job.model_copy(update={"reply": None})
             if not isinstance(exc, discord.NotFound):
                 raise
             # Somebody deleted the job message: a new one is posted in the channel.
