@@ -213,12 +213,6 @@ class JobEngine:
 
     # ----------------------------------------------------------------------------- commands
 
-    def serves(self, guild_id: int, channel_id: int, kind: JobKind | None = None) -> bool:
-        """Whether a shared account here can run jobs of ``kind`` (default: any job)."""
-        return self._accounts.serves(
-            guild_id, channel_id, kinds=_backend_kinds(kind) if kind is not None else None
-        )
-
     async def submit(
         self,
         kind: JobKind,
@@ -247,9 +241,9 @@ class JobEngine:
             raise UserError("Blend needs 2 to 5 images.")
         if kind is JobKind.DESCRIBE and len(images) != 1:
             raise UserError("Describe needs exactly one image.")
-        if account_id is None and not self.serves(guild_id, channel_id, kind):
-            raise UserError(self._no_service(guild_id, channel_id, kind))
         config = await self._store.guild_config(guild_id)
+        if account_id is None:
+            self._check_served(config, guild_id, channel_id, kind)
         await self._check_allowed(config, guild_id, channel_id, owner_id, prompt)
         job = await self._store.create_job(
             guild_id=guild_id,
@@ -268,14 +262,22 @@ class JobEngine:
         self._spawn(self._dispatch(guild_id))
         return job
 
-    def _no_service(self, guild_id: int, channel_id: int, kind: JobKind) -> str:
-        """Why no account here can take a ``kind`` job: none at all, or none whose service can."""
-        here = {a.kind for a in self._accounts.shared(guild_id, channel_id) if a.enabled}
-        lacking = sorted(service_name(k) for k in here & _KINDS_FOR[kind])
+    def _check_served(self, config: GuildConfig, guild_id: int, channel_id: int, kind: JobKind) -> None:
+        """Refuse a job no shared account here can run: none is set up for the channel, or none's
+        service can do what the job needs (said with the service's name)."""
+        if self._accounts.serves(guild_id, channel_id, kinds=_job_kinds(kind, channel_id, config)):
+            return
+        only = config.channel(channel_id).backend
+        here = {
+            a.kind
+            for a in self._accounts.shared(guild_id, channel_id, _KINDS_FOR[kind])
+            if a.enabled and only in (None, a.kind)
+        }
         capability = _CAPABILITY_OF.get(kind)
-        if not lacking or capability is None:
-            return "The bot has no image service set up for this channel. Ask a server admin."
-        return f"{' and '.join(lacking)} {_cannot(capability)} Ask a server admin for another image service."
+        if not here or capability is None:
+            raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
+        names = " and ".join(sorted(service_name(k) for k in here))
+        raise UserError(f"{names} {_cannot(capability)} Ask a server admin for another image service.")
 
     async def _check_allowed(
         self, config: GuildConfig, guild_id: int, channel_id: int, owner_id: int, prompt: str
@@ -743,7 +745,7 @@ class JobEngine:
                     job, kind, job.error_detail or "It waited too long for a free account."
                 )
                 continue
-            kinds = _job_kinds(job, config)
+            kinds = _job_kinds(job.kind, job.channel_id, config)
             if not self._can_ever_run(job, kinds):
                 await self._finish_failed(
                     job,
@@ -855,7 +857,7 @@ class JobEngine:
             await self._store.set_account_quarantine(account_id, reason)
             self._accounts.quarantine(account_id, reason)
             log.warning("account %s taken out of rotation (%s)", account_id, exc.kind.value)
-            kinds = _job_kinds(job, await self._store.guild_config(job.guild_id))
+            kinds = _job_kinds(job.kind, job.channel_id, await self._store.guild_config(job.guild_id))
             if not pinned and self._can_ever_run(job, kinds):
                 self._spawn(self._dispatch(job.guild_id))
                 return
@@ -1174,10 +1176,10 @@ def _backend_kinds(kind: JobKind) -> frozenset[BackendKind]:
     return _KINDS_FOR[kind] & kinds_with(capability) if capability else _KINDS_FOR[kind]
 
 
-def _job_kinds(job: Job, config: GuildConfig) -> frozenset[BackendKind]:
-    """The account kinds a queued job may go to: by its kind, narrowed by its channel's setting."""
-    kinds = _backend_kinds(job.kind)
-    only = config.channel(job.channel_id).backend
+def _job_kinds(kind: JobKind, channel_id: int, config: GuildConfig) -> frozenset[BackendKind]:
+    """The account kinds a job may go to: by its kind, narrowed by its channel's setting."""
+    kinds = _backend_kinds(kind)
+    only = config.channel(channel_id).backend
     return kinds & {only} if only is not None else kinds
 
 

@@ -236,3 +236,21 @@ async def test_useapi_blend_and_describe_are_refused_up_front_and_keep_no_slot(
         await emu.wait_for_message(art.id, is_result, timeout=10)
         assert [r.path for r in fake.requests if r.path.startswith("/v2/jobs/")] == ["/v2/jobs/imagine"]
         assert emu.violations == []
+
+
+async def test_blend_in_a_channel_kept_to_useapi_is_refused_up_front(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    fake = FakeUseApi(step_seconds=0.02)
+    async with Running(make_sandbox(extra=[_useapi(fake, next(iter(fake.accounts)))])) as box:
+        emu = box.emulator
+        art, alice, bob = emu.channel("art"), emu.world.admin, emu.world.member
+        setup = await emu.slash(
+            alice.id, art.id, "setup", subcommand="channel", enabled=True, backend="useapi"
+        )
+        await emu.wait_for(lambda: next((m for m in setup.ephemeral if "useapi" in m.content), None))
+        images = {f"image{n}": (f"{n}.png", png_bytes(), "image/png") for n in (1, 2)}
+        blend = await emu.slash(bob.id, art.id, "blend", **images)
+        said = "useapi.net can't blend images from the bot yet"
+        await emu.wait_for(lambda: next((m for m in blend.ephemeral if said in m.content), None))
+        assert box.proxy.count("/mj/submit/") == 0  # the server's midjourney-proxy is not for this channel
