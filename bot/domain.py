@@ -110,6 +110,9 @@ class ErrorKind(StrEnum):
     INVALID_INPUT = "invalid_input"
     UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"
+    #: The backend's client raised something other than a BackendError (an answer it could not
+    #: read, or its own bug): the job is failed, never retried.
+    UNEXPECTED = "unexpected"
 
 
 #: What a member reads for each kind of failure: what happened, and what to do.
@@ -123,6 +126,8 @@ ERROR_SENTENCES: dict[ErrorKind, str] = {
     ErrorKind.INVALID_INPUT: "The image service rejected the request. Check the prompt and images.",
     ErrorKind.UNAVAILABLE: "The image service is unreachable right now. Try again in a few minutes.",
     ErrorKind.TIMEOUT: "The job took too long and was stopped. Try again.",
+    ErrorKind.UNEXPECTED: "The bot could not use the image service's answer, so it stopped the job. "
+    "Try again; if it keeps happening, tell a server admin.",
 }
 
 

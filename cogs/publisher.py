@@ -55,7 +55,7 @@ from discord.utils import MISSING
 
 from bot.domain import Job, JobStatus, Reply
 from bot.http_client import read_capped
-from cogs.render import job_content, job_view, result_embed
+from cogs.render import job_content, job_view, result_embed, short_final
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -99,10 +99,12 @@ class _Rendering:
     mentions: discord.AllowedMentions
     #: The message already shows this view (a running job's Cancel button): an edit leaves it.
     view_shown: bool
+    #: False for a short final: text only, no buttons.
+    with_view: bool = True
 
     @cached_property
     def view(self) -> discord.ui.View | None:
-        return job_view(self.job)
+        return job_view(self.job) if self.with_view else None
 
     @property
     def edited_view(self) -> Any:
@@ -403,7 +405,7 @@ class JobPublisher:
             if image is not None:
                 upload = (image, f"mjbot_{job.id}.{_extension(image) if video else 'png'}")
             else:
-                content += f"\n{job.image_url}"
+                content = job_content(job, link=job.image_url)
         elif job.status is JobStatus.IN_PROGRESS and job.image_url:
             embed = discord.Embed().set_image(url=job.image_url)
         embed = result_embed(job) or embed
@@ -424,14 +426,16 @@ class JobPublisher:
             # Every state before the final shows the same Cancel button.
             view_shown=before is not None and not job.status.terminal,
         )
-        if slot is None and job.reply is not None:
-            refused = await self._write_through_reply(job, job.reply, message)
-            if refused is None:
-                self._filled.add(job.id)
-            else:
-                await self._write_through_channel(refused, slot, message)
-        else:
-            await self._write_through_channel(job, slot, message)
+        try:
+            await self._deliver(job, slot, message)
+        except Exception as exc:
+            if not job.status.terminal:
+                raise
+            # A final Discord will not take (or the bot cannot render) must not leave the message
+            # at its last progress: a short final says so, with the result's link.
+            log.warning("job %s: Discord refused its final (%s); writing a short one", job.id, _why(exc))
+            short = _Rendering(job, short_final(job), None, None, message.mentions, False, with_view=False)
+            await self._deliver(job, slot, short)
         self._shown[job.id] = shown
         if job.status.terminal:
             await self._bot.engine.record_posted(job.id)
@@ -439,9 +443,21 @@ class JobPublisher:
             self._filled.discard(job.id)
         return True
 
+    async def _deliver(self, job: Job, slot: _Slot | None, message: _Rendering) -> None:
+        """Write ``message`` through the interaction when ``slot`` is None and the job has one,
+        else (or when the token is refused) through the channel."""
+        if slot is None and job.reply is not None:
+            refused = await self._write_through_reply(job, job.reply, message)
+            if refused is None:
+                self._filled.add(job.id)
+                return
+            job = refused
+        await self._write_through_channel(job, slot, message)
+
     async def _write_through_reply(self, job: Job, reply: Reply, message: _Rendering) -> Job | None:
-        """Edit the interaction's own message. When Discord refused, the reply is forgotten and
-        this returns ``job`` as the channel route must write it."""
+        """Edit the interaction's own message. When Discord refused the token, the reply is
+        forgotten and this returns ``job`` as the channel route must write it; any other refusal
+        (a body Discord will not take) is raised, the token kept."""
         try:
             await self._webhook(reply).edit_message(
                 reply.message_id,
@@ -452,17 +468,24 @@ class JobPublisher:
                 allowed_mentions=message.mentions,
             )
             return None
-        except discord.NotFound:
+        except discord.HTTPException as exc:
+            if _token_refused(exc):
+                # Expired early, or revoked: the channel route still works.
+                log.info(
+                    "job %s: Discord refused its interaction token (%s); using the channel",
+                    job.id,
+                    exc.status,
+                )
+                await self._bot.engine.forget_reply(job.id)
+                return job.model_copy(update={"reply": None})
+            if exc.status >= 500:
+                # Discord's own trouble, after discord.py's retries: the channel route this time.
+                return job.model_copy(update={"reply": None})
+            if not isinstance(exc, discord.NotFound):
+                raise
             # Somebody deleted the job message: a new one is posted in the channel.
             await self._bot.engine.forget_reply(job.id, message_gone=True)
             return job.model_copy(update={"message_id": None, "reply": None})
-        except discord.HTTPException as exc:
-            # The token was refused (expired early, or revoked): the channel route still works.
-            log.info(
-                "job %s: Discord refused its interaction token (%s); using the channel", job.id, exc.status
-            )
-            await self._bot.engine.forget_reply(job.id)
-        return job.model_copy(update={"reply": None})
 
     async def _write_through_channel(self, job: Job, slot: _Slot | None, message: _Rendering) -> None:
         message_id = job.message_id
@@ -538,6 +561,21 @@ class JobPublisher:
         except httpx.HTTPError as exc:
             log.warning("could not download a result image (%s); linking it instead", type(exc).__name__)
             return None
+
+
+#: Discord's codes for an interaction token it no longer takes: Unknown Webhook, Invalid Webhook Token.
+_TOKEN_CODES = frozenset({10015, 50027})
+
+
+def _token_refused(exc: discord.HTTPException) -> bool:
+    """Whether Discord refused the interaction's token itself (not the message or its body)."""
+    return exc.status == 401 or exc.code in _TOKEN_CODES
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, discord.HTTPException):
+        return f"HTTP {exc.status}, code {exc.code}"
+    return type(exc).__name__
 
 
 def _extension(video: bytes) -> str:

@@ -10,8 +10,12 @@ from bot.domain import ERROR_SENTENCES, ButtonStyle, ErrorKind, Job, JobKind, Jo
 from bot.jobs.engine import remix_dropped
 from cogs.buttons import CancelButtonItem, ResultButtonItem
 
-#: Room left for the prompt once the rest of a job message is written (Discord allows 2000).
+#: Discord's limit on a message's content.
+MAX_CONTENT = 2000
+#: Room left for the prompt once the rest of a job message is written.
 MAX_PROMPT_SHOWN = 1500
+#: The prompt shown never shrinks below this to make room for a link (the link goes instead).
+MIN_PROMPT_SHOWN = 200
 ROW_WIDTH = 5
 MAX_ROWS = 5
 
@@ -27,9 +31,9 @@ _INDEX = re.compile(r"::(\d)::|^[UV](\d)$")
 _TITLES = {JobKind.BLEND: "/blend", JobKind.DESCRIBE: "/describe", JobKind.SHORTEN: "/shorten"}
 
 
-def shown_prompt(prompt: str) -> str:
+def shown_prompt(prompt: str, limit: int = MAX_PROMPT_SHOWN) -> str:
     text = discord.utils.escape_mentions(discord.utils.escape_markdown(prompt))
-    return text if len(text) <= MAX_PROMPT_SHOWN else text[: MAX_PROMPT_SHOWN - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _what(job: Job) -> str:
@@ -44,10 +48,38 @@ def _what(job: Job) -> str:
     }.get(job.kind, "")
 
 
-def job_content(job: Job) -> str:
+def job_content(job: Job, link: str | None = None) -> str:
+    """The message's text, within Discord's 2000 characters. ``link`` (a result the bot could not
+    upload) goes on a line of its own, whole: the prompt shrinks for it, or it is left out."""
+    content = _content(job, MAX_PROMPT_SHOWN)
+    if link:
+        over = len(content) + 1 + len(link) - MAX_CONTENT
+        if over > 0:
+            content = _content(job, max(MIN_PROMPT_SHOWN, MAX_PROMPT_SHOWN - over))
+        if len(content) + 1 + len(link) <= MAX_CONTENT:
+            return f"{content}\n{link}"
+    return content if len(content) <= MAX_CONTENT else content[: MAX_CONTENT - 1] + "…"
+
+
+def short_final(job: Job) -> str:
+    """A finished job's text when Discord refused its full final: what happened, with the link."""
+    if job.status is not JobStatus.SUCCESS:
+        return _content(job, MIN_PROMPT_SHOWN)
+    link = job.image_url if job.image_url and job.image_url.startswith(("https://", "http://")) else None
+    where = "open the link below" if link else "run the job again"
+    text = f"{_head(job, MIN_PROMPT_SHOWN)} (Done, but the result could not be shown here: {where}.)"
+    return f"{text}\n{link}" if link and len(text) + 1 + len(link) <= MAX_CONTENT else text
+
+
+def _head(job: Job, prompt_room: int) -> str:
+    prompt = shown_prompt(job.prompt, prompt_room)
     title = _TITLES.get(job.kind)
-    shown = f"{title} {shown_prompt(job.prompt)}".strip() if title else shown_prompt(job.prompt)
-    head = f"**{shown}** - {_what(job)}<@{job.owner_id}>"
+    shown = f"{title} {prompt}" if title else prompt
+    return f"**{shown.strip()}** - {_what(job)}<@{job.owner_id}>"
+
+
+def _content(job: Job, prompt_room: int) -> str:
+    head = _head(job, prompt_room)
     if job.status is JobStatus.QUEUED and job.error_kind is ErrorKind.QUEUE_FULL:
         return f"{head} (Waiting to start: the image service is busy, the bot will retry)"
     if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTED) and job.queue_position:
@@ -95,8 +127,11 @@ def job_view(job: Job, pressed: int | None = None) -> discord.ui.View | None:
     link = job.kind is JobKind.UPSCALE and bool(
         job.image_url and job.image_url.startswith(("https://", "http://"))
     )
-    rows = _rows(job.buttons, reserved=1 if link else 0)
-    for index, button in enumerate(job.buttons[: ROW_WIDTH * MAX_ROWS]):
+    reserved = 1 if link else 0
+    # The backend's last buttons make way for the link when they would not all fit.
+    shown = job.buttons[: ROW_WIDTH * MAX_ROWS - reserved]
+    rows = _rows(shown, reserved)
+    for index, button in enumerate(shown):
         style = discord.ButtonStyle.primary if index == pressed else _STYLES[button.style]
         item = ResultButtonItem(
             job.id, index, label=_label(button), emoji=button.emoji or None, style=style, row=rows[index]

@@ -37,13 +37,13 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from bot.backends._http import scrub
-from bot.backends.base import AccountOption
+from bot.backends.base import AccountOption, Capability
 from bot.domain import (
     Account,
     BackendError,
@@ -857,6 +857,9 @@ class AimgBackend:
     The model list, the report queues and the workflow templates are cached for ``models_ttl``
     seconds; ``get_models(refresh=True)`` (and the others' ``refresh``) reloads one.
     """
+
+    service: ClassVar[str] = "AIMG"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GENERATE})
 
     def __init__(
         self,

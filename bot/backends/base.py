@@ -5,9 +5,27 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
 
-from bot.domain import Dimensions, SettingsState, SubmitResult, TaskSnapshot
+import httpx
+
+from bot.domain import Account, Dimensions, SettingsState, SubmitResult, TaskSnapshot
+
+
+class Capability(StrEnum):
+    """An optional part of a backend's API. A backend class lists those it offers in
+    ``capabilities``; each comes with the protocol its methods follow (``PROTOCOLS``)."""
+
+    MODAL = "modal"
+    BLEND = "blend"
+    DESCRIBE = "describe"
+    SHORTEN = "shorten"
+    CANCEL = "cancel"
+    SETTINGS = "settings"
+    GENERATE = "generate"
+    REMIX = "remix"
+    FETCH_MANY = "fetch_many"
 
 
 @dataclass(frozen=True)
@@ -27,6 +45,12 @@ class Backend(Protocol):
     an opaque string the backend echoes back in the task.
     """
 
+    #: The service's name, as a member reads it ("useapi.net").
+    service: ClassVar[str]
+    #: What the backend offers beyond this protocol; the engine calls nothing else (a method of
+    #: the same name is not enough: its signature may differ, tests/backends/test_capabilities.py).
+    capabilities: ClassVar[frozenset[Capability]]
+
     async def imagine(
         self, prompt: str, images: Sequence[bytes] = (), *, hook_url: str | None = None, state: str = ""
     ) -> SubmitResult: ...
@@ -44,11 +68,18 @@ class Backend(Protocol):
         ...
 
 
-# Optional capabilities: a backend implements those its API offers. The engine checks with
-# isinstance() and tells the member clearly when the account's service lacks one.
+class BackendClass(Protocol):
+    """A backend class, as the registry holds it: what it declares, and how to make one."""
+
+    service: str
+    capabilities: frozenset[Capability]
+
+    def __call__(self, account: Account, http: httpx.AsyncClient) -> Backend: ...
 
 
-@runtime_checkable
+# The protocols of the capabilities: a backend declaring one implements its methods exactly so.
+
+
 class SupportsModal(Protocol):
     async def modal(
         self, task_id: str, prompt: str | None = None, mask_png: bytes | None = None
@@ -57,7 +88,6 @@ class SupportsModal(Protocol):
         ...
 
 
-@runtime_checkable
 class SupportsBlend(Protocol):
     async def blend(
         self,
@@ -69,24 +99,20 @@ class SupportsBlend(Protocol):
     ) -> SubmitResult: ...
 
 
-@runtime_checkable
 class SupportsDescribe(Protocol):
     async def describe(
         self, image: bytes, *, hook_url: str | None = None, state: str = ""
     ) -> SubmitResult: ...
 
 
-@runtime_checkable
 class SupportsShorten(Protocol):
     async def shorten(self, prompt: str, *, hook_url: str | None = None, state: str = "") -> SubmitResult: ...
 
 
-@runtime_checkable
 class SupportsCancel(Protocol):
     async def cancel(self, task_id: str) -> None: ...
 
 
-@runtime_checkable
 class SupportsSettings(Protocol):
     """The service keeps Midjourney settings itself, per account (TheNextLeg's /settings)."""
 
@@ -95,14 +121,12 @@ class SupportsSettings(Protocol):
     async def press_setting(self, label: str) -> SettingsState: ...
 
 
-@runtime_checkable
 class SupportsGenerate(Protocol):
     """Generation with explicit, backend-specific parameters (AIMG's model, size, steps…)."""
 
     async def generate(self, params: Mapping[str, str], *, state: str = "") -> SubmitResult: ...
 
 
-@runtime_checkable
 class SupportsRemix(Protocol):
     async def remix(
         self, task_id: str, custom_id: str, prompt: str, *, hook_url: str | None = None, state: str = ""
@@ -112,3 +136,22 @@ class SupportsRemix(Protocol):
         Returns the started task; BackendError(INVALID_INPUT) when the service cannot remix.
         """
         ...
+
+
+class SupportsFetchMany(Protocol):
+    async def fetch_many(self, task_ids: Sequence[str]) -> list[TaskSnapshot]:
+        """The tasks the backend knows among ``task_ids``, in one request."""
+        ...
+
+
+PROTOCOLS: Mapping[Capability, type] = {
+    Capability.MODAL: SupportsModal,
+    Capability.BLEND: SupportsBlend,
+    Capability.DESCRIBE: SupportsDescribe,
+    Capability.SHORTEN: SupportsShorten,
+    Capability.CANCEL: SupportsCancel,
+    Capability.SETTINGS: SupportsSettings,
+    Capability.GENERATE: SupportsGenerate,
+    Capability.REMIX: SupportsRemix,
+    Capability.FETCH_MANY: SupportsFetchMany,
+}

@@ -24,14 +24,14 @@ import base64
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any, Literal, cast, get_args
+from typing import Any, ClassVar, Literal, cast, get_args
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from bot.backends._http import NOT_JSON, kind_from_text, scrub, send, try_json, try_validate
-from bot.backends.base import AccountOption
+from bot.backends.base import AccountOption, Capability
 from bot.domain import (
     Account,
     BackendError,
@@ -453,6 +453,19 @@ class MjProxyBackend:
     Transport errors map to UNAVAILABLE, read timeouts included: a submit that timed out may or may
     not have created a task, and "try again later" is the honest answer either way.
     """
+
+    service: ClassVar[str] = "midjourney-proxy"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.MODAL,
+            Capability.BLEND,
+            Capability.DESCRIBE,
+            Capability.SHORTEN,
+            Capability.CANCEL,
+            Capability.REMIX,
+            Capability.FETCH_MANY,
+        }
+    )
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         flavour = account.options.get("flavour", "java")

@@ -31,7 +31,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -47,7 +47,7 @@ from bot.backends._http import (
     try_json,
     try_validate,
 )
-from bot.backends.base import AccountOption
+from bot.backends.base import AccountOption, Capability
 from bot.domain import Account, BackendError, ErrorKind, JobStatus, SettingsState, SubmitResult, TaskSnapshot
 
 log = logging.getLogger(__name__)
@@ -348,6 +348,9 @@ class NextLegBackend:
     ``account.secret`` is the API token; ``account.base_url`` the API root, with or without
     ``/v2``; ``account.options["min_interval"]`` the seconds between two requests (default 3).
     """
+
+    service: ClassVar[str] = SERVICE
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.SETTINGS})
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         interval = float(account.options.get("min_interval", DEFAULT_MIN_INTERVAL))

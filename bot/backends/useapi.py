@@ -23,7 +23,8 @@ What shapes this module:
   transient on useapi's side, nothing to do with the job's own duration) → UNAVAILABLE; other
   5xx and transport errors → UNAVAILABLE.
 * **Images** are URLs inside the prompt, in ``blendUrls`` or ``describeUrl``; uploaded bytes are
-  refused.
+  refused. So the bot's /blend and /describe, which hold only the images' bytes, are not among
+  the declared capabilities: :meth:`UseApiBackend.blend_urls` and ``describe_url`` take URLs.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -48,7 +49,7 @@ from bot.backends._http import (
     try_json,
     try_validate,
 )
-from bot.backends.base import AccountOption
+from bot.backends.base import AccountOption, Capability
 from bot.domain import Account, BackendError, ErrorKind, JobStatus, SubmitResult, TaskSnapshot
 
 log = logging.getLogger(__name__)
@@ -280,6 +281,9 @@ class UseApiBackend:
     """One useapi.net API token. Implements :class:`bot.backends.base.Backend` (see the module
     docstring for the account fields it reads)."""
 
+    service: ClassVar[str] = SERVICE
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         self._root = api_root(account.base_url)
         self._secret = account.secret
@@ -326,7 +330,7 @@ class UseApiBackend:
 
     # --- more jobs ----------------------------------------------------------------------------
 
-    async def blend(
+    async def blend_urls(
         self,
         urls: Sequence[str],
         dimensions: BlendDimensions | None = None,
@@ -342,7 +346,7 @@ class UseApiBackend:
         )
         return await self._submit("/jobs/blend", body)
 
-    async def describe(self, url: str, *, hook_url: str | None = None, state: str = "") -> SubmitResult:
+    async def describe_url(self, url: str, *, hook_url: str | None = None, state: str = "") -> SubmitResult:
         """Four prompts for the image at ``url`` (in the finished snapshot's ``final_prompt``)."""
         return await self._submit(
             "/jobs/describe", DescribeRequest(describe_url=url, **self._job_fields(hook_url, state))

@@ -13,19 +13,23 @@ import logging
 import random
 import secrets
 import time
+import traceback
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 
-from bot.backends import check_options
+from bot.backends import check_options, kinds_with, service_name
 from bot.backends.aimg import AimgBackend, parse_verb, vote_of, vote_verb
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
+    Backend,
+    Capability,
     SupportsBlend,
     SupportsCancel,
     SupportsDescribe,
+    SupportsFetchMany,
     SupportsGenerate,
     SupportsModal,
     SupportsRemix,
@@ -215,12 +219,6 @@ class JobEngine:
 
     # ----------------------------------------------------------------------------- commands
 
-    def serves(self, guild_id: int, channel_id: int, kind: JobKind | None = None) -> bool:
-        """Whether a shared account here can run jobs of ``kind`` (default: any job)."""
-        return self._accounts.serves(
-            guild_id, channel_id, kinds=_backend_kinds(kind) if kind is not None else None
-        )
-
     async def submit(
         self,
         kind: JobKind,
@@ -251,9 +249,9 @@ class JobEngine:
             raise UserError("Blend needs 2 to 5 images.")
         if kind is JobKind.DESCRIBE and len(images) != 1:
             raise UserError("Describe needs exactly one image.")
-        if account_id is None and not self.serves(guild_id, channel_id, kind):
-            raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
         config = await self._store.guild_config(guild_id)
+        if account_id is None:
+            self._check_served(config, guild_id, channel_id, kind)
         # An /imagine is checked as it will be sent: with the member's settings flags and suffix.
         banning = bool(config.banned_words or config.banned_patterns)
         sent = (
@@ -278,6 +276,23 @@ class JobEngine:
         self._observer.job_changed(job)
         self._spawn(self._dispatch(guild_id))
         return job
+
+    def _check_served(self, config: GuildConfig, guild_id: int, channel_id: int, kind: JobKind) -> None:
+        """Refuse a job no shared account here can run: none is set up for the channel, or none's
+        service can do what the job needs (said with the service's name)."""
+        if self._accounts.serves(guild_id, channel_id, kinds=_job_kinds(kind, channel_id, config)):
+            return
+        only = config.channel(channel_id).backend
+        here = {
+            a.kind
+            for a in self._accounts.shared(guild_id, channel_id, _KINDS_FOR[kind])
+            if a.enabled and only in (None, a.kind)
+        }
+        capability = _CAPABILITY_OF.get(kind)
+        if not here or capability is None:
+            raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
+        names = " and ".join(sorted(service_name(k) for k in here))
+        raise UserError(f"{names} {_cannot(capability)} Ask a server admin for another image service.")
 
     async def _check_allowed(
         self, config: GuildConfig, guild_id: int, channel_id: int, owner_id: int, prompt: str, sent: str
@@ -448,7 +463,7 @@ class JobEngine:
         """Whether the account that made ``job`` can run its buttons with an edited prompt."""
         if job.account_id is None or not self._accounts.usable(job.account_id):
             return False
-        return isinstance(self._accounts.backend(job.account_id), SupportsRemix)
+        return Capability.REMIX in self._accounts.backend(job.account_id).capabilities
 
     async def cancel(self, job_id: int) -> Job:
         """Stop a queued or running job; the backend is asked to cancel too when it can."""
@@ -458,9 +473,10 @@ class JobEngine:
                 raise UserError("This job has already finished.")
             if job.backend_task_id and job.account_id is not None:
                 backend = self._accounts.backend(job.account_id)
-                if isinstance(backend, SupportsCancel):
+                if Capability.CANCEL in backend.capabilities:
+                    call = cast(SupportsCancel, backend).cancel(job.backend_task_id)
                     try:
-                        await backend.cancel(job.backend_task_id)
+                        await _guarded(backend, job_id, "cancel", call)
                     except BackendError as exc:
                         # The job is ours to stop either way; the backend may finish it unseen.
                         log.info("job %s: backend cancel failed (%s)", job_id, exc.kind.value)
@@ -494,8 +510,8 @@ class JobEngine:
         for account in self._accounts.for_guild(guild_id):
             if self._accounts.usable(account.id):
                 backend = self._accounts.backend(account.id)
-                if isinstance(backend, SupportsSettings):
-                    return backend
+                if Capability.SETTINGS in backend.capabilities:
+                    return cast(SupportsSettings, backend)
         return None
 
     async def settings(self, guild_id: int, user_id: int) -> SettingsState:
@@ -841,7 +857,7 @@ class JobEngine:
                     job, kind, job.error_detail or "It waited too long for a free account."
                 )
                 continue
-            kinds = _job_kinds(job, config)
+            kinds = _job_kinds(job.kind, job.channel_id, config)
             if not self._can_ever_run(job, kinds):
                 await self._finish_failed(
                     job,
@@ -898,14 +914,16 @@ class JobEngine:
                     # The member's settings become prompt flags (unless the prompt sets them);
                     # a service that keeps settings itself applies its own, so only the suffix.
                     prefs = await self._store.user_prefs(current.guild_id, current.owner_id)
-                    if isinstance(self._accounts.backend(account_id), SupportsSettings):
+                    if Capability.SETTINGS in self._accounts.backend(account_id).capabilities:
                         prefs = UserPrefs(suffix=prefs.suffix)
                     current = current.model_copy(update={"prompt": mj_settings.apply(current.prompt, prefs)})
                 # Durable before the call: a crash from here until the task id is stored leaves
                 # a trace that start() turns into a clear failure instead of a second submit.
                 await self._store.mark_submitting(job.id, account_id)
                 try:
-                    result = await self._call_backend(current, account_id)
+                    backend = self._accounts.backend(account_id)
+                    call = self._call_backend(current, backend)
+                    result = await _guarded(backend, job.id, "submit", call)
                 except BackendError as exc:
                     await self._store.mark_submitting(job.id, None)
                     await self._submit_failed(current, account_id, exc)
@@ -951,7 +969,7 @@ class JobEngine:
             await self._store.set_account_quarantine(account_id, reason)
             self._accounts.quarantine(account_id, reason)
             log.warning("account %s taken out of rotation (%s)", account_id, exc.kind.value)
-            kinds = _job_kinds(job, await self._store.guild_config(job.guild_id))
+            kinds = _job_kinds(job.kind, job.channel_id, await self._store.guild_config(job.guild_id))
             if not pinned and self._can_ever_run(job, kinds):
                 self._spawn(self._dispatch(job.guild_id))
                 return
@@ -984,8 +1002,7 @@ class JobEngine:
         await asyncio.sleep(delay)
         await self._dispatch(guild_id)
 
-    async def _call_backend(self, job: Job, account_id: int) -> SubmitResult:
-        backend = self._accounts.backend(account_id)
+    async def _call_backend(self, job: Job, backend: Backend) -> SubmitResult:
         hook = f"{self.hook_base_url}/hooks/{job.id}/{job.hook_secret}" if self.hook_base_url else None
         state = f"mjbot:{job.id}"
         inputs = await self._store.job_inputs(job.id)
@@ -994,10 +1011,8 @@ class JobEngine:
             if parent is None or parent.backend_task_id is None:
                 raise BackendError(ErrorKind.NOT_FOUND, "the original job is gone")
             if job.params.get("remix") and job.params.get("prompt"):
-                if not isinstance(backend, SupportsRemix):
-                    raise _unsupported("remix prompts")
                 prompt = job.params["prompt"]
-                return await backend.remix(
+                return await _capable(backend, Capability.REMIX, SupportsRemix).remix(
                     parent.backend_task_id, job.action_custom_id, prompt, hook_url=hook, state=state
                 )
             result = await backend.action(
@@ -1009,28 +1024,23 @@ class JobEngine:
             if result.needs_modal:
                 # The backend wants the modal's answer: the member's prompt (and mask) when a
                 # modal asked for them, else the prompt the backend suggests (Remix on at the account).
-                if not isinstance(backend, SupportsModal):
-                    raise _unsupported("confirm this action")
+                confirm = _capable(backend, Capability.MODAL, SupportsModal)
                 prompt = job.params.get("prompt") or result.final_prompt or parent.prompt
-                result = await backend.modal(result.task_id, prompt, inputs[0] if inputs else None)
+                result = await confirm.modal(result.task_id, prompt, inputs[0] if inputs else None)
             return result
         if job.kind is JobKind.BLEND:
-            if not isinstance(backend, SupportsBlend):
-                raise _unsupported("blend images")
             dimensions: Dimensions = _DIMENSIONS.get(job.params.get("dimensions", ""), "SQUARE")
-            return await backend.blend(inputs, dimensions, hook_url=hook, state=state)
+            blender = _capable(backend, Capability.BLEND, SupportsBlend)
+            return await blender.blend(inputs, dimensions, hook_url=hook, state=state)
         if job.kind is JobKind.DESCRIBE:
-            if not isinstance(backend, SupportsDescribe):
-                raise _unsupported("describe images")
-            return await backend.describe(inputs[0], hook_url=hook, state=state)
+            describer = _capable(backend, Capability.DESCRIBE, SupportsDescribe)
+            return await describer.describe(inputs[0], hook_url=hook, state=state)
         if job.kind is JobKind.SHORTEN:
-            if not isinstance(backend, SupportsShorten):
-                raise _unsupported("shorten prompts")
-            return await backend.shorten(job.prompt, hook_url=hook, state=state)
+            shortener = _capable(backend, Capability.SHORTEN, SupportsShorten)
+            return await shortener.shorten(job.prompt, hook_url=hook, state=state)
         if job.kind is JobKind.GENERATE:
-            if not isinstance(backend, SupportsGenerate):
-                raise _unsupported("generate with these parameters")
-            return await backend.generate({**job.params, "prompt": job.prompt}, state=state)
+            generator = _capable(backend, Capability.GENERATE, SupportsGenerate)
+            return await generator.generate({**job.params, "prompt": job.prompt}, state=state)
         return await backend.imagine(job.prompt, inputs, hook_url=hook, state=state)
 
     # ----------------------------------------------------------------------------- tracking
@@ -1053,9 +1063,12 @@ class JobEngine:
                 return False
             if job.account_id is None:
                 return True  # nothing submitted from our side: a stray or replayed hook
+            backend = self._accounts.backend(job.account_id)
             try:
-                snapshot = self._accounts.backend(job.account_id).parse_push(body)
-            except BackendError:
+                snapshot = backend.parse_push(body)
+            except Exception as exc:
+                if not isinstance(exc, BackendError):
+                    _unexpected(backend, job_id, "parse_push", exc)
                 log.warning("job %s: unreadable webhook body ignored", job_id)
                 return True
             changed = await self._apply_to(job, snapshot, pushed=True)
@@ -1195,14 +1208,15 @@ class JobEngine:
         """Fetch one account's due tasks: in one request when its backend lists tasks by id
         (midjourney-proxy's list-by-condition), else one by one (one request at a time per account)."""
         backend = self._accounts.backend(account_id)
-        # An optional capability: midjourney-proxy's client has it; the Backend protocol does not.
-        fetch_many: Callable[[Sequence[str]], Awaitable[list[TaskSnapshot]]] | None = getattr(
-            backend, "fetch_many", None
-        )
-        if fetch_many is not None:
+        if Capability.FETCH_MANY in backend.capabilities:
+            call = cast(SupportsFetchMany, backend).fetch_many([task_id for _, task_id in jobs])
             try:
-                snaps = await fetch_many([task_id for _, task_id in jobs])
+                snaps = await _guarded(backend, jobs[0][0].id, "fetch_many", call)
             except BackendError as exc:
+                if exc.kind is ErrorKind.UNEXPECTED:
+                    for job, _ in jobs:
+                        await self._fetch_failed(job, exc)
+                    return
                 log.info("account %s: task list failed (%s); will retry", account_id, exc.kind.value)
                 return
             # A task left out of the list is one the backend does not know, as fetch's None.
@@ -1212,11 +1226,21 @@ class JobEngine:
             return
         for job, task_id in jobs:
             try:
-                snap = await backend.fetch(task_id)
+                snap = await _guarded(backend, job.id, "fetch", backend.fetch(task_id))
             except BackendError as exc:
+                if exc.kind is ErrorKind.UNEXPECTED:
+                    await self._fetch_failed(job, exc)
+                    continue
                 log.info("job %s: fetch failed (%s); will retry", job.id, exc.kind.value)
                 continue
             await self._apply_fetched(job, snap)
+
+    async def _fetch_failed(self, job: Job, exc: BackendError) -> None:
+        """A fetch the backend's client could not make sense of: retrying would not help."""
+        async with self._job_locks[job.id]:
+            current = await self._store.get_job(job.id)
+            if current is not None and not current.status.terminal:
+                await self._finish_failed(current, exc.kind, exc.detail)
 
     async def _apply_fetched(self, job: Job, snap: TaskSnapshot | None) -> None:
         if snap is None:
@@ -1250,15 +1274,29 @@ _AIMG = frozenset({BackendKind.AIMG})
 _MIDJOURNEY = frozenset(BackendKind) - _AIMG
 
 
+#: The capability a new job of each kind needs (imagine is every backend's own).
+_CAPABILITY_OF: dict[JobKind, Capability] = {
+    JobKind.BLEND: Capability.BLEND,
+    JobKind.DESCRIBE: Capability.DESCRIBE,
+    JobKind.SHORTEN: Capability.SHORTEN,
+    JobKind.GENERATE: Capability.GENERATE,
+}
+#: The accounts each kind of job is meant for: AIMG generations on AIMG accounts only.
+_KINDS_FOR: dict[JobKind, frozenset[BackendKind]] = {
+    kind: _AIMG if kind is JobKind.GENERATE else _MIDJOURNEY for kind in JobKind
+}
+
+
 def _backend_kinds(kind: JobKind) -> frozenset[BackendKind]:
-    """The accounts a new job of ``kind`` may run on: AIMG generations on AIMG accounts only."""
-    return _AIMG if kind is JobKind.GENERATE else _MIDJOURNEY
+    """The accounts a new job of ``kind`` may run on: meant for it, and declaring what it needs."""
+    capability = _CAPABILITY_OF.get(kind)
+    return _KINDS_FOR[kind] & kinds_with(capability) if capability else _KINDS_FOR[kind]
 
 
-def _job_kinds(job: Job, config: GuildConfig) -> frozenset[BackendKind]:
-    """The account kinds a queued job may go to: by its kind, narrowed by its channel's setting."""
-    kinds = _backend_kinds(job.kind)
-    only = config.channel(job.channel_id).backend
+def _job_kinds(kind: JobKind, channel_id: int, config: GuildConfig) -> frozenset[BackendKind]:
+    """The account kinds a job may go to: by its kind, narrowed by its channel's setting."""
+    kinds = _backend_kinds(kind)
+    only = config.channel(channel_id).backend
     return kinds & {only} if only is not None else kinds
 
 
@@ -1293,8 +1331,61 @@ def _secret_matches(job: Job | None, secret: str) -> bool:
     return job is not None and same
 
 
-def _unsupported(what: str) -> BackendError:
-    return BackendError(ErrorKind.INVALID_INPUT, f"This server's image service cannot {what}.")
+#: What each capability lets the bot do, as a member reads it.
+_ABILITIES: dict[Capability, str] = {
+    Capability.MODAL: "confirm this action",
+    Capability.BLEND: "blend images",
+    Capability.DESCRIBE: "describe images",
+    Capability.SHORTEN: "shorten prompts",
+    Capability.CANCEL: "cancel jobs",
+    Capability.SETTINGS: "keep Midjourney settings",
+    Capability.GENERATE: "generate with these parameters",
+    Capability.REMIX: "remix prompts",
+    Capability.FETCH_MANY: "list jobs",
+}
+
+
+def _cannot(capability: Capability) -> str:
+    return f"can't {_ABILITIES[capability]} from the bot yet."
+
+
+_P = TypeVar("_P")
+
+
+def _capable(backend: Backend, capability: Capability, protocol: Callable[..., _P]) -> _P:
+    """``backend`` as ``protocol`` when its class declares ``capability`` (whose methods the
+    tests check against the protocol), else BackendError(INVALID_INPUT) naming the service."""
+    if capability not in backend.capabilities:
+        raise BackendError(ErrorKind.INVALID_INPUT, f"{backend.service} {_cannot(capability)}")
+    return cast(_P, backend)
+
+
+_T = TypeVar("_T")
+
+
+async def _guarded(backend: Backend, job_id: int, what: str, call: Awaitable[_T]) -> _T:
+    """Await a backend call; anything it raises comes out as a BackendError, so a client's bug
+    or an answer it could not read fails the job instead of leaving it waiting with its slot."""
+    try:
+        return await call
+    except BackendError:
+        raise
+    except Exception as exc:
+        raise _unexpected(backend, job_id, what, exc) from exc
+
+
+def _unexpected(backend: Backend, job_id: int, what: str, exc: Exception) -> BackendError:
+    """Log an exception a backend call raised (its type and origin only: its text may quote the
+    request, secrets included) and turn it into the BackendError a member reads."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "site-packages" not in f.filename]
+    origin = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "a library"
+    log.error(
+        "job %s: %s.%s raised %s at %s", job_id, type(backend).__name__, what, type(exc).__name__, origin
+    )
+    return BackendError(
+        ErrorKind.UNEXPECTED,
+        f"{backend.service} gave an answer the bot could not use ({type(exc).__name__}).",
+    )
 
 
 def fair_order(jobs: list[Job]) -> list[Job]:

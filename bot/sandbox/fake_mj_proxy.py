@@ -92,6 +92,11 @@ class FakeFaults:
     #: Every image URL answers with this instead of the task's PNG: (body, content type, times
     #: the body is repeated), streamed. A CDN serving an error page, a huge file or a hostile image.
     image_override: tuple[bytes, str, int] | None = None
+    #: Buttons every finished task lists after its own (a message with more than Discord can show).
+    extra_buttons: int = 0
+    #: Finished tasks name their image by a long signed URL on the proxy that answers 404 (a CDN
+    #: link that expired before the bot fetched it).
+    expired_images: bool = False
     _submit: deque[_SubmitFault] = field(default_factory=deque)
     _task_failures: deque[str] = field(default_factory=deque)
     _stuck: int = 0
@@ -756,8 +761,15 @@ class FakeMjProxy(FakeServer):
 
     async def _succeed(self, task: _Task) -> None:
         task.start_time = task.start_time or _now_ms()
-        task.buttons = _BUTTONS[task.result](task.message_hash)
+        extra = (
+            _button(f"MJ::JOB::extra_{n}::1::{task.message_hash}", f"Extra {n}")
+            for n in range(1, 1 + self.faults.extra_buttons)
+        )
+        task.buttons = [*_BUTTONS[task.result](task.message_hash), *extra]
         task.image_url = f"{self.base_url}/images/{task.id}.png" if task.render is not None else None
+        if task.image_url and self.faults.expired_images:
+            signature = uuid.UUID(int=self._rng.getrandbits(128)).hex * 16
+            task.image_url = f"{self.base_url}/images/expired/{task.id}.png?ex=0&is=0&hm={signature}"
         if task.result == "describe":
             task.final_prompt = "\n\n".join(f"{_KEYCAPS[i]} {o}" for i, o in enumerate(task.options))
         elif task.result == "shorten":

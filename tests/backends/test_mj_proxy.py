@@ -12,7 +12,7 @@ from urllib.parse import quote, quote_plus
 import httpx
 import pytest
 
-from bot.backends.base import Backend, SupportsRemix
+from bot.backends.base import Backend, Capability
 from bot.backends.mj_proxy import Flavour, MjProxyBackend, describe_message, parse_progress
 from bot.domain import (
     Account,
@@ -749,7 +749,7 @@ VARY = f"MJ::JOB::variation::1::{HASH}"
 
 
 def test_backend_supports_remix() -> None:
-    assert isinstance(mocked(answer(None)), SupportsRemix)
+    assert Capability.REMIX in mocked(answer(None)).capabilities
 
 
 @pytest.mark.parametrize(("flavour", "enable_remix"), [("csharp", {"enableRemix": True}), ("java", {})])

@@ -128,12 +128,12 @@ async def test_button_blend_describe_and_fetch_requests() -> None:
     assert recorder.json() == {
         "jobid": JOBID, "button": "U2", "maxJobs": 3, "replyUrl": "http://bot/hook", "replyRef": "mjbot:2"
     }  # fmt: skip
-    await backend.blend(["https://x/1.png", "https://x/2.png"], "Portrait")
+    await backend.blend_urls(["https://x/1.png", "https://x/2.png"], "Portrait")
     assert recorder.json() == {
         "blendUrls": ["https://x/1.png", "https://x/2.png"], "blendDimensions": "Portrait",
         "channel": CHANNEL, "maxJobs": 3,
     }  # fmt: skip
-    await backend.describe("https://x/1.png")
+    await backend.describe_url("https://x/1.png")
     assert recorder.json() == {"describeUrl": "https://x/1.png", "channel": CHANNEL, "maxJobs": 3}
     await backend.fetch(JOBID)
     fetch = recorder.requests[-1]
@@ -151,7 +151,7 @@ async def test_refusals_before_sending() -> None:
     with pytest.raises(BackendError) as uploads:
         await backend.imagine("cat", [b"\x89PNG"])
     with pytest.raises(BackendError) as blend:
-        await backend.blend(["https://x/1.png"])
+        await backend.blend_urls(["https://x/1.png"])
     assert uploads.value.kind is blend.value.kind is ErrorKind.INVALID_INPUT
     assert recorder.requests == []
 
@@ -388,10 +388,10 @@ async def test_imagine_then_upscale(client: UseApiBackend, http: httpx.AsyncClie
 
 async def test_blend_and_describe(client: UseApiBackend) -> None:
     blend = await poll_until_done(
-        client, (await client.blend(["https://x/1.png", "https://x/2.png"])).task_id
+        client, (await client.blend_urls(["https://x/1.png", "https://x/2.png"])).task_id
     )
     assert (blend.status, len(blend.buttons)) == (JobStatus.SUCCESS, 9)
-    described = await poll_until_done(client, (await client.describe("https://x/1.png")).task_id)
+    described = await poll_until_done(client, (await client.describe_url("https://x/1.png")).task_id)
     assert described.final_prompt is not None
     assert described.final_prompt.startswith("1️⃣")
 
