@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from typing import Any
@@ -49,6 +50,7 @@ class MjBot(commands.Bot):
     publisher: JobPublisher
     web: WebServer
     early_acks: EarlyAcks
+    _resuming: asyncio.Task[None] | None = None
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         # discord.py's gateway DEBUG lines echo raw events, including what members type into
@@ -85,7 +87,7 @@ class MjBot(commands.Bot):
         self.engine.hook_base_url = self.web.public_url
         for name in EXTENSIONS:
             await self.load_extension(name)
-        self.early_acks = EarlyAcks(self, early_names(self.tree))
+        self.early_acks = EarlyAcks(self, early_names(self.tree), self.store)
         self.early_acks.install()
         if settings.discord.dev_guild_id:
             guild = discord.Object(settings.discord.dev_guild_id)
@@ -95,10 +97,16 @@ class MjBot(commands.Bot):
             await self.tree.sync()
         self.publisher.start()
         await self.engine.start()
+        self._resuming = asyncio.create_task(self._resume_acked_commands())
         # What exists now (modules, discord.py, pydantic's validators, the cogs) lives as long as
         # the process: out of the collector's sight, a full collection no longer walks it
         # (50–90 ms each, a stall every acknowledgement and edit waits behind).
         gc.freeze()
+
+    async def _resume_acked_commands(self) -> None:
+        # Their members, channels and guilds are discord.py's once the gateway is ready.
+        await self.wait_until_ready()
+        await self.early_acks.resume()
 
     async def _upsert_config_accounts(self) -> dict[int, str]:
         """Config-declared accounts go into the store (without secret); their secrets, by id."""
@@ -121,6 +129,8 @@ class MjBot(commands.Bot):
             await self.engine.stop()
             await self.publisher.stop()
             await self.web.stop()
+        if self._resuming is not None:
+            self._resuming.cancel()
         if hasattr(self, "early_acks"):
             await self.early_acks.close()
         await super().close()

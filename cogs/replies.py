@@ -15,16 +15,17 @@ from typing import Any
 import discord
 
 from bot.domain import Reply
-from bot.early_acks import early_response
-
-#: How long Discord accepts an interaction's token.
-TOKEN_SECONDS = 15 * 60
+from bot.early_acks import TOKEN_SECONDS, early_response
 
 
 async def defer_job_message(interaction: discord.Interaction[Any]) -> Reply:
     """Acknowledge ``interaction`` with a public "thinking…" message that will show the job
     (unless bot/early_acks.py already did, from the gateway event)."""
-    response = early_response(interaction) or await interaction.response.defer(thinking=True)
+    response = early_response(interaction)
+    if response is None:
+        response = await interaction.response.defer(thinking=True)
+        if response is not None and response.message_id is not None:
+            await interaction.client.early_acks.acknowledged_late(interaction, response.message_id)
     if response is None or response.message_id is None:
         # Discord names the message it made for every deferred channel message response.
         raise RuntimeError("Discord did not say which message the deferred response made")

@@ -9,6 +9,7 @@ import json
 import math
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, hdrs, web
@@ -37,6 +38,24 @@ class Fault:
     message: str
     retry_after: float
     is_global: bool
+    #: Answered by Discord's edge (Cloudflare) instead: an HTML page, not Discord's JSON.
+    html: bool = False
+
+
+class EdgeError(Exception):
+    """An error page from in front of Discord's API (a 502/503/504 from the CDN), in HTML."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"{status} from the edge")
+        self.status = status
+
+    def response(self) -> web.Response:
+        title = f"{self.status} {HTTPStatus(self.status).phrase}"
+        page = (
+            f"<html><head><title>{title}</title></head>"
+            f"<body><center><h1>{title}</h1></center><hr><center>cloudflare</center></body></html>"
+        )
+        return web.Response(status=self.status, text=page, content_type="text/html")
 
 
 class RateLimitedError(Exception):
@@ -87,6 +106,8 @@ class RestApi:
             record.scope = limited.scope
             store.rate_limited.append(record)
             response = self._too_many(limited)
+        except EdgeError as error:
+            response = error.response()
         except DiscordError as error:
             response = json_response(error.status, error.body(), headers)
             if error.violation:
@@ -172,6 +193,8 @@ class RestApi:
                 fault.times -= 1
                 if fault.status == 429:
                     raise RateLimitedError(fault.retry_after, "global" if fault.is_global else "user", None)
+                if fault.html:
+                    raise EdgeError(fault.status)
                 raise DiscordError(fault.status, fault.code, fault.message, violation=False)
 
     @staticmethod
