@@ -7,15 +7,17 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import discord.gateway
 import discord.http
+import pytest
 
 from bot.config import JobSettings, Settings
 from bot.sandbox.discord import Interaction
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
-from tests.e2e.conftest import is_result
+from tests.e2e.conftest import is_result, png_bytes
 from tests.reliability.harness import PROXY_SECRET, BotProcess, tally, until
 from tests.reliability.scenarios import CrashRun, crash_run
 
@@ -67,12 +69,15 @@ async def test_kill_during_a_submit_fails_the_job_clearly_and_never_submits_twic
     assert result.crashes == 0
 
 
-async def _kill_between_ack_and_job(box: Sandbox, bot: BotProcess, store: Path) -> Interaction:
+async def _kill_between_ack_and_job(
+    box: Sandbox, bot: BotProcess, store: Path, **options: Any
+) -> Interaction:
     """An /imagine acknowledged ("thinking…"), then the bot killed before its job is stored."""
     emu = box.emulator
     bot.hold_submits = True
     await bot.start()
-    inter = await emu.slash(emu.world.member.id, emu.channel("art").id, "imagine", prompt="a tower, acked")
+    art = emu.channel("art")
+    inter = await emu.slash(emu.world.member.id, art.id, "imagine", prompt="a tower, acked", **options)
     await until(lambda: _acked_rows(store) == [inter.id])
     assert inter.acked and inter.original is not None and inter.original.loading
     await bot.kill()
@@ -80,17 +85,26 @@ async def _kill_between_ack_and_job(box: Sandbox, bot: BotProcess, store: Path) 
     return inter
 
 
+@pytest.mark.parametrize("late_ack_with_image", [False, True])
 async def test_a_command_killed_after_its_acknowledgement_is_run_again_into_the_same_message(
-    tmp_path: Path,
+    tmp_path: Path, late_ack_with_image: bool
 ) -> None:
     store = tmp_path / "mjbot.sqlite3"
+    options: dict[str, Any] = {}
     async with _crash_box(tmp_path) as (box, proxy, bot):
-        inter = await _kill_between_ack_and_job(box, bot, store)
+        if late_ack_with_image:
+            # Acknowledged by the command's own defer (the early one met an edge error page), and
+            # an image option whose attachment URL the restarted bot reads again.
+            box.emulator.inject_fault("POST /interactions/*/*/callback", 502, html=True)
+            options["image1"] = ("ref.png", png_bytes("blue"), "image/png")
+        inter = await _kill_between_ack_and_job(box, bot, store, **options)
         assert proxy.count("/mj/submit/imagine") == 0
         await bot.start()  # within the token's 15 minutes
         grid = await box.emulator.wait_for_message(box.emulator.channel("art").id, is_result, timeout=20)
         assert inter.original is not None and grid.id == inter.original.id
         assert proxy.count("/mj/submit/imagine") == 1
+        (submit,) = [r.json for r in proxy.requests if r.path == "/mj/submit/imagine"]
+        assert len(submit.get("base64Array") or []) == len(options)
         await until(lambda: _acked_rows(store, "SELECT id FROM jobs WHERE result_posted = 1") == [1])
     assert _acked_rows(store) == []
     result = tally(store, box.emulator, proxy, [tmp_path / "bot.log"])
