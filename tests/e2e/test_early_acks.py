@@ -90,3 +90,27 @@ async def test_an_edge_error_page_on_the_early_acknowledgement_still_ends_in_a_r
     assert [s for _, s in _callbacks(sandbox, inter)] == [status] * times + [200]
     assert inter.original is not None and grid.id == inter.original.id
     assert emu.violations == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 504, "html": True, "delay": 5.0},  # the edge holds the request, then gives up
+        {"status": 502, "reset": True},  # the connection closes with no answer
+    ],
+    ids=["no-answer-in-time", "connection-reset"],
+)
+async def test_an_early_acknowledgement_without_an_answer_is_made_by_the_command_within_3_s(
+    sandbox: Sandbox, fault: dict[str, Any]
+) -> None:
+    emu = sandbox.emulator
+    emu.inject_fault("POST /interactions/*/*/callback", **fault)
+    art, bob = emu.channel("art"), emu.world.member
+    inter = await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse in the fog")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+
+    # The command's own defer() reached Discord within the interaction's 3 s.
+    (accepted,) = [at for at, status in _callbacks(sandbox, inter) if status == 200]
+    assert accepted < emu.ids.timestamp(inter.id) + 3.0
+    assert inter.original is not None and grid.id == inter.original.id
+    assert emu.violations == []

@@ -171,16 +171,21 @@ class DiscordEmulator:
         retry_after: float = 0.05,
         is_global: bool = False,
         html: bool = False,
+        delay: float = 0.0,
+        reset: bool = False,
     ) -> None:
         """Answer the next `times` requests matching `route_pattern` with `status`.
 
         The pattern is an fnmatch pattern matched against "METHOD /path", "/path", "METHOD /template"
         and "/template" (paths relative to /api/v10), e.g. "PATCH /channels/*/messages/*".
         A 429 is a proper rate-limit answer that discord.py retries after `retry_after`. With `html`
-        the answer is an edge error page (text/html, as Cloudflare sends a 502/503/504), not JSON.
+        the answer is an edge error page (text/html, as Cloudflare sends a 502/503/504), not JSON;
+        `delay` holds the request that long first; `reset` closes the connection with no answer.
         """
         text = message if message is not None else f"{status}: Injected fault"
-        self.rest.faults.append(Fault(route_pattern, status, times, code, text, retry_after, is_global, html))
+        self.rest.faults.append(
+            Fault(route_pattern, status, times, code, text, retry_after, is_global, html, delay, reset)
+        )
 
     async def reconnect_gateway(self) -> None:
         """Ask connected clients to reconnect (op 7); discord.py RESUMEs its session."""

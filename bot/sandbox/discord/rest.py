@@ -40,6 +40,10 @@ class Fault:
     is_global: bool
     #: Answered by Discord's edge (Cloudflare) instead: an HTML page, not Discord's JSON.
     html: bool = False
+    #: Seconds the request is held before the answer (an edge waiting on Discord).
+    delay: float = 0.0
+    #: The connection is closed with no answer at all.
+    reset: bool = False
 
 
 class EdgeError(Exception):
@@ -131,7 +135,9 @@ class RestApi:
         record: CallRecord,
         headers: dict[str, str],
     ) -> web.Response:
-        self._raise_fault(record)
+        fault = self._fault(record)
+        if fault is not None:
+            await self._raise_fault(request, fault)
         if route is None:
             raise DiscordError(404, 0, "404: Not Found")
         token = self._emu.store.world.token
@@ -184,18 +190,27 @@ class RestApi:
         except ValueError:
             raise DiscordError(400, 50109, "The request body contains invalid JSON.") from None
 
-    def _raise_fault(self, record: CallRecord) -> None:
+    def _fault(self, record: CallRecord) -> Fault | None:
+        """The injected fault this request meets, if any (each counts down its ``times``)."""
         candidates = [f"{record.method} {record.path}", record.path]
         if record.route is not None:
             candidates += [f"{record.method} {record.route}", record.route]
         for fault in self.faults:
             if fault.times > 0 and any(fnmatchcase(c, fault.pattern) for c in candidates):
                 fault.times -= 1
-                if fault.status == 429:
-                    raise RateLimitedError(fault.retry_after, "global" if fault.is_global else "user", None)
-                if fault.html:
-                    raise EdgeError(fault.status)
-                raise DiscordError(fault.status, fault.code, fault.message, violation=False)
+                return fault
+        return None
+
+    @staticmethod
+    async def _raise_fault(request: web.Request, fault: Fault) -> None:
+        await asyncio.sleep(fault.delay)
+        if fault.reset and request.transport is not None:
+            request.transport.close()
+        if fault.status == 429:
+            raise RateLimitedError(fault.retry_after, "global" if fault.is_global else "user", None)
+        if fault.html:
+            raise EdgeError(fault.status)
+        raise DiscordError(fault.status, fault.code, fault.message, violation=False)
 
     @staticmethod
     def _too_many(limited: RateLimitedError) -> web.Response:
