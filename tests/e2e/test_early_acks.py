@@ -114,3 +114,19 @@ async def test_an_early_acknowledgement_without_an_answer_is_made_by_the_command
     assert accepted < emu.ids.timestamp(inter.id) + 3.0
     assert inter.original is not None and grid.id == inter.original.id
     assert emu.violations == []
+
+
+async def test_an_early_acknowledgement_discord_took_but_never_answered_is_not_made_twice(
+    sandbox: Sandbox,
+) -> None:
+    # Discord acknowledged the interaction, but its answer never came back in time: the command's
+    # defer() is refused as a second acknowledgement (40060), and the job takes the message the
+    # first one made.
+    emu = sandbox.emulator
+    emu.inject_fault("POST /interactions/*/*/callback", 504, html=True, delay=5.0, processed=True)
+    art, bob = emu.channel("art"), emu.world.member
+    inter = await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse acknowledged once")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+
+    assert inter.original is not None and grid.id == inter.original.id
+    assert [m for m in emu.messages(art.id) if m.author_id == emu.world.bot.id] == [grid]

@@ -44,6 +44,8 @@ class Fault:
     delay: float = 0.0
     #: The connection is closed with no answer at all.
     reset: bool = False
+    #: Discord carries the request out; only its answer is lost (replaced by the fault's).
+    processed: bool = False
 
 
 class EdgeError(Exception):
@@ -136,7 +138,7 @@ class RestApi:
         headers: dict[str, str],
     ) -> web.Response:
         fault = self._fault(record)
-        if fault is not None:
+        if fault is not None and not fault.processed:
             await self._raise_fault(request, fault)
         if route is None:
             raise DiscordError(404, 0, "404: Not Found")
@@ -154,6 +156,8 @@ class RestApi:
             if issues:
                 raise invalid_form_body(issues)
         answer: Answer = await route.handler(self._emu, call)
+        if fault is not None:
+            await self._raise_fault(request, fault)
         return json_response(answer.status, answer.body, headers)
 
     async def _read_body(self, request: web.Request, call: Call, record: CallRecord) -> None:
