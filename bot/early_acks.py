@@ -259,17 +259,19 @@ class EarlyAcks:
             self._next = loop.call_at(loop.time() + MAX_HOLD, self._hand_on)
 
     async def _acknowledge(self, data: Payload) -> Payload:
-        """Send the acknowledgement, then record the command before discord.py may run it."""
+        """Send the acknowledgement, then record the command before discord.py may run it. Both
+        count as in flight: held interactions are handed on in the order they came only once all
+        of theirs are done (the records end in the order Discord answered)."""
         try:
             body = await self._callback(str(data["id"]), str(data["token"]))
+            message_id = _message_id(body)
+            if message_id is not None:
+                await self._record(data, message_id)
+            return body
         finally:
             self._in_flight -= 1
             if self._in_flight == 0 and self._held:
                 self._reschedule(asyncio.get_running_loop().call_soon(self._hand_on))
-        message_id = _message_id(body)
-        if message_id is not None:
-            await self._record(data, message_id)
-        return body
 
     async def _callback(self, interaction_id: str, token: str) -> Payload:
         assert self._session is not None
