@@ -208,8 +208,9 @@ class EarlyAcks:
                 )
                 self.replay(command)
                 continue
-            await self._store.forget_command(command.interaction_id)
+            # Told, then forgotten: a kill between the two tells the member twice, never not at all.
             await self._tell_not_started(command)
+            await self._store.forget_command(command.interaction_id)
 
     def replay(self, command: AckedCommand) -> None:
         """Hand a stored command to discord.py again, as already acknowledged with its message."""
