@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from typing import Any
@@ -59,6 +60,7 @@ class MjBot(commands.AutoShardedBot):
     early_acks: EarlyAcks
     #: None when Vary (Region) uses the region modal instead ([web] mask_editor).
     mask_editor: MaskEditor | None
+    _resuming: asyncio.Task[None] | None = None
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         # discord.py's gateway DEBUG lines echo raw events, including what members type into
@@ -105,15 +107,13 @@ class MjBot(commands.AutoShardedBot):
         if web.mask_editor_on:
             signer = LinkSigner(box.derived_key("mask-editor-links"))
             web_server = self.web
-            self.mask_editor = MaskEditor(
-                self.engine, self.store, signer, lambda: web_server.public_url
-            )
+            self.mask_editor = MaskEditor(self.engine, self.store, signer, lambda: web_server.public_url)
             self.web.add_routes(self.mask_editor.routes())
         await self.web.start()
         self.engine.hook_base_url = self.web.public_url
         for name in EXTENSIONS:
             await self.load_extension(name)
-        self.early_acks = EarlyAcks(self, early_names(self.tree))
+        self.early_acks = EarlyAcks(self, early_names(self.tree), self.store)
         self.early_acks.install()
         if settings.discord.dev_guild_id:
             guild = discord.Object(settings.discord.dev_guild_id)
@@ -123,6 +123,7 @@ class MjBot(commands.AutoShardedBot):
             await self.tree.sync()
         self.publisher.start()
         await self.engine.start()
+        self._resuming = asyncio.create_task(self._resume_acked_commands())
         # What exists now (modules, discord.py, pydantic's validators, the cogs) lives as long as
         # the process: out of the collector's sight, a full collection no longer walks it
         # (50–90 ms each, a stall every acknowledgement and edit waits behind).
@@ -168,6 +169,11 @@ class MjBot(commands.AutoShardedBot):
             )
         return store, box
 
+    async def _resume_acked_commands(self) -> None:
+        # Their members, channels and guilds are discord.py's once the gateway is ready.
+        await self.wait_until_ready()
+        await self.early_acks.resume()
+
     async def _upsert_config_accounts(self) -> dict[int, str]:
         """Config-declared accounts go into the store (without secret); their secrets, by id."""
         secrets = {}
@@ -189,6 +195,8 @@ class MjBot(commands.AutoShardedBot):
             await self.engine.stop()
             await self.publisher.stop()
             await self.web.stop()
+        if self._resuming is not None:
+            self._resuming.cancel()
         if hasattr(self, "early_acks"):
             await self.early_acks.close()
         await super().close()

@@ -7,7 +7,7 @@ and moves them; cogs render them.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -307,6 +307,27 @@ class Reply(BaseModel):
 
     message_id: int
     token: str = Field(repr=False)
+    #: Epoch seconds after which Discord refuses the token.
+    expires: float
+
+
+class AckedCommand(BaseModel):
+    """A command acknowledged with its "thinking…" message whose job is not stored yet. Kept in
+    the store so a restart can run it again into the same message, or tell the member it did not
+    (docs/reliability.md)."""
+
+    interaction_id: int
+    application_id: int
+    token: str = Field(repr=False)
+    guild_id: int | None
+    channel_id: int
+    user_id: int
+    #: Qualified name ("imagine").
+    command: str
+    #: The INTERACTION_CREATE payload as Discord sent it: options, and the attachments' URLs.
+    payload: dict[str, Any] = Field(repr=False)
+    message_id: int
+    acked_at: float
     #: Epoch seconds after which Discord refuses the token.
     expires: float
 

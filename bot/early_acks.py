@@ -13,8 +13,13 @@ has no priorities, and a burst's parses and jobs would otherwise run between its
 and delay the later ones. Then the tree's ``interaction_check`` calls :meth:`EarlyAcks.claim`,
 which waits for the interaction's own acknowledgement and records it on the interaction as
 discord.py's ``defer()`` would: the command, the error handler and the job's message all see a
-deferred response. If the early acknowledgement failed, nothing is recorded and the command's
-own ``defer()`` tries again.
+deferred response. If the early acknowledgement failed in any way (an error status, an HTML page
+from Discord's edge, a reset, no answer in ``ACK_READ_TIMEOUT``), nothing is recorded and the
+command's own ``defer()`` tries again, within the 3 s.
+
+An acknowledged command is also written to the store (``acked_commands``) until its job is; a
+restart runs such a command again into the same message while its token lives, else tells the
+member in the channel (:meth:`EarlyAcks.resume`, docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Collection
 from typing import Any
@@ -30,6 +36,9 @@ import aiohttp
 import discord
 from discord.http import Route
 from discord.interactions import InteractionCallbackResponse, InteractionResponseType
+
+from bot.domain import AckedCommand
+from bot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,15 @@ CONNECTIONS = 64
 MAX_HOLD = 0.25
 #: Past Discord's 3 s an acknowledgement is refused anyway.
 ACK_TIMEOUT = 3.0
+#: Longest wait for Discord's answer once the request is sent, so that the command's own defer()
+#: still has time when Discord's edge holds the request.
+ACK_READ_TIMEOUT = 1.5
+#: How long Discord accepts an interaction's token.
+TOKEN_SECONDS = 15 * 60
+#: A command resumed after a restart needs its token for a while yet (its answer, a refusal).
+RESUME_MARGIN = 60.0
+#: ``interaction.extras`` key of the raw payload of an early-ack command acknowledged late.
+_PAYLOAD = "early_ack_payload"
 
 
 def command_name(data: Payload) -> str:
@@ -77,6 +95,31 @@ def early_names(tree: discord.app_commands.CommandTree[Any]) -> set[str]:
     }
 
 
+def acked_command(data: Payload, message_id: int) -> AckedCommand:
+    """What the store keeps of an acknowledged command (its raw INTERACTION_CREATE payload)."""
+    user = (data.get("member") or {}).get("user") or data.get("user") or {}
+    interaction_id = int(data["id"])
+    return AckedCommand(
+        interaction_id=interaction_id,
+        application_id=int(data["application_id"]),
+        token=str(data["token"]),
+        guild_id=int(data["guild_id"]) if data.get("guild_id") else None,
+        channel_id=int(data.get("channel_id") or data["channel"]["id"]),
+        user_id=int(user["id"]),
+        command=command_name(data),
+        payload=data,
+        message_id=message_id,
+        acked_at=time.time(),
+        expires=discord.utils.snowflake_time(interaction_id).timestamp() + TOKEN_SECONDS,
+    )
+
+
+def _message_id(body: Payload) -> int | None:
+    """The "thinking…" message a deferred response made, from Discord's callback answer."""
+    found = (body.get("interaction") or {}).get("response_message_id")
+    return int(found) if found else None
+
+
 def early_response(interaction: discord.Interaction[Any]) -> InteractionCallbackResponse[Any] | None:
     """The early acknowledgement :meth:`EarlyAcks.claim` recorded on ``interaction``, if any."""
     found = interaction.extras.get(EARLY_ACK)
@@ -86,12 +129,14 @@ def early_response(interaction: discord.Interaction[Any]) -> InteractionCallback
 class EarlyAcks:
     """Sends the opted-in commands' acknowledgements from the gateway event (see the module)."""
 
-    def __init__(self, client: discord.Client, names: Collection[str]) -> None:
+    def __init__(self, client: discord.Client, names: Collection[str], store: Store) -> None:
         self._client = client
         self._names = frozenset(names)
+        self._store = store
         self._session: aiohttp.ClientSession | None = None
         self._parse: Callable[[Payload], None] | None = None
-        self._acks: dict[int, asyncio.Task[Payload]] = {}
+        #: Acknowledgements under way or done, and each interaction's raw payload.
+        self._acks: dict[int, tuple[asyncio.Future[Payload], Payload]] = {}
         self._in_flight = 0
         #: (loop time it was held, payload), oldest first.
         self._held: deque[tuple[float, Payload]] = deque()
@@ -102,7 +147,7 @@ class EarlyAcks:
         discord.py's gateway looks up the function that turns an event into objects."""
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=CONNECTIONS),
-            timeout=aiohttp.ClientTimeout(total=ACK_TIMEOUT),
+            timeout=aiohttp.ClientTimeout(total=ACK_TIMEOUT, sock_read=ACK_READ_TIMEOUT),
             headers={"User-Agent": self._client.http.user_agent},
         )
         parsers = self._client._connection.parsers
@@ -112,20 +157,28 @@ class EarlyAcks:
     async def close(self) -> None:
         if self._next is not None:
             self._next.cancel()
-        for task in self._acks.values():
+        for task, _ in self._acks.values():
             task.cancel()
         if self._session is not None:
             await self._session.close()
 
     async def claim(self, interaction: discord.Interaction[Any]) -> None:
         """Wait for ``interaction``'s early acknowledgement, if it had one, and record it."""
-        task = self._acks.pop(interaction.id, None)
-        if task is None:
+        found = self._acks.pop(interaction.id, None)
+        if found is None:
             return
+        task, data = found
         try:
             payload = await task
-        except (aiohttp.ClientError, TimeoutError, discord.HTTPException) as exc:
-            log.warning("early acknowledgement of %s failed (%s); the command retries", interaction.id, exc)
+        except Exception as exc:
+            # Whatever went wrong (a non-JSON error page, a reset, a timeout), defer() tries again.
+            log.warning(
+                "early acknowledgement of %s failed (%s: %s); the command retries",
+                interaction.id,
+                type(exc).__name__,
+                exc,
+            )
+            interaction.extras[_PAYLOAD] = data
             return
         kind = InteractionResponseType.deferred_channel_message
         # What InteractionResponse.defer() records once Discord accepted the same callback.
@@ -137,30 +190,101 @@ class EarlyAcks:
             type=kind,
         )
 
+    async def acknowledged_late(self, interaction: discord.Interaction[Any], message_id: int) -> None:
+        """Record a command whose early acknowledgement failed, once its own defer() worked."""
+        data = interaction.extras.pop(_PAYLOAD, None)
+        if isinstance(data, dict):
+            await self._record(data, message_id)
+
+    async def resume(self) -> None:
+        """After a restart: run again the commands acknowledged whose job was never stored, into
+        the same message, while their token lives; tell the member in the channel otherwise."""
+        for command in await self._store.acked_commands():
+            if time.time() < command.expires - RESUME_MARGIN:
+                log.info(
+                    "running interaction %s (/%s) again after a restart",
+                    command.interaction_id,
+                    command.command,
+                )
+                self.replay(command)
+                continue
+            # Told, then forgotten: a kill between the two tells the member twice, never not at all.
+            await self._tell_not_started(command)
+            await self._store.forget_command(command.interaction_id)
+
+    def replay(self, command: AckedCommand) -> None:
+        """Hand a stored command to discord.py again, as already acknowledged with its message."""
+        body: Payload = {
+            "interaction": {
+                "id": str(command.interaction_id),
+                "type": APPLICATION_COMMAND,
+                "response_message_id": str(command.message_id),
+                "response_message_loading": True,
+                "response_message_ephemeral": False,
+            }
+        }
+        done: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
+        done.set_result(body)
+        self._acks[command.interaction_id] = (done, command.payload)
+        self._forward(command.payload)
+
+    async def _tell_not_started(self, command: AckedCommand) -> None:
+        channel = self._client.get_partial_messageable(command.channel_id, guild_id=command.guild_id)
+        try:
+            await channel.send(
+                f"<@{command.user_id}> Your /{command.command} was not started because the bot restarted. "
+                "Run it again.",
+                allowed_mentions=discord.AllowedMentions(
+                    everyone=False, roles=False, users=[discord.Object(command.user_id)]
+                ),
+            )
+        except discord.HTTPException as exc:
+            log.warning("could not tell the member of interaction %s (%s)", command.interaction_id, exc)
+
+    async def _record(self, data: Payload, message_id: int) -> None:
+        try:
+            await self._store.record_command(acked_command(data, message_id))
+        except Exception:
+            # The command goes on; only a kill before its job is stored would lose it now.
+            log.exception("could not record interaction %s", data.get("id"))
+
     def _on_interaction_create(self, data: Payload) -> None:
         if data.get("type") != APPLICATION_COMMAND or command_name(data) not in self._names:
             self._forward(data)
             return
         loop = asyncio.get_running_loop()
         self._in_flight += 1
-        self._acks[int(data["id"])] = loop.create_task(self._acknowledge(str(data["id"]), str(data["token"])))
+        self._acks[int(data["id"])] = (loop.create_task(self._acknowledge(data)), data)
         self._held.append((loop.time(), data))
         if self._next is None:
             self._next = loop.call_at(loop.time() + MAX_HOLD, self._hand_on)
 
-    async def _acknowledge(self, interaction_id: str, token: str) -> Payload:
-        assert self._session is not None
-        url = f"{Route.BASE}/interactions/{interaction_id}/{token}/callback?with_response=true"
+    async def _acknowledge(self, data: Payload) -> Payload:
+        """Send the acknowledgement, then record the command before discord.py may run it. Both
+        count as in flight: held interactions are handed on in the order they came only once all
+        of theirs are done (the records end in the order Discord answered)."""
         try:
-            async with self._session.post(url, data=_DEFER_BODY, headers=_JSON) as response:
-                body = await response.json(content_type=None) if response.status != 204 else None
-                if response.status >= 400 or not isinstance(body, dict):
-                    raise discord.HTTPException(response, body if isinstance(body, dict) else "")
-                return body
+            body = await self._callback(str(data["id"]), str(data["token"]))
+            message_id = _message_id(body)
+            if message_id is not None:
+                await self._record(data, message_id)
+            return body
         finally:
             self._in_flight -= 1
             if self._in_flight == 0 and self._held:
                 self._reschedule(asyncio.get_running_loop().call_soon(self._hand_on))
+
+    async def _callback(self, interaction_id: str, token: str) -> Payload:
+        assert self._session is not None
+        url = f"{Route.BASE}/interactions/{interaction_id}/{token}/callback?with_response=true"
+        async with self._session.post(url, data=_DEFER_BODY, headers=_JSON) as response:
+            if response.status != 200:
+                # The body may be Discord's JSON or an edge's HTML page: only its status counts.
+                raise discord.HTTPException(response, "")
+            body = await response.json(content_type=None)
+            if not isinstance(body, dict):
+                raise discord.HTTPException(response, "the answer is not a JSON object")
+            return body
 
     def _hand_on(self) -> None:
         """Hand the oldest held interaction to discord.py, then come back for the next one."""

@@ -51,6 +51,11 @@ class Imagine(commands.Cog):
             )
         except UserError as exc:
             await refuse(interaction, str(exc))
+            await self.bot.store.forget_command(interaction.id)
+        except Exception:
+            # Answered by the error handler: not a command to run again after a restart.
+            await self.bot.store.forget_command(interaction.id)
+            raise
 
     # Every command here acknowledges first thing (_start), so bot/early_acks.py may do it for them
     # from the gateway event.

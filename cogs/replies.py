@@ -15,24 +15,41 @@ from typing import Any
 import discord
 
 from bot.domain import Reply
-from bot.early_acks import early_response
+from bot.early_acks import TOKEN_SECONDS, early_response
 
-#: How long Discord accepts an interaction's token.
-TOKEN_SECONDS = 15 * 60
+#: Discord's error code for a second initial response to one interaction.
+ALREADY_ACKNOWLEDGED = 40060
 
 
 async def defer_job_message(interaction: discord.Interaction[Any]) -> Reply:
     """Acknowledge ``interaction`` with a public "thinking…" message that will show the job
     (unless bot/early_acks.py already did, from the gateway event)."""
-    response = early_response(interaction) or await interaction.response.defer(thinking=True)
-    if response is None or response.message_id is None:
+    early = early_response(interaction)
+    message_id = early.message_id if early is not None else await _defer(interaction)
+    if message_id is None:
         # Discord names the message it made for every deferred channel message response.
         raise RuntimeError("Discord did not say which message the deferred response made")
     return Reply(
-        message_id=response.message_id,
+        message_id=message_id,
         token=interaction.token,
         expires=interaction.created_at.timestamp() + TOKEN_SECONDS,
     )
+
+
+async def _defer(interaction: discord.Interaction[Any]) -> int | None:
+    """discord.py's own defer() (none was sent early, or it failed); the message it made."""
+    try:
+        response = await interaction.response.defer(thinking=True)
+        message_id = response.message_id if response is not None else None
+    except discord.HTTPException as exc:
+        if exc.code != ALREADY_ACKNOWLEDGED:
+            raise
+        # An early acknowledgement Discord took, though its answer was lost on the way back.
+        interaction.response._response_type = discord.InteractionResponseType.deferred_channel_message
+        message_id = (await interaction.original_response()).id
+    if message_id is not None:
+        await interaction.client.early_acks.acknowledged_late(interaction, message_id)
+    return message_id
 
 
 async def refuse(interaction: discord.Interaction[Any], text: str) -> None:

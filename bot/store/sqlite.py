@@ -28,6 +28,7 @@ from bot.crypto import SECRET_LOST, SecretBox
 from bot.domain import (
     MEMBER_SOURCE,
     Account,
+    AckedCommand,
     AuditEntry,
     BackendKind,
     ErrorKind,
@@ -478,10 +479,47 @@ class Store:
             "INSERT INTO job_inputs (job_id, position, data) VALUES (?, ?, ?)",
             [(job_id, i, data) for i, data in enumerate(inputs)],
         )
+        if reply is not None:
+            # The command that this job's reply acknowledged is done, in the same transaction.
+            await self._db.execute("DELETE FROM acked_commands WHERE token = ?", (reply.token,))
         await self._db.commit()
         job = await self.get_job(job_id)
         assert job is not None
         return job
+
+    # ----------------------------------------------------------------------------- acked commands
+    async def record_command(self, command: AckedCommand) -> None:
+        await self._db.execute(
+            """INSERT OR IGNORE INTO acked_commands (interaction_id, application_id, token, guild_id,
+                   channel_id, user_id, command, payload, message_id, acked_at, expires)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                command.interaction_id,
+                command.application_id,
+                command.token,
+                command.guild_id,
+                command.channel_id,
+                command.user_id,
+                command.command,
+                json.dumps(command.payload),
+                command.message_id,
+                command.acked_at,
+                command.expires,
+            ),
+        )
+        await self._db.commit()
+
+    async def acked_commands(self) -> list[AckedCommand]:
+        """Commands acknowledged whose job was never stored (nor the command answered)."""
+        async with self._db.execute("SELECT * FROM acked_commands ORDER BY interaction_id") as cur:
+            rows = await cur.fetchall()
+        return [
+            AckedCommand.model_validate({**dict(row), "payload": json.loads(row["payload"])}) for row in rows
+        ]
+
+    async def forget_command(self, interaction_id: int) -> None:
+        await self._db.execute("DELETE FROM acked_commands WHERE interaction_id = ?", (interaction_id,))
+        await self._db.commit()
 
     async def get_job(self, job_id: int) -> Job | None:
         kept = self._kept(job_id)

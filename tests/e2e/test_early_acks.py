@@ -72,3 +72,61 @@ async def test_commands_that_may_answer_otherwise_are_not_acknowledged_early(san
     inter = await emu.wait_for_response(await emu.slash(bob.id, art.id, "fast"), timeout=10)
     assert inter.response_type == 4 and inter.original is not None and inter.original.ephemeral
     assert [status for _, status in _callbacks(sandbox, inter)] == [200]
+
+
+@pytest.mark.parametrize(("status", "times"), [(502, 1), (503, 1), (504, 1), (502, 2), (504, 2)])
+async def test_an_edge_error_page_on_the_early_acknowledgement_still_ends_in_a_result(
+    sandbox: Sandbox, status: int, times: int
+) -> None:
+    # Discord's edge (Cloudflare) answers with an HTML page, not JSON: the early acknowledgement
+    # fails and the command's own defer() acknowledges within the 3 s (discord.py retries a
+    # 502/504 once more after a second).
+    emu = sandbox.emulator
+    emu.inject_fault("POST /interactions/*/*/callback", status, times=times, html=True)
+    art, bob = emu.channel("art"), emu.world.member
+    inter = await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse behind a bad gateway")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+
+    assert [s for _, s in _callbacks(sandbox, inter)] == [status] * times + [200]
+    assert inter.original is not None and grid.id == inter.original.id
+    assert emu.violations == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 504, "html": True, "delay": 5.0},  # the edge holds the request, then gives up
+        {"status": 502, "reset": True},  # the connection closes with no answer
+    ],
+    ids=["no-answer-in-time", "connection-reset"],
+)
+async def test_an_early_acknowledgement_without_an_answer_is_made_by_the_command_within_3_s(
+    sandbox: Sandbox, fault: dict[str, Any]
+) -> None:
+    emu = sandbox.emulator
+    emu.inject_fault("POST /interactions/*/*/callback", **fault)
+    art, bob = emu.channel("art"), emu.world.member
+    inter = await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse in the fog")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+
+    # The command's own defer() reached Discord within the interaction's 3 s.
+    (accepted,) = [at for at, status in _callbacks(sandbox, inter) if status == 200]
+    assert accepted < emu.ids.timestamp(inter.id) + 3.0
+    assert inter.original is not None and grid.id == inter.original.id
+    assert emu.violations == []
+
+
+async def test_an_early_acknowledgement_discord_took_but_never_answered_is_not_made_twice(
+    sandbox: Sandbox,
+) -> None:
+    # Discord acknowledged the interaction, but its answer never came back in time: the command's
+    # defer() is refused as a second acknowledgement (40060), and the job takes the message the
+    # first one made.
+    emu = sandbox.emulator
+    emu.inject_fault("POST /interactions/*/*/callback", 504, html=True, delay=5.0, processed=True)
+    art, bob = emu.channel("art"), emu.world.member
+    inter = await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse acknowledged once")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+
+    assert inter.original is not None and grid.id == inter.original.id
+    assert [m for m in emu.messages(art.id) if m.author_id == emu.world.bot.id] == [grid]

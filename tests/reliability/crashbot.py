@@ -6,6 +6,7 @@ and the fake backend listen, the store, the secrets. Everything else is the unmo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from typing import Any
@@ -21,22 +22,30 @@ from bot.jobs.engine import MemberRate
 
 
 class CrashBot(MjBot):
-    def __init__(self, settings: Settings, member_burst: int) -> None:
+    def __init__(self, settings: Settings, member_burst: int, *, hold_submits: bool = False) -> None:
         # The emulator sends every guild at once, so waiting 2 s for more is pointless here.
         super().__init__(settings, guild_ready_timeout=0.05)
         self._member_burst = member_burst
+        self._hold_submits = hold_submits
 
     async def setup_hook(self) -> None:
         await super().setup_hook()
         # The fault runs start many jobs per member on purpose; the flood limit has its own test.
         self.engine.member_rate = MemberRate(burst=self._member_burst, every=0.01)
+        if self._hold_submits:
+            # Test-only kill point: a command is acknowledged, its job is never stored.
+            self.engine.submit = _never  # type: ignore[method-assign]
+
+
+async def _never(*args: object, **kwargs: object) -> Any:
+    await asyncio.Event().wait()
 
 
 async def _run(spec: dict[str, Any]) -> None:
     discord.http.Route.BASE = spec["api_base"]
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(spec["gateway_url"])
     settings = Settings.model_validate(spec["settings"])
-    bot = CrashBot(settings, spec["member_burst"])
+    bot = CrashBot(settings, spec["member_burst"], hold_submits=spec.get("hold_submits", False))
     await bot.start(spec["settings"]["discord"]["token"])
 
 

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROXY_SECRET = "proxy-secret-9f8e7d6c5b4a"
 
 
-def bot_spec(box: Sandbox, *, member_burst: int) -> dict[str, Any]:
+def bot_spec(box: Sandbox, *, member_burst: int, hold_submits: bool = False) -> dict[str, Any]:
     """What the child process needs to run the bot the in-process sandbox would run."""
     settings = json.loads(box.settings.model_dump_json())
     # model_dump_json masks secrets; the child needs the real ones.
@@ -44,6 +44,7 @@ def bot_spec(box: Sandbox, *, member_burst: int) -> dict[str, Any]:
         "gateway_url": box.emulator.gateway_url,
         "settings": settings,
         "member_burst": member_burst,
+        "hold_submits": hold_submits,
     }
 
 
@@ -58,11 +59,15 @@ class BotProcess:
         self._log: IO[bytes] | None = None
         self.starts = 0
         self.kills = 0
+        #: Start the bot with its job submits blocked (a kill point between acknowledgement and job).
+        self.hold_submits = False
 
     async def start(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (explicit deadline)
         emu = self._box.emulator
         self._log = self._log_path.open("ab")
-        spec = json.dumps(bot_spec(self._box, member_burst=self._member_burst))
+        spec = json.dumps(
+            bot_spec(self._box, member_burst=self._member_burst, hold_submits=self.hold_submits)
+        )
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -175,15 +175,36 @@ class DiscordEmulator:
         message: str | None = None,
         retry_after: float = 0.05,
         is_global: bool = False,
+        html: bool = False,
+        delay: float = 0.0,
+        reset: bool = False,
+        processed: bool = False,
     ) -> None:
         """Answer the next `times` requests matching `route_pattern` with `status`.
 
         The pattern is an fnmatch pattern matched against "METHOD /path", "/path", "METHOD /template"
         and "/template" (paths relative to /api/v10), e.g. "PATCH /channels/*/messages/*".
-        A 429 is a proper rate-limit answer that discord.py retries after `retry_after`.
+        A 429 is a proper rate-limit answer that discord.py retries after `retry_after`. With `html`
+        the answer is an edge error page (text/html, as Cloudflare sends a 502/503/504), not JSON;
+        `delay` holds the request that long first; `reset` closes the connection with no answer.
+        With `processed` Discord carries the request out and only its answer is lost.
         """
         text = message if message is not None else f"{status}: Injected fault"
-        self.rest.faults.append(Fault(route_pattern, status, times, code, text, retry_after, is_global))
+        self.rest.faults.append(
+            Fault(
+                route_pattern,
+                status,
+                times,
+                code,
+                text,
+                retry_after,
+                is_global,
+                html,
+                delay,
+                reset,
+                processed,
+            )
+        )
 
     async def reconnect_gateway(self) -> None:
         """Ask connected clients to reconnect (op 7); discord.py RESUMEs its session."""

@@ -9,6 +9,7 @@ import json
 import math
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, hdrs, web
@@ -37,6 +38,30 @@ class Fault:
     message: str
     retry_after: float
     is_global: bool
+    #: Answered by Discord's edge (Cloudflare) instead: an HTML page, not Discord's JSON.
+    html: bool = False
+    #: Seconds the request is held before the answer (an edge waiting on Discord).
+    delay: float = 0.0
+    #: The connection is closed with no answer at all.
+    reset: bool = False
+    #: Discord carries the request out; only its answer is lost (replaced by the fault's).
+    processed: bool = False
+
+
+class EdgeError(Exception):
+    """An error page from in front of Discord's API (a 502/503/504 from the CDN), in HTML."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"{status} from the edge")
+        self.status = status
+
+    def response(self) -> web.Response:
+        title = f"{self.status} {HTTPStatus(self.status).phrase}"
+        page = (
+            f"<html><head><title>{title}</title></head>"
+            f"<body><center><h1>{title}</h1></center><hr><center>cloudflare</center></body></html>"
+        )
+        return web.Response(status=self.status, text=page, content_type="text/html")
 
 
 class RateLimitedError(Exception):
@@ -87,6 +112,8 @@ class RestApi:
             record.scope = limited.scope
             store.rate_limited.append(record)
             response = self._too_many(limited)
+        except EdgeError as error:
+            response = error.response()
         except DiscordError as error:
             response = json_response(error.status, error.body(), headers)
             if error.violation:
@@ -110,7 +137,9 @@ class RestApi:
         record: CallRecord,
         headers: dict[str, str],
     ) -> web.Response:
-        self._raise_fault(record)
+        fault = self._fault(record)
+        if fault is not None and not fault.processed:
+            await self._raise_fault(request, fault)
         if route is None:
             raise DiscordError(404, 0, "404: Not Found")
         token = self._emu.store.world.token
@@ -127,6 +156,8 @@ class RestApi:
             if issues:
                 raise invalid_form_body(issues)
         answer: Answer = await route.handler(self._emu, call)
+        if fault is not None:
+            await self._raise_fault(request, fault)
         return json_response(answer.status, answer.body, headers)
 
     async def _read_body(self, request: web.Request, call: Call, record: CallRecord) -> None:
@@ -163,16 +194,27 @@ class RestApi:
         except ValueError:
             raise DiscordError(400, 50109, "The request body contains invalid JSON.") from None
 
-    def _raise_fault(self, record: CallRecord) -> None:
+    def _fault(self, record: CallRecord) -> Fault | None:
+        """The injected fault this request meets, if any (each counts down its ``times``)."""
         candidates = [f"{record.method} {record.path}", record.path]
         if record.route is not None:
             candidates += [f"{record.method} {record.route}", record.route]
         for fault in self.faults:
             if fault.times > 0 and any(fnmatchcase(c, fault.pattern) for c in candidates):
                 fault.times -= 1
-                if fault.status == 429:
-                    raise RateLimitedError(fault.retry_after, "global" if fault.is_global else "user", None)
-                raise DiscordError(fault.status, fault.code, fault.message, violation=False)
+                return fault
+        return None
+
+    @staticmethod
+    async def _raise_fault(request: web.Request, fault: Fault) -> None:
+        await asyncio.sleep(fault.delay)
+        if fault.reset and request.transport is not None:
+            request.transport.close()
+        if fault.status == 429:
+            raise RateLimitedError(fault.retry_after, "global" if fault.is_global else "user", None)
+        if fault.html:
+            raise EdgeError(fault.status)
+        raise DiscordError(fault.status, fault.code, fault.message, violation=False)
 
     @staticmethod
     def _too_many(limited: RateLimitedError) -> web.Response:

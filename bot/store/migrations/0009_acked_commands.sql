@@ -1,0 +1,16 @@
+-- Commands acknowledged ("thinking…") whose job is not stored yet. create_job deletes the row of
+-- its reply's token in the same transaction, so after a kill -9 a row left here is a command the
+-- member is still waiting for: run again within the token's 15 minutes, else the member is told.
+CREATE TABLE acked_commands (
+    interaction_id INTEGER PRIMARY KEY,
+    application_id INTEGER NOT NULL,
+    token TEXT NOT NULL UNIQUE,
+    guild_id INTEGER,
+    channel_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    command TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    acked_at REAL NOT NULL,
+    expires REAL NOT NULL
+);
