@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
+import signal
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
+from discord.http import Route
 
 from bot.config import Settings
 from bot.crypto import SecretBox
@@ -16,6 +21,8 @@ from bot.early_acks import EarlyAcks, early_names
 from bot.http_client import make_http_client
 from bot.jobs.accounts import AccountPool
 from bot.jobs.engine import JobEngine
+from bot.metrics import Metrics
+from bot.ops import OpsRoutes
 from bot.store import Store
 from bot.web import WebServer
 from cogs.publisher import JobPublisher
@@ -33,6 +40,16 @@ EXTENSIONS = (
     "cogs.member",
     "cogs.errors",
 )
+
+#: What a member reads when they start something while the bot shuts down.
+RESTARTING = "The bot is restarting, try again in a minute."
+#: A shutdown (SIGTERM) ends within this many seconds; the last is kept for closing.
+SHUTDOWN_SECONDS = 10.0
+_CLOSE_RESERVE = 2.0
+#: Commands acknowledged just before the shutdown get this long to store their jobs.
+_ACKED_GRACE = 0.5
+_AUTOCOMPLETE = 4
+_CHANNEL_MESSAGE, _AUTOCOMPLETE_RESULT, _EPHEMERAL = 4, 8, 64
 
 
 class JobTree(app_commands.CommandTree["MjBot"]):
@@ -60,16 +77,23 @@ class MjBot(commands.Bot):
         discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
+        metrics = Metrics()
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=JobTree,
+            http_trace=metrics.discord_trace(),
             **options,
         )
         self.settings = settings
+        self.metrics = metrics
         self.http_client = make_http_client()
+        #: Set by a shutdown: new interactions are refused, /readyz says 503.
+        self.stopping = False
+        self._shutdown: asyncio.Task[None] | None = None
+        self._refusals: set[asyncio.Task[None]] = set()
 
     async def setup_hook(self) -> None:
         settings = self.settings
@@ -78,9 +102,20 @@ class MjBot(commands.Bot):
         accounts = AccountPool(self.http_client)
         config_secrets = await self._upsert_config_accounts()
         self.publisher = JobPublisher(self, self.http_client, settings.jobs.progress_edit_seconds)
-        self.engine = JobEngine(self.store, accounts, self.publisher, settings.jobs, config_secrets)
+        self.engine = JobEngine(
+            self.store, accounts, self.publisher, settings.jobs, config_secrets, metrics=self.metrics
+        )
         await self.engine.reload_accounts()
-        self.web = WebServer(self.engine, settings.web.host, settings.web.port, settings.web.public_url)
+        ops = OpsRoutes(
+            self.metrics,
+            self.engine,
+            self.store,
+            gateway_open=self._gateway_open,
+            stopping=lambda: self.stopping,
+        )
+        self.web = WebServer(
+            self.engine, settings.web.host, settings.web.port, settings.web.public_url, ops.routes()
+        )
         await self.web.start()
         self.engine.hook_base_url = self.web.public_url
         for name in EXTENSIONS:
@@ -115,6 +150,54 @@ class MjBot(commands.Bot):
             )
             secrets[account_id] = acc.secret.get_secret_value()
         return secrets
+
+    def _gateway_open(self) -> bool:
+        ws = self.ws
+        return self.is_ready() and ws is not None and ws.open
+
+    async def serve(self, token: str) -> None:
+        """``start``, with SIGTERM as a graceful :meth:`shutdown` (no signal handlers on Windows)."""
+        with contextlib.suppress(NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.request_shutdown)
+        await self.start(token)
+
+    def request_shutdown(self) -> None:
+        if self._shutdown is None:
+            self._shutdown = asyncio.create_task(self.shutdown(), name="mjbot-shutdown")
+
+    async def shutdown(self) -> None:
+        """Stop taking work, let acknowledged commands and submits under way finish, write the
+        finals that are ready, then close, within SHUTDOWN_SECONDS. Jobs still at a backend are
+        picked up by the next start (docs/reliability.md)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + SHUTDOWN_SECONDS - _CLOSE_RESERVE
+        self.stopping = True
+        log.info("shutting down: new commands are refused, pending writes are flushed")
+        if hasattr(self, "engine"):
+            self._connection.parsers["INTERACTION_CREATE"] = self._refuse_interaction
+            await asyncio.sleep(_ACKED_GRACE)
+            await self.engine.drain(max(0.0, (end - loop.time()) / 2))
+            await self.publisher.flush(max(0.0, end - loop.time()))
+        await self.close()
+
+    def _refuse_interaction(self, data: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._say_restarting(data))
+        self._refusals.add(task)
+        task.add_done_callback(self._refusals.discard)
+
+    async def _say_restarting(self, data: dict[str, Any]) -> None:
+        if data.get("type") == _AUTOCOMPLETE:
+            body: dict[str, Any] = {"type": _AUTOCOMPLETE_RESULT, "data": {"choices": []}}
+        else:
+            body = {"type": _CHANNEL_MESSAGE, "data": {"content": RESTARTING, "flags": _EPHEMERAL}}
+        route = Route(
+            "POST",
+            "/interactions/{interaction_id}/{interaction_token}/callback",
+            interaction_id=data["id"],
+            interaction_token=data["token"],
+        )
+        with contextlib.suppress(discord.HTTPException, aiohttp.ClientError):
+            await self.http.request(route, json=body)
 
     async def close(self) -> None:
         if hasattr(self, "engine"):

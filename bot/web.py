@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 
 from aiohttp import web
 
@@ -17,12 +18,21 @@ log = logging.getLogger(__name__)
 
 #: Webhook bodies are one task JSON; anything much larger is not from a backend.
 MAX_HOOK_BYTES = 256 * 1024
+#: Liveness: 200 while the process serves HTTP (readiness is /readyz, bot/ops.py).
+HEALTH_PATH = "/healthz"
 #: The answer to an accepted webhook, encoded once (every backend event gets it).
 _ACCEPTED = b'{"ok": true}'
 
 
 class WebServer:
-    def __init__(self, engine: JobEngine, host: str, port: int, public_url: str | None) -> None:
+    def __init__(
+        self,
+        engine: JobEngine,
+        host: str,
+        port: int,
+        public_url: str | None,
+        routes: Iterable[web.RouteDef] = (),
+    ) -> None:
         self._engine = engine
         self._host = host
         self._port = port
@@ -31,7 +41,8 @@ class WebServer:
         app = web.Application(client_max_size=MAX_HOOK_BYTES)
         # At most 18 digits: a larger id overflows SQLite's integers (no job has one anyway).
         app.router.add_post("/hooks/{job_id:[0-9]{1,18}}/{secret}", self._hook)
-        app.router.add_get("/healthz", self._health)
+        app.router.add_get(HEALTH_PATH, self._health)
+        app.router.add_routes(list(routes))
         self._app = app
 
     @property

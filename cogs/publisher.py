@@ -236,6 +236,13 @@ class JobPublisher:
             task.cancel()
         await asyncio.gather(*self._writes, return_exceptions=True)
 
+    async def flush(self, timeout: float) -> None:  # noqa: ASYNC109 (a shutdown budget)
+        """Wait (at most ``timeout``) until no final waits to be written and no write is under way."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._writes or any(job.status.terminal for job in self._latest.values()):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+
     def _pass_soon(self) -> None:
         """Something changed: a pass serves it in the loop's next turn, or ``TICK`` after the
         last pass if that was sooner, with every other change until then. Serving it at once
@@ -435,6 +442,7 @@ class JobPublisher:
         self._shown[job.id] = shown
         if job.status.terminal:
             await self._bot.engine.record_posted(job.id)
+            self._bot.metrics.final_published(job.id)
             self._shown.pop(job.id, None)
             self._filled.discard(job.id)
         return True

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from bot.backends.aimg import AimgBackend, parse_verb, vote_of, vote_verb
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
+    Backend,
     SupportsBlend,
     SupportsCancel,
     SupportsDescribe,
@@ -53,6 +54,8 @@ from bot.domain import (
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
 from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
+from bot.logs import bind_job, job_fields
+from bot.metrics import Metrics
 from bot.net import allowed_image_url
 from bot.store import Store
 
@@ -133,8 +136,10 @@ class JobEngine:
         observer: JobObserver,
         settings: JobSettings,
         config_secrets: Mapping[int, str] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self.metrics = metrics or Metrics()
         self._accounts = accounts
         #: Secrets of config-file accounts by id: they live in memory only.
         self._config_secrets = dict(config_secrets or {})
@@ -167,6 +172,8 @@ class JobEngine:
         self._resting: dict[int, str] = {}
         #: Per-member flood limit on new jobs and button presses (tests and the bench lift it).
         self.member_rate = MemberRate()
+        #: Shutting down: queued jobs stay queued for the next start (see :meth:`drain`).
+        self._draining = False
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -200,6 +207,43 @@ class JobEngine:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 (a shutdown budget)
+        """Start no more submits; wait (at most ``timeout``) for those under way to be answered,
+        so none is cut off between the backend's answer and the store."""
+        self._draining = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._submitting_jobs:  # noqa: ASYNC110 (no event per finished submit)
+                    await asyncio.sleep(0.05)
+
+    async def load(self) -> tuple[int, int, list[tuple[int, str, str, int, int]]]:
+        """Jobs running and queued, and per shared account (guild id, name, service, jobs in
+        use, capacity): the scrape-time gauges of ``/metrics``."""
+        running = await self._store.active_counts()
+        busy = Counter(running)
+        busy.update(self._submitting)
+        accounts = [
+            (a.guild_id, a.name, a.kind.value, busy.get(a.id, 0), a.max_jobs)
+            for a in self._accounts.all()
+            if a.source != MEMBER_SOURCE
+        ]
+        return sum(running.values()), await self._store.queued_total(), accounts
+
+    def unhealthy_guilds(self) -> list[int]:
+        """Servers with shared accounts none of which is in rotation (enabled, not held, not resting)."""
+        now = time.monotonic()
+        healthy: dict[int, bool] = {}
+        for a in self._accounts.all():
+            if a.source == MEMBER_SOURCE:
+                continue
+            ok = self._accounts.usable(a.id) and self._cooldown.get(a.id, 0.0) <= now
+            healthy[a.guild_id] = healthy.get(a.guild_id, False) or ok
+        return sorted(guild for guild, ok in healthy.items() if not ok)
+
+    def _service(self, account_id: int | None) -> BackendKind | None:
+        account = self._accounts.get(account_id) if account_id is not None else None
+        return account.kind if account is not None else None
 
     def _spawn(self, coro: object) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)  # type: ignore[arg-type]
@@ -555,17 +599,8 @@ class JobEngine:
         account = await self._store.get_account(guild_id, name)
         if account is None or account.source == MEMBER_SOURCE:
             raise UserError(f"This server has no account named {name!r}. See /setup account list.")
-        backend = self._accounts.backend(account.id)
-        try:
-            async with asyncio.timeout(20):
-                # Asking for a task that cannot exist proves the address and the credentials.
-                await backend.fetch("0")
-        except TimeoutError:
-            return f"❌ {name}: the service did not answer within 20 s. Check the base URL."
-        except BackendError as exc:
-            if exc.kind is not ErrorKind.NOT_FOUND:
-                return f"❌ {name}: {exc.user_message}"
-        return f"✅ {name}: the service answered and accepted the credentials."
+        problem = await probe(self._accounts.backend(account.id))
+        return f"❌ {name}: {problem}" if problem else f"✅ {name}: {PROBE_OK}"
 
     async def record_message(self, job_id: int, message_id: int) -> None:
         await self._store.update_job(job_id, message_id=message_id)
@@ -706,7 +741,7 @@ class JobEngine:
         """Run a dispatch pass for the guild, coalescing requests: many changes at once (a burst of
         commands, finished jobs) ask for a pass each, but one pass that starts after the last
         request sees them all, so at most one more waits behind the running one."""
-        if guild_id in self._dispatch_wanted:
+        if guild_id in self._dispatch_wanted or self._draining:
             return  # a pass that has not started yet will see this change too
         self._dispatch_wanted.add(guild_id)
         async with self._guild_locks[guild_id]:
@@ -776,6 +811,8 @@ class JobEngine:
         return minutes * 60.0 if minutes else self._settings.timeout_seconds
 
     async def _submit(self, job: Job, account_id: int) -> None:
+        service = self._service(account_id)
+        bind_job(job.id, job.guild_id, service.value if service else None)
         try:
             async with self._job_locks[job.id]:
                 current = await self._store.get_job(job.id)
@@ -795,9 +832,12 @@ class JobEngine:
                     result = await self._call_backend(current, account_id)
                 except BackendError as exc:
                     await self._store.mark_submitting(job.id, None)
+                    self._count_failed_call(account_id, exc)
                     await self._submit_failed(current, account_id, exc)
                     return
                 self._failures.pop(account_id, None)
+                if service is not None:
+                    self.metrics.job_started(job.id, service)
                 if result.no_task or (
                     result.existing and await self._store.job_of_task(account_id, result.task_id) is not None
                 ):
@@ -871,8 +911,19 @@ class JobEngine:
         await asyncio.sleep(delay)
         await self._dispatch(guild_id)
 
+    def _count_call(self, account_id: int) -> None:
+        service = self._service(account_id)
+        if service is not None:
+            self.metrics.backend_call(service)
+
+    def _count_failed_call(self, account_id: int, exc: BackendError) -> None:
+        service = self._service(account_id)
+        if service is not None:
+            self.metrics.backend_failed(service, exc.kind)
+
     async def _call_backend(self, job: Job, account_id: int) -> SubmitResult:
         backend = self._accounts.backend(account_id)
+        self._count_call(account_id)
         hook = f"{self.hook_base_url}/hooks/{job.id}/{job.hook_secret}" if self.hook_base_url else None
         state = f"mjbot:{job.id}"
         inputs = await self._store.job_inputs(job.id)
@@ -927,6 +978,7 @@ class JobEngine:
         # The job is read once, under its lock. A backend may push before its submit call has
         # answered (midjourney-proxy starts the task first): the submit holds the lock, so such a
         # push waits for the task id to be stored, and is applied.
+        self.metrics.pushes.inc()
         async with self._job_locks[job_id]:
             job = await self._store.get_job(job_id)
             if job is None:
@@ -939,7 +991,8 @@ class JobEngine:
             try:
                 snapshot = self._accounts.backend(job.account_id).parse_push(body)
             except BackendError:
-                log.warning("job %s: unreadable webhook body ignored", job_id)
+                extra = job_fields(job_id, job.guild_id)
+                log.warning("job %s: unreadable webhook body ignored", job_id, extra=extra)
                 return True
             changed = await self._apply_to(job, snapshot, pushed=True)
         if changed is not None:
@@ -1030,6 +1083,7 @@ class JobEngine:
 
     def _after_change(self, job: Job) -> None:
         if job.status.terminal:
+            self.metrics.job_ended(job, self._service(job.account_id))
             self._untrack(job.id)
             self._job_locks.pop(job.id, None)
             # Capacity was freed: start whatever was waiting.
@@ -1082,9 +1136,11 @@ class JobEngine:
             backend, "fetch_many", None
         )
         if fetch_many is not None:
+            self._count_call(account_id)
             try:
                 snaps = await fetch_many([task_id for _, task_id in jobs])
             except BackendError as exc:
+                self._count_failed_call(account_id, exc)
                 log.info("account %s: task list failed (%s); will retry", account_id, exc.kind.value)
                 return
             # A task left out of the list is one the backend does not know, as fetch's None.
@@ -1093,10 +1149,15 @@ class JobEngine:
                 await self._apply_fetched(job, found.get(task_id))
             return
         for job, task_id in jobs:
+            self._count_call(account_id)
             try:
                 snap = await backend.fetch(task_id)
             except BackendError as exc:
-                log.info("job %s: fetch failed (%s); will retry", job.id, exc.kind.value)
+                self._count_failed_call(account_id, exc)
+                log.info(
+                    "job %s: fetch failed (%s); will retry", job.id, exc.kind.value,
+                    extra=job_fields(job.id, job.guild_id),
+                )
                 continue
             await self._apply_fetched(job, snap)
 
@@ -1106,6 +1167,26 @@ class JobEngine:
                 await self._finish_failed(job, ErrorKind.NOT_FOUND, "The image service lost this job.")
             return
         await self._apply(job.id, snap)
+
+
+#: What ``/setup account test`` and ``mjbot check`` say of an account whose probe succeeded.
+PROBE_OK = "the service answered and accepted the credentials."
+#: How long a probe waits for the service.
+PROBE_SECONDS = 20.0
+
+
+async def probe(backend: Backend, timeout: float = PROBE_SECONDS) -> str | None:  # noqa: ASYNC109
+    """Call the service cheaply: None when it answered and accepted the credentials, else why not."""
+    try:
+        async with asyncio.timeout(timeout):
+            # Asking for a task that cannot exist proves the address and the credentials.
+            await backend.fetch("0")
+    except TimeoutError:
+        return f"the service did not answer within {timeout:g} s. Check the base URL."
+    except BackendError as exc:
+        if exc.kind is not ErrorKind.NOT_FOUND:
+            return exc.user_message
+    return None
 
 
 _DIMENSIONS: dict[str, Dimensions] = {"PORTRAIT": "PORTRAIT", "SQUARE": "SQUARE", "LANDSCAPE": "LANDSCAPE"}

@@ -1,0 +1,121 @@
+"""What an operator reads over HTTP: /metrics (Prometheus text), /healthz and /readyz, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.sandbox.fake_mj_proxy import FakeMjProxy
+from bot.sandbox.runner import Sandbox
+from tests.e2e.conftest import Running, is_result
+
+PROMPT = "a very particular lighthouse zq7x"
+#: (name, sorted labels) → value, for every sample of a scrape.
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def _scrape(box: Sandbox) -> tuple[Samples, str]:
+    assert box.bot is not None
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{box.bot.web.public_url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples, response.text
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples whose labels include ``labels``."""
+    return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))
+
+
+async def test_metrics_move_with_a_job_and_carry_no_secret(make_sandbox: Callable[..., Sandbox]) -> None:
+    async with Running(make_sandbox(proxy=FakeMjProxy(step_seconds=0.1, secret="proxy-secret-5c1e"))) as box:
+        before, _ = await _scrape(box)
+        assert _value(before, "mjbot_jobs_started_total") == 0
+        assert _value(before, "mjbot_account_capacity", account="sandbox-proxy", service="mj_proxy") == 3
+        assert _value(before, "process_cpu_seconds_total") > 0
+        assert _value(before, "process_resident_memory_bytes") > 0
+
+        emu = box.emulator
+        art = emu.channel("art")
+        # Two 429s on the job's message edits: discord.py retries them, the metrics count them.
+        emu.inject_fault("PATCH /webhooks/*/*/messages/*", 429, times=2, retry_after=0.05)
+        await emu.slash(emu.world.member.id, art.id, "imagine", prompt=PROMPT)
+        await emu.wait_for_message(art.id, is_result, timeout=15)
+        # The final is on Discord; its publish time is observed right after the write returns.
+        after, text = await _scrape(box)
+        for _ in range(20):
+            if _value(after, "mjbot_final_publish_seconds_count") >= 1:
+                break
+            after, text = await _scrape(box)
+
+        assert _value(after, "mjbot_jobs_started_total", service="mj_proxy") == 1
+        assert _value(after, "mjbot_jobs_finished_total", service="mj_proxy") == 1
+        assert _value(after, "mjbot_jobs_failed_total") == 0
+        assert _value(after, "mjbot_jobs_running") == 0
+        assert _value(after, "mjbot_jobs_queued") == 0
+        assert _value(after, "mjbot_backend_requests_total", service="mj_proxy") >= 1
+        assert _value(after, "mjbot_pushes_received_total") == len(box.proxy.hook_deliveries)
+        assert _value(after, "mjbot_ack_seconds_count") >= 1
+        assert _value(after, "mjbot_backend_seconds_count", service="mj_proxy") == 1
+        assert _value(after, "mjbot_final_publish_seconds_count") == 1
+        edit = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+        assert _value(after, "mjbot_discord_writes_total", route=edit) >= 3  # 2 refused + the final
+        assert _value(after, "mjbot_discord_rate_limited_total", route=edit) == 2
+        assert _value(after, "process_cpu_seconds_total") >= _value(before, "process_cpu_seconds_total")
+
+        # No label carries a secret, a token or the prompt; ids appear only as their names.
+        label_values = {v for (_, labels), _ in after.items() for _, v in labels}
+        secrets = [emu.world.token, box.proxy.secret, PROMPT, "zq7x", str(art.id)]
+        assert all(secrets), secrets
+        assert not [v for v in label_values for s in secrets if s in v]
+        assert all(s not in text for s in secrets)
+
+
+async def test_a_failed_job_counts_with_its_reason(make_sandbox: Callable[..., Sandbox]) -> None:
+    async with Running(make_sandbox()) as box:
+        emu = box.emulator
+        art = emu.channel("art")
+        box.proxy.faults.fail_next_submit(status=500)
+        await emu.slash(emu.world.member.id, art.id, "imagine", prompt="a lighthouse")
+        await emu.wait_for_message(art.id, lambda m: "❌" in m.content or "could" in m.content.lower())
+        samples, _ = await _scrape(box)
+        assert _value(samples, "mjbot_jobs_failed_total", service="mj_proxy", reason="unavailable") == 1
+        assert _value(samples, "mjbot_backend_errors_total", service="mj_proxy", reason="unavailable") == 1
+        assert _value(samples, "mjbot_jobs_started_total") == 0
+
+
+async def test_healthz_and_readyz(make_sandbox: Callable[..., Sandbox]) -> None:
+    async with Running(make_sandbox()) as box:
+        assert box.bot is not None
+        base = box.bot.web.public_url
+        emu = box.emulator
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{base}/healthz")).json() == {"ok": True}
+            ready = await http.get(f"{base}/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json() == {"ready": True}
+
+            # The service refuses the credentials: the guild's only account leaves rotation.
+            box.proxy.faults.fail_next_submit(status=401)
+            await emu.slash(emu.world.member.id, emu.channel("art").id, "imagine", prompt="a lighthouse")
+            not_ready = await http.get(f"{base}/readyz")
+            for _ in range(100):
+                if not_ready.status_code == 503:
+                    break
+                await asyncio.sleep(0.05)
+                not_ready = await http.get(f"{base}/readyz")
+            assert not_ready.status_code == 503
+            assert not_ready.json() == {
+                "ready": False,
+                "reasons": [
+                    f"server {emu.world.guild.id}: no account is in rotation (see /setup account list)"
+                ],
+            }
