@@ -160,6 +160,9 @@ class MjBot(commands.Bot):
         with contextlib.suppress(NotImplementedError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.request_shutdown)
         await self.start(token)
+        if self._shutdown is not None:
+            # start() returns as the shutdown closes the gateway; the store closes after that.
+            await self._shutdown
 
     def request_shutdown(self) -> None:
         if self._shutdown is None:

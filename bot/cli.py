@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.logs import LogFormat, log_handler
 
 T = TypeVar("T")
 
@@ -32,11 +33,14 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--no-demo", action="store_true", help="Sandbox: skip the scripted /imagine demo.")
         p.add_argument("--port", type=int, default=8765, help="Sandbox: port of the Discord emulator.")
         p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR.")
+        p.add_argument(
+            "--log-format", choices=("text", "json"), help="Log lines as text or JSON ([log] format)."
+        )
     return parser
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+def _setup_logging(level: str, log_format: LogFormat = "text") -> None:
+    logging.basicConfig(level=level.upper(), handlers=[log_handler(log_format)])
     # httpx logs every request URL at INFO; keep request lines out of the log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
@@ -45,7 +49,6 @@ def _setup_logging(level: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
-    _setup_logging(getattr(args, "log_level", "INFO"))
     config = getattr(args, "config", None) or (
         Path(os.environ["MJBOT_CONFIG"]) if "MJBOT_CONFIG" in os.environ else None
     )
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    log_format = getattr(args, "log_format", None) or settings.log.format
+    _setup_logging(getattr(args, "log_level", "INFO"), log_format)
     demo = not getattr(args, "no_demo", False)
     port = getattr(args, "port", 8765)
     with contextlib.suppress(KeyboardInterrupt):
@@ -89,7 +94,7 @@ async def _run(settings: Settings) -> None:
     assert settings.discord.token is not None
     bot = MjBot(settings)
     async with bot:
-        await bot.start(settings.discord.token.get_secret_value())
+        await bot.serve(settings.discord.token.get_secret_value())
 
 
 if __name__ == "__main__":

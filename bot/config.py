@@ -7,7 +7,7 @@ on: the first underscore after the prefix separates the section from the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -49,6 +49,11 @@ class WebSettings(BaseModel):
     public_url: str | None = None
 
 
+class LogSettings(BaseModel):
+    #: "text" (one readable line per record) or "json" (one JSON object per line).
+    format: Literal["text", "json"] = "text"
+
+
 class JobSettings(BaseModel):
     #: A running job that has not finished after this long fails with a timeout.
     timeout_seconds: float = Field(default=900.0, gt=0)
@@ -82,6 +87,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
     accounts: list[AccountSettings] = Field(default_factory=list)
 
     #: Set by :func:`load_settings` before validation; a class attribute because

@@ -54,6 +54,7 @@ from discord.http import handle_message_parameters
 from discord.utils import MISSING
 
 from bot.domain import Job, JobStatus, Reply
+from bot.logs import job_fields
 from cogs.render import job_content, job_view, result_embed
 
 if TYPE_CHECKING:
@@ -371,7 +372,7 @@ class JobPublisher:
                 if stored is not None and self._latest.get(job.id) is pending:
                     self._latest[job.id] = stored
         except Exception:
-            log.exception("job %s: could not update its Discord message", job.id)
+            log.exception("job %s: could not update its Discord message", job.id, extra=job_fields(job))
         finally:
             if slot is not None:
                 slot.release()
@@ -467,7 +468,10 @@ class JobPublisher:
         except discord.HTTPException as exc:
             # The token was refused (expired early, or revoked): the channel route still works.
             log.info(
-                "job %s: Discord refused its interaction token (%s); using the channel", job.id, exc.status
+                "job %s: Discord refused its interaction token (%s); using the channel",
+                job.id,
+                exc.status,
+                extra=job_fields(job),
             )
             await self._bot.engine.forget_reply(job.id)
         return job.model_copy(update={"reply": None})

@@ -54,7 +54,7 @@ from bot.domain import (
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
 from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
-from bot.logs import bind_job, job_fields
+from bot.logs import job_fields
 from bot.metrics import Metrics
 from bot.net import allowed_image_url
 from bot.store import Store
@@ -454,7 +454,8 @@ class JobEngine:
                         await backend.cancel(job.backend_task_id)
                     except BackendError as exc:
                         # The job is ours to stop either way; the backend may finish it unseen.
-                        log.info("job %s: backend cancel failed (%s)", job_id, exc.kind.value)
+                        extra = job_fields(job, self._service(job.account_id))
+                        log.info("job %s: backend cancel failed (%s)", job_id, exc.kind.value, extra=extra)
             job = await self._store.update_job(job_id, status=JobStatus.CANCELLED)
         self._after_change(job)
         return job
@@ -675,7 +676,8 @@ class JobEngine:
         except BackendError as exc:
             raise UserError(exc.user_message) from None
         verb = parse_verb(custom_id)
-        log.info("job %s: %s by %s: %s", job.id, verb, user_id, "done" if outcome.success else "refused")
+        done = "done" if outcome.success else "refused"
+        log.info("job %s: %s by %s: %s", job.id, verb, user_id, done, extra=job_fields(job, BackendKind.AIMG))
         if not outcome.success:
             reason = f": {outcome.message}" if outcome.message else "."
             raise UserError(f"The image service did not {verb} this item{reason}")
@@ -812,7 +814,6 @@ class JobEngine:
 
     async def _submit(self, job: Job, account_id: int) -> None:
         service = self._service(account_id)
-        bind_job(job.id, job.guild_id, service.value if service else None)
         try:
             async with self._job_locks[job.id]:
                 current = await self._store.get_job(job.id)
@@ -877,7 +878,8 @@ class JobEngine:
             reason = f"{exc.kind.value}: {exc.detail}"[:300]
             await self._store.set_account_quarantine(account_id, reason)
             self._accounts.quarantine(account_id, reason)
-            log.warning("account %s taken out of rotation (%s)", account_id, exc.kind.value)
+            extra = job_fields(job, self._service(account_id))
+            log.warning("account %s taken out of rotation (%s)", account_id, exc.kind.value, extra=extra)
             kinds = _job_kinds(job, await self._store.guild_config(job.guild_id))
             if not pinned and self._can_ever_run(job, kinds):
                 self._spawn(self._dispatch(job.guild_id))
@@ -991,7 +993,7 @@ class JobEngine:
             try:
                 snapshot = self._accounts.backend(job.account_id).parse_push(body)
             except BackendError:
-                extra = job_fields(job_id, job.guild_id)
+                extra = job_fields(job, self._service(job.account_id))
                 log.warning("job %s: unreadable webhook body ignored", job_id, extra=extra)
                 return True
             changed = await self._apply_to(job, snapshot, pushed=True)
@@ -1156,7 +1158,7 @@ class JobEngine:
                 self._count_failed_call(account_id, exc)
                 log.info(
                     "job %s: fetch failed (%s); will retry", job.id, exc.kind.value,
-                    extra=job_fields(job.id, job.guild_id),
+                    extra=job_fields(job, self._service(account_id)),
                 )
                 continue
             await self._apply_fetched(job, snap)

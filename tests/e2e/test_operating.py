@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 from collections.abc import Callable
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.logs import log_handler
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, is_result
@@ -119,3 +123,30 @@ async def test_healthz_and_readyz(make_sandbox: Callable[..., Sandbox]) -> None:
                     f"server {emu.world.guild.id}: no account is in rotation (see /setup account list)"
                 ],
             }
+
+
+async def test_json_log_lines_parse_and_name_their_job(make_sandbox: Callable[..., Sandbox]) -> None:
+    out = io.StringIO()
+    handler = log_handler("json")
+    handler.setStream(out)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        async with Running(make_sandbox()) as box:
+            emu = box.emulator
+            box.proxy.faults.fail_next_submit(status=401)  # logged: the account leaves rotation
+            await emu.slash(emu.world.member.id, emu.channel("art").id, "imagine", prompt="a lighthouse")
+            await box.emulator.wait_for(lambda: "taken out of rotation" in out.getvalue() or None)
+            assert box.bot is not None
+            job = (await box.bot.engine.member_jobs(emu.world.guild.id, emu.world.member.id, limit=1))[0]
+    finally:
+        root.removeHandler(handler)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines and all({"ts", "level", "logger", "message"} <= line.keys() for line in lines)
+    rotation = next(line for line in lines if "taken out of rotation" in line["message"])
+    assert rotation["level"] == "WARNING" and rotation["logger"] == "bot.jobs.engine"
+    assert (rotation["job_id"], rotation["guild_id"], rotation["service"]) == (
+        job.id,
+        emu.world.guild.id,
+        "mj_proxy",
+    )
