@@ -3,6 +3,7 @@
 mjbot                       run with MJBOT_… settings; the local sandbox when no token is set
 mjbot run --config FILE     run with a config file (same rule: no token, sandbox)
 mjbot sandbox [--no-demo]   the local sandbox: Discord emulator + fake backend + the bot
+mjbot check [--config FILE] check the config, the store and every config-file account; exit 1 if not OK
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="Run the bot (the sandbox when no Discord token is configured).")
     run.add_argument("--config", type=Path, help="TOML config file (see config.example.toml).")
     sandbox = sub.add_parser("sandbox", help="Run the bot against a local Discord emulator and fake backend.")
+    check = sub.add_parser("check", help="Check the config, the store and every config-file account.")
+    check.add_argument("--config", type=Path, help="TOML config file (see config.example.toml).")
     for p in (run, sandbox):
         p.add_argument("--no-demo", action="store_true", help="Sandbox: skip the scripted /imagine demo.")
         p.add_argument("--port", type=int, default=8765, help="Sandbox: port of the Discord emulator.")
@@ -58,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     log_format = getattr(args, "log_format", None) or settings.log.format
-    _setup_logging(getattr(args, "log_level", "INFO"), log_format)
+    _setup_logging(getattr(args, "log_level", "WARNING" if command == "check" else "INFO"), log_format)
+    if command == "check":
+        from bot.check import check
+
+        return run_loop(check(settings))
     demo = not getattr(args, "no_demo", False)
     port = getattr(args, "port", 8765)
     with contextlib.suppress(KeyboardInterrupt):
