@@ -57,6 +57,8 @@ _LITERALS = frozenset(
 _API_PREFIX = re.compile(r"^.*?/api/v\d+")
 ACK_ROUTE = "POST /interactions/{interaction_id}/{interaction_token}/callback"
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
+#: Ended jobs remembered until their final is published.
+_TIMED_JOBS = 4096
 _BACKEND_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0)
 
 
@@ -160,14 +162,18 @@ class Metrics:
         name = service.value if service is not None else NO_SERVICE
         if job.status is JobStatus.SUCCESS:
             self.jobs_finished.labels(name).inc()
+        elif job.status is JobStatus.CANCELLED:
+            self.jobs_failed.labels(name, "cancelled").inc()
         else:
-            reason = "cancelled" if job.status is JobStatus.CANCELLED else (job.error_kind or "unknown")
-            self.jobs_failed.labels(name, str(getattr(reason, "value", reason))).inc()
+            self.jobs_failed.labels(name, job.error_kind.value if job.error_kind else "unknown").inc()
         now = time.monotonic()
         started = self._submitted_at.pop(job.id, None)
         if started is not None:
             self.backend_seconds.labels(name).observe(now - started)
         self._ended_at[job.id] = now
+        if len(self._ended_at) > _TIMED_JOBS:
+            # A final that is never published (its message was gone for good) is forgotten.
+            del self._ended_at[next(iter(self._ended_at))]
 
     def final_published(self, job_id: int) -> None:
         ended = self._ended_at.pop(job_id, None)
