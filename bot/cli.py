@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--no-demo", action="store_true", help="Sandbox: skip the scripted /imagine demo.")
         p.add_argument("--port", type=int, default=8765, help="Sandbox: port of the Discord emulator.")
         p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR.")
+    for p in (run, sandbox, check):
         p.add_argument(
             "--log-format", choices=("text", "json"), help="Log lines as text or JSON ([log] format)."
         )

@@ -6,7 +6,9 @@ import asyncio
 import io
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -150,3 +152,24 @@ async def test_json_log_lines_parse_and_name_their_job(make_sandbox: Callable[..
         emu.world.guild.id,
         "mj_proxy",
     )
+
+
+async def test_readyz_says_when_the_store_cannot_be_written(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    async with Running(make_sandbox()) as box:
+        assert box.bot is not None
+        # Another process holds the database's write lock (SQLite's busy wait is 5 s).
+        other = sqlite3.connect(tmp_path / "mjbot.sqlite3", isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            async with httpx.AsyncClient(timeout=15) as http:
+                ready = await http.get(f"{box.bot.web.public_url}/readyz")
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert ready.status_code == 503
+        assert ready.json() == {
+            "ready": False,
+            "reasons": ["the store cannot be written (OperationalError: database is locked)"],
+        }
