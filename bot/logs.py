@@ -20,6 +20,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 #: The context fields a JSON line carries when they apply.
 CONTEXT_KEYS = ("job_id", "guild_id", "service")
 
+
 def job_fields(job: Job, service: BackendKind | None = None) -> dict[str, object]:
     """``extra=`` for a log call about one job."""
     fields: dict[str, object] = {"job_id": job.id, "guild_id": job.guild_id}

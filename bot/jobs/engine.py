@@ -743,7 +743,9 @@ class JobEngine:
         """Run a dispatch pass for the guild, coalescing requests: many changes at once (a burst of
         commands, finished jobs) ask for a pass each, but one pass that starts after the last
         request sees them all, so at most one more waits behind the running one."""
-        if guild_id in self._dispatch_wanted or self._draining:
+        if self._draining:
+            return  # shutting down: queued jobs wait for the next start
+        if guild_id in self._dispatch_wanted:
             return  # a pass that has not started yet will see this change too
         self._dispatch_wanted.add(guild_id)
         async with self._guild_locks[guild_id]:
@@ -1156,10 +1158,8 @@ class JobEngine:
                 snap = await backend.fetch(task_id)
             except BackendError as exc:
                 self._count_failed_call(account_id, exc)
-                log.info(
-                    "job %s: fetch failed (%s); will retry", job.id, exc.kind.value,
-                    extra=job_fields(job, self._service(account_id)),
-                )
+                extra = job_fields(job, self._service(account_id))
+                log.info("job %s: fetch failed (%s); will retry", job.id, exc.kind.value, extra=extra)
                 continue
             await self._apply_fetched(job, snap)
 
