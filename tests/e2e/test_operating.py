@@ -173,3 +173,22 @@ async def test_readyz_says_when_the_store_cannot_be_written(
             "ready": False,
             "reasons": ["the store cannot be written (OperationalError: database is locked)"],
         }
+
+
+async def test_running_queued_and_capacity_gauges(make_sandbox: Callable[..., Sandbox]) -> None:
+    async with Running(make_sandbox(max_jobs=1)) as box:
+        emu = box.emulator
+        art = emu.channel("art")
+        box.proxy.faults.stick_next_task()  # the first job stays at the backend
+        for prompt in ("a first lighthouse", "a second lighthouse"):
+            await emu.slash(emu.world.member.id, art.id, "imagine", prompt=prompt)
+        account = {"account": "sandbox-proxy", "service": "mj_proxy", "guild_id": str(emu.world.guild.id)}
+        for _ in range(100):
+            samples, _ = await _scrape(box)
+            if _value(samples, "mjbot_jobs_running") == 1 and _value(samples, "mjbot_jobs_queued") == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert _value(samples, "mjbot_jobs_running") == 1
+        assert _value(samples, "mjbot_jobs_queued") == 1
+        assert _value(samples, "mjbot_account_jobs_in_use", **account) == 1
+        assert _value(samples, "mjbot_account_capacity", **account) == 1
