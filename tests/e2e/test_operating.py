@@ -192,3 +192,24 @@ async def test_running_queued_and_capacity_gauges(make_sandbox: Callable[..., Sa
         assert _value(samples, "mjbot_jobs_queued") == 1
         assert _value(samples, "mjbot_account_jobs_in_use", **account) == 1
         assert _value(samples, "mjbot_account_capacity", **account) == 1
+
+
+async def test_readyz_follows_the_gateway_connection(make_sandbox: Callable[..., Sandbox]) -> None:
+    async with Running(make_sandbox()) as box:
+        assert box.bot is not None
+        url = f"{box.bot.web.public_url}/readyz"
+        async with httpx.AsyncClient() as http:
+
+            async def ready_is(status: int) -> httpx.Response:
+                for _ in range(300):
+                    response = await http.get(url)
+                    if response.status_code == status:
+                        return response
+                    await asyncio.sleep(0.05)
+                raise AssertionError(f"/readyz never answered {status}: {response.text}")
+
+            await box.emulator.gateway_outage()
+            down = await ready_is(503)
+            assert down.json() == {"ready": False, "reasons": ["not connected to Discord's gateway"]}
+            await box.emulator.gateway_outage(False)
+            await ready_is(200)

@@ -180,6 +180,12 @@ class DiscordEmulator:
         text = message if message is not None else f"{status}: Injected fault"
         self.rest.faults.append(Fault(route_pattern, status, times, code, text, retry_after, is_global))
 
+    async def gateway_outage(self, down: bool = True) -> None:
+        """Drop every gateway connection and refuse new ones (503) until called with False."""
+        self.gateway.down = down
+        if down:
+            await self.gateway.close()
+
     async def reconnect_gateway(self) -> None:
         """Ask connected clients to reconnect (op 7); discord.py RESUMEs its session."""
         await self.gateway.request_reconnect()
