@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import discord.gateway
+import httpx
 import discord.http
 
 from bot.app import RESTARTING
@@ -18,6 +19,15 @@ from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
 from tests.e2e.conftest import is_result
 from tests.reliability.harness import PROXY_SECRET, BotProcess, until
+
+
+def _web_address(log_path: Path) -> str:
+    """host:port of the bot's web server, from its (JSON) log."""
+    for line in log_path.read_text().splitlines():
+        message = json.loads(line)["message"]
+        if message.startswith("web server listening on "):
+            return message.removeprefix("web server listening on ")
+    raise AssertionError("the bot did not log its web address")
 
 
 async def test_sigterm_mid_job_exits_cleanly_and_the_job_finishes_after_restart(tmp_path: Path) -> None:
@@ -42,6 +52,9 @@ async def test_sigterm_mid_job_exits_cleanly_and_the_job_finishes_after_restart(
         stopping = asyncio.create_task(bot.terminate())
         await asyncio.sleep(0.2)
         late = await emu.slash(bob.id, art.id, "imagine", prompt="too late")
+        async with httpx.AsyncClient() as http:
+            ready = await http.get(f"http://{_web_address(log_path)}/readyz")
+        assert (ready.status_code, ready.json()["reasons"]) == (503, ["the bot is shutting down"])
         code = await stopping
         assert code == 0
         assert time.monotonic() - started < 10
