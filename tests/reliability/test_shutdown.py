@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import discord.gateway
-import httpx
 import discord.http
+import httpx
 
 from bot.app import RESTARTING
 from bot.config import JobSettings, LogSettings, Settings
