@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import signal
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
+from discord.http import Route
 
-from bot.config import Settings, StartupError
-from bot.crypto import SECRET_LOST, SecretBox
+from bot.config import Settings
 from bot.early_acks import EarlyAcks, early_names
 from bot.http_client import make_http_client
 from bot.jobs.accounts import AccountPool
 from bot.jobs.engine import JobEngine
 from bot.mask_editor import LinkSigner, MaskEditor
-from bot.store import Store
+from bot.metrics import Metrics
+from bot.ops import OpsRoutes
+from bot.store import Store, open_store
 from bot.web import WebServer
 from cogs.publisher import JobPublisher
 
@@ -36,12 +41,15 @@ EXTENSIONS = (
     "cogs.errors",
 )
 
-
-#: What the start-up warning about secrets that do not open says to do.
-_LOST_TAIL = (
-    "those accounts are out of rotation until their secret is entered again with "
-    "/setup account secret (or the old key is put back and the bot restarted)."
-)
+#: What a member reads when they start something while the bot shuts down.
+RESTARTING = "The bot is restarting, try again in a minute."
+#: A shutdown (SIGTERM) ends within this many seconds; the last is kept for closing.
+SHUTDOWN_SECONDS = 10.0
+_CLOSE_RESERVE = 2.0
+#: Commands acknowledged just before the shutdown get this long to store their jobs.
+_ACKED_GRACE = 0.5
+_AUTOCOMPLETE = 4
+_CHANNEL_MESSAGE, _AUTOCOMPLETE_RESULT, _EPHEMERAL = 4, 8, 64
 
 
 class JobTree(app_commands.CommandTree["MjBot"]):
@@ -72,6 +80,7 @@ class MjBot(commands.AutoShardedBot):
         discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
+        metrics = Metrics()
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -79,21 +88,36 @@ class MjBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=JobTree,
             shard_count=settings.discord.shard_count,
+            http_trace=metrics.discord_trace(),
             **options,
         )
         self.settings = settings
+        self.metrics = metrics
         self.http_client = make_http_client()
         #: For accounts added in Discord: only where the operator allows (see [network]).
         self.guarded_http = make_http_client(settings.network.policy())
+        #: Set by a shutdown: new interactions are refused, /readyz says 503.
+        self.stopping = False
+        self._shutdown: asyncio.Task[None] | None = None
+        self._refusals: set[asyncio.Task[None]] = set()
 
     async def setup_hook(self) -> None:
         settings = self.settings
-        self.store, box = await self._open_store()
+        self.store, box = await open_store(settings.store)
         accounts = AccountPool(self.http_client, guarded=self.guarded_http, policy=settings.network.policy())
         config_secrets = await self._upsert_config_accounts()
         self.publisher = JobPublisher(self, settings.jobs.progress_edit_seconds)
-        self.engine = JobEngine(self.store, accounts, self.publisher, settings.jobs, config_secrets)
+        self.engine = JobEngine(
+            self.store, accounts, self.publisher, settings.jobs, config_secrets, metrics=self.metrics
+        )
         await self.engine.reload_accounts()
+        ops = OpsRoutes(
+            self.metrics,
+            self.engine,
+            self.store,
+            gateway_open=self._gateway_open,
+            stopping=lambda: self.stopping,
+        )
         web = settings.web
         self.web = WebServer(
             self.engine,
@@ -103,6 +127,7 @@ class MjBot(commands.AutoShardedBot):
             max_connections=web.max_connections,
             idle_timeout=web.idle_timeout_seconds,
         )
+        self.web.add_routes(ops.routes())
         self.mask_editor = None
         if web.mask_editor_on:
             signer = LinkSigner(box.derived_key("mask-editor-links"))
@@ -129,46 +154,6 @@ class MjBot(commands.AutoShardedBot):
         # (50–90 ms each, a stall every acknowledgement and edit waits behind).
         gc.freeze()
 
-    async def _open_store(self) -> tuple[Store, SecretBox]:
-        """The store with its secret box; one WARNING when a key was made or secrets do not open."""
-        conf = self.settings.store
-        # The database first: when its path is unusable, that is what the one sentence names.
-        store = await Store.open(conf.path)
-        try:
-            box = SecretBox.load(
-                conf.secret_key.get_secret_value() if conf.secret_key else None, conf.key_file
-            )
-        except StartupError:
-            await store.close()
-            raise
-        store.use_box(box)
-        lost = [a.name for a in await store.list_accounts() if a.quarantine_reason == SECRET_LOST]
-        if lost:
-            names, tail = ", ".join(lost), _LOST_TAIL
-            if box.made_in:
-                log.warning(
-                    "The key file %s was missing, so a new key was made there; the secrets of the "
-                    "accounts %s were sealed with the old key: %s",
-                    box.made_in,
-                    names,
-                    tail,
-                )
-            else:
-                log.warning(
-                    "The secrets of the accounts %s do not open with the configured key ([store] "
-                    "secret_key or %s): %s",
-                    names,
-                    conf.key_file,
-                    tail,
-                )
-        elif box.made_in:
-            log.warning(
-                "No [store] secret_key configured: generated one in %s (owner-only). Back it up with "
-                "the database, or set MJBOT_STORE_SECRET_KEY.",
-                box.made_in,
-            )
-        return store, box
-
     async def _resume_acked_commands(self) -> None:
         # Their members, channels and guilds are discord.py's once the gateway is ready.
         await self.wait_until_ready()
@@ -189,6 +174,58 @@ class MjBot(commands.AutoShardedBot):
             )
             secrets[account_id] = acc.secret.get_secret_value()
         return secrets
+
+    def _gateway_open(self) -> bool:
+        """Every shard's gateway connection is up."""
+        shards = self.shards.values()
+        return self.is_ready() and bool(shards) and not any(shard.is_closed() for shard in shards)
+
+    async def serve(self, token: str) -> None:
+        """``start``, with SIGTERM as a graceful :meth:`shutdown` (no signal handlers on Windows)."""
+        with contextlib.suppress(NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.request_shutdown)
+        await self.start(token)
+        if self._shutdown is not None:
+            # start() returns as the shutdown closes the gateway; the store closes after that.
+            await self._shutdown
+
+    def request_shutdown(self) -> None:
+        if self._shutdown is None:
+            self._shutdown = asyncio.create_task(self.shutdown(), name="mjbot-shutdown")
+
+    async def shutdown(self) -> None:
+        """Stop taking work, let acknowledged commands and submits under way finish, write the
+        finals that are ready, then close, within SHUTDOWN_SECONDS. Jobs still at a backend are
+        picked up by the next start (docs/reliability.md)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + SHUTDOWN_SECONDS - _CLOSE_RESERVE
+        self.stopping = True
+        log.info("shutting down: new commands are refused, pending writes are flushed")
+        if hasattr(self, "engine"):
+            self._connection.parsers["INTERACTION_CREATE"] = self._refuse_interaction
+            await asyncio.sleep(_ACKED_GRACE)
+            await self.engine.drain(max(0.0, (end - loop.time()) / 2))
+            await self.publisher.flush(max(0.0, end - loop.time()))
+        await self.close()
+
+    def _refuse_interaction(self, data: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._say_restarting(data))
+        self._refusals.add(task)
+        task.add_done_callback(self._refusals.discard)
+
+    async def _say_restarting(self, data: dict[str, Any]) -> None:
+        if data.get("type") == _AUTOCOMPLETE:
+            body: dict[str, Any] = {"type": _AUTOCOMPLETE_RESULT, "data": {"choices": []}}
+        else:
+            body = {"type": _CHANNEL_MESSAGE, "data": {"content": RESTARTING, "flags": _EPHEMERAL}}
+        route = Route(
+            "POST",
+            "/interactions/{interaction_id}/{interaction_token}/callback",
+            interaction_id=data["id"],
+            interaction_token=data["token"],
+        )
+        with contextlib.suppress(discord.HTTPException, aiohttp.ClientError):
+            await self.http.request(route, json=body)
 
     async def close(self) -> None:
         if hasattr(self, "engine"):

@@ -3,6 +3,7 @@
 mjbot                       run with MJBOT_… settings; the local sandbox when no token is set
 mjbot run --config FILE     run with a config file (same rule: no token, sandbox)
 mjbot sandbox [--no-demo]   the local sandbox: Discord emulator + fake backend + the bot
+mjbot check [--config FILE] check the config, the store and every config-file account; exit 1 if not OK
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.config import ConfigError, Settings, StartupError, load_settings
-from bot.logs import redact_handlers
+from bot.logs import LogFormat, log_handler, redact_handlers
 
 T = TypeVar("T")
 
@@ -32,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
         "--shard-count", type=int, help="Gateway shards to run (default: Discord's recommendation)."
     )
     sandbox = sub.add_parser("sandbox", help="Run the bot against a local Discord emulator and fake backend.")
+    check = sub.add_parser("check", help="Check the config, the store and every config-file account.")
+    check.add_argument("--config", type=Path, help="TOML config file (see config.example.toml).")
     # Also on `mjbot` itself (`mjbot --port 8800`); a subcommand's copy only overrides when given.
     for p, default in ((parser, True), (run, False), (sandbox, False)):
         p.add_argument(
@@ -51,11 +54,18 @@ def _parser() -> argparse.ArgumentParser:
             default="INFO" if default else argparse.SUPPRESS,
             help="DEBUG, INFO, WARNING or ERROR.",
         )
+    for p, default in ((parser, True), (run, False), (sandbox, False), (check, False)):
+        p.add_argument(
+            "--log-format",
+            choices=("text", "json"),
+            default=None if default else argparse.SUPPRESS,
+            help="Log lines as text or JSON ([log] format).",
+        )
     return parser
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+def _setup_logging(level: str, log_format: LogFormat = "text") -> None:
+    logging.basicConfig(level=level.upper(), handlers=[log_handler(log_format)])
     # httpx logs every request URL at INFO; keep request lines out of the log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
@@ -65,7 +75,6 @@ def _setup_logging(level: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
-    _setup_logging(args.log_level)
     config = getattr(args, "config", None) or (
         Path(os.environ["MJBOT_CONFIG"]) if "MJBOT_CONFIG" in os.environ else None
     )
@@ -76,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if getattr(args, "shard_count", None):
         settings.discord.shard_count = args.shard_count
+    # `mjbot check` prints a table; only warnings and errors go to the log.
+    log_format = args.log_format or settings.log.format
+    _setup_logging("WARNING" if command == "check" else args.log_level, log_format)
+    if command == "check":
+        from bot.check import check
+
+        return run_loop(check(settings))
     try:
         with contextlib.suppress(KeyboardInterrupt):
             if command == "sandbox" or settings.discord.token is None:
@@ -113,7 +129,7 @@ async def _run(settings: Settings) -> None:
     assert settings.discord.token is not None
     bot = MjBot(settings)
     async with bot:
-        await bot.start(settings.discord.token.get_secret_value())
+        await bot.serve(settings.discord.token.get_secret_value())
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -88,6 +88,11 @@ class NetworkSettings(BaseModel):
         return AddressPolicy(networks=networks)
 
 
+class LogSettings(BaseModel):
+    #: "text" (one readable line per record) or "json" (one JSON object per line).
+    format: Literal["text", "json"] = "text"
+
+
 class JobSettings(BaseModel):
     #: A running job that has not finished after this long fails with a timeout.
     timeout_seconds: float = Field(default=900.0, gt=0)
@@ -127,6 +132,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
     accounts: list[AccountSettings] = Field(default_factory=list)
 
     #: Set by :func:`load_settings` before validation; a class attribute because

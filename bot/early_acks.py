@@ -149,6 +149,8 @@ class EarlyAcks:
             connector=aiohttp.TCPConnector(limit=CONNECTIONS),
             timeout=aiohttp.ClientTimeout(total=ACK_TIMEOUT, sock_read=ACK_READ_TIMEOUT),
             headers={"User-Agent": self._client.http.user_agent},
+            # The same trace as discord.py's own session: acknowledgements count in /metrics.
+            trace_configs=[self._client.http.http_trace] if self._client.http.http_trace else None,
         )
         parsers = self._client._connection.parsers
         self._parse = parsers["INTERACTION_CREATE"]

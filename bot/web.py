@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 MAX_HOOK_BYTES = 256 * 1024
 #: Deeper JSON than this is refused before parsing (a task JSON is a few levels deep).
 MAX_HOOK_DEPTH = 32
+#: Liveness: 200 while the process serves HTTP (readiness is /readyz, bot/ops.py).
+HEALTH_PATH = "/healthz"
 #: The answer to an accepted webhook, encoded once (every backend event gets it).
 _ACCEPTED = b'{"ok": true}'
 #: What a connection over the cap gets before it is closed.
@@ -57,11 +59,11 @@ class WebServer:
         app = web.Application(client_max_size=MAX_HOOK_BYTES)
         # At most 18 digits: a larger id overflows SQLite's integers (no job has one anyway).
         app.router.add_post("/hooks/{job_id:[0-9]{1,18}}/{secret}", self._hook)
-        app.router.add_get("/healthz", self._health)
+        app.router.add_get(HEALTH_PATH, self._health)
         self._app = app
 
     def add_routes(self, routes: list[web.RouteDef]) -> None:
-        """More routes (the mask editor's); before start()."""
+        """More routes (/readyz and /metrics, the mask editor's); before start()."""
         self._app.add_routes(routes)
 
     @property

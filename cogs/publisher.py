@@ -55,6 +55,7 @@ from discord.utils import MISSING
 
 from bot.domain import Job, JobStatus, Reply
 from bot.http_client import read_capped
+from bot.logs import job_fields
 from cogs.render import job_content, job_view, result_embed, short_final
 
 if TYPE_CHECKING:
@@ -238,6 +239,13 @@ class JobPublisher:
             task.cancel()
         await asyncio.gather(*self._writes, return_exceptions=True)
 
+    async def flush(self, timeout: float) -> None:  # noqa: ASYNC109 (a shutdown budget)
+        """Wait (at most ``timeout``) until no final waits to be written and no write is under way."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._writes or any(job.status.terminal for job in self._latest.values()):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+
     def _pass_soon(self) -> None:
         """Something changed: a pass serves it in the loop's next turn, or ``TICK`` after the
         last pass if that was sooner, with every other change until then. Serving it at once
@@ -366,7 +374,7 @@ class JobPublisher:
                 if stored is not None and self._latest.get(job.id) is pending:
                     self._latest[job.id] = stored
         except Exception:
-            log.exception("job %s: could not update its Discord message", job.id)
+            log.exception("job %s: could not update its Discord message", job.id, extra=job_fields(job))
         finally:
             if slot is not None:
                 slot.release()
@@ -439,6 +447,7 @@ class JobPublisher:
         self._shown[job.id] = shown
         if job.status.terminal:
             await self._bot.engine.record_posted(job.id)
+            self._bot.metrics.final_published(job.id)
             self._shown.pop(job.id, None)
             self._filled.discard(job.id)
         return True
@@ -475,6 +484,7 @@ class JobPublisher:
                     "job %s: Discord refused its interaction token (%s); using the channel",
                     job.id,
                     exc.status,
+                    extra=job_fields(job),
                 )
                 await self._bot.engine.forget_reply(job.id)
                 return job.model_copy(update={"reply": None})

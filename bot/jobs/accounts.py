@@ -63,6 +63,9 @@ class AccountPool:
     def get(self, account_id: int) -> Account | None:
         return self._accounts.get(account_id)
 
+    def all(self) -> list[Account]:
+        return list(self._accounts.values())
+
     def for_guild(self, guild_id: int) -> list[Account]:
         return [a for a in self._accounts.values() if a.guild_id == guild_id]
 

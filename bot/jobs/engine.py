@@ -61,6 +61,8 @@ from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
 from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
 from bot.jobs.prompt_rules import banned_term, text_problem
+from bot.logs import job_fields
+from bot.metrics import Metrics
 from bot.net import allowed_image_url, same_origin, shown_url
 from bot.store import Store
 
@@ -144,8 +146,10 @@ class JobEngine:
         observer: JobObserver,
         settings: JobSettings,
         config_secrets: Mapping[int, str] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self.metrics = metrics or Metrics()
         self._accounts = accounts
         #: Secrets of config-file accounts by id: they live in memory only.
         self._config_secrets = dict(config_secrets or {})
@@ -178,6 +182,8 @@ class JobEngine:
         self._resting: dict[int, str] = {}
         #: Per-member flood limit on new jobs and button presses (tests and the bench lift it).
         self.member_rate = MemberRate()
+        #: Shutting down: queued jobs stay queued for the next start (see :meth:`drain`).
+        self._draining = False
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -211,6 +217,43 @@ class JobEngine:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 (a shutdown budget)
+        """Start no more submits; wait (at most ``timeout``) for those under way to be answered,
+        so none is cut off between the backend's answer and the store."""
+        self._draining = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._submitting_jobs:  # noqa: ASYNC110 (no event per finished submit)
+                    await asyncio.sleep(0.05)
+
+    async def load(self) -> tuple[int, int, list[tuple[int, str, str, int, int]]]:
+        """Jobs running and queued, and per shared account (guild id, name, service, jobs in
+        use, capacity): the scrape-time gauges of ``/metrics``."""
+        running = await self._store.active_counts()
+        busy = Counter(running)
+        busy.update(self._submitting)
+        accounts = [
+            (a.guild_id, a.name, a.kind.value, busy.get(a.id, 0), a.max_jobs)
+            for a in self._accounts.all()
+            if a.source != MEMBER_SOURCE
+        ]
+        return sum(running.values()), await self._store.queued_total(), accounts
+
+    def unhealthy_guilds(self) -> list[int]:
+        """Servers with shared accounts none of which is in rotation (enabled, not held, not resting)."""
+        now = time.monotonic()
+        healthy: dict[int, bool] = {}
+        for a in self._accounts.all():
+            if a.source == MEMBER_SOURCE:
+                continue
+            ok = self._accounts.usable(a.id) and self._cooldown.get(a.id, 0.0) <= now
+            healthy[a.guild_id] = healthy.get(a.guild_id, False) or ok
+        return sorted(guild for guild, ok in healthy.items() if not ok)
+
+    def _service(self, account_id: int | None) -> BackendKind | None:
+        account = self._accounts.get(account_id) if account_id is not None else None
+        return account.kind if account is not None else None
 
     def _spawn(self, coro: object) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)  # type: ignore[arg-type]
@@ -479,7 +522,8 @@ class JobEngine:
                         await _guarded(backend, job_id, "cancel", call)
                     except BackendError as exc:
                         # The job is ours to stop either way; the backend may finish it unseen.
-                        log.info("job %s: backend cancel failed (%s)", job_id, exc.kind.value)
+                        extra = job_fields(job, self._service(job.account_id))
+                        log.info("job %s: backend cancel failed (%s)", job_id, exc.kind.value, extra=extra)
             job = await self._store.update_job(job_id, status=JobStatus.CANCELLED)
         self._after_change(job)
         return job
@@ -668,21 +712,10 @@ class JobEngine:
         account = await self._store.get_account(guild_id, name)
         if account is None or account.source == MEMBER_SOURCE:
             raise UserError(f"This server has no account named {name!r}. See /setup account list.")
-        backend = self._accounts.backend(account.id)
-        # Only a status sentence: what the service answered is never shown (the address may be
-        # anyone's, and its answer anything).
-        try:
-            async with asyncio.timeout(20):
-                # Asking for a task that cannot exist proves the address and the credentials.
-                await backend.fetch("0")
-        except TimeoutError:
-            return f"❌ {name}: the service did not answer within 20 s. Check the base URL."
-        except BackendError as exc:
-            if exc.kind is ErrorKind.AUTH:
-                return f"❌ {name}: the service refused the credentials. Replace them: /setup account secret."
-            if exc.kind is not ErrorKind.NOT_FOUND:
-                return f"❌ {name}: the service is unreachable or gave no usable answer. Check the base URL."
-        return f"✅ {name}: the service answered and accepted the credentials."
+        problem = await probe(self._accounts.backend(account.id))
+        if problem == PROBE_REFUSED:
+            problem += " Replace them: /setup account secret."
+        return f"❌ {name}: {problem}" if problem else f"✅ {name}: {PROBE_OK}"
 
     async def record_message(self, job_id: int, message_id: int) -> None:
         await self._store.update_job(job_id, message_id=message_id)
@@ -769,7 +802,8 @@ class JobEngine:
         except BackendError as exc:
             raise UserError(exc.user_message) from None
         verb = parse_verb(custom_id)
-        log.info("job %s: %s by %s: %s", job.id, verb, user_id, "done" if outcome.success else "refused")
+        done = "done" if outcome.success else "refused"
+        log.info("job %s: %s by %s: %s", job.id, verb, user_id, done, extra=job_fields(job, BackendKind.AIMG))
         if not outcome.success:
             reason = f": {outcome.message}" if outcome.message else "."
             raise UserError(f"The image service did not {verb} this item{reason}")
@@ -835,6 +869,8 @@ class JobEngine:
         """Run a dispatch pass for the guild, coalescing requests: many changes at once (a burst of
         commands, finished jobs) ask for a pass each, but one pass that starts after the last
         request sees them all, so at most one more waits behind the running one."""
+        if self._draining:
+            return  # shutting down: queued jobs wait for the next start
         if guild_id in self._dispatch_wanted:
             return  # a pass that has not started yet will see this change too
         self._dispatch_wanted.add(guild_id)
@@ -905,6 +941,7 @@ class JobEngine:
         return minutes * 60.0 if minutes else self._settings.timeout_seconds
 
     async def _submit(self, job: Job, account_id: int) -> None:
+        service = self._service(account_id)
         try:
             async with self._job_locks[job.id]:
                 current = await self._store.get_job(job.id)
@@ -922,13 +959,17 @@ class JobEngine:
                 await self._store.mark_submitting(job.id, account_id)
                 try:
                     backend = self._accounts.backend(account_id)
+                    self._count_call(account_id)
                     call = self._call_backend(current, backend)
                     result = await _guarded(backend, job.id, "submit", call)
                 except BackendError as exc:
                     await self._store.mark_submitting(job.id, None)
+                    self._count_failed_call(account_id, exc)
                     await self._submit_failed(current, account_id, exc)
                     return
                 self._failures.pop(account_id, None)
+                if service is not None:
+                    self.metrics.job_started(job.id, service)
                 if result.no_task or (
                     result.existing and await self._store.job_of_task(account_id, result.task_id) is not None
                 ):
@@ -968,7 +1009,8 @@ class JobEngine:
             reason = f"{exc.kind.value}: {exc.detail}"[:300]
             await self._store.set_account_quarantine(account_id, reason)
             self._accounts.quarantine(account_id, reason)
-            log.warning("account %s taken out of rotation (%s)", account_id, exc.kind.value)
+            extra = job_fields(job, self._service(account_id))
+            log.warning("account %s taken out of rotation (%s)", account_id, exc.kind.value, extra=extra)
             kinds = _job_kinds(job.kind, job.channel_id, await self._store.guild_config(job.guild_id))
             if not pinned and self._can_ever_run(job, kinds):
                 self._spawn(self._dispatch(job.guild_id))
@@ -1001,6 +1043,16 @@ class JobEngine:
     async def _dispatch_later(self, guild_id: int, delay: float) -> None:
         await asyncio.sleep(delay)
         await self._dispatch(guild_id)
+
+    def _count_call(self, account_id: int) -> None:
+        service = self._service(account_id)
+        if service is not None:
+            self.metrics.backend_call(service)
+
+    def _count_failed_call(self, account_id: int, exc: BackendError) -> None:
+        service = self._service(account_id)
+        if service is not None:
+            self.metrics.backend_failed(service, exc.kind)
 
     async def _call_backend(self, job: Job, backend: Backend) -> SubmitResult:
         hook = f"{self.hook_base_url}/hooks/{job.id}/{job.hook_secret}" if self.hook_base_url else None
@@ -1054,6 +1106,7 @@ class JobEngine:
         # The job is read once, under its lock. A backend may push before its submit call has
         # answered (midjourney-proxy starts the task first): the submit holds the lock, so such a
         # push waits for the task id to be stored, and is applied.
+        self.metrics.pushes.inc()
         async with self._job_locks[job_id]:
             job = await self._store.get_job(job_id)
             if job is None:
@@ -1069,7 +1122,8 @@ class JobEngine:
             except Exception as exc:
                 if not isinstance(exc, BackendError):
                     _unexpected(backend, job_id, "parse_push", exc)
-                log.warning("job %s: unreadable webhook body ignored", job_id)
+                extra = job_fields(job, self._service(job.account_id))
+                log.warning("job %s: unreadable webhook body ignored", job_id, extra=extra)
                 return True
             changed = await self._apply_to(job, snapshot, pushed=True)
         if changed is not None:
@@ -1161,6 +1215,7 @@ class JobEngine:
 
     def _after_change(self, job: Job) -> None:
         if job.status.terminal:
+            self.metrics.job_ended(job, self._service(job.account_id))
             self._untrack(job.id)
             self._job_locks.pop(job.id, None)
             # Capacity was freed: start whatever was waiting.
@@ -1209,10 +1264,12 @@ class JobEngine:
         (midjourney-proxy's list-by-condition), else one by one (one request at a time per account)."""
         backend = self._accounts.backend(account_id)
         if Capability.FETCH_MANY in backend.capabilities:
+            self._count_call(account_id)
             call = cast(SupportsFetchMany, backend).fetch_many([task_id for _, task_id in jobs])
             try:
                 snaps = await _guarded(backend, jobs[0][0].id, "fetch_many", call)
             except BackendError as exc:
+                self._count_failed_call(account_id, exc)
                 if exc.kind is ErrorKind.UNEXPECTED:
                     for job, _ in jobs:
                         await self._fetch_failed(job, exc)
@@ -1225,13 +1282,16 @@ class JobEngine:
                 await self._apply_fetched(job, found.get(task_id))
             return
         for job, task_id in jobs:
+            self._count_call(account_id)
             try:
                 snap = await _guarded(backend, job.id, "fetch", backend.fetch(task_id))
             except BackendError as exc:
+                self._count_failed_call(account_id, exc)
                 if exc.kind is ErrorKind.UNEXPECTED:
                     await self._fetch_failed(job, exc)
                     continue
-                log.info("job %s: fetch failed (%s); will retry", job.id, exc.kind.value)
+                extra = job_fields(job, self._service(account_id))
+                log.info("job %s: fetch failed (%s); will retry", job.id, exc.kind.value, extra=extra)
                 continue
             await self._apply_fetched(job, snap)
 
@@ -1248,6 +1308,32 @@ class JobEngine:
                 await self._finish_failed(job, ErrorKind.NOT_FOUND, "The image service lost this job.")
             return
         await self._apply(job.id, snap)
+
+
+#: What ``/setup account test`` and ``mjbot check`` say of an account whose probe succeeded.
+PROBE_OK = "the service answered and accepted the credentials."
+#: What a probe says of an account whose service refused its credentials.
+PROBE_REFUSED = "the service refused the bot's credentials."
+#: How long a probe waits for the service.
+PROBE_SECONDS = 20.0
+
+
+async def probe(backend: Backend, timeout: float = PROBE_SECONDS) -> str | None:  # noqa: ASYNC109
+    """Call the service cheaply: None when it answered and accepted the credentials, else a sentence
+    saying why not. Only a status: what the service answered is never shown (the address may be
+    anyone's, and its answer anything)."""
+    try:
+        async with asyncio.timeout(timeout):
+            # Asking for a task that cannot exist proves the address and the credentials.
+            await backend.fetch("0")
+    except TimeoutError:
+        return f"the service did not answer within {timeout:g} s. Check the base URL."
+    except BackendError as exc:
+        if exc.kind is ErrorKind.AUTH:
+            return PROBE_REFUSED
+        if exc.kind is not ErrorKind.NOT_FOUND:
+            return "the service is unreachable or gave no usable answer. Check the base URL."
+    return None
 
 
 _DIMENSIONS: dict[str, Dimensions] = {"PORTRAIT": "PORTRAIT", "SQUARE": "SQUARE", "LANDSCAPE": "LANDSCAPE"}

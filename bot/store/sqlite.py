@@ -691,6 +691,23 @@ class Store:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def queued_total(self) -> int:
+        """Queued jobs of every guild."""
+        query = "SELECT COUNT(*) FROM jobs WHERE status = ?"
+        async with self._db.execute(query, (JobStatus.QUEUED.value,)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def writable(self) -> str | None:
+        """None when the database takes a write, else why not (for /readyz)."""
+        try:
+            # Rewriting the schema version takes the write lock and writes the header, nothing else.
+            version = await self.schema_version()
+            await self._db.execute(f"PRAGMA user_version = {version}")
+        except (sqlite3.Error, ValueError) as exc:
+            return f"the store cannot be written ({type(exc).__name__}: {exc})"
+        return None
+
     async def queued_jobs(self, guild_id: int) -> list[Job]:
         async with self._db.execute(
             "SELECT * FROM jobs WHERE guild_id = ? AND status = ? ORDER BY created_at, id",

@@ -46,13 +46,14 @@ async def _run(spec: dict[str, Any]) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(spec["gateway_url"])
     settings = Settings.model_validate(spec["settings"])
     bot = CrashBot(settings, spec["member_burst"], hold_submits=spec.get("hold_submits", False))
-    await bot.start(spec["settings"]["discord"]["token"])
+    await bot.serve(spec["settings"]["discord"]["token"])
 
 
 def main() -> None:
     # The same logging as `mjbot` (bot/cli.py), so the secret scan reads what production writes.
-    _setup_logging("INFO")
-    run_loop(_run(json.loads(sys.argv[1])))
+    spec = json.loads(sys.argv[1])
+    _setup_logging("INFO", spec["settings"]["log"]["format"])
+    run_loop(_run(spec))
 
 
 if __name__ == "__main__":

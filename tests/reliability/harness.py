@@ -105,6 +105,17 @@ class BotProcess:
         emu = self._box.emulator
         await emu.wait_for(lambda: True if not emu.gateway.connected else None, timeout=10)
 
+    async def terminate(self, timeout: float = 15.0) -> int:  # noqa: ASYNC109 (explicit deadline)
+        """SIGTERM (a graceful shutdown), then the exit code once the process has ended."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self._proc.wait(), timeout)
+        self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return code
+
     @property
     def alive(self) -> bool:
         return self._proc is not None and self._proc.returncode is None

@@ -201,7 +201,7 @@ async def _listing(box: Sandbox) -> str:
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "bot.app"]
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "bot.store"]
 
 
 @pytest.mark.parametrize("key_change", ["deleted", "replaced"])

@@ -206,6 +206,12 @@ class DiscordEmulator:
             )
         )
 
+    async def gateway_outage(self, down: bool = True) -> None:
+        """Drop every gateway connection and refuse new ones (503) until called with False."""
+        self.gateway.down = down
+        if down:
+            await self.gateway.close()
+
     async def reconnect_gateway(self) -> None:
         """Ask connected clients to reconnect (op 7); discord.py RESUMEs its session."""
         await self.gateway.request_reconnect()

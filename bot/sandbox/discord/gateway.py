@@ -66,8 +66,12 @@ class Gateway:
         self._resume_url = resume_url
         self.sessions: dict[str, Session] = {}
         self._sockets: set[web.WebSocketResponse] = set()
+        #: A gateway outage: new connections get 503, as Discord's edge answers during one.
+        self.down = False
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        if self.down:
+            raise web.HTTPServiceUnavailable()
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._sockets.add(ws)
