@@ -133,6 +133,8 @@ class EarlyAcks:
         self._client = client
         self._names = frozenset(names)
         self._store = store
+        #: Commands recorded from now on are this process's own, never resumed by it.
+        self._installed_at = time.time()
         self._session: aiohttp.ClientSession | None = None
         self._parse: Callable[[Payload], None] | None = None
         #: Acknowledgements under way or done, and each interaction's raw payload.
@@ -201,7 +203,8 @@ class EarlyAcks:
     async def resume(self) -> None:
         """After a restart: run again the commands acknowledged whose job was never stored, into
         the same message, while their token lives; tell the member in the channel otherwise."""
-        for command in await self._store.acked_commands():
+        # Only what an earlier process left: this one's commands of the meantime are under way.
+        for command in await self._store.acked_commands(before=self._installed_at):
             if time.time() < command.expires - RESUME_MARGIN:
                 log.info(
                     "running interaction %s (/%s) again after a restart",

@@ -509,9 +509,12 @@ class Store:
         )
         await self._db.commit()
 
-    async def acked_commands(self) -> list[AckedCommand]:
-        """Commands acknowledged whose job was never stored (nor the command answered)."""
-        async with self._db.execute("SELECT * FROM acked_commands ORDER BY interaction_id") as cur:
+    async def acked_commands(self, before: float) -> list[AckedCommand]:
+        """Commands acknowledged before ``before`` whose job was never stored (nor the command
+        answered)."""
+        async with self._db.execute(
+            "SELECT * FROM acked_commands WHERE acked_at < ? ORDER BY interaction_id", (before,)
+        ) as cur:
             rows = await cur.fetchall()
         return [
             AckedCommand.model_validate({**dict(row), "payload": json.loads(row["payload"])}) for row in rows

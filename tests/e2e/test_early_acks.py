@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import discord
 import pytest
 
-from bot.sandbox.discord import Interaction
+from bot.sandbox.discord import Interaction, Message
 from bot.sandbox.runner import Sandbox
 from tests.e2e.conftest import is_result
 
@@ -130,3 +131,29 @@ async def test_an_early_acknowledgement_discord_took_but_never_answered_is_not_m
 
     assert inter.original is not None and grid.id == inter.original.id
     assert [m for m in emu.messages(art.id) if m.author_id == emu.world.bot.id] == [grid]
+
+
+async def test_commands_sent_as_the_bot_starts_are_not_resumed_as_left_over(sandbox: Sandbox) -> None:
+    """The restart's resume of commands an earlier process left must not take this process's own
+    commands, recorded while it reads: they would run twice (and be acknowledged twice)."""
+    emu = sandbox.emulator
+    art, bob = emu.channel("art"), emu.world.member
+    await sandbox.stop_bot()
+    sessions = set(emu.gateway.sessions)
+    starting = asyncio.create_task(sandbox.start_bot())
+    # Sent as soon as the new gateway session is up: before the bot calls itself ready, which is
+    # when it looks for commands an earlier process left.
+    await emu.wait_for(lambda: (set(emu.gateway.sessions) - sessions) or None, timeout=10)
+    for n in range(8):
+        await emu.slash(bob.id, art.id, "imagine", prompt=f"a harbour, take {n}")
+    await starting
+
+    def grids() -> list[Message] | None:
+        found = [m for m in emu.messages(art.id) if is_result(m) and "a harbour" in m.content]
+        return found if len(found) >= 8 else None
+
+    assert len(await emu.wait_for(grids, timeout=20)) == 8
+    assert sandbox.bot is not None and sandbox.bot._resuming is not None
+    await sandbox.bot._resuming
+    assert emu.violations == []
+    assert len(await sandbox.bot.store.member_jobs(emu.world.guild.id, bob.id, limit=100)) == 8
