@@ -479,3 +479,23 @@ async def test_a_guild_event_reaches_only_the_shard_that_holds_the_guild() -> No
             await http.close()
     finally:
         await emu.stop()
+
+
+async def test_heartbeats_are_acknowledged_after_a_round_trip(
+    emulator: DiscordEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An ACK sent the instant a heartbeat arrives beats discord.py's own note of the send, which
+    its log then reports as a 40 s delay ("Can't keep up"); Discord's answer takes a round trip."""
+    emulator.gateway.heartbeat_interval_ms = 1000
+    client = SandboxBot()
+    client._connection.guild_ready_timeout = 0.05
+    task = asyncio.create_task(client.start(emulator.world.token))
+    try:
+        await asyncio.wait_for(client.ready.wait(), 5)
+        await asyncio.sleep(2.5)  # two heartbeats
+        # An instant ACK measures from the heartbeat before (the interval, 1 s here, 41 s on Discord).
+        assert client.latency < 0.5
+        assert "Can't keep up" not in caplog.text
+    finally:
+        await client.close()
+        await task

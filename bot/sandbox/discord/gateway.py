@@ -13,7 +13,7 @@ import asyncio
 import json
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,8 @@ DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, REQUEST_MEMBERS = 0, 1, 2, 6, 
 INVALID_SESSION, HELLO, HEARTBEAT_ACK = 9, 10, 11
 AUTHENTICATION_FAILED, INVALID_SHARD = 4004, 4010
 HEARTBEAT_INTERVAL_MS = 41250
+#: How long a HEARTBEAT_ACK takes, as a network's round trip would.
+HEARTBEAT_RTT = 0.05
 # Dispatches a session keeps for RESUME after its socket drops.
 REPLAY_BUFFER = 1000
 # Gateway intents (https://discord.com/developers/docs/events/gateway#gateway-intents): a session
@@ -66,6 +68,9 @@ class Gateway:
         self._resume_url = resume_url
         self.sessions: dict[str, Session] = {}
         self._sockets: set[web.WebSocketResponse] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Discord's interval; tests of heartbeats shorten it.
+        self.heartbeat_interval_ms = HEARTBEAT_INTERVAL_MS
         #: A gateway outage: new connections get 503, as Discord's edge answers during one.
         self.down = False
 
@@ -77,14 +82,15 @@ class Gateway:
         self._sockets.add(ws)
         session: Session | None = None
         try:
-            await ws.send_str(json.dumps({"op": HELLO, "d": {"heartbeat_interval": HEARTBEAT_INTERVAL_MS}}))
+            hello = {"op": HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}}
+            await ws.send_str(json.dumps(hello))
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
                 frame = json.loads(msg.data)
                 op, data = frame.get("op"), frame.get("d")
                 if op == HEARTBEAT:
-                    await ws.send_str(json.dumps({"op": HEARTBEAT_ACK}))
+                    self._spawn(self._ack_heartbeat(ws))
                 elif op == IDENTIFY:
                     session = await self._identify(ws, data)
                 elif op == RESUME:
@@ -96,6 +102,19 @@ class Gateway:
             if session is not None and session.socket is ws:
                 session.socket = None
         return ws
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _ack_heartbeat(self, ws: web.WebSocketResponse) -> None:
+        # After a network's round trip, as from Discord: discord.py's heartbeat thread notes the
+        # send only once it is done, and an ACK that comes first reads as a 40 s delay ("Can't
+        # keep up") in the log.
+        await asyncio.sleep(HEARTBEAT_RTT)
+        if not ws.closed:
+            await ws.send_str(json.dumps({"op": HEARTBEAT_ACK}))
 
     async def _identify(self, ws: web.WebSocketResponse, data: JSON) -> Session | None:
         world = self._store.world
