@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 
-from bot.backends import check_options, kinds_with, service_name
+from bot.backends import check_options, kinds_with, registered, service_name
 from bot.backends.aimg import AimgBackend, parse_verb, vote_of, vote_verb
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
@@ -549,38 +549,76 @@ class JobEngine:
         await self.set_prefs(guild_id, user_id, prefs)
         return prefs
 
-    def _settings_backend(self, guild_id: int) -> SupportsSettings | None:
-        """The guild's account that keeps Midjourney settings itself (TheNextLeg), if any."""
-        for account in self._accounts.for_guild(guild_id):
-            if self._accounts.usable(account.id):
-                backend = self._accounts.backend(account.id)
-                if Capability.SETTINGS in backend.capabilities:
-                    return cast(SupportsSettings, backend)
-        return None
+    def _imagine_accounts(self, config: GuildConfig, guild_id: int, channel_id: int) -> list[Account]:
+        """The enabled shared accounts an /imagine in the channel may go to."""
+        kinds = _job_kinds(JobKind.IMAGINE, channel_id, config)
+        return [a for a in self._accounts.shared(guild_id, channel_id, kinds) if a.enabled]
 
-    async def settings(self, guild_id: int, user_id: int) -> SettingsState:
-        """The /settings state: the service's own when it keeps one, else the member's."""
-        backend = self._settings_backend(guild_id)
+    @staticmethod
+    def _service_keeps_settings(accounts: Sequence[Account]) -> bool:
+        """Whether the /settings panel is the service's own: every account an /imagine may go to
+        keeps Midjourney settings itself (TheNextLeg). Otherwise the bot keeps them, as flags."""
+        return bool(accounts) and all(Capability.SETTINGS in registered()[a.kind].capabilities for a in accounts)
+
+    async def _settings_backend(self, guild_id: int, channel_id: int) -> SupportsSettings | None:
+        """The account whose own settings the channel's panel shows; None when the bot keeps
+        them. A UserError when no Midjourney service answers in the channel."""
+        config = await self._store.guild_config(guild_id)
+        accounts = self._imagine_accounts(config, guild_id, channel_id)
+        if not accounts:
+            others = {a.kind for a in self._accounts.shared(guild_id, channel_id) if a.enabled}
+            names = " and ".join(sorted(service_name(k) for k in others))
+            if names:
+                raise UserError(f"{names} has no Midjourney settings to change. Use /settings where /imagine works.")
+            raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
+        if not self._service_keeps_settings(accounts):
+            return None
+        usable = [a for a in accounts if self._accounts.usable(a.id)]
+        if not usable:
+            raise UserError(f"{service_name(accounts[0].kind)} is out of rotation now. Try /settings later.")
+        return cast(SupportsSettings, self._accounts.backend(usable[0].id))
+
+    def _bot_kept_labels(self, guild_id: int, channel_id: int, config: GuildConfig) -> list[str]:
+        """The panel's labels that change what the bot sends to the channel's services: the
+        prompt flags, and Remix where a service can take an edited prompt."""
+        accounts = self._imagine_accounts(config, guild_id, channel_id)
+        remix = any(Capability.REMIX in registered()[a.kind].capabilities for a in accounts)
+        return mj_settings.offered(remix=remix)
+
+    async def settings(self, guild_id: int, user_id: int, channel_id: int) -> SettingsState:
+        """The /settings state in a channel: its service's own when it keeps one, else the
+        member's, with only the toggles that change what the channel's services get."""
+        backend = await self._settings_backend(guild_id, channel_id)
         if backend is not None:
             return await _in_time(backend.settings_state())
         prefs = await self.prefs(guild_id, user_id)
-        return SettingsState(active=mj_settings.active(prefs), suffix=mj_settings.suffix(prefs))
+        config = await self._store.guild_config(guild_id)
+        offered = self._bot_kept_labels(guild_id, channel_id, config)
+        return SettingsState(
+            active=mj_settings.active(prefs) & set(offered), suffix=mj_settings.suffix(prefs), available=offered
+        )
 
-    async def toggle_setting(self, guild_id: int, user_id: int, label: str) -> SettingsState:
-        """Press a /settings toggle (or choose a version) and return the new state."""
+    async def toggle_setting(self, guild_id: int, user_id: int, channel_id: int, label: str) -> SettingsState:
+        """Press a /settings toggle (or choose a version) in a channel and return the new state;
+        a UserError naming the services when the toggle would change nothing there."""
         prefs = await self.prefs(guild_id, user_id)
         try:
             changed = mj_settings.toggle(prefs, label)
         except ValueError:
             raise UserError(f"{label!r} is not a setting.") from None
-        backend = self._settings_backend(guild_id)
+        backend = await self._settings_backend(guild_id, channel_id)
         if backend is not None:
             state = await _in_time(backend.press_setting(label))
             # Remix decides whether the bot opens a prompt editor, so the bot keeps it too.
             await self.set_prefs(guild_id, user_id, prefs.model_copy(update={"remix": changed.remix}))
             return state
+        config = await self._store.guild_config(guild_id)
+        if label not in self._bot_kept_labels(guild_id, channel_id, config):
+            kinds = {a.kind for a in self._imagine_accounts(config, guild_id, channel_id)}
+            names = " and ".join(sorted(service_name(k) for k in kinds))
+            raise UserError(f"{names} has no {label} the bot can switch, so it is not offered here.")
         await self.set_prefs(guild_id, user_id, changed)
-        return await self.settings(guild_id, user_id)
+        return await self.settings(guild_id, user_id, channel_id)
 
     # --------------------------------------------------------------------------- guild setup
 
@@ -949,9 +987,12 @@ class JobEngine:
                     return
                 if current.kind is JobKind.IMAGINE and current.action_custom_id is None:
                     # The member's settings become prompt flags (unless the prompt sets them);
-                    # a service that keeps settings itself applies its own, so only the suffix.
+                    # where the channel's panel is its service's own, that applies its own.
                     prefs = await self._store.user_prefs(current.guild_id, current.owner_id)
-                    if Capability.SETTINGS in self._accounts.backend(account_id).capabilities:
+                    config = await self._store.guild_config(current.guild_id)
+                    if self._service_keeps_settings(
+                        self._imagine_accounts(config, current.guild_id, current.channel_id)
+                    ):
                         prefs = UserPrefs(suffix=prefs.suffix)
                     current = current.model_copy(update={"prompt": mj_settings.apply(current.prompt, prefs)})
                 # Durable before the call: a crash from here until the task id is stored leaves

@@ -1,0 +1,114 @@
+"""What the bot shows is true: /settings offers only toggles that change what a channel's service
+gets, ❤️ answers privately, /info names services as members know them, and a service's missing
+capability is refused up front, naming the service. The real bot, the emulator and the fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.domain import BackendKind
+from bot.sandbox.discord import Interaction, Message
+from bot.sandbox.fake_nextleg import FakeNextLeg
+from bot.sandbox.fake_useapi import FakeUseApi
+from bot.sandbox.runner import ExtraBackend, Sandbox
+from tests.e2e.conftest import Running, buttons, custom_id, is_result
+
+PUBLIC_STEALTH = {"Public mode", "Stealth mode"}
+
+
+def _nextleg(fake: FakeNextLeg) -> ExtraBackend:
+    return ExtraBackend(fake, BackendKind.NEXTLEG, "tnl", secret=fake.secret, options={"min_interval": "0"})
+
+
+def _useapi(fake: FakeUseApi) -> ExtraBackend:
+    channel = next(iter(fake.accounts))
+    return ExtraBackend(fake, BackendKind.USEAPI, "useapi", secret=fake.secret, options={"channel": channel})
+
+
+def _labels(message: Message) -> set[str]:
+    return {label for row in buttons(message) for label in row}
+
+
+async def _said(box: Sandbox, inter: Interaction, text: str) -> str:
+    """The first private message of ``inter`` holding ``text``."""
+    found = await box.emulator.wait_for(
+        lambda: next((m.content for m in inter.ephemeral if text in m.content), None), 15
+    )
+    assert found is not None
+    return found
+
+
+async def _panel(box: Sandbox, channel: str = "art") -> Message:
+    emu = box.emulator
+    inter = await emu.slash(emu.world.member.id, emu.channel(channel).id, "settings")
+    return await emu.wait_for(lambda: next((m for m in inter.ephemeral if m.components), None), 15)
+
+
+async def test_settings_on_mj_proxy_offer_no_public_or_stealth(sandbox: Sandbox) -> None:
+    # Public and Stealth are not prompt flags: midjourney-proxy gets nothing from them.
+    emu = sandbox.emulator
+    art, bob = emu.channel("art"), emu.world.member
+    panel = await _panel(sandbox)
+    assert not _labels(panel) & PUBLIC_STEALTH
+    assert {"Remix mode", "Fast mode", "Relax mode", "High quality (2x cost)"} <= _labels(panel)
+    for command in ("stealth", "public"):
+        inter = await emu.slash(bob.id, art.id, command)
+        said = await _said(sandbox, inter, "midjourney-proxy has no")
+        assert "mode the bot can switch" in said
+    # Nothing was kept: the panel still shows neither, and a prompt gets no flag for them.
+    assert (await sandbox.bot.engine.prefs(emu.world.guild.id, bob.id)).stealth is None  # type: ignore[union-attr]
+    assert emu.violations == []
+
+
+async def test_settings_on_useapi_offer_no_remix(make_sandbox: Callable[..., Sandbox]) -> None:
+    # useapi.net takes no edited prompt for a button, so Remix would change nothing there.
+    fake = FakeUseApi(step_seconds=0.02)
+    async with Running(make_sandbox(extra=[_useapi(fake)], with_proxy=False)) as box:
+        emu = box.emulator
+        panel = await _panel(box)
+        labels = _labels(panel)
+        assert "Remix mode" not in labels and not labels & PUBLIC_STEALTH
+        assert "Relax mode" in labels
+        await emu.click(emu.world.member.id, panel.id, custom_id(panel, "Relax mode"))
+        await emu.wait_for(lambda: "--relax" in emu.message(panel.id).content or None)
+        await emu.slash(emu.world.member.id, emu.channel("art").id, "imagine", prompt="slow boat")
+        await emu.wait_for_message(emu.channel("art").id, is_result, timeout=10)
+        [submit] = [r.json for r in fake.requests if r.path == "/v2/jobs/imagine"]
+        assert submit["prompt"] == "slow boat --relax"
+        assert emu.violations == []
+
+
+async def test_settings_follow_the_channels_service_not_the_guilds(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    # The server has TheNextLeg too, but #art is kept to midjourney-proxy: its panel is the
+    # member's own and its toggles reach the proxy's prompts (they used to go to TheNextLeg).
+    fake = FakeNextLeg(step_seconds=0.02)
+    async with Running(make_sandbox(extra=[_nextleg(fake)])) as box:
+        emu = box.emulator
+        art, alice, bob = emu.channel("art"), emu.world.admin, emu.world.member
+        setup = await emu.slash(alice.id, art.id, "setup", subcommand="channel", enabled=True, backend="mj_proxy")
+        await _said(box, setup, "The bot is on")
+        panel = await _panel(box)
+        assert "are yours in this server" in panel.content
+        await emu.click(bob.id, panel.id, custom_id(panel, "High quality (2x cost)"))
+        await emu.wait_for(lambda: "--q 2" in emu.message(panel.id).content or None)
+        await emu.slash(bob.id, art.id, "imagine", prompt="a red fox")
+        await emu.wait_for_message(art.id, is_result, timeout=10)
+        [submit] = [r.json for r in box.proxy.requests if r.path == "/mj/submit/imagine"]
+        assert submit["prompt"] == "a red fox --q 2"
+        assert [r for r in fake.requests if r.path == "/v2/settings"] == []
+        assert emu.violations == []
+
+
+async def test_stealth_on_nextleg_is_the_services_own_toggle(make_sandbox: Callable[..., Sandbox]) -> None:
+    fake = FakeNextLeg(step_seconds=0.02)
+    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+        emu = box.emulator
+        panel = await _panel(box)
+        assert PUBLIC_STEALTH <= _labels(panel)
+        inter = await emu.slash(emu.world.member.id, emu.channel("art").id, "stealth")
+        await _said(box, inter, "Stealth mode is on.")
+        toggles = [r.json["settingsToggle"] for r in fake.requests if r.path == "/v2/settings" and r.json]
+        assert toggles == ["Stealth mode"]
+        assert emu.violations == []
