@@ -86,6 +86,8 @@ ITEM_ACTIONS = {
 #: Why an account whose address changed is out of rotation: its secret was dropped with the move.
 NEEDS_SECRET = "its address changed, so its secret was cleared: enter it again with /setup account secret"
 
+#: midjourney-proxy's ❤️ (a bookmark): no new task, see JobEngine.bookmark.
+_BOOKMARK = "MJ::BOOKMARK::"
 #: Errors that take an account out of rotation until an admin resets it.
 _HOLDS = frozenset({ErrorKind.AUTH, ErrorKind.MODERATION})
 #: A job whose backend pushes its updates is polled after this many poll intervals of silence
@@ -507,6 +509,30 @@ class JobEngine:
         if job.account_id is None or not self._accounts.usable(job.account_id):
             return False
         return Capability.REMIX in self._accounts.backend(job.account_id).capabilities
+
+    @staticmethod
+    def is_bookmark(job: Job, index: int) -> bool:
+        """Whether button ``index`` is midjourney-proxy's ❤️, which makes no image: the service
+        answers with the pressed task's own id (docs/backends/midjourney-proxy.md)."""
+        return 0 <= index < len(job.buttons) and job.buttons[index].custom_id.startswith(_BOOKMARK)
+
+    async def bookmark(self, job: Job, index: int, *, user_id: int) -> None:
+        """Press ❤️ on a finished job's result at its service, with no job of its own; a
+        UserError with the service's refusal."""
+        self.member_rate.check(job.guild_id, user_id)
+        account_id = job.account_id
+        if not self.is_bookmark(job, index) or job.backend_task_id is None or account_id is None:
+            raise UserError("This button is no longer available. Run /imagine again.")
+        if not self._accounts.usable(account_id):
+            raise UserError("The account that made this image is not available any more. Run /imagine again.")
+        backend = self._accounts.backend(account_id)
+        self._count_call(account_id)
+        call = backend.action(job.backend_task_id, job.buttons[index].custom_id)
+        try:
+            await _guarded(backend, job.id, "bookmark", call)
+        except BackendError as exc:
+            self._count_failed_call(account_id, exc)
+            raise UserError(exc.user_message) from None
 
     async def cancel(self, job_id: int) -> Job:
         """Stop a queued or running job; the backend is asked to cancel too when it can."""

@@ -112,3 +112,27 @@ async def test_stealth_on_nextleg_is_the_services_own_toggle(make_sandbox: Calla
         toggles = [r.json["settingsToggle"] for r in fake.requests if r.path == "/v2/settings" and r.json]
         assert toggles == ["Stealth mode"]
         assert emu.violations == []
+
+
+async def _upscale(box: Sandbox) -> Message:
+    emu = box.emulator
+    art, bob = emu.channel("art"), emu.world.member
+    await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+    await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+    return await emu.wait_for_message(art.id, lambda m: m.id != grid.id and is_result(m), timeout=10)
+
+
+async def test_a_refused_bookmark_is_said_to_the_member_alone(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    upscale = await _upscale(sandbox)
+    seen = {m.id for m in emu.messages(upscale.channel_id)}
+    sandbox.proxy.faults.fail_next_submit(code=3, description="no such task")
+    click = await emu.click(emu.world.member.id, upscale.id, custom_id(upscale, "❤️"))
+    said = await _said(sandbox, click, "no such task")
+    assert "Bookmarked" not in said
+    assert {m.id for m in emu.messages(upscale.channel_id)} == seen  # no job message in the channel
+    assert sandbox.bot is not None
+    jobs = await sandbox.bot.engine.member_jobs(emu.world.guild.id, emu.world.member.id, limit=10)
+    assert [j.kind.value for j in jobs] == ["upscale", "imagine"]  # and no job for the ❤️
+    assert emu.violations == []
