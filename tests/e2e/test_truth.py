@@ -136,3 +136,53 @@ async def test_a_refused_bookmark_is_said_to_the_member_alone(sandbox: Sandbox) 
     jobs = await sandbox.bot.engine.member_jobs(emu.world.guild.id, emu.world.member.id, limit=10)
     assert [j.kind.value for j in jobs] == ["upscale", "imagine"]  # and no job for the ❤️
     assert emu.violations == []
+
+
+def _fields(message: Message) -> dict[str, str]:
+    return {f["name"]: f["value"] for e in message.embeds for f in e.get("fields", [])}
+
+
+async def _info(box: Sandbox, channel: str) -> dict[str, str]:
+    emu = box.emulator
+    inter = await emu.slash(emu.world.member.id, emu.channel(channel).id, "info")
+    message = await emu.wait_for(lambda: next((m for m in inter.ephemeral if m.embeds), None))
+    assert message is not None
+    return _fields(message)
+
+
+async def test_info_names_services_and_shows_aimg_only_where_allowed(aimg_sandbox: Sandbox) -> None:
+    art = await _info(aimg_sandbox, "art")
+    assert art["This channel"] == "midjourney-proxy"  # AIMG's adult content is not for #art
+    assert art["Limits"].endswith("at once · no daily limit")
+    after_dark = await _info(aimg_sandbox, "after-dark")
+    assert after_dark["This channel"] == "AIMG, midjourney-proxy"
+    emu = aimg_sandbox.emulator
+    setup = await emu.slash(emu.world.admin.id, emu.channel("art").id, "setup", subcommand="limits", per_user_daily=5)
+    await emu.wait_for(lambda: next((m for m in setup.ephemeral if m.content), None))
+    assert (await _info(aimg_sandbox, "art"))["Limits"].endswith("at once · today: 5 of 5 left")
+    assert aimg_sandbox.emulator.violations == []
+
+
+async def _admin_text(box: Sandbox, subcommand: str, **options: object) -> str:
+    emu = box.emulator
+    inter = await emu.slash(emu.world.admin.id, emu.channel("art").id, "setup", subcommand=subcommand, **options)
+
+    def text() -> str | None:
+        bodies = [m.content + " ".join(str(e) for e in m.embeds) for m in inter.ephemeral if not m.loading]
+        return next((b for b in bodies if b.strip()), None)
+
+    return await emu.wait_for(text, 10)
+
+
+async def test_setup_list_and_show_name_services_as_members_know_them(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    fake = FakeUseApi(step_seconds=0.02)
+    async with Running(make_sandbox(extra=[_useapi(fake)])) as box:
+        await _admin_text(box, "channel", enabled=True, backend="useapi")
+        listing = await _admin_text(box, "account list")
+        shown = await _admin_text(box, "show")
+        for text in (listing, shown):
+            assert "midjourney-proxy" in text and "useapi.net" in text
+            assert "mj_proxy" not in text and "useapi," not in text and "useapi at" not in text
+        assert f"<#{box.emulator.channel('art').id}>: on, useapi.net only" in shown
