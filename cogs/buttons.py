@@ -130,9 +130,12 @@ class CancelButtonItem(
         await interaction.response.defer()
         try:
             await owned_job(interaction, self.job_id)
-            await bot.engine.cancel(self.job_id)
+            still_running = await bot.engine.cancel(self.job_id)
         except UserError as exc:
             await refuse_quietly(interaction, str(exc))
+            return
+        if still_running is not None:
+            await refuse_quietly(interaction, cancelled_text(self.job_id, still_running))
 
 
 async def bookmark_clicked(interaction: discord.Interaction[Any], job: Job, index: int) -> None:
@@ -145,6 +148,16 @@ async def bookmark_clicked(interaction: discord.Interaction[Any], job: Job, inde
         await interaction.followup.send(str(exc), ephemeral=True)
         return
     await interaction.followup.send("❤️ Bookmarked.", ephemeral=True)
+
+
+def cancelled_text(job_id: int, still_running: str | None) -> str:
+    """What a member reads once their job is cancelled, true to what its service did."""
+    if still_running is None:
+        return f"Job #{job_id} is cancelled."
+    return (
+        f"Job #{job_id} is cancelled here, but {still_running} could not stop it, "
+        "so it may still finish there (and count against the account)."
+    )
 
 
 def editor_link_view(url: str) -> discord.ui.View:

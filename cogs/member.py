@@ -13,6 +13,7 @@ from bot.backends import service_name
 from bot.domain import BackendKind, GuildConfig, Job, JobStatus
 from bot.jobs.engine import UserError
 from cogs.access import age_refusal, aimg_allowed
+from cogs.buttons import cancelled_text
 from cogs.render import job_view, shown_prompt
 
 if TYPE_CHECKING:
@@ -197,11 +198,11 @@ class Member(commands.Cog):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            await engine.cancel(job)
+            still_running = await engine.cancel(job)
         except UserError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
-        await interaction.followup.send(f"Job #{job} is cancelled.", ephemeral=True)
+        await interaction.followup.send(cancelled_text(job, still_running), ephemeral=True)
 
 
 async def setup(bot: MjBot) -> None:

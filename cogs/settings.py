@@ -150,7 +150,9 @@ class Settings(commands.Cog):
         except UserError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
-        await interaction.followup.send(f"{sentence} Current suffix: `{state.suffix or 'none'}`", ephemeral=True)
+        await interaction.followup.send(
+            f"{sentence} Current suffix: `{state.suffix or 'none'}`", ephemeral=True
+        )
 
     @app_commands.command(name="fast", description="Switch to Fast mode.")
     @app_commands.guild_only()

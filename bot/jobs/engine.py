@@ -534,25 +534,29 @@ class JobEngine:
             self._count_failed_call(account_id, exc)
             raise UserError(exc.user_message) from None
 
-    async def cancel(self, job_id: int) -> Job:
-        """Stop a queued or running job; the backend is asked to cancel too when it can."""
+    async def cancel(self, job_id: int) -> str | None:
+        """Stop a queued or running job; the backend is asked to cancel too when it can. None
+        when nothing runs at the service any more, else the service that may still finish it."""
+        still_running: str | None = None
         async with self._job_locks[job_id]:
             job = await self._store.get_job(job_id)
             if job is None or job.status.terminal:
                 raise UserError("This job has already finished.")
             if job.backend_task_id and job.account_id is not None:
                 backend = self._accounts.backend(job.account_id)
+                still_running = backend.service
                 if Capability.CANCEL in backend.capabilities:
                     call = cast(SupportsCancel, backend).cancel(job.backend_task_id)
                     try:
                         await _guarded(backend, job_id, "cancel", call)
+                        still_running = None
                     except BackendError as exc:
                         # The job is ours to stop either way; the backend may finish it unseen.
                         extra = job_fields(job, self._service(job.account_id))
                         log.info("job %s: backend cancel failed (%s)", job_id, exc.kind.value, extra=extra)
             job = await self._store.update_job(job_id, status=JobStatus.CANCELLED)
         self._after_change(job)
-        return job
+        return still_running
 
     async def prefs(self, guild_id: int, user_id: int) -> UserPrefs:
         return await self._store.user_prefs(guild_id, user_id)
@@ -584,7 +588,9 @@ class JobEngine:
     def _service_keeps_settings(accounts: Sequence[Account]) -> bool:
         """Whether the /settings panel is the service's own: every account an /imagine may go to
         keeps Midjourney settings itself (TheNextLeg). Otherwise the bot keeps them, as flags."""
-        return bool(accounts) and all(Capability.SETTINGS in registered()[a.kind].capabilities for a in accounts)
+        return bool(accounts) and all(
+            Capability.SETTINGS in registered()[a.kind].capabilities for a in accounts
+        )
 
     async def _settings_backend(self, guild_id: int, channel_id: int) -> SupportsSettings | None:
         """The account whose own settings the channel's panel shows; None when the bot keeps
@@ -595,7 +601,9 @@ class JobEngine:
             others = {a.kind for a in self._accounts.shared(guild_id, channel_id) if a.enabled}
             names = " and ".join(sorted(service_name(k) for k in others))
             if names:
-                raise UserError(f"{names} has no Midjourney settings to change. Use /settings where /imagine works.")
+                raise UserError(
+                    f"{names} has no Midjourney settings to change. Use /settings where /imagine works."
+                )
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
         if not self._service_keeps_settings(accounts):
             return None
@@ -621,7 +629,9 @@ class JobEngine:
         config = await self._store.guild_config(guild_id)
         offered = self._bot_kept_labels(guild_id, channel_id, config)
         return SettingsState(
-            active=mj_settings.active(prefs) & set(offered), suffix=mj_settings.suffix(prefs), available=offered
+            active=mj_settings.active(prefs) & set(offered),
+            suffix=mj_settings.suffix(prefs),
+            available=offered,
         )
 
     async def toggle_setting(self, guild_id: int, user_id: int, channel_id: int, label: str) -> SettingsState:

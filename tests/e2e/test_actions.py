@@ -16,7 +16,7 @@ from bot.sandbox import images
 from bot.sandbox.discord import Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
-from tests.e2e.conftest import Running, buttons, custom_id, done_without_image, is_result, png_bytes
+from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 
 GRID_LABELS = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
 UPSCALE_LABELS = [
@@ -88,7 +88,9 @@ async def test_every_upscale_button_starts_its_job(sandbox: Sandbox) -> None:
         if label == "❤️":
             # The bookmark makes no new image: only the member is told, after the proxy's answer
             # (it used to post a public "no new image" job message).
-            await emu.wait_for(lambda c=click: next((m for m in c.ephemeral if "Bookmarked" in m.content), None))
+            await emu.wait_for(
+                lambda c=click: next((m for m in c.ephemeral if "Bookmarked" in m.content), None)
+            )
             assert click.original is None or click.original.ephemeral  # nothing public
             assert _seen(sandbox) == before
             assert str(_last_action(sandbox)["customId"]).startswith("MJ::BOOKMARK::")

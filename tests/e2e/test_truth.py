@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.backends.base import Capability
+from bot.backends.useapi import UseApiBackend
 from bot.domain import BackendKind
 from bot.sandbox.discord import Interaction, Message
 from bot.sandbox.fake_nextleg import FakeNextLeg
@@ -60,14 +62,18 @@ async def test_settings_on_mj_proxy_offer_no_public_or_stealth(sandbox: Sandbox)
     assert emu.violations == []
 
 
-async def test_settings_on_useapi_offer_no_remix(make_sandbox: Callable[..., Sandbox]) -> None:
-    # useapi.net takes no edited prompt for a button, so Remix would change nothing there.
+async def test_settings_on_useapi_offer_remix_only_if_it_remixes(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    # Remix is offered where the service takes an edited prompt for a button: not useapi.net's
+    # declaration here (so it would change nothing), but it follows the declaration.
     fake = FakeUseApi(step_seconds=0.02)
     async with Running(make_sandbox(extra=[_useapi(fake)], with_proxy=False)) as box:
         emu = box.emulator
         panel = await _panel(box)
         labels = _labels(panel)
-        assert "Remix mode" not in labels and not labels & PUBLIC_STEALTH
+        assert ("Remix mode" in labels) is (Capability.REMIX in UseApiBackend.capabilities)
+        assert not labels & PUBLIC_STEALTH
         assert "Relax mode" in labels
         await emu.click(emu.world.member.id, panel.id, custom_id(panel, "Relax mode"))
         await emu.wait_for(lambda: "--relax" in emu.message(panel.id).content or None)
@@ -87,7 +93,9 @@ async def test_settings_follow_the_channels_service_not_the_guilds(
     async with Running(make_sandbox(extra=[_nextleg(fake)])) as box:
         emu = box.emulator
         art, alice, bob = emu.channel("art"), emu.world.admin, emu.world.member
-        setup = await emu.slash(alice.id, art.id, "setup", subcommand="channel", enabled=True, backend="mj_proxy")
+        setup = await emu.slash(
+            alice.id, art.id, "setup", subcommand="channel", enabled=True, backend="mj_proxy"
+        )
         await _said(box, setup, "The bot is on")
         panel = await _panel(box)
         assert "are yours in this server" in panel.content
@@ -106,7 +114,7 @@ async def test_stealth_on_nextleg_is_the_services_own_toggle(make_sandbox: Calla
     async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
         emu = box.emulator
         panel = await _panel(box)
-        assert PUBLIC_STEALTH <= _labels(panel)
+        assert _labels(panel) >= PUBLIC_STEALTH
         inter = await emu.slash(emu.world.member.id, emu.channel("art").id, "stealth")
         await _said(box, inter, "Stealth mode is on.")
         toggles = [r.json["settingsToggle"] for r in fake.requests if r.path == "/v2/settings" and r.json]
@@ -157,7 +165,9 @@ async def test_info_names_services_and_shows_aimg_only_where_allowed(aimg_sandbo
     after_dark = await _info(aimg_sandbox, "after-dark")
     assert after_dark["This channel"] == "AIMG, midjourney-proxy"
     emu = aimg_sandbox.emulator
-    setup = await emu.slash(emu.world.admin.id, emu.channel("art").id, "setup", subcommand="limits", per_user_daily=5)
+    setup = await emu.slash(
+        emu.world.admin.id, emu.channel("art").id, "setup", subcommand="limits", per_user_daily=5
+    )
     await emu.wait_for(lambda: next((m for m in setup.ephemeral if m.content), None))
     assert (await _info(aimg_sandbox, "art"))["Limits"].endswith("at once · today: 5 of 5 left")
     assert aimg_sandbox.emulator.violations == []
@@ -165,7 +175,9 @@ async def test_info_names_services_and_shows_aimg_only_where_allowed(aimg_sandbo
 
 async def _admin_text(box: Sandbox, subcommand: str, **options: object) -> str:
     emu = box.emulator
-    inter = await emu.slash(emu.world.admin.id, emu.channel("art").id, "setup", subcommand=subcommand, **options)
+    inter = await emu.slash(
+        emu.world.admin.id, emu.channel("art").id, "setup", subcommand=subcommand, **options
+    )
 
     def text() -> str | None:
         bodies = [m.content + " ".join(str(e) for e in m.embeds) for m in inter.ephemeral if not m.loading]
@@ -186,3 +198,19 @@ async def test_setup_list_and_show_name_services_as_members_know_them(
             assert "midjourney-proxy" in text and "useapi.net" in text
             assert "mj_proxy" not in text and "useapi," not in text and "useapi at" not in text
         assert f"<#{box.emulator.channel('art').id}>: on, useapi.net only" in shown
+
+
+async def test_cancel_says_when_the_service_could_not_stop_the_job(sandbox: Sandbox) -> None:
+    # The Java proxy has no cancel (404): the bot stops the job, but the service may finish it.
+    emu = sandbox.emulator
+    art, bob = emu.channel("art"), emu.world.member
+    sandbox.proxy.faults.stick_next_task()
+    await emu.slash(bob.id, art.id, "imagine", prompt="a long job")
+    running = await emu.wait_for_message(
+        art.id, lambda m: "%)" in m.content and "Cancel" in str(buttons(m)), 10
+    )
+    click = await emu.click(bob.id, running.id, custom_id(running, "Cancel"))
+    said = await _said(sandbox, click, "Job #1 is cancelled here")
+    assert "midjourney-proxy could not stop it" in said
+    await emu.wait_for_message(art.id, lambda m: "(Cancelled)" in m.content, timeout=10)
+    assert emu.violations == []
