@@ -1517,9 +1517,9 @@ _P = TypeVar("_P")
 
 def _capable(backend: Backend, capability: Capability, protocol: Callable[..., _P]) -> _P:
     """``backend`` as ``protocol`` when its class declares ``capability`` (whose methods the
-    tests check against the protocol), else BackendError(INVALID_INPUT) naming the service."""
+    tests check against the protocol), else BackendError(UNSUPPORTED) naming the service."""
     if capability not in backend.capabilities:
-        raise BackendError(ErrorKind.INVALID_INPUT, f"{backend.service} {_cannot(capability)}")
+        raise BackendError(ErrorKind.UNSUPPORTED, f"{backend.service} {_cannot(capability)}")
     return cast(_P, backend)
 
 

@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 from bot.backends.base import Capability
 from bot.backends.useapi import UseApiBackend
-from bot.domain import BackendKind
+from bot.domain import ERROR_SENTENCES, BackendKind, ErrorKind
 from bot.sandbox.discord import Interaction, Message
+from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.fake_nextleg import FakeNextLeg
 from bot.sandbox.fake_useapi import FakeUseApi
 from bot.sandbox.runner import ExtraBackend, Sandbox
@@ -214,3 +215,19 @@ async def test_cancel_says_when_the_service_could_not_stop_the_job(sandbox: Sand
     assert "midjourney-proxy could not stop it" in said
     await emu.wait_for_message(art.id, lambda m: "(Cancelled)" in m.content, timeout=10)
     assert emu.violations == []
+
+
+async def test_what_a_service_cannot_do_is_never_the_members_mistake(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    # The open-source proxy has no /shorten (its account is known only once the job runs there):
+    # the failure names the service and does not ask the member to check their prompt.
+    async with Running(make_sandbox(proxy=FakeMjProxy(flavour="oss", step_seconds=0.02))) as box:
+        emu = box.emulator
+        art = emu.channel("art")
+        await emu.slash(emu.world.member.id, art.id, "shorten", prompt="a long prompt about many things")
+        failed = await emu.wait_for_message(art.id, lambda m: "(Failed)" in m.content, timeout=10)
+        assert ERROR_SENTENCES[ErrorKind.UNSUPPORTED] in failed.content
+        assert "midjourney-proxy (open-source) has no /shorten" in failed.content
+        assert "Check the prompt" not in failed.content
+        assert emu.violations == []
