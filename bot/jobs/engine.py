@@ -615,9 +615,15 @@ class JobEngine:
     def _bot_kept_labels(self, guild_id: int, channel_id: int, config: GuildConfig) -> list[str]:
         """The panel's labels that change what the bot sends to the channel's services: the
         prompt flags, and Remix where a service can take an edited prompt."""
-        accounts = self._imagine_accounts(config, guild_id, channel_id)
-        remix = any(Capability.REMIX in registered()[a.kind].capabilities for a in accounts)
-        return mj_settings.offered(remix=remix)
+        return mj_settings.offered(remix=_remixes(self._imagine_accounts(config, guild_id, channel_id)))
+
+    async def check_remix(self, guild_id: int, channel_id: int) -> None:
+        """A UserError naming the channel's services when none takes an edited prompt for a
+        button, so Remix mode would change nothing there."""
+        accounts = self._imagine_accounts(await self._store.guild_config(guild_id), guild_id, channel_id)
+        if not _remixes(accounts):
+            names = " and ".join(sorted({service_name(a.kind) for a in accounts})) or "No image service here"
+            raise UserError(f"{names} {_cannot(Capability.REMIX)} Remix mode would change nothing here.")
 
     async def settings(self, guild_id: int, user_id: int, channel_id: int) -> SettingsState:
         """The /settings state in a channel: its service's own when it keeps one, else the
@@ -1506,6 +1512,11 @@ _ABILITIES: dict[Capability, str] = {
     Capability.REMIX: "remix prompts",
     Capability.FETCH_MANY: "list jobs",
 }
+
+
+def _remixes(accounts: Sequence[Account]) -> bool:
+    """Whether any of ``accounts`` takes an edited prompt for a button (Remix)."""
+    return any(Capability.REMIX in registered()[a.kind].capabilities for a in accounts)
 
 
 def _cannot(capability: Capability) -> str:

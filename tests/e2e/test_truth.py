@@ -231,3 +231,15 @@ async def test_what_a_service_cannot_do_is_never_the_members_mistake(
         assert "midjourney-proxy (open-source) has no /shorten" in failed.content
         assert "Check the prompt" not in failed.content
         assert emu.violations == []
+
+
+async def test_prefer_remix_is_refused_where_no_service_remixes(make_sandbox: Callable[..., Sandbox]) -> None:
+    fake = FakeNextLeg(step_seconds=0.02)
+    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+        emu = box.emulator
+        bob = emu.world.member
+        inter = await emu.slash(bob.id, emu.channel("art").id, "prefer", subcommand="remix")
+        said = await _said(box, inter, "TheNextLeg can't remix prompts")
+        assert "Remix mode would change nothing here." in said
+        assert box.bot is not None and not (await box.bot.engine.prefs(emu.world.guild.id, bob.id)).remix
+        assert emu.violations == []
