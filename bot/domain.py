@@ -113,6 +113,8 @@ class ErrorKind(StrEnum):
     #: The backend's client raised something other than a BackendError (an answer it could not
     #: read, or its own bug): the job is failed, never retried.
     UNEXPECTED = "unexpected"
+    #: The service cannot do what was asked (a capability it lacks): not the member's mistake.
+    UNSUPPORTED = "unsupported"
 
 
 #: What a member reads for each kind of failure: what happened, and what to do.
@@ -128,6 +130,8 @@ ERROR_SENTENCES: dict[ErrorKind, str] = {
     ErrorKind.TIMEOUT: "The job took too long and was stopped. Try again.",
     ErrorKind.UNEXPECTED: "The bot could not use the image service's answer, so it stopped the job. "
     "Try again; if it keeps happening, tell a server admin.",
+    ErrorKind.UNSUPPORTED: "This channel's image service can't do that. "
+    "Use another command, or ask a server admin.",
 }
 
 

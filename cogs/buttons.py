@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.domain import Job
 from bot.jobs.engine import UserError
 from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
 from cogs.aimg_flow import item_action_clicked
@@ -76,6 +77,9 @@ class ResultButtonItem(
         if bot.engine.is_item_action(parent, self.index):
             await item_action_clicked(interaction, parent, self.index)  # 👍 👎 🗑️ 🚩: no new job
             return
+        if bot.engine.is_bookmark(parent, self.index):
+            await bookmark_clicked(interaction, parent, self.index)  # ❤️: no new image, no job
+            return
         editor, channel_id = bot.mask_editor, clicked_channel(interaction)
         editor_url = editor.link(parent, self.index, interaction.user.id, channel_id) if editor else None
         if editor_url is not None:
@@ -126,9 +130,34 @@ class CancelButtonItem(
         await interaction.response.defer()
         try:
             await owned_job(interaction, self.job_id)
-            await bot.engine.cancel(self.job_id)
+            still_running = await bot.engine.cancel(self.job_id)
         except UserError as exc:
             await refuse_quietly(interaction, str(exc))
+            return
+        if still_running is not None:
+            await refuse_quietly(interaction, cancelled_text(self.job_id, still_running))
+
+
+async def bookmark_clicked(interaction: discord.Interaction[Any], job: Job, index: int) -> None:
+    """❤️ answered to the member alone: there is no image to show the channel."""
+    bot: MjBot = interaction.client
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    try:
+        await bot.engine.bookmark(job, index, user_id=interaction.user.id)
+    except UserError as exc:
+        await interaction.followup.send(str(exc), ephemeral=True)
+        return
+    await interaction.followup.send("❤️ Bookmarked.", ephemeral=True)
+
+
+def cancelled_text(job_id: int, still_running: str | None) -> str:
+    """What a member reads once their job is cancelled, true to what its service did."""
+    if still_running is None:
+        return f"Job #{job_id} is cancelled."
+    return (
+        f"Job #{job_id} is cancelled here, but {still_running} could not stop it, "
+        "so it may still finish there (and count against the account)."
+    )
 
 
 def editor_link_view(url: str) -> discord.ui.View:

@@ -9,9 +9,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain import Job, JobStatus
+from bot.backends import service_name
+from bot.domain import BackendKind, GuildConfig, Job, JobStatus
 from bot.jobs.engine import UserError
-from cogs.access import age_refusal
+from cogs.access import age_refusal, aimg_allowed
+from cogs.buttons import cancelled_text
 from cogs.render import job_view, shown_prompt
 
 if TYPE_CHECKING:
@@ -68,29 +70,40 @@ class Member(commands.Cog):
         running = [j for j in jobs if not j.status.terminal]
         limits = config.limits
         daily = (
-            f"{max(0, limits.user_daily - today)} of {limits.user_daily}"
+            f"today: {max(0, limits.user_daily - today)} of {limits.user_daily} left"
             if limits.user_daily
             else "no daily limit"
         )
-        channel = config.channel(interaction.channel_id)
-        services = sorted({a.kind.value for a, _ in await engine.accounts(interaction.guild_id) if a.enabled})
-        if not channel.enabled:
-            here = "the bot is off in this channel"
-        elif channel.backend:
-            here = f"{channel.backend.value} accounts only"
-        else:
-            here = ", ".join(services) or "no account set up yet"
+        here = await self._channel_services(interaction, config)
         embed = discord.Embed(title="Your jobs here")
         embed.add_field(
             name="Running or waiting", value="\n".join(map(job_line, running)) or "none", inline=False
         )
         embed.add_field(
             name="Limits",
-            value=f"{active} of {limits.user_concurrent} at once · today: {daily} left",
+            value=f"{active} of {limits.user_concurrent} at once · {daily}",
             inline=False,
         )
         embed.add_field(name="This channel", value=here, inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    async def _channel_services(self, interaction: discord.Interaction[Any], config: GuildConfig) -> str:
+        """The services a member can use in the interaction's channel, by the names people know;
+        AIMG only where its adult content is allowed."""
+        assert interaction.channel_id is not None
+        channel = config.channel(interaction.channel_id)
+        if not channel.enabled:
+            return "the bot is off in this channel"
+        adult_ok = await aimg_allowed(self.bot, interaction)
+        kinds = {
+            a.kind
+            for a, _ in await self.bot.engine.accounts(interaction.guild_id or 0)
+            if a.enabled
+            and a.channel_id in (None, interaction.channel_id)
+            and channel.backend in (None, a.kind)
+            and (adult_ok or a.kind is not BackendKind.AIMG)
+        }
+        return ", ".join(sorted(service_name(k) for k in kinds)) or "no image service set up here"
 
     @app_commands.command(name="jobs", description="Your recent jobs in this server, newest first.")
     @app_commands.describe(page="Which page (10 jobs each).")
@@ -185,11 +198,11 @@ class Member(commands.Cog):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            await engine.cancel(job)
+            still_running = await engine.cancel(job)
         except UserError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
-        await interaction.followup.send(f"Job #{job} is cancelled.", ephemeral=True)
+        await interaction.followup.send(cancelled_text(job, still_running), ephemeral=True)
 
 
 async def setup(bot: MjBot) -> None:

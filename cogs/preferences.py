@@ -32,8 +32,14 @@ class Preferences(commands.GroupCog, group_name="prefer", group_description="You
     )
     @app_commands.guild_only()
     async def remix(self, interaction: discord.Interaction[Any]) -> None:
-        assert interaction.guild_id is not None
+        assert interaction.guild_id is not None and interaction.channel_id is not None
         current = await self.bot.engine.prefs(interaction.guild_id, interaction.user.id)
+        if not current.remix:
+            try:
+                await self.bot.engine.check_remix(interaction.guild_id, interaction.channel_id)
+            except UserError as exc:
+                await interaction.response.send_message(str(exc), ephemeral=True)
+                return
         prefs = await self._update(interaction, remix=not current.remix)
         state = "on: variations, re-rolls and pans open a prompt editor first" if prefs.remix else "off"
         await interaction.response.send_message(f"Remix mode is {state}.", ephemeral=True)

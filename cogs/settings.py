@@ -49,11 +49,13 @@ def panel_view(state: SettingsState) -> discord.ui.View:
 
 async def _redraw(interaction: discord.Interaction[Any], label: str) -> None:
     bot: MjBot = interaction.client
-    assert interaction.guild_id is not None
+    assert interaction.guild_id is not None and interaction.channel_id is not None
     # A service that keeps settings itself takes seconds to answer: acknowledge first.
     await interaction.response.defer()
     try:
-        state = await bot.engine.toggle_setting(interaction.guild_id, interaction.user.id, label)
+        state = await bot.engine.toggle_setting(
+            interaction.guild_id, interaction.user.id, interaction.channel_id, label
+        )
     except UserError as exc:
         await interaction.followup.send(str(exc), ephemeral=True)
         return
@@ -125,21 +127,30 @@ class Settings(commands.Cog):
     @app_commands.command(name="settings", description="View and change your Midjourney settings.")
     @app_commands.guild_only()
     async def settings(self, interaction: discord.Interaction[Any]) -> None:
-        assert interaction.guild_id is not None
+        assert interaction.guild_id is not None and interaction.channel_id is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            state = await self.bot.engine.settings(interaction.guild_id, interaction.user.id)
+            state = await self.bot.engine.settings(
+                interaction.guild_id, interaction.user.id, interaction.channel_id
+            )
         except UserError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return
         await interaction.followup.send(panel_content(state), view=panel_view(state), ephemeral=True)
 
     async def _shortcut(self, interaction: discord.Interaction[Any], label: str, sentence: str) -> None:
-        assert interaction.guild_id is not None
-        state = await self.bot.engine.settings(interaction.guild_id, interaction.user.id)
-        if label not in state.active:
-            state = await self.bot.engine.toggle_setting(interaction.guild_id, interaction.user.id, label)
-        await interaction.response.send_message(
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        ids = (interaction.guild_id, interaction.user.id, interaction.channel_id)
+        # A service that keeps settings itself takes seconds to answer: acknowledge first.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            state = await self.bot.engine.settings(*ids)
+            if label not in state.active:
+                state = await self.bot.engine.toggle_setting(*ids, label)
+        except UserError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        await interaction.followup.send(
             f"{sentence} Current suffix: `{state.suffix or 'none'}`", ephemeral=True
         )
 

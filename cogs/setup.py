@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.backends import account_options
+from bot.backends import account_options, service_name
 from bot.crypto import SECRET_LOST
 from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig
 from bot.jobs.engine import NEEDS_SECRET, UserError
@@ -70,7 +70,7 @@ def account_lines(account: Account, running: int) -> str:
     options = ", ".join(f"{k}={v}" for k, v in account.options.items() if k in known) or "none"
     source = "config file" if account.source == "config" else "added with /setup"
     return (
-        f"{_status(account)}\n{account.kind.value} at {shown_url(account.base_url)}\n"
+        f"{_status(account)}\n{service_name(account.kind)} at {shown_url(account.base_url)}\n"
         f"jobs: {running}/{account.max_jobs} · answers in {channel} · secret: {secret}\n"
         f"options: {options} · {source}"
     )
@@ -493,7 +493,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         accounts = await self.bot.engine.accounts(guild_id)
         embed = discord.Embed(title="Bot setup for this server")
         account_text = "\n".join(
-            f"**{a.name}**: {a.kind.value}, {n}/{a.max_jobs} jobs, {_status(a)}" for a, n in accounts
+            f"**{a.name}**: {service_name(a.kind)}, {n}/{a.max_jobs} jobs, {_status(a)}" for a, n in accounts
         )
         embed.add_field(
             name="Accounts",
@@ -539,7 +539,7 @@ def _channels_text(config: GuildConfig) -> str:
     lines = [head]
     for channel_id, setting in config.channels.items():
         state = "on" if setting.enabled else "off"
-        extra = f", {setting.backend.value} only" if setting.backend else ""
+        extra = f", {service_name(setting.backend)} only" if setting.backend else ""
         extra += ", AIMG allowed" if setting.aimg_allowed else ""
         lines.append(f"<#{channel_id}>: {state}{extra}")
     return "\n".join(lines)

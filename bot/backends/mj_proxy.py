@@ -495,7 +495,7 @@ class MjProxyBackend:
             change = legacy_change(custom_id)
             if change is None:
                 raise BackendError(
-                    ErrorKind.INVALID_INPUT, f"{_OSS} cannot do that; it supports U, V and re-roll only."
+                    ErrorKind.UNSUPPORTED, f"{_OSS} cannot do that; it supports U, V and re-roll only."
                 )
             action, index = change
             return await self._submit(
@@ -518,11 +518,11 @@ class MjProxyBackend:
           When it does not, the task starts at once **with the original prompt**; it is returned
           all the same (it is running), and its result shows the prompt the task reports and
           says the edited one was not used;
-        * the open-source proxy has no Remix at all: BackendError(INVALID_INPUT), nothing is sent.
+        * the open-source proxy has no Remix at all: BackendError(UNSUPPORTED), nothing is sent.
         """
         if self.flavour == "oss":
             raise BackendError(
-                ErrorKind.INVALID_INPUT, f"{_OSS} has no Remix, so the prompt cannot be changed."
+                ErrorKind.UNSUPPORTED, f"{_OSS} has no Remix, so the prompt cannot be changed."
             )
         body = ActionRequest(
             task_id=task_id,
@@ -549,7 +549,7 @@ class MjProxyBackend:
         if self.flavour == "oss":
             # Nothing on the open-source proxy ever waits in MODAL, so nothing needs confirming.
             raise BackendError(
-                ErrorKind.INVALID_INPUT,
+                ErrorKind.UNSUPPORTED,
                 f"{_OSS} cannot take a prompt or mask for a button (no Custom Zoom, Vary Region or Remix).",
             )
         mask = data_url(mask_png) if mask_png is not None else None
@@ -579,7 +579,7 @@ class MjProxyBackend:
 
     async def shorten(self, prompt: str, *, hook_url: str | None = None, state: str = "") -> SubmitResult:
         if self.flavour == "oss":
-            raise BackendError(ErrorKind.INVALID_INPUT, f"{_OSS} has no /shorten.")
+            raise BackendError(ErrorKind.UNSUPPORTED, f"{_OSS} has no /shorten.")
         return await self._submit(
             "/submit/shorten", ShortenRequest(prompt=prompt, notify_hook=hook_url, state=state)
         )

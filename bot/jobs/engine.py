@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 
-from bot.backends import check_options, kinds_with, service_name
+from bot.backends import check_options, kinds_with, registered, service_name
 from bot.backends.aimg import AimgBackend, parse_verb, vote_of, vote_verb
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
@@ -86,6 +86,8 @@ ITEM_ACTIONS = {
 #: Why an account whose address changed is out of rotation: its secret was dropped with the move.
 NEEDS_SECRET = "its address changed, so its secret was cleared: enter it again with /setup account secret"
 
+#: midjourney-proxy's ❤️ (a bookmark): no new task, see JobEngine.bookmark.
+_BOOKMARK = "MJ::BOOKMARK::"
 #: Errors that take an account out of rotation until an admin resets it.
 _HOLDS = frozenset({ErrorKind.AUTH, ErrorKind.MODERATION})
 #: A job whose backend pushes its updates is polled after this many poll intervals of silence
@@ -508,25 +510,53 @@ class JobEngine:
             return False
         return Capability.REMIX in self._accounts.backend(job.account_id).capabilities
 
-    async def cancel(self, job_id: int) -> Job:
-        """Stop a queued or running job; the backend is asked to cancel too when it can."""
+    @staticmethod
+    def is_bookmark(job: Job, index: int) -> bool:
+        """Whether button ``index`` is midjourney-proxy's ❤️, which makes no image: the service
+        answers with the pressed task's own id (docs/backends/midjourney-proxy.md)."""
+        return 0 <= index < len(job.buttons) and job.buttons[index].custom_id.startswith(_BOOKMARK)
+
+    async def bookmark(self, job: Job, index: int, *, user_id: int) -> None:
+        """Press ❤️ on a finished job's result at its service, with no job of its own; a
+        UserError with the service's refusal."""
+        self.member_rate.check(job.guild_id, user_id)
+        account_id = job.account_id
+        if not self.is_bookmark(job, index) or job.backend_task_id is None or account_id is None:
+            raise UserError("This button is no longer available. Run /imagine again.")
+        if not self._accounts.usable(account_id):
+            raise UserError("The account that made this image is not available any more. Run /imagine again.")
+        backend = self._accounts.backend(account_id)
+        self._count_call(account_id)
+        call = backend.action(job.backend_task_id, job.buttons[index].custom_id)
+        try:
+            await _guarded(backend, job.id, "bookmark", call)
+        except BackendError as exc:
+            self._count_failed_call(account_id, exc)
+            raise UserError(exc.user_message) from None
+
+    async def cancel(self, job_id: int) -> str | None:
+        """Stop a queued or running job; the backend is asked to cancel too when it can. None
+        when nothing runs at the service any more, else the service that may still finish it."""
+        still_running: str | None = None
         async with self._job_locks[job_id]:
             job = await self._store.get_job(job_id)
             if job is None or job.status.terminal:
                 raise UserError("This job has already finished.")
             if job.backend_task_id and job.account_id is not None:
                 backend = self._accounts.backend(job.account_id)
+                still_running = backend.service
                 if Capability.CANCEL in backend.capabilities:
                     call = cast(SupportsCancel, backend).cancel(job.backend_task_id)
                     try:
                         await _guarded(backend, job_id, "cancel", call)
+                        still_running = None
                     except BackendError as exc:
                         # The job is ours to stop either way; the backend may finish it unseen.
                         extra = job_fields(job, self._service(job.account_id))
                         log.info("job %s: backend cancel failed (%s)", job_id, exc.kind.value, extra=extra)
             job = await self._store.update_job(job_id, status=JobStatus.CANCELLED)
         self._after_change(job)
-        return job
+        return still_running
 
     async def prefs(self, guild_id: int, user_id: int) -> UserPrefs:
         return await self._store.user_prefs(guild_id, user_id)
@@ -549,38 +579,88 @@ class JobEngine:
         await self.set_prefs(guild_id, user_id, prefs)
         return prefs
 
-    def _settings_backend(self, guild_id: int) -> SupportsSettings | None:
-        """The guild's account that keeps Midjourney settings itself (TheNextLeg), if any."""
-        for account in self._accounts.for_guild(guild_id):
-            if self._accounts.usable(account.id):
-                backend = self._accounts.backend(account.id)
-                if Capability.SETTINGS in backend.capabilities:
-                    return cast(SupportsSettings, backend)
-        return None
+    def _imagine_accounts(self, config: GuildConfig, guild_id: int, channel_id: int) -> list[Account]:
+        """The enabled shared accounts an /imagine in the channel may go to."""
+        kinds = _job_kinds(JobKind.IMAGINE, channel_id, config)
+        return [a for a in self._accounts.shared(guild_id, channel_id, kinds) if a.enabled]
 
-    async def settings(self, guild_id: int, user_id: int) -> SettingsState:
-        """The /settings state: the service's own when it keeps one, else the member's."""
-        backend = self._settings_backend(guild_id)
+    @staticmethod
+    def _service_keeps_settings(accounts: Sequence[Account]) -> bool:
+        """Whether the /settings panel is the service's own: every account an /imagine may go to
+        keeps Midjourney settings itself (TheNextLeg). Otherwise the bot keeps them, as flags."""
+        return bool(accounts) and all(
+            Capability.SETTINGS in registered()[a.kind].capabilities for a in accounts
+        )
+
+    async def _settings_backend(self, guild_id: int, channel_id: int) -> SupportsSettings | None:
+        """The account whose own settings the channel's panel shows; None when the bot keeps
+        them. A UserError when no Midjourney service answers in the channel."""
+        config = await self._store.guild_config(guild_id)
+        accounts = self._imagine_accounts(config, guild_id, channel_id)
+        if not accounts:
+            others = {a.kind for a in self._accounts.shared(guild_id, channel_id) if a.enabled}
+            names = " and ".join(sorted(service_name(k) for k in others))
+            if names:
+                raise UserError(
+                    f"{names} has no Midjourney settings to change. Use /settings where /imagine works."
+                )
+            raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
+        if not self._service_keeps_settings(accounts):
+            return None
+        usable = [a for a in accounts if self._accounts.usable(a.id)]
+        if not usable:
+            raise UserError(f"{service_name(accounts[0].kind)} is out of rotation now. Try /settings later.")
+        return cast(SupportsSettings, self._accounts.backend(usable[0].id))
+
+    def _bot_kept_labels(self, guild_id: int, channel_id: int, config: GuildConfig) -> list[str]:
+        """The panel's labels that change what the bot sends to the channel's services: the
+        prompt flags, and Remix where a service can take an edited prompt."""
+        return mj_settings.offered(remix=_remixes(self._imagine_accounts(config, guild_id, channel_id)))
+
+    async def check_remix(self, guild_id: int, channel_id: int) -> None:
+        """A UserError naming the channel's services when none takes an edited prompt for a
+        button, so Remix mode would change nothing there."""
+        accounts = self._imagine_accounts(await self._store.guild_config(guild_id), guild_id, channel_id)
+        if not _remixes(accounts):
+            names = " and ".join(sorted({service_name(a.kind) for a in accounts})) or "No image service here"
+            raise UserError(f"{names} {_cannot(Capability.REMIX)} Remix mode would change nothing here.")
+
+    async def settings(self, guild_id: int, user_id: int, channel_id: int) -> SettingsState:
+        """The /settings state in a channel: its service's own when it keeps one, else the
+        member's, with only the toggles that change what the channel's services get."""
+        backend = await self._settings_backend(guild_id, channel_id)
         if backend is not None:
             return await _in_time(backend.settings_state())
         prefs = await self.prefs(guild_id, user_id)
-        return SettingsState(active=mj_settings.active(prefs), suffix=mj_settings.suffix(prefs))
+        config = await self._store.guild_config(guild_id)
+        offered = self._bot_kept_labels(guild_id, channel_id, config)
+        return SettingsState(
+            active=mj_settings.active(prefs) & set(offered),
+            suffix=mj_settings.suffix(prefs),
+            available=offered,
+        )
 
-    async def toggle_setting(self, guild_id: int, user_id: int, label: str) -> SettingsState:
-        """Press a /settings toggle (or choose a version) and return the new state."""
+    async def toggle_setting(self, guild_id: int, user_id: int, channel_id: int, label: str) -> SettingsState:
+        """Press a /settings toggle (or choose a version) in a channel and return the new state;
+        a UserError naming the services when the toggle would change nothing there."""
         prefs = await self.prefs(guild_id, user_id)
         try:
             changed = mj_settings.toggle(prefs, label)
         except ValueError:
             raise UserError(f"{label!r} is not a setting.") from None
-        backend = self._settings_backend(guild_id)
+        backend = await self._settings_backend(guild_id, channel_id)
         if backend is not None:
             state = await _in_time(backend.press_setting(label))
             # Remix decides whether the bot opens a prompt editor, so the bot keeps it too.
             await self.set_prefs(guild_id, user_id, prefs.model_copy(update={"remix": changed.remix}))
             return state
+        config = await self._store.guild_config(guild_id)
+        if label not in self._bot_kept_labels(guild_id, channel_id, config):
+            kinds = {a.kind for a in self._imagine_accounts(config, guild_id, channel_id)}
+            names = " and ".join(sorted(service_name(k) for k in kinds))
+            raise UserError(f"{names} has no {label} the bot can switch, so it is not offered here.")
         await self.set_prefs(guild_id, user_id, changed)
-        return await self.settings(guild_id, user_id)
+        return await self.settings(guild_id, user_id, channel_id)
 
     # --------------------------------------------------------------------------- guild setup
 
@@ -949,9 +1029,12 @@ class JobEngine:
                     return
                 if current.kind is JobKind.IMAGINE and current.action_custom_id is None:
                     # The member's settings become prompt flags (unless the prompt sets them);
-                    # a service that keeps settings itself applies its own, so only the suffix.
+                    # where the channel's panel is its service's own, that applies its own.
                     prefs = await self._store.user_prefs(current.guild_id, current.owner_id)
-                    if Capability.SETTINGS in self._accounts.backend(account_id).capabilities:
+                    config = await self._store.guild_config(current.guild_id)
+                    if self._service_keeps_settings(
+                        self._imagine_accounts(config, current.guild_id, current.channel_id)
+                    ):
                         prefs = UserPrefs(suffix=prefs.suffix)
                     current = current.model_copy(update={"prompt": mj_settings.apply(current.prompt, prefs)})
                 # Durable before the call: a crash from here until the task id is stored leaves
@@ -1431,6 +1514,11 @@ _ABILITIES: dict[Capability, str] = {
 }
 
 
+def _remixes(accounts: Sequence[Account]) -> bool:
+    """Whether any of ``accounts`` takes an edited prompt for a button (Remix)."""
+    return any(Capability.REMIX in registered()[a.kind].capabilities for a in accounts)
+
+
 def _cannot(capability: Capability) -> str:
     return f"can't {_ABILITIES[capability]} from the bot yet."
 
@@ -1440,9 +1528,9 @@ _P = TypeVar("_P")
 
 def _capable(backend: Backend, capability: Capability, protocol: Callable[..., _P]) -> _P:
     """``backend`` as ``protocol`` when its class declares ``capability`` (whose methods the
-    tests check against the protocol), else BackendError(INVALID_INPUT) naming the service."""
+    tests check against the protocol), else BackendError(UNSUPPORTED) naming the service."""
     if capability not in backend.capabilities:
-        raise BackendError(ErrorKind.INVALID_INPUT, f"{backend.service} {_cannot(capability)}")
+        raise BackendError(ErrorKind.UNSUPPORTED, f"{backend.service} {_cannot(capability)}")
     return cast(_P, backend)
 
 

@@ -57,6 +57,16 @@ TOGGLES: tuple[Toggle, ...] = (
 )
 RESET = "Reset Settings"
 _BY_LABEL = {t.label: t for t in TOGGLES}
+#: The fields that become prompt flags (see :func:`flags`). Public and Stealth are not prompt
+#: flags (Midjourney switches them with its own commands), so the bot cannot apply them.
+_FLAG_FIELDS = frozenset({"version", "quality", "stylize", "mode"})
+
+
+def offered(*, remix: bool) -> list[str]:
+    """The labels that change what the bot sends when it keeps the settings: every version and
+    flag toggle, Remix mode when the service takes an edited prompt (``remix``), and Reset."""
+    toggles = [t.label for t in TOGGLES if t.field in _FLAG_FIELDS or (remix and t.field == "remix")]
+    return [*VERSIONS.values(), *toggles, RESET]
 
 
 def toggle(prefs: UserPrefs, label: str) -> UserPrefs:

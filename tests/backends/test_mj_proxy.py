@@ -718,7 +718,7 @@ async def test_oss_refuses_what_it_cannot_do_without_calling() -> None:
     for name, attempt in attempts.items():
         with pytest.raises(BackendError) as caught:
             await attempt
-        assert caught.value.kind is ErrorKind.INVALID_INPUT, name
+        assert caught.value.kind is ErrorKind.UNSUPPORTED, name
         assert "open-source" in caught.value.detail, name
     assert recorder.requests == []
 
@@ -822,7 +822,7 @@ async def test_oss_grid_upscale_variation_reroll_over_loopback(http: httpx.Async
 
         with pytest.raises(BackendError) as caught:
             await backend.remix(grid.task_id, by_label["V1"], "a blue fox")
-        assert caught.value.kind is ErrorKind.INVALID_INPUT
+        assert caught.value.kind is ErrorKind.UNSUPPORTED
         # A "java" account pointed at an open-source proxy gets the route 404 as INVALID_INPUT.
         misconfigured = MjProxyBackend(account(proxy.base_url, "java"), http)
         with pytest.raises(BackendError) as caught:

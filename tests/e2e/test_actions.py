@@ -16,7 +16,7 @@ from bot.sandbox import images
 from bot.sandbox.discord import Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
-from tests.e2e.conftest import Running, buttons, custom_id, done_without_image, is_result, png_bytes
+from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 
 GRID_LABELS = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
 UPSCALE_LABELS = [
@@ -86,11 +86,13 @@ async def test_every_upscale_button_starts_its_job(sandbox: Sandbox) -> None:
         before = _seen(sandbox)
         click = await emu.click(bob.id, upscale.id, custom_id(upscale, label))
         if label == "❤️":
-            # The bookmark makes no new image: the proxy answers with the parent's id, and the
-            # click's message says it is done (it used to wait forever, the task id taken).
-            done = await emu.wait_for(lambda bookmark=click: done_without_image(bookmark.original))
-            assert "made no new image" in done.content
-            assert not done.components  # no Cancel left, no result buttons
+            # The bookmark makes no new image: only the member is told, after the proxy's answer
+            # (it used to post a public "no new image" job message).
+            await emu.wait_for(
+                lambda c=click: next((m for m in c.ephemeral if "Bookmarked" in m.content), None)
+            )
+            assert click.original is None or click.original.ephemeral  # nothing public
+            assert _seen(sandbox) == before
             assert str(_last_action(sandbox)["customId"]).startswith("MJ::BOOKMARK::")
             continue
         await _new_result(sandbox, before)

@@ -67,11 +67,12 @@ async def test_a_failed_early_acknowledgement_is_made_by_the_command(
 
 async def test_commands_that_may_answer_otherwise_are_not_acknowledged_early(sandbox: Sandbox) -> None:
     # /fast answers with a private sentence: a public "thinking…" sent early would make that
-    # impossible, so it is acknowledged by the command, through discord.py, as before.
+    # impossible, so it is acknowledged by the command (a private defer: a service that keeps
+    # settings itself takes seconds), through discord.py, as before.
     emu = sandbox.emulator
     art, bob = emu.channel("art"), emu.world.member
     inter = await emu.wait_for_response(await emu.slash(bob.id, art.id, "fast"), timeout=10)
-    assert inter.response_type == 4 and inter.original is not None and inter.original.ephemeral
+    assert inter.response_type == 5 and inter.original is not None and inter.original.ephemeral
     assert [status for _, status in _callbacks(sandbox, inter)] == [200]
 
 

@@ -258,7 +258,7 @@ async def test_member_commands_info_jobs_show_cancel(make_sandbox: Callable[...,
         info = await _reply(box, await emu.slash(bob.id, art.id, "info"))
         assert "stuck owl" in info
         assert "1 of 10 at once" in info
-        assert "mj_proxy" in info
+        assert "midjourney-proxy" in info
         jobs = await _reply(box, await emu.slash(bob.id, art.id, "jobs"))
         assert "#1" in jobs
         assert "#2" in jobs
