@@ -26,6 +26,10 @@ class Capability(StrEnum):
     GENERATE = "generate"
     REMIX = "remix"
     FETCH_MANY = "fetch_many"
+    #: The seed of a finished task (Midjourney's ✉️).
+    SEED = "seed"
+    #: Jobs sent to the Niji bot instead of Midjourney's (midjourney-proxy's ``botType``).
+    NIJI = "niji"
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,24 @@ class SupportsFetchMany(Protocol):
         ...
 
 
+class SupportsSeed(Protocol):
+    async def seed(self, task_id: str) -> str:
+        """The seed of finished task ``task_id``."""
+        ...
+
+
+class SupportsNiji(Protocol):
+    def for_niji(self) -> Backend:
+        """This account's client with its new jobs (imagine, blend, describe, shorten) sent to the
+        Niji bot; follow-ups run on their parent's bot by themselves."""
+        ...
+
+
+#: The custom id of the result button a backend adds when it can tell the result's seed
+#: (:class:`SupportsSeed`); the engine answers it, no job is made.
+SEED_BUTTON = "mjbot:seed"
+
+
 PROTOCOLS: Mapping[Capability, type] = {
     Capability.MODAL: SupportsModal,
     Capability.BLEND: SupportsBlend,
@@ -154,4 +176,6 @@ PROTOCOLS: Mapping[Capability, type] = {
     Capability.GENERATE: SupportsGenerate,
     Capability.REMIX: SupportsRemix,
     Capability.FETCH_MANY: SupportsFetchMany,
+    Capability.SEED: SupportsSeed,
+    Capability.NIJI: SupportsNiji,
 }

@@ -24,6 +24,7 @@ from bot.backends import check_options, kinds_with, service_name
 from bot.backends.aimg import AimgBackend, parse_verb, vote_of, vote_verb
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
+    SEED_BUTTON,
     Backend,
     Capability,
     SupportsBlend,
@@ -32,7 +33,9 @@ from bot.backends.base import (
     SupportsFetchMany,
     SupportsGenerate,
     SupportsModal,
+    SupportsNiji,
     SupportsRemix,
+    SupportsSeed,
     SupportsSettings,
     SupportsShorten,
 )
@@ -760,6 +763,22 @@ class JobEngine:
         """Whether button ``index`` acts on the backend's item (like, delete…) rather than start a job."""
         return 0 <= index < len(job.buttons) and job.buttons[index].custom_id in ITEM_ACTIONS
 
+    @staticmethod
+    def is_seed(job: Job, index: int) -> bool:
+        """Whether button ``index`` asks for the result's seed rather than start a job."""
+        return 0 <= index < len(job.buttons) and job.buttons[index].custom_id == SEED_BUTTON
+
+    async def seed(self, job: Job) -> str:
+        """The seed of ``job``'s result, as its service tells it; a UserError when it cannot."""
+        if job.account_id is None or job.backend_task_id is None or not self._accounts.usable(job.account_id):
+            raise UserError("The account that made this image is not available any more.")
+        backend = self._accounts.backend(job.account_id)
+        try:
+            call = _capable(backend, Capability.SEED, SupportsSeed).seed(job.backend_task_id)
+            return await _guarded(backend, job.id, "seed", call)
+        except BackendError as exc:
+            raise UserError(exc.user_message) from None
+
     def item_backend(self, job: Job, index: int, user_id: int) -> tuple[AimgBackend, str]:
         """The client of the account that acts for ``user_id`` on ``job``'s item (the one that made
         it, see _acting_account), and the item's id, for item button ``index``; a UserError when
@@ -1080,6 +1099,10 @@ class JobEngine:
                 prompt = job.params.get("prompt") or result.final_prompt or parent.prompt
                 result = await confirm.modal(result.task_id, prompt, inputs[0] if inputs else None)
             return result
+        if Capability.NIJI in backend.capabilities and job.kind in _NEW_TASK_KINDS:
+            prefs = await self._store.user_prefs(job.guild_id, job.owner_id)
+            if mj_settings.wants_niji(job.prompt, prefs):
+                backend = _capable(backend, Capability.NIJI, SupportsNiji).for_niji()
         if job.kind is JobKind.BLEND:
             dimensions: Dimensions = _DIMENSIONS.get(job.params.get("dimensions", ""), "SQUARE")
             blender = _capable(backend, Capability.BLEND, SupportsBlend)
@@ -1367,6 +1390,8 @@ _CAPABILITY_OF: dict[JobKind, Capability] = {
     JobKind.SHORTEN: Capability.SHORTEN,
     JobKind.GENERATE: Capability.GENERATE,
 }
+#: Jobs that start a task of their own at the service (not a button's follow-up).
+_NEW_TASK_KINDS = frozenset({JobKind.IMAGINE, JobKind.BLEND, JobKind.DESCRIBE, JobKind.SHORTEN})
 #: The accounts each kind of job is meant for: AIMG generations on AIMG accounts only.
 _KINDS_FOR: dict[JobKind, frozenset[BackendKind]] = {
     kind: _AIMG if kind is JobKind.GENERATE else _MIDJOURNEY for kind in JobKind
@@ -1428,6 +1453,8 @@ _ABILITIES: dict[Capability, str] = {
     Capability.GENERATE: "generate with these parameters",
     Capability.REMIX: "remix prompts",
     Capability.FETCH_MANY: "list jobs",
+    Capability.SEED: "tell seeds",
+    Capability.NIJI: "use the Niji bot",
 }
 
 
