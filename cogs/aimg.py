@@ -27,7 +27,7 @@ from bot.backends.aimg import (
     AimgWorkflowTemplate,
 )
 from bot.domain import MEMBER_SOURCE, Account, BackendError
-from bot.jobs.engine import MAX_PROMPT_CHARS
+from bot.jobs.engine import MAX_PROMPT_CHARS, Unlinked
 from cogs.access import AGE_REFUSAL, aimg_allowed
 from cogs.aimg_flow import NO_ACCOUNT, send_sign_in, start_generation
 
@@ -41,6 +41,13 @@ MAX_CHOICES = 25
 _SIZE = re.compile(r"\s*(\d+)\s*[x×]\s*(\d+)\s*")
 _SEED = app_commands.Range[int, 0, 2**32 - 1]
 _T = TypeVar("_T")
+_LOGOUT_SENTENCES: dict[Unlinked, str] = {
+    "signed_out": "You are signed out of AIMG and your account is unlinked; generations here use the "
+    "server's account again.",
+    "here_only": "Your AIMG account is unlinked here, but AIMG did not confirm the sign-out: sign out "
+    "on AIMG's website to end that session.",
+    "none": "You have no AIMG account linked here.",
+}
 
 
 class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate with AIMG (adults only)."):
@@ -273,13 +280,10 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
     @app_commands.guild_only()
     async def logout(self, interaction: discord.Interaction[Any]) -> None:
         assert interaction.guild_id is not None
+        # Signing out at AIMG takes a request: acknowledge first.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         unlinked = await self.bot.engine.unlink_member_account(interaction.guild_id, interaction.user.id)
-        text = (
-            "Your AIMG account is unlinked; generations here use the server's account again."
-            if unlinked
-            else "You have no AIMG account linked here."
-        )
-        await interaction.response.send_message(text, ephemeral=True)
+        await interaction.followup.send(_LOGOUT_SENTENCES[unlinked], ephemeral=True)
 
     # ---------------------------------------------------------------------------- creations
 

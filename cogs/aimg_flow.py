@@ -301,12 +301,18 @@ class OtpModal(discord.ui.Modal, title="Sign in to AIMG"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         pending = self.pending
         try:
-            user = await pending.backend.authenticate_user(pending.email, self.code.value.strip())
+            user = await pending.backend.authenticate_user(
+                pending.email, self.code.value.strip(), adult_confirmed=True
+            )
             text = await pending.finish(user.session_id)
         except BackendError as exc:
-            await interaction.followup.send(
-                f"{exc.user_message} Run {pending.retry} again for a new code.", ephemeral=True
+            # A wrong code leaves the code request standing: the member may type it again.
+            text = (
+                "That one-time code is wrong or has expired. Click **Enter code** to type it again."
+                if exc.kind is ErrorKind.INVALID_INPUT
+                else f"{exc.user_message} Run {pending.retry} again for a new code."
             )
+            await interaction.followup.send(text, ephemeral=True)
             return
         except UserError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)

@@ -1210,11 +1210,23 @@ class AimgBackend:
         body: dict[str, Any] = {"email": email, "signUp": True} if sign_up else {"email": email}
         return await self._object_call("POST", "requestOTP", AimgMessage, body=body)
 
-    async def authenticate_user(self, email: str, otp: str) -> AimgSelfUser:
-        """Sign this session in with the emailed OTP; the answer's session id is the account secret."""
-        return await self._object_call(
-            "POST", "authenticateUser", AimgSelfUser, body={"email": email, "otp": otp}
-        )
+    async def authenticate_user(self, email: str, otp: str, *, adult_confirmed: bool = False) -> AimgSelfUser:
+        """Sign this session in with the emailed OTP; the answer's session id is the account secret.
+
+        ``adult_confirmed``: the member confirmed being 18 or older (AIMG remembers it). A code AIMG
+        refuses is BackendError(INVALID_INPUT): the same code request stands, the code may be retyped.
+        """
+        body: dict[str, Any] = {"email": email, "otp": otp}
+        if adult_confirmed:
+            body["isAtLeast18Confirmed"] = True
+        try:
+            return await self._object_call("POST", "authenticateUser", AimgSelfUser, body=body)
+        except BackendError as exc:
+            if "otp" not in exc.detail.lower():
+                raise
+            raise BackendError(
+                ErrorKind.INVALID_INPUT, "The one-time code is wrong or has expired."
+            ) from None
 
     async def sign_out(self) -> AimgMessage:
         return await self._object_call("POST", "signOutUser", AimgMessage)

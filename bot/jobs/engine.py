@@ -16,7 +16,7 @@ import time
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import httpx
 
@@ -77,6 +77,10 @@ MAX_PROMPT_CHARS = 4000
 QUEUE_FULL_BACKOFF = 5.0
 #: Our own button on a GENERATE result: reopen its parameters in a modal for a new generation.
 USE_SETTINGS = "mjbot:use_settings"
+#: How a member's /aimg logout ended: signed out at AIMG too, only forgotten here, or nothing linked.
+Unlinked = Literal["signed_out", "here_only", "none"]
+#: Seconds /aimg logout waits for AIMG's sign-out before forgetting the session anyway.
+SIGN_OUT_WAIT = 10.0
 #: Result buttons that act on the backend's item (AIMG) and start no job, with what the member reads.
 ITEM_ACTIONS = {
     aimg_custom_id("like"): "👍 Liked.",
@@ -859,13 +863,28 @@ class JobEngine:
         self._accounts.put(account)
         return account
 
-    async def unlink_member_account(self, guild_id: int, user_id: int) -> bool:
-        """Forget a member's own AIMG session here; False when they had none."""
+    async def unlink_member_account(self, guild_id: int, user_id: int) -> Unlinked:
+        """Sign a member's own AIMG session out at AIMG and forget it here. "here_only": AIMG did
+        not confirm the sign-out (its session may live on); "none": they had no account linked."""
         account = await self._store.member_account(guild_id, user_id)
         if account is None:
-            return False
+            return "none"
+        signed_out = await self._sign_out(account)
         await self._store.remove_account(account.id)
         await self.reload_accounts()
+        return "signed_out" if signed_out else "here_only"
+
+    async def _sign_out(self, account: Account) -> bool:
+        backend = self._accounts.backend(account.id) if self._accounts.get(account.id) else None
+        if not isinstance(backend, AimgBackend):
+            return False
+        try:
+            async with asyncio.timeout(SIGN_OUT_WAIT):
+                # success False means the session had already ended: it is over either way.
+                await backend.sign_out()
+        except (BackendError, TimeoutError) as exc:
+            log.info("account %s: AIMG sign-out failed (%s)", account.id, type(exc).__name__)
+            return False
         return True
 
     # --------------------------------------------------------------------- queue and submit
