@@ -836,6 +836,10 @@ class JobEngine:
             return f"🚩 Reported as {report_queue}. Thanks: AIMG's moderators will review it."
         return ITEM_ACTIONS[custom_id]
 
+    async def member_vote(self, job_id: int, user_id: int) -> str | None:
+        """The member's 👍 ("like") or 👎 ("dislike") on job ``job_id``'s item; None: no vote."""
+        return await self._store.aimg_vote(job_id, user_id)
+
     def aimg_account(
         self, guild_id: int, channel_id: int, user_id: int
     ) -> tuple[Account, AimgBackend] | None:
