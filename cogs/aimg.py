@@ -158,6 +158,21 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         )
         await start_generation(interaction, prompt=prompt, params=params, video=video)
 
+    @generate.autocomplete("prompt")
+    async def _prompt_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """What the member typed, then AIMG's sample prompts that contain it (those that fit)."""
+        typed = current.strip()
+        samples = await self._listed(interaction, lambda backend: backend.sample_prompts())
+        offered = [
+            p.positive_prompt
+            for p in samples
+            if typed.lower() in p.positive_prompt.lower() and p.positive_prompt != typed
+        ]
+        texts = ([typed] if typed else []) + offered
+        return [app_commands.Choice(name=t, value=t) for t in texts if len(t) <= 100][:MAX_CHOICES]
+
     @generate.autocomplete("model")
     async def _model_choices(
         self, interaction: discord.Interaction[Any], current: str

@@ -879,6 +879,7 @@ class AimgBackend:
         self._models = _Cached(self._load_models, models_ttl, clock)
         self._report_queues = _Cached(self._load_report_queues, models_ttl, clock)
         self._workflow_templates = _Cached(self._load_workflow_templates, models_ttl, clock)
+        self._sample_prompts = _Cached(self._load_sample_prompts, models_ttl, clock)
 
     # --- Backend protocol ---------------------------------------------------------------------
 
@@ -1019,6 +1020,13 @@ class AimgBackend:
         query: _Query = {"modelIDs": ",".join(model_ids)} if model_ids else {}
         envelope = await self._call("GET", "getQueuesLength", query=query)
         return _validate_list(AimgQueueLength, envelope.payload, "getQueuesLength")
+
+    async def sample_prompts(self) -> list[AimgPrompt]:
+        """Every sample prompt, cached like the models (autocomplete asks per keystroke)."""
+        return list(await self._sample_prompts.get())
+
+    async def _load_sample_prompts(self) -> list[AimgPrompt]:
+        return await self.get_sample_prompts()
 
     async def get_sample_prompts(self, *, random_one: bool = False) -> list[AimgPrompt]:
         query: _Query = {"randomOne": "true"} if random_one else {}

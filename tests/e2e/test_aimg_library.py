@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.sandbox.discord import Message
-from bot.sandbox.fake_aimg import FakeAimg
+from bot.sandbox.fake_aimg import SAMPLE_PROMPTS, FakeAimg
 from bot.sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id, is_result
 
@@ -63,3 +63,13 @@ async def test_like_and_dislike_buttons_show_the_members_vote(aimg_sandbox: Sand
     await press("👎", (grey, green))
     await press("👎", (grey, grey))  # taken back
     assert emu.violations == []
+
+
+async def test_the_prompt_offers_aimgs_sample_prompts(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:
+    emu = aimg_sandbox.emulator
+    bob, channel = emu.world.member.id, _channel(aimg_sandbox)
+    every = await emu.autocomplete(bob, channel, "aimg", "prompt", subcommand="generate", prompt="")
+    assert [c["value"] for c in every] == [p["positivePrompt"] for p in SAMPLE_PROMPTS]
+    typed = await emu.autocomplete(bob, channel, "aimg", "prompt", subcommand="generate", prompt="fox")
+    assert [c["value"] for c in typed] == ["fox", "a red fox in fresh snow, telephoto"]
+    assert fake_aimg.count("/getSamplePrompts") == 1  # kept, not asked per keystroke
