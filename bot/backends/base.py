@@ -30,6 +30,8 @@ class Capability(StrEnum):
     SEED = "seed"
     #: Jobs sent to the Niji bot instead of Midjourney's (midjourney-proxy's ``botType``).
     NIJI = "niji"
+    #: A summary of the service's own accounts and queue (midjourney-proxy's), for admins.
+    SERVICE_STATUS = "service_status"
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,13 @@ class SupportsNiji(Protocol):
         ...
 
 
+class SupportsServiceStatus(Protocol):
+    async def service_status(self) -> str | None:
+        """One line of counts about the service's own accounts and queue, built from what it
+        answered (never its text); None when it offers neither."""
+        ...
+
+
 #: The custom id of the result button a backend adds when it can tell the result's seed
 #: (:class:`SupportsSeed`); the engine answers it, no job is made.
 SEED_BUTTON = "mjbot:seed"
@@ -178,4 +187,5 @@ PROTOCOLS: Mapping[Capability, type] = {
     Capability.FETCH_MANY: SupportsFetchMany,
     Capability.SEED: SupportsSeed,
     Capability.NIJI: SupportsNiji,
+    Capability.SERVICE_STATUS: SupportsServiceStatus,
 }

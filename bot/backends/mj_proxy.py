@@ -480,6 +480,7 @@ class MjProxyBackend:
             Capability.FETCH_MANY,
             Capability.SEED,
             Capability.NIJI,
+            Capability.SERVICE_STATUS,
         }
     )
 
@@ -636,6 +637,27 @@ class MjProxyBackend:
         if vo.code == 1 and vo.result:
             return vo.result
         raise self._scrub(_vo_error(vo))
+
+    async def service_status(self) -> str | None:
+        """The proxy's Discord accounts (Java's ``/account/list``) and queue (``/task/queue``,
+        gone from C# v10), counted; a part the proxy does not offer is left out."""
+        accounts = await self._optional_list("/account/list") if self.flavour != "csharp" else None
+        queue = await self._optional_list("/task/queue")
+        parts = []
+        if accounts is not None:
+            enabled = sum(1 for a in accounts if isinstance(a, dict) and a.get("enable") is not False)
+            parts.append(f"{enabled} of {len(accounts)} Discord accounts enabled")
+        if queue is not None:
+            parts.append(f"{len(queue)} tasks queued")
+        return f"The proxy has {' and '.join(parts)}." if parts else None
+
+    async def _optional_list(self, path: str) -> list[Any] | None:
+        """A JSON array the proxy may not offer (an unknown path, an error): None then."""
+        try:
+            data = self._json(await self._request("GET", path), allow_empty=True)
+        except BackendError:
+            return None
+        return data if isinstance(data, list) else None
 
     async def fetch(self, task_id: str) -> TaskSnapshot | None:
         response = await self._request("GET", f"/task/{task_id}/fetch")

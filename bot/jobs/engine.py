@@ -36,6 +36,7 @@ from bot.backends.base import (
     SupportsNiji,
     SupportsRemix,
     SupportsSeed,
+    SupportsServiceStatus,
     SupportsSettings,
     SupportsShorten,
 )
@@ -719,10 +720,14 @@ class JobEngine:
         account = await self._store.get_account(guild_id, name)
         if account is None or account.source == MEMBER_SOURCE:
             raise UserError(f"This server has no account named {name!r}. See /setup account list.")
-        problem = await probe(self._accounts.backend(account.id))
+        backend = self._accounts.backend(account.id)
+        problem = await probe(backend)
         if problem == PROBE_REFUSED:
             problem += " Replace them: /setup account secret."
-        return f"❌ {name}: {problem}" if problem else f"✅ {name}: {PROBE_OK}"
+        if problem:
+            return f"❌ {name}: {problem}"
+        status = await _service_status(backend)
+        return f"✅ {name}: {PROBE_OK}" + (f" {status}" if status else "")
 
     async def record_message(self, job_id: int, message_id: int) -> None:
         await self._store.update_job(job_id, message_id=message_id)
@@ -1382,6 +1387,17 @@ async def probe(backend: Backend, timeout: float = PROBE_SECONDS) -> str | None:
     return None
 
 
+async def _service_status(backend: Backend, timeout: float = PROBE_SECONDS) -> str | None:  # noqa: ASYNC109
+    """The service's own summary line (its accounts and queue), when it offers one in time."""
+    if Capability.SERVICE_STATUS not in backend.capabilities:
+        return None
+    try:
+        async with asyncio.timeout(timeout):
+            return await cast(SupportsServiceStatus, backend).service_status()
+    except (BackendError, TimeoutError):
+        return None
+
+
 _DIMENSIONS: dict[str, Dimensions] = {"PORTRAIT": "PORTRAIT", "SQUARE": "SQUARE", "LANDSCAPE": "LANDSCAPE"}
 
 
@@ -1478,6 +1494,7 @@ _ABILITIES: dict[Capability, str] = {
     Capability.FETCH_MANY: "list jobs",
     Capability.SEED: "tell seeds",
     Capability.NIJI: "use the Niji bot",
+    Capability.SERVICE_STATUS: "show its own accounts and queue",
 }
 
 

@@ -249,6 +249,8 @@ class _Task:
     render: Callable[[], bytes] | None = None
     png: bytes | None = None
     planned_failure: str | None = None
+    #: Started but waiting for one of the account's slots (what /task/queue lists).
+    waiting: bool = False
     held_hooks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self, flavour: Flavour) -> dict[str, Any]:
@@ -360,6 +362,9 @@ class FakeMjProxy(FakeServer):
         app.router.add_post("/mj/task/list-by-condition", self._list_by_condition)
         app.router.add_post("/mj/task/{id}/cancel", self._only_on(_CSHARP, self._cancel))
         app.router.add_get("/mj/task/{id}/image-seed", self._only_on(_CSHARP, self._image_seed))
+        # Java only: C# keeps its accounts behind admin routes and dropped the queue in v10.
+        app.router.add_get("/mj/account/list", self._only_on(_LEGACY, self._account_list))
+        app.router.add_get("/mj/task/queue", self._only_on(_LEGACY, self._queue))
         app.router.add_get("/images/{id}.png", self._image)
         return app
 
@@ -645,6 +650,26 @@ class FakeMjProxy(FakeServer):
             await self._finish(task, "FAILURE", fail_reason="取消任务")
         return web.Response(status=200)
 
+    async def _account_list(self, request: web.Request) -> web.Response:
+        """The one Discord account this fake plays, as a DiscordAccount (its token never shown)."""
+        account = {
+            "id": INSTANCE_ID,
+            "channelId": INSTANCE_ID,
+            "enable": True,
+            "coreSize": self._core_size,
+            "queueSize": 10,
+            "timeoutMinutes": 5,
+        }
+        return web.json_response([account])
+
+    async def _queue(self, request: web.Request) -> web.Response:
+        """The tasks waiting for a free slot of the account, oldest first."""
+        waiting = sorted(
+            (t for t in self._tasks.values() if t.status == "SUBMITTED" and t.waiting),
+            key=lambda t: t.submit_time,
+        )
+        return web.json_response([t.to_json(self.flavour) for t in waiting])
+
     async def _image_seed(self, request: web.Request) -> web.Response:
         """trueai's image-seed: the seed Midjourney DMs for a finished task, as a SubmitResultVO."""
         task = self._tasks.get(request.match_info["id"])
@@ -761,7 +786,9 @@ class FakeMjProxy(FakeServer):
     async def _run(self, task: _Task, *, stuck: bool) -> None:
         try:
             await self._publish(task)
+            task.waiting = True
             async with self._slots:
+                task.waiting = False
                 for step in range(1, self.progress_steps + 1):
                     await asyncio.sleep(self.step_seconds)
                     if task.status in _TERMINAL:

@@ -120,3 +120,45 @@ async def test_the_seed_button_tells_the_member_the_seed(make_sandbox: Callable[
         refused = await _seed_button_answer(box, grid, "任务不存在")
         assert "`" not in refused.content
         assert emu.violations == []
+
+
+async def _tested(box: Sandbox) -> str:
+    emu = box.emulator
+    inter = await emu.slash(
+        emu.world.admin.id,
+        emu.channel("general").id,
+        "setup",
+        subcommand="account test",
+        name="sandbox-proxy",
+    )
+    return await emu.wait_for(
+        lambda: next((m.content for m in inter.ephemeral if "✅" in m.content), None), 10
+    )
+
+
+@pytest.mark.parametrize("flavour", ["java", "oss"])
+async def test_account_test_counts_the_proxys_own_accounts_and_queue(
+    make_sandbox: Callable[..., Sandbox], flavour: str
+) -> None:
+    proxy = FakeMjProxy(flavour=flavour, step_seconds=0.02, core_size=1)  # type: ignore[arg-type]
+    async with Running(make_sandbox(proxy=proxy)) as box:
+        emu = box.emulator
+        assert (await _tested(box)).endswith(
+            "The proxy has 1 of 1 Discord accounts enabled and 0 tasks queued."
+        )
+        proxy.faults.stick_next_task()
+        for prompt in ("a stuck lighthouse", "a waiting lighthouse"):
+            await emu.slash(emu.world.member.id, emu.channel("art").id, "imagine", prompt=prompt)
+            await emu.wait_for(lambda p=prompt: any(t.prompt == p for t in proxy._tasks.values()) or None)
+        await emu.wait_for(lambda: any(t.waiting for t in proxy._tasks.values()) or None)
+        tested = await _tested(box)
+        assert tested.endswith("1 of 1 Discord accounts enabled and 1 tasks queued.")
+        assert "lighthouse" not in tested  # counts only, never what the proxy sent
+
+
+async def test_account_test_on_csharp_says_only_what_it_offers(make_sandbox: Callable[..., Sandbox]) -> None:
+    proxy = FakeMjProxy(flavour="csharp", step_seconds=0.02)
+    async with Running(make_sandbox(proxy=proxy)) as box:
+        tested = await _tested(box)
+        assert "The proxy has" not in tested  # C# v10+: accounts behind admin routes, no queue
+        assert {r.path for r in proxy.requests} >= {"/mj/task/queue"}
