@@ -690,7 +690,8 @@ class MjProxyBackend:
             task.buttons = oss_buttons(task)
         snapshot = to_snapshot(task)
         if self.flavour == "csharp" and task.status == "SUCCESS" and task.action in _SEEDED_ACTIONS:
-            seed = ResultButton(custom_id=SEED_BUTTON, label="Seed", emoji="✉️")
+            # A row of its own, below Midjourney's rows (which stay as they are).
+            seed = ResultButton(custom_id=SEED_BUTTON, label="Seed", emoji="✉️", row=4)
             snapshot = snapshot.model_copy(update={"buttons": [*snapshot.buttons, seed]})
         return snapshot
 

@@ -9,7 +9,7 @@ import pytest
 from bot.sandbox.discord import Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
-from tests.e2e.conftest import Running, custom_id, is_result, png_bytes
+from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 
 
 def _bodies(proxy: FakeMjProxy, path: str) -> list[dict[str, object]]:
@@ -162,3 +162,22 @@ async def test_account_test_on_csharp_says_only_what_it_offers(make_sandbox: Cal
         tested = await _tested(box)
         assert "The proxy has" not in tested  # C# v10+: accounts behind admin routes, no queue
         assert {r.path for r in proxy.requests} >= {"/mj/task/queue"}
+
+
+async def test_the_seed_button_keeps_midjourneys_rows_on_an_upscale(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    proxy = FakeMjProxy(flavour="csharp", step_seconds=0.02)
+    async with Running(make_sandbox(proxy=proxy)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "imagine", prompt="a rowed lighthouse")
+        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+        seen = {m.id for m in emu.messages(art.id)}
+        await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+        upscale = await emu.wait_for_message(
+            art.id, lambda m: m.id not in seen and bool(m.attachments), timeout=10
+        )
+        rows = buttons(upscale)
+        assert rows[-1][0] == "Seed" and len(rows) <= 5  # (with the link to the full image)
+        assert rows[0][:2] == ["Upscale (Subtle)", "Upscale (Creative)"]
