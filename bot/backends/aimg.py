@@ -880,6 +880,7 @@ class AimgBackend:
         self._report_queues = _Cached(self._load_report_queues, models_ttl, clock)
         self._workflow_templates = _Cached(self._load_workflow_templates, models_ttl, clock)
         self._sample_prompts = _Cached(self._load_sample_prompts, models_ttl, clock)
+        self._self_user = _Cached(self.get_self_user, models_ttl, clock)
 
     # --- Backend protocol ---------------------------------------------------------------------
 
@@ -1020,6 +1021,18 @@ class AimgBackend:
         query: _Query = {"modelIDs": ",".join(model_ids)} if model_ids else {}
         envelope = await self._call("GET", "getQueuesLength", query=query)
         return _validate_list(AimgQueueLength, envelope.payload, "getQueuesLength")
+
+    def model_of(self, params: Mapping[str, str]) -> str | None:
+        """The model a job with ``params`` runs on; None for a workflow (its template decides)."""
+        return None if params.get(WORKFLOW_PARAM) else params.get("model_name") or self.default_model
+
+    async def concurrency(self, model_id: str) -> int:
+        """How many items of ``model_id`` the account's user may have in flight at once: the
+        model's ``tierNConcurrent`` for the user's PRO tier (both cached)."""
+        model = await self.get_model(model_id)
+        tier = (await self._self_user.get()).tier
+        limits = (model.tier0_concurrent, model.tier1_concurrent, model.tier2_concurrent)
+        return limits[min(max(tier, 0), 2)]
 
     async def sample_prompts(self) -> list[AimgPrompt]:
         """Every sample prompt, cached like the models (autocomplete asks per keystroke)."""

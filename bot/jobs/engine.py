@@ -169,7 +169,8 @@ class JobEngine:
         self._guild_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         #: Submits under way, per account: they hold capacity before the store shows a task id.
         self._submitting: Counter[int] = Counter()
-        self._submitting_jobs: set[int] = set()
+        #: Jobs being submitted now, with the account each goes to.
+        self._submitting_jobs: dict[int, int] = {}
         #: Guilds with a dispatch pass requested but not started yet.
         self._dispatch_wanted: set[int] = set()
         #: Place in the guild's queue of each waiting job (1 = next), and the job's guild.
@@ -931,6 +932,7 @@ class JobEngine:
         busy = await self._busy()
         config = await self._store.guild_config(guild_id)
         waiting: list[Job] = []
+        model_load: Counter[tuple[int, str]] | None = None
         for job in fair_order(await self._store.queued_jobs(guild_id)):
             if job.id in self._submitting_jobs:
                 continue
@@ -959,11 +961,45 @@ class JobEngine:
                     waiting.append(job)
                     continue
                 account_id = account.id
+            slot = await self._model_slot(job, account_id)
+            if slot is not None:
+                # AIMG: the job waits here while its model is at the account's limit.
+                key, limit = slot
+                model_load = await self._aimg_load() if model_load is None else model_load
+                if model_load[key] >= limit:
+                    waiting.append(job)
+                    continue
+                model_load[key] += 1
             busy[account_id] += 1
             self._submitting[account_id] += 1
-            self._submitting_jobs.add(job.id)
+            self._submitting_jobs[job.id] = account_id
             self._spawn(self._submit(job, account_id))
         self._show_positions(guild_id, waiting)
+
+    async def _model_slot(self, job: Job, account_id: int) -> tuple[tuple[int, str], int] | None:
+        """For a job on an AIMG account: (account, model) and how many of that model the account
+        may run at once (AIMG's per-tier limit, docs/backends/aimg.md); None: no such limit."""
+        backend = self._accounts.backend(account_id)
+        model = backend.model_of(job.params) if isinstance(backend, AimgBackend) else None
+        if not isinstance(backend, AimgBackend) or model is None:
+            return None
+        try:
+            return (account_id, model), await backend.concurrency(model)
+        except BackendError:
+            return None  # unknown here: AIMG's own refusal (retried as queue full) still guards
+
+    async def _aimg_load(self) -> Counter[tuple[int, str]]:
+        """Jobs in flight per (AIMG account, model)."""
+        load: Counter[tuple[int, str]] = Counter()
+        for job in await self._store.jobs_by_ids({*self._tracked, *self._submitting_jobs}):
+            account_id = self._submitting_jobs.get(job.id, job.account_id)
+            if job.status.terminal or account_id is None or not self._accounts.get(account_id):
+                continue
+            backend = self._accounts.backend(account_id)
+            model = backend.model_of(job.params) if isinstance(backend, AimgBackend) else None
+            if model is not None:
+                load[(account_id, model)] += 1
+        return load
 
     def _show_positions(self, guild_id: int, waiting: list[Job]) -> None:
         """Remember each waiting job's place in the queue; re-show the jobs whose place changed."""
@@ -1042,7 +1078,7 @@ class JobEngine:
             self._observer.job_changed(updated)
         finally:
             self._submitting[account_id] -= 1
-            self._submitting_jobs.discard(job.id)
+            self._submitting_jobs.pop(job.id, None)
 
     async def _submit_failed(self, job: Job, account_id: int, exc: BackendError) -> None:
         """A submit was refused. Busy accounts are retried later, held ones leave rotation and

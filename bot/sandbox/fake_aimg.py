@@ -170,7 +170,16 @@ MODELS: list[dict[str, Any]] = [
         defaultResolution=[1024, 1024],
     ),
     _model("members", "Members Only", registrationWall=True),
-    _model("model3", "Motion", mediaType="Video", allowedWidths=[512], allowedHeights=[512], maxSteps=30),
+    # A video model lets a tier-0 user run one item at a time.
+    _model(
+        "model3",
+        "Motion",
+        mediaType="Video",
+        allowedWidths=[512],
+        allowedHeights=[512],
+        maxSteps=30,
+        tier0Concurrent=1,
+    ),
 ]
 
 

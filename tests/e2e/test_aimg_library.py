@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.sandbox.discord import Message
 from bot.sandbox.fake_aimg import SAMPLE_PROMPTS, FakeAimg
 from bot.sandbox.runner import Sandbox
@@ -73,3 +75,20 @@ async def test_the_prompt_offers_aimgs_sample_prompts(aimg_sandbox: Sandbox, fak
     typed = await emu.autocomplete(bob, channel, "aimg", "prompt", subcommand="generate", prompt="fox")
     assert [c["value"] for c in typed] == ["fox", "a red fox in fresh snow, telephoto"]
     assert fake_aimg.count("/getSamplePrompts") == 1  # kept, not asked per keystroke
+
+
+@pytest.mark.parametrize("fake_aimg", [{"tier": 0, "step_seconds": 0.2}], indirect=True)
+async def test_a_model_allowing_one_job_runs_them_one_after_the_other(
+    aimg_sandbox: Sandbox, fake_aimg: FakeAimg
+) -> None:
+    emu = aimg_sandbox.emulator
+    bob, channel = emu.world.member.id, _channel(aimg_sandbox)
+    for prompt in ("first wave", "second wave"):
+        await emu.slash(bob, channel, "aimg", subcommand="generate", prompt=prompt, video=True)
+    await emu.wait_for(
+        lambda: len([m for m in emu.messages(channel) if is_result(m)]) == 2 or None, timeout=20
+    )
+    videos = [r for r in fake_aimg.requests if r.path == "/generateVideo"]
+    # The second waited in the bot's queue for the first to finish: AIMG never refused it.
+    assert len(videos) == 2
+    assert not [m for m in emu.messages(channel) if "concurrent" in m.content.lower()]
