@@ -9,6 +9,7 @@ service gives, and template suggestions from its ``2/getAggregatedWorkflowTempla
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,12 +23,14 @@ from bot.backends.aimg import (
     WORKFLOW_FIELDS,
     WORKFLOW_PARAM,
     AimgBackend,
+    AimgItem,
+    AimgItemDetails,
     AimgModel,
     AimgPage,
     AimgWorkflowTemplate,
 )
 from bot.domain import MEMBER_SOURCE, Account, BackendError
-from bot.jobs.engine import MAX_PROMPT_CHARS
+from bot.jobs.engine import MAX_PROMPT_CHARS, Unlinked
 from cogs.access import AGE_REFUSAL, aimg_allowed
 from cogs.aimg_flow import NO_ACCOUNT, send_sign_in, start_generation
 
@@ -41,6 +44,13 @@ MAX_CHOICES = 25
 _SIZE = re.compile(r"\s*(\d+)\s*[x×]\s*(\d+)\s*")
 _SEED = app_commands.Range[int, 0, 2**32 - 1]
 _T = TypeVar("_T")
+_LOGOUT_SENTENCES: dict[Unlinked, str] = {
+    "signed_out": "You are signed out of AIMG and your account is unlinked; generations here use the "
+    "server's account again.",
+    "here_only": "Your AIMG account is unlinked here, but AIMG did not confirm the sign-out: sign out "
+    "on AIMG's website to end that session.",
+    "none": "You have no AIMG account linked here.",
+}
 
 
 class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate with AIMG (adults only)."):
@@ -147,6 +157,21 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
             }
         )
         await start_generation(interaction, prompt=prompt, params=params, video=video)
+
+    @generate.autocomplete("prompt")
+    async def _prompt_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """What the member typed, then AIMG's sample prompts that contain it (those that fit)."""
+        typed = current.strip()
+        samples = await self._listed(interaction, lambda backend: backend.sample_prompts())
+        offered = [
+            p.positive_prompt
+            for p in samples
+            if typed.lower() in p.positive_prompt.lower() and p.positive_prompt != typed
+        ]
+        texts = ([typed] if typed else []) + offered
+        return [app_commands.Choice(name=t, value=t) for t in texts if len(t) <= 100][:MAX_CHOICES]
 
     @generate.autocomplete("model")
     async def _model_choices(
@@ -273,13 +298,10 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
     @app_commands.guild_only()
     async def logout(self, interaction: discord.Interaction[Any]) -> None:
         assert interaction.guild_id is not None
+        # Signing out at AIMG takes a request: acknowledge first.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         unlinked = await self.bot.engine.unlink_member_account(interaction.guild_id, interaction.user.id)
-        text = (
-            "Your AIMG account is unlinked; generations here use the server's account again."
-            if unlinked
-            else "You have no AIMG account linked here."
-        )
-        await interaction.response.send_message(text, ephemeral=True)
+        await interaction.followup.send(_LOGOUT_SENTENCES[unlinked], ephemeral=True)
 
     # ---------------------------------------------------------------------------- creations
 
@@ -294,11 +316,11 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         whose = "your own account" if found[0].source == MEMBER_SOURCE else "this server's account"
         view = CreationsView(found[1], whose=whose)
         try:
-            content = await view.load()
+            content, embeds = await view.load()
         except BackendError as exc:
             await interaction.followup.send(exc.user_message, ephemeral=True)
             return
-        await interaction.followup.send(content, view=view, ephemeral=True)
+        await interaction.followup.send(content, embeds=embeds, view=view, ephemeral=True)
 
     # ------------------------------------------------------------------------------- models
 
@@ -366,6 +388,19 @@ def _model_limits(model: AimgModel) -> str:
     )
 
 
+def _creation_card(number: int, item: AimgItem, info: AimgItemDetails | None) -> discord.Embed:
+    """One creation: its model as the title (linking the file), its prompt, its votes, and the
+    image as a thumbnail (a video has no still to show here). ``info`` None: details unreadable."""
+    title = f"{number}. {info.model_name or info.model_id}" if info else f"{number}. {item.mtype}"
+    prompt = discord.utils.escape_markdown(info.prompt)[:300] if info and info.prompt else "-"
+    card = discord.Embed(title=title[:256], url=item.url or None, description=prompt)
+    if item.mtype == "image" and item.url:
+        card.set_thumbnail(url=item.url)
+    when = f" · <t:{item.completed_date // 1000}:R>" if item.completed_date else ""
+    card.add_field(name="Votes", value=f"👍 {item.like_count} 👎 {item.dislike_count}{when}")
+    return card
+
+
 class CreationsView(discord.ui.View):
     """Previous / Next through getMyCreations; the service pages by an opaque index, so the
     indexes of the pages seen so far are kept to go back."""
@@ -377,34 +412,39 @@ class CreationsView(discord.ui.View):
         self.indexes: list[str | None] = [None]
         self.page: AimgPage | None = None
 
-    async def load(self) -> str:
-        """Fetch the page ``indexes[-1]`` and return what the message shows for it."""
+    async def load(self) -> tuple[str, list[discord.Embed]]:
+        """Fetch the page ``indexes[-1]``; the message's text and one card per item (prompt,
+        model, thumbnail: getMyCreations has no prompt or model, getItemDetails has)."""
         page = await self.backend.get_my_creations(pagination_index=self.indexes[-1], limit=PAGE_SIZE)
         self.page = page
         self.previous.disabled = len(self.indexes) == 1
         self.next.disabled = page.next_pagination_index is None
         if not page.items:
-            return "No creations yet: generate something with /aimg generate."
+            return "No creations yet: generate something with /aimg generate.", []
+        details = await asyncio.gather(*(self._details(item) for item in page.items))
         first = (len(self.indexes) - 1) * PAGE_SIZE
-        lines = [
-            f"`{first + n}.` [{item.mtype}]({item.url}) 👍 {item.like_count} 👎 {item.dislike_count}"
-            + (f" <t:{item.completed_date // 1000}:R>" if item.completed_date else "")
-            for n, item in enumerate(page.items, start=1)
-        ]
         total = f" of {page.total_count}" if page.total_count is not None else ""
-        return (
-            f"**AIMG creations of {self.whose}** ({first + 1}-{first + len(page.items)}{total})\n"
-            + "\n".join(lines)
-        )
+        content = f"**AIMG creations of {self.whose}** ({first + 1}-{first + len(page.items)}{total})"
+        cards = [
+            _creation_card(first + n, item, info)
+            for n, (item, info) in enumerate(zip(page.items, details, strict=True), start=1)
+        ]
+        return content, cards
+
+    async def _details(self, item: AimgItem) -> AimgItemDetails | None:
+        try:
+            return await self.backend.get_item_details(item.id)
+        except BackendError:
+            return None  # its card shows what getMyCreations said
 
     async def _turn(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer()
         try:
-            content = await self.load()
+            content, embeds = await self.load()
         except BackendError as exc:
             await interaction.followup.send(exc.user_message, ephemeral=True)
             return
-        await interaction.edit_original_response(content=content, view=self)
+        await interaction.edit_original_response(content=content, embeds=embeds, view=self)
 
     @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
     async def previous(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:

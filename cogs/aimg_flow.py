@@ -20,6 +20,7 @@ from bot.backends.aimg import (
     WORKFLOW_PARAM,
     AimgBackend,
     request_problems,
+    vote_of,
 )
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind, ErrorKind, Job, JobKind
@@ -178,7 +179,24 @@ async def _item_action(
         return
     if job.buttons[index].custom_id == _DELETE and interaction.message is not None:
         await interaction.message.delete()
+    elif vote_of(job.buttons[index].custom_id) is not None and interaction.message is not None:
+        vote = await bot.engine.member_vote(job.id, interaction.user.id)
+        await bot.publisher.edit_view(job, _show_vote(interaction.message, job, vote))
     await interaction.followup.send(text, ephemeral=True)
+
+
+def _show_vote(message: discord.Message, job: Job, vote: str | None) -> discord.ui.View:
+    """The result's buttons again, 👍 or 👎 green when it is the vote of the member who just
+    voted (the message is shared: it shows the last voter's vote)."""
+    view = discord.ui.View.from_message(message, timeout=None)
+    for index, button in enumerate(job.buttons):
+        cast = vote_of(button.custom_id)
+        item = next(
+            (i for i in view.children if getattr(i, "custom_id", None) == f"mjb:r:{job.id}:{index}"), None
+        )
+        if cast is not None and isinstance(item, discord.ui.Button):
+            item.style = discord.ButtonStyle.success if cast == vote else discord.ButtonStyle.secondary
+    return view
 
 
 async def _open_report(interaction: discord.Interaction[Any], job: Job, index: int) -> None:
@@ -301,12 +319,18 @@ class OtpModal(discord.ui.Modal, title="Sign in to AIMG"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         pending = self.pending
         try:
-            user = await pending.backend.authenticate_user(pending.email, self.code.value.strip())
+            user = await pending.backend.authenticate_user(
+                pending.email, self.code.value.strip(), adult_confirmed=True
+            )
             text = await pending.finish(user.session_id)
         except BackendError as exc:
-            await interaction.followup.send(
-                f"{exc.user_message} Run {pending.retry} again for a new code.", ephemeral=True
+            # A wrong code leaves the code request standing: the member may type it again.
+            text = (
+                "That one-time code is wrong or has expired. Click **Enter code** to type it again."
+                if exc.kind is ErrorKind.INVALID_INPUT
+                else f"{exc.user_message} Run {pending.retry} again for a new code."
             )
+            await interaction.followup.send(text, ephemeral=True)
             return
         except UserError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)

@@ -74,6 +74,9 @@ class ResultButtonItem(
         except UserError as exc:
             await refuse_quietly(interaction, str(exc))
             return
+        if bot.engine.is_seed(parent, self.index):
+            await _send_seed(interaction, parent)  # ✉️: an answer to the member, no new job
+            return
         if bot.engine.is_item_action(parent, self.index):
             await item_action_clicked(interaction, parent, self.index)  # 👍 👎 🗑️ 🚩: no new job
             return
@@ -108,6 +111,19 @@ class ResultButtonItem(
             return
         if interaction.message is not None:
             await bot.publisher.edit_view(parent, mark_pressed(interaction.message, self.custom_id))
+
+
+async def _send_seed(interaction: discord.Interaction[Any], job: Job) -> None:
+    bot: MjBot = interaction.client
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    try:
+        seed = await bot.engine.seed(job)
+    except UserError as exc:
+        await interaction.followup.send(str(exc), ephemeral=True)
+        return
+    await interaction.followup.send(
+        f"The seed of this image is `{seed}` (add `--seed {seed}` to a prompt).", ephemeral=True
+    )
 
 
 class CancelButtonItem(

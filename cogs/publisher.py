@@ -408,8 +408,10 @@ class JobPublisher:
         if job.status is JobStatus.SUCCESS and job.image_url:
             video = job.media_type == "video"
             image = await self.download_result(job)
-            if video and job.preview_url:
-                embed = discord.Embed().set_image(url=job.preview_url)  # the first frame
+            if video and job.preview_url and image is None:
+                # The file could not be fetched: its first frame stands in beside the link
+                # (an uploaded video shows itself; the frame too would show it twice).
+                embed = discord.Embed().set_image(url=job.preview_url)
             if image is not None:
                 upload = (image, f"mjbot_{job.id}.{_extension(image) if video else 'png'}")
             else:

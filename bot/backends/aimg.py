@@ -653,7 +653,8 @@ def result_buttons(*, supports_variations: bool, video: bool = False) -> list[Re
             ResultButton(custom_id=custom_id("variation"), label="Variation", kind=JobKind.VARIATION, row=0)
         )
     buttons += [
-        ResultButton(custom_id=custom_id("like"), emoji="👍", style=ButtonStyle.SUCCESS, row=1),
+        # Grey until voted: green then shows the vote (cogs/aimg_flow.py).
+        ResultButton(custom_id=custom_id("like"), emoji="👍", row=1),
         ResultButton(custom_id=custom_id("dislike"), emoji="👎", row=1),
         ResultButton(custom_id=custom_id("delete"), emoji="🗑️", style=ButtonStyle.DANGER, row=1),
         ResultButton(custom_id=custom_id("report"), emoji="🚩", style=ButtonStyle.DANGER, row=1),
@@ -878,6 +879,8 @@ class AimgBackend:
         self._models = _Cached(self._load_models, models_ttl, clock)
         self._report_queues = _Cached(self._load_report_queues, models_ttl, clock)
         self._workflow_templates = _Cached(self._load_workflow_templates, models_ttl, clock)
+        self._sample_prompts = _Cached(self._load_sample_prompts, models_ttl, clock)
+        self._self_user = _Cached(self.get_self_user, models_ttl, clock)
 
     # --- Backend protocol ---------------------------------------------------------------------
 
@@ -1018,6 +1021,25 @@ class AimgBackend:
         query: _Query = {"modelIDs": ",".join(model_ids)} if model_ids else {}
         envelope = await self._call("GET", "getQueuesLength", query=query)
         return _validate_list(AimgQueueLength, envelope.payload, "getQueuesLength")
+
+    def model_of(self, params: Mapping[str, str]) -> str | None:
+        """The model a job with ``params`` runs on; None for a workflow (its template decides)."""
+        return None if params.get(WORKFLOW_PARAM) else params.get("model_name") or self.default_model
+
+    async def concurrency(self, model_id: str) -> int:
+        """How many items of ``model_id`` the account's user may have in flight at once: the
+        model's ``tierNConcurrent`` for the user's PRO tier (both cached)."""
+        model = await self.get_model(model_id)
+        tier = (await self._self_user.get()).tier
+        limits = (model.tier0_concurrent, model.tier1_concurrent, model.tier2_concurrent)
+        return limits[min(max(tier, 0), 2)]
+
+    async def sample_prompts(self) -> list[AimgPrompt]:
+        """Every sample prompt, cached like the models (autocomplete asks per keystroke)."""
+        return list(await self._sample_prompts.get())
+
+    async def _load_sample_prompts(self) -> list[AimgPrompt]:
+        return await self.get_sample_prompts()
 
     async def get_sample_prompts(self, *, random_one: bool = False) -> list[AimgPrompt]:
         query: _Query = {"randomOne": "true"} if random_one else {}
@@ -1210,11 +1232,23 @@ class AimgBackend:
         body: dict[str, Any] = {"email": email, "signUp": True} if sign_up else {"email": email}
         return await self._object_call("POST", "requestOTP", AimgMessage, body=body)
 
-    async def authenticate_user(self, email: str, otp: str) -> AimgSelfUser:
-        """Sign this session in with the emailed OTP; the answer's session id is the account secret."""
-        return await self._object_call(
-            "POST", "authenticateUser", AimgSelfUser, body={"email": email, "otp": otp}
-        )
+    async def authenticate_user(self, email: str, otp: str, *, adult_confirmed: bool = False) -> AimgSelfUser:
+        """Sign this session in with the emailed OTP; the answer's session id is the account secret.
+
+        ``adult_confirmed``: the member confirmed being 18 or older (AIMG remembers it). A code AIMG
+        refuses is BackendError(INVALID_INPUT): the same code request stands, the code may be retyped.
+        """
+        body: dict[str, Any] = {"email": email, "otp": otp}
+        if adult_confirmed:
+            body["isAtLeast18Confirmed"] = True
+        try:
+            return await self._object_call("POST", "authenticateUser", AimgSelfUser, body=body)
+        except BackendError as exc:
+            if "otp" not in exc.detail.lower():
+                raise
+            raise BackendError(
+                ErrorKind.INVALID_INPUT, "The one-time code is wrong or has expired."
+            ) from None
 
     async def sign_out(self) -> AimgMessage:
         return await self._object_call("POST", "signOutUser", AimgMessage)

@@ -26,6 +26,12 @@ class Capability(StrEnum):
     GENERATE = "generate"
     REMIX = "remix"
     FETCH_MANY = "fetch_many"
+    #: The seed of a finished task (Midjourney's ✉️).
+    SEED = "seed"
+    #: Jobs sent to the Niji bot instead of Midjourney's (midjourney-proxy's ``botType``).
+    NIJI = "niji"
+    #: A summary of the service's own accounts and queue (midjourney-proxy's), for admins.
+    SERVICE_STATUS = "service_status"
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,31 @@ class SupportsFetchMany(Protocol):
         ...
 
 
+class SupportsSeed(Protocol):
+    async def seed(self, task_id: str) -> str:
+        """The seed of finished task ``task_id``."""
+        ...
+
+
+class SupportsNiji(Protocol):
+    def for_niji(self) -> Backend:
+        """This account's client with its new jobs (imagine, blend, describe, shorten) sent to the
+        Niji bot; follow-ups run on their parent's bot by themselves."""
+        ...
+
+
+class SupportsServiceStatus(Protocol):
+    async def service_status(self) -> str | None:
+        """One line of counts about the service's own accounts and queue, built from what it
+        answered (never its text); None when it offers neither."""
+        ...
+
+
+#: The custom id of the result button a backend adds when it can tell the result's seed
+#: (:class:`SupportsSeed`); the engine answers it, no job is made.
+SEED_BUTTON = "mjbot:seed"
+
+
 PROTOCOLS: Mapping[Capability, type] = {
     Capability.MODAL: SupportsModal,
     Capability.BLEND: SupportsBlend,
@@ -154,4 +185,7 @@ PROTOCOLS: Mapping[Capability, type] = {
     Capability.GENERATE: SupportsGenerate,
     Capability.REMIX: SupportsRemix,
     Capability.FETCH_MANY: SupportsFetchMany,
+    Capability.SEED: SupportsSeed,
+    Capability.NIJI: SupportsNiji,
+    Capability.SERVICE_STATUS: SupportsServiceStatus,
 }

@@ -21,6 +21,7 @@ sentence in front so a member can read them.
 from __future__ import annotations
 
 import base64
+import copy
 import logging
 import re
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic.alias_generators import to_camel
 
 from bot.backends._http import NOT_JSON, kind_from_text, scrub, send, try_json, try_validate
-from bot.backends.base import AccountOption, Capability
+from bot.backends.base import SEED_BUTTON, AccountOption, Backend, Capability
 from bot.domain import (
     Account,
     BackendError,
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 Flavour = Literal["java", "csharp", "oss"]
 ChangeAction = Literal["UPSCALE", "VARIATION", "REROLL"]
 Dimensions = Literal["PORTRAIT", "SQUARE", "LANDSCAPE"]
+#: Which Discord bot a new task goes to (plus and C#; the open-source proxy has no such field).
+BotType = Literal["MID_JOURNEY", "NIJI_JOURNEY"]
 
 # --------------------------------------------------------------------------------------------
 # Wire shapes
@@ -83,7 +86,13 @@ class SubmitRequest(_Wire):
     state: str | None = None
 
 
-class ImagineRequest(SubmitRequest):
+class NewTaskRequest(SubmitRequest):
+    """A submit that starts a task of its own; ``bot_type`` None: the proxy's default (Midjourney)."""
+
+    bot_type: BotType | None = None
+
+
+class ImagineRequest(NewTaskRequest):
     prompt: str
     base64_array: list[str] = Field(default_factory=list)
 
@@ -109,16 +118,16 @@ class ModalRequest(_Wire):
     mask_base64: str | None = None
 
 
-class BlendRequest(SubmitRequest):
+class BlendRequest(NewTaskRequest):
     base64_array: list[str]
     dimensions: Dimensions = "SQUARE"
 
 
-class DescribeRequest(SubmitRequest):
+class DescribeRequest(NewTaskRequest):
     base64: str
 
 
-class ShortenRequest(SubmitRequest):
+class ShortenRequest(NewTaskRequest):
     prompt: str
 
 
@@ -287,6 +296,11 @@ _LEGACY_CHANGES: tuple[tuple[re.Pattern[str], ChangeAction], ...] = (
 
 #: Task actions whose result is a grid /submit/change accepts as a parent (novicezk SubmitController).
 CHANGEABLE_ACTIONS = frozenset({"IMAGINE", "VARIATION", "REROLL", "BLEND"})
+
+#: Task actions whose result is an image Midjourney can tell the seed of (C#'s image-seed).
+_SEEDED_ACTIONS = frozenset(
+    {"IMAGINE", "UPSCALE", "VARIATION", "REROLL", "BLEND", "PAN", "ZOOM", "OUTPAINT", "INPAINT", "UPSCALE_HD"}
+)
 
 #: How the open-source proxy is named in the errors a member reads.
 _OSS = "This midjourney-proxy (open-source)"
@@ -464,6 +478,9 @@ class MjProxyBackend:
             Capability.CANCEL,
             Capability.REMIX,
             Capability.FETCH_MANY,
+            Capability.SEED,
+            Capability.NIJI,
+            Capability.SERVICE_STATUS,
         }
     )
 
@@ -476,6 +493,17 @@ class MjProxyBackend:
         self._root = f"{account.base_url.rstrip('/')}/mj"
         self._secret = account.secret
         self._http = http
+        self._bot_type: BotType | None = None
+
+    def for_niji(self) -> Backend:
+        """This client, its new tasks sent to the Niji bot. The open-source proxy has no ``botType``:
+        it gets its prompts as they are (a ``--niji`` flag then runs the Niji model on the
+        Midjourney bot) and its blends and describes go to Midjourney."""
+        if self.flavour == "oss":
+            return self
+        niji = copy.copy(self)
+        niji._bot_type = "NIJI_JOURNEY"
+        return niji
 
     # --- submits ------------------------------------------------------------------------------
 
@@ -483,7 +511,11 @@ class MjProxyBackend:
         self, prompt: str, images: Sequence[bytes] = (), *, hook_url: str | None = None, state: str = ""
     ) -> SubmitResult:
         body = ImagineRequest(
-            prompt=prompt, base64_array=[data_url(i) for i in images], notify_hook=hook_url, state=state
+            prompt=prompt,
+            base64_array=[data_url(i) for i in images],
+            notify_hook=hook_url,
+            state=state,
+            bot_type=self._bot_type,
         )
         return await self._submit("/submit/imagine", body)
 
@@ -570,18 +602,22 @@ class MjProxyBackend:
             dimensions=dimensions,
             notify_hook=hook_url,
             state=state,
+            bot_type=self._bot_type,
         )
         return await self._submit("/submit/blend", body)
 
     async def describe(self, image: bytes, *, hook_url: str | None = None, state: str = "") -> SubmitResult:
-        body = DescribeRequest(base64=data_url(image), notify_hook=hook_url, state=state)
+        body = DescribeRequest(
+            base64=data_url(image), notify_hook=hook_url, state=state, bot_type=self._bot_type
+        )
         return await self._submit("/submit/describe", body)
 
     async def shorten(self, prompt: str, *, hook_url: str | None = None, state: str = "") -> SubmitResult:
         if self.flavour == "oss":
             raise BackendError(ErrorKind.UNSUPPORTED, f"{_OSS} has no /shorten.")
         return await self._submit(
-            "/submit/shorten", ShortenRequest(prompt=prompt, notify_hook=hook_url, state=state)
+            "/submit/shorten",
+            ShortenRequest(prompt=prompt, notify_hook=hook_url, state=state, bot_type=self._bot_type),
         )
 
     async def cancel(self, task_id: str) -> None:
@@ -589,6 +625,39 @@ class MjProxyBackend:
         await self._request("POST", f"/task/{task_id}/cancel")
 
     # --- queries ------------------------------------------------------------------------------
+
+    async def seed(self, task_id: str) -> str:
+        """The seed of a finished task (C#'s ``/task/{id}/image-seed``; the others have no such call)."""
+        if self.flavour != "csharp":
+            raise BackendError(ErrorKind.INVALID_INPUT, "This midjourney-proxy cannot tell seeds.")
+        response = await self._request("GET", f"/task/{task_id}/image-seed")
+        vo = try_validate(SubmitResultVO, self._json(response, allow_empty=False))
+        if vo is None:
+            raise BackendError(ErrorKind.UNAVAILABLE, "Unexpected answer to image-seed.")
+        if vo.code == 1 and vo.result:
+            return vo.result
+        raise self._scrub(_vo_error(vo))
+
+    async def service_status(self) -> str | None:
+        """The proxy's Discord accounts (Java's ``/account/list``) and queue (``/task/queue``,
+        gone from C# v10), counted; a part the proxy does not offer is left out."""
+        accounts = await self._optional_list("/account/list") if self.flavour != "csharp" else None
+        queue = await self._optional_list("/task/queue")
+        parts = []
+        if accounts is not None:
+            enabled = sum(1 for a in accounts if isinstance(a, dict) and a.get("enable") is not False)
+            parts.append(f"{enabled} of {len(accounts)} Discord accounts enabled")
+        if queue is not None:
+            parts.append(f"{len(queue)} tasks queued")
+        return f"The proxy has {' and '.join(parts)}." if parts else None
+
+    async def _optional_list(self, path: str) -> list[Any] | None:
+        """A JSON array the proxy may not offer (an unknown path, an error): None then."""
+        try:
+            data = self._json(await self._request("GET", path), allow_empty=True)
+        except BackendError:
+            return None
+        return data if isinstance(data, list) else None
 
     async def fetch(self, task_id: str) -> TaskSnapshot | None:
         response = await self._request("GET", f"/task/{task_id}/fetch")
@@ -619,7 +688,12 @@ class MjProxyBackend:
         if self.flavour == "oss":
             # The open-source proxy sends no buttons; draw the ones action() can map onto /change.
             task.buttons = oss_buttons(task)
-        return to_snapshot(task)
+        snapshot = to_snapshot(task)
+        if self.flavour == "csharp" and task.status == "SUCCESS" and task.action in _SEEDED_ACTIONS:
+            # A row of its own, below Midjourney's rows (which stay as they are).
+            seed = ResultButton(custom_id=SEED_BUTTON, label="Seed", emoji="✉️", row=4)
+            snapshot = snapshot.model_copy(update={"buttons": [*snapshot.buttons, seed]})
+        return snapshot
 
     # --- transport ----------------------------------------------------------------------------
 
@@ -671,8 +745,9 @@ class MjProxyBackend:
         data = try_json(response)
         envelope = try_validate(CsharpErrorEnvelope, data)
         vo = None if envelope else try_validate(SubmitResultVO, data)
-        if status == 404 and vo is not None:
-            # C# answers a missing parent task on /submit/action and /submit/modal this way.
+        if status in (400, 404) and vo is not None:
+            # C# answers a missing parent task on /submit/action and /submit/modal this way, and
+            # image-seed's refusals.
             return _vo_error(vo)
         if status >= 500:
             detail = describe_message(envelope.message) if envelope else f"HTTP {status} on {path}."

@@ -16,7 +16,7 @@ import time
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import httpx
 
@@ -24,6 +24,7 @@ from bot.backends import check_options, kinds_with, registered, service_name
 from bot.backends.aimg import AimgBackend, parse_verb, vote_of, vote_verb
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
+    SEED_BUTTON,
     Backend,
     Capability,
     SupportsBlend,
@@ -32,7 +33,10 @@ from bot.backends.base import (
     SupportsFetchMany,
     SupportsGenerate,
     SupportsModal,
+    SupportsNiji,
     SupportsRemix,
+    SupportsSeed,
+    SupportsServiceStatus,
     SupportsSettings,
     SupportsShorten,
 )
@@ -74,6 +78,10 @@ MAX_PROMPT_CHARS = 4000
 QUEUE_FULL_BACKOFF = 5.0
 #: Our own button on a GENERATE result: reopen its parameters in a modal for a new generation.
 USE_SETTINGS = "mjbot:use_settings"
+#: How a member's /aimg logout ended: signed out at AIMG too, only forgotten here, or nothing linked.
+Unlinked = Literal["signed_out", "here_only", "none"]
+#: Seconds /aimg logout waits for AIMG's sign-out before forgetting the session anyway.
+SIGN_OUT_WAIT = 10.0
 #: Result buttons that act on the backend's item (AIMG) and start no job, with what the member reads.
 ITEM_ACTIONS = {
     aimg_custom_id("like"): "👍 Liked.",
@@ -163,7 +171,8 @@ class JobEngine:
         self._guild_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         #: Submits under way, per account: they hold capacity before the store shows a task id.
         self._submitting: Counter[int] = Counter()
-        self._submitting_jobs: set[int] = set()
+        #: Jobs being submitted now, with the account each goes to.
+        self._submitting_jobs: dict[int, int] = {}
         #: Guilds with a dispatch pass requested but not started yet.
         self._dispatch_wanted: set[int] = set()
         #: Place in the guild's queue of each waiting job (1 = next), and the job's guild.
@@ -792,10 +801,14 @@ class JobEngine:
         account = await self._store.get_account(guild_id, name)
         if account is None or account.source == MEMBER_SOURCE:
             raise UserError(f"This server has no account named {name!r}. See /setup account list.")
-        problem = await probe(self._accounts.backend(account.id))
+        backend = self._accounts.backend(account.id)
+        problem = await probe(backend)
         if problem == PROBE_REFUSED:
             problem += " Replace them: /setup account secret."
-        return f"❌ {name}: {problem}" if problem else f"✅ {name}: {PROBE_OK}"
+        if problem:
+            return f"❌ {name}: {problem}"
+        status = await _service_status(backend)
+        return f"✅ {name}: {PROBE_OK}" + (f" {status}" if status else "")
 
     async def record_message(self, job_id: int, message_id: int) -> None:
         await self._store.update_job(job_id, message_id=message_id)
@@ -839,6 +852,22 @@ class JobEngine:
     def is_item_action(job: Job, index: int) -> bool:
         """Whether button ``index`` acts on the backend's item (like, delete…) rather than start a job."""
         return 0 <= index < len(job.buttons) and job.buttons[index].custom_id in ITEM_ACTIONS
+
+    @staticmethod
+    def is_seed(job: Job, index: int) -> bool:
+        """Whether button ``index`` asks for the result's seed rather than start a job."""
+        return 0 <= index < len(job.buttons) and job.buttons[index].custom_id == SEED_BUTTON
+
+    async def seed(self, job: Job) -> str:
+        """The seed of ``job``'s result, as its service tells it; a UserError when it cannot."""
+        if job.account_id is None or job.backend_task_id is None or not self._accounts.usable(job.account_id):
+            raise UserError("The account that made this image is not available any more.")
+        backend = self._accounts.backend(job.account_id)
+        try:
+            call = _capable(backend, Capability.SEED, SupportsSeed).seed(job.backend_task_id)
+            return await _guarded(backend, job.id, "seed", call)
+        except BackendError as exc:
+            raise UserError(exc.user_message) from None
 
     def item_backend(self, job: Job, index: int, user_id: int) -> tuple[AimgBackend, str]:
         """The client of the account that acts for ``user_id`` on ``job``'s item (the one that made
@@ -893,6 +922,10 @@ class JobEngine:
             return f"🚩 Reported as {report_queue}. Thanks: AIMG's moderators will review it."
         return ITEM_ACTIONS[custom_id]
 
+    async def member_vote(self, job_id: int, user_id: int) -> str | None:
+        """The member's 👍 ("like") or 👎 ("dislike") on job ``job_id``'s item; None: no vote."""
+        return await self._store.aimg_vote(job_id, user_id)
+
     def aimg_account(
         self, guild_id: int, channel_id: int, user_id: int
     ) -> tuple[Account, AimgBackend] | None:
@@ -920,13 +953,28 @@ class JobEngine:
         self._accounts.put(account)
         return account
 
-    async def unlink_member_account(self, guild_id: int, user_id: int) -> bool:
-        """Forget a member's own AIMG session here; False when they had none."""
+    async def unlink_member_account(self, guild_id: int, user_id: int) -> Unlinked:
+        """Sign a member's own AIMG session out at AIMG and forget it here. "here_only": AIMG did
+        not confirm the sign-out (its session may live on); "none": they had no account linked."""
         account = await self._store.member_account(guild_id, user_id)
         if account is None:
-            return False
+            return "none"
+        signed_out = await self._sign_out(account)
         await self._store.remove_account(account.id)
         await self.reload_accounts()
+        return "signed_out" if signed_out else "here_only"
+
+    async def _sign_out(self, account: Account) -> bool:
+        backend = self._accounts.backend(account.id) if self._accounts.get(account.id) else None
+        if not isinstance(backend, AimgBackend):
+            return False
+        try:
+            async with asyncio.timeout(SIGN_OUT_WAIT):
+                # success False means the session had already ended: it is over either way.
+                await backend.sign_out()
+        except (BackendError, TimeoutError) as exc:
+            log.info("account %s: AIMG sign-out failed (%s)", account.id, type(exc).__name__)
+            return False
         return True
 
     # --------------------------------------------------------------------- queue and submit
@@ -964,6 +1012,7 @@ class JobEngine:
         busy = await self._busy()
         config = await self._store.guild_config(guild_id)
         waiting: list[Job] = []
+        model_load: Counter[tuple[int, str]] | None = None
         for job in fair_order(await self._store.queued_jobs(guild_id)):
             if job.id in self._submitting_jobs:
                 continue
@@ -992,11 +1041,45 @@ class JobEngine:
                     waiting.append(job)
                     continue
                 account_id = account.id
+            slot = await self._model_slot(job, account_id)
+            if slot is not None:
+                # AIMG: the job waits here while its model is at the account's limit.
+                key, limit = slot
+                model_load = await self._aimg_load() if model_load is None else model_load
+                if model_load[key] >= limit:
+                    waiting.append(job)
+                    continue
+                model_load[key] += 1
             busy[account_id] += 1
             self._submitting[account_id] += 1
-            self._submitting_jobs.add(job.id)
+            self._submitting_jobs[job.id] = account_id
             self._spawn(self._submit(job, account_id))
         self._show_positions(guild_id, waiting)
+
+    async def _model_slot(self, job: Job, account_id: int) -> tuple[tuple[int, str], int] | None:
+        """For a job on an AIMG account: (account, model) and how many of that model the account
+        may run at once (AIMG's per-tier limit, docs/backends/aimg.md); None: no such limit."""
+        backend = self._accounts.backend(account_id)
+        model = backend.model_of(job.params) if isinstance(backend, AimgBackend) else None
+        if not isinstance(backend, AimgBackend) or model is None:
+            return None
+        try:
+            return (account_id, model), await backend.concurrency(model)
+        except BackendError:
+            return None  # unknown here: AIMG's own refusal (retried as queue full) still guards
+
+    async def _aimg_load(self) -> Counter[tuple[int, str]]:
+        """Jobs in flight per (AIMG account, model)."""
+        load: Counter[tuple[int, str]] = Counter()
+        for job in await self._store.jobs_by_ids({*self._tracked, *self._submitting_jobs}):
+            account_id = self._submitting_jobs.get(job.id, job.account_id)
+            if job.status.terminal or account_id is None or not self._accounts.get(account_id):
+                continue
+            backend = self._accounts.backend(account_id)
+            model = backend.model_of(job.params) if isinstance(backend, AimgBackend) else None
+            if model is not None:
+                load[(account_id, model)] += 1
+        return load
 
     def _show_positions(self, guild_id: int, waiting: list[Job]) -> None:
         """Remember each waiting job's place in the queue; re-show the jobs whose place changed."""
@@ -1078,7 +1161,7 @@ class JobEngine:
             self._observer.job_changed(updated)
         finally:
             self._submitting[account_id] -= 1
-            self._submitting_jobs.discard(job.id)
+            self._submitting_jobs.pop(job.id, None)
 
     async def _submit_failed(self, job: Job, account_id: int, exc: BackendError) -> None:
         """A submit was refused. Busy accounts are retried later, held ones leave rotation and
@@ -1163,6 +1246,10 @@ class JobEngine:
                 prompt = job.params.get("prompt") or result.final_prompt or parent.prompt
                 result = await confirm.modal(result.task_id, prompt, inputs[0] if inputs else None)
             return result
+        if Capability.NIJI in backend.capabilities and job.kind in _NEW_TASK_KINDS:
+            prefs = await self._store.user_prefs(job.guild_id, job.owner_id)
+            if mj_settings.wants_niji(job.prompt, prefs):
+                backend = _capable(backend, Capability.NIJI, SupportsNiji).for_niji()
         if job.kind is JobKind.BLEND:
             dimensions: Dimensions = _DIMENSIONS.get(job.params.get("dimensions", ""), "SQUARE")
             blender = _capable(backend, Capability.BLEND, SupportsBlend)
@@ -1419,6 +1506,17 @@ async def probe(backend: Backend, timeout: float = PROBE_SECONDS) -> str | None:
     return None
 
 
+async def _service_status(backend: Backend, timeout: float = PROBE_SECONDS) -> str | None:  # noqa: ASYNC109
+    """The service's own summary line (its accounts and queue), when it offers one in time."""
+    if Capability.SERVICE_STATUS not in backend.capabilities:
+        return None
+    try:
+        async with asyncio.timeout(timeout):
+            return await cast(SupportsServiceStatus, backend).service_status()
+    except (BackendError, TimeoutError):
+        return None
+
+
 _DIMENSIONS: dict[str, Dimensions] = {"PORTRAIT": "PORTRAIT", "SQUARE": "SQUARE", "LANDSCAPE": "LANDSCAPE"}
 
 
@@ -1450,6 +1548,8 @@ _CAPABILITY_OF: dict[JobKind, Capability] = {
     JobKind.SHORTEN: Capability.SHORTEN,
     JobKind.GENERATE: Capability.GENERATE,
 }
+#: Jobs that start a task of their own at the service (not a button's follow-up).
+_NEW_TASK_KINDS = frozenset({JobKind.IMAGINE, JobKind.BLEND, JobKind.DESCRIBE, JobKind.SHORTEN})
 #: The accounts each kind of job is meant for: AIMG generations on AIMG accounts only.
 _KINDS_FOR: dict[JobKind, frozenset[BackendKind]] = {
     kind: _AIMG if kind is JobKind.GENERATE else _MIDJOURNEY for kind in JobKind
@@ -1511,6 +1611,9 @@ _ABILITIES: dict[Capability, str] = {
     Capability.GENERATE: "generate with these parameters",
     Capability.REMIX: "remix prompts",
     Capability.FETCH_MANY: "list jobs",
+    Capability.SEED: "tell seeds",
+    Capability.NIJI: "use the Niji bot",
+    Capability.SERVICE_STATUS: "show its own accounts and queue",
 }
 
 

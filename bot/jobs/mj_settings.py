@@ -136,3 +136,15 @@ def apply(prompt: str, prefs: UserPrefs) -> str:
     if prefs.suffix and not prompt.rstrip().endswith(prefs.suffix):
         added.append(prefs.suffix)
     return " ".join([prompt.strip(), *added]).strip()
+
+
+_VERSION_FLAG = re.compile(r"--(v|version|niji|testp?)\b", re.IGNORECASE)
+
+
+def wants_niji(prompt: str, prefs: UserPrefs) -> bool:
+    """Whether a new job goes to the Niji bot: the prompt's own version flag decides (``--niji``),
+    else the version chosen in /settings (blend and describe have no prompt)."""
+    flag = _VERSION_FLAG.search(prompt)
+    if flag is not None:
+        return flag.group(1).lower() == "niji"
+    return (prefs.version or "").startswith("niji")

@@ -170,7 +170,16 @@ MODELS: list[dict[str, Any]] = [
         defaultResolution=[1024, 1024],
     ),
     _model("members", "Members Only", registrationWall=True),
-    _model("model3", "Motion", mediaType="Video", allowedWidths=[512], allowedHeights=[512], maxSteps=30),
+    # A video model lets a tier-0 user run one item at a time.
+    _model(
+        "model3",
+        "Motion",
+        mediaType="Video",
+        allowedWidths=[512],
+        allowedHeights=[512],
+        maxSteps=30,
+        tier0Concurrent=1,
+    ),
 ]
 
 
@@ -240,6 +249,8 @@ class FakeUser:
     email: str | None
     tier: int = 0
     authenticated: bool = False
+    #: The user said they are 18 or older (``isAtLeast18Confirmed``); the back-end remembers it.
+    adult_confirmed: bool = False
 
 
 @dataclass
@@ -484,7 +495,7 @@ class FakeAimg:
             "email": user.email or "",
             "username": (user.email or "guest").split("@")[0],
             "isAuthenticated": user.authenticated,
-            "isAtLeast18Confirmed": True,
+            "isAtLeast18Confirmed": user.adult_confirmed,
             "tier": user.tier,
             "merchantProcessor": "admin" if user.tier else "none",
             "subscriptions": [],
@@ -514,7 +525,8 @@ class FakeAimg:
         if self._otps.get(email) != otp:
             raise _ApiError("Invalid or expired OTP.", 400)
         del self._otps[email]  # an OTP can only be used once
-        self._sessions[session_id] = self._user_for(email)
+        user = self._sessions[session_id] = self._user_for(email)
+        user.adult_confirmed = user.adult_confirmed or body.get("isAtLeast18Confirmed") is True
         return _ok(self._self_user(session_id))
 
     async def _sign_out_user(self, request: web.Request) -> web.Response:

@@ -230,6 +230,10 @@ class _Task:
     message_hash: str
     submit_time: int
     parent_id: str | None = None
+    #: The Discord bot it runs on (plus/C# ``botType``; follow-ups keep their parent's).
+    bot_type: str = "MID_JOURNEY"
+    #: What C#'s image-seed tells once the task is done.
+    seed: str = ""
     status: str = "NOT_START"
     progress: str | None = None
     start_time: int | None = None
@@ -245,6 +249,8 @@ class _Task:
     render: Callable[[], bytes] | None = None
     png: bytes | None = None
     planned_failure: str | None = None
+    #: Started but waiting for one of the account's slots (what /task/queue lists).
+    waiting: bool = False
     held_hooks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self, flavour: Flavour) -> dict[str, Any]:
@@ -280,7 +286,7 @@ class _Task:
             del body["buttons"]
         if flavour == "csharp":
             properties["discordChannelId"] = INSTANCE_ID
-            body |= {"botType": "MID_JOURNEY", "parentId": self.parent_id, "mode": "FAST"}
+            body |= {"botType": self.bot_type, "parentId": self.parent_id, "mode": "FAST"}
         return body
 
 
@@ -355,6 +361,10 @@ class FakeMjProxy(FakeServer):
         app.router.add_get("/mj/task/{id}/fetch", self._fetch)
         app.router.add_post("/mj/task/list-by-condition", self._list_by_condition)
         app.router.add_post("/mj/task/{id}/cancel", self._only_on(_CSHARP, self._cancel))
+        app.router.add_get("/mj/task/{id}/image-seed", self._only_on(_CSHARP, self._image_seed))
+        # Java only: C# keeps its accounts behind admin routes and dropped the queue in v10.
+        app.router.add_get("/mj/account/list", self._only_on(_LEGACY, self._account_list))
+        app.router.add_get("/mj/task/queue", self._only_on(_LEGACY, self._queue))
         app.router.add_get("/images/{id}.png", self._image)
         return app
 
@@ -456,7 +466,8 @@ class FakeMjProxy(FakeServer):
         if banned and self._java:
             return _vo(24, "可能包含敏感词", properties={"promptEn": prompt, "bannedWord": banned})
         task = self._new_task(body, "IMAGINE", prompt, f"/imagine {prompt}", result="grid")
-        task.final_prompt = prompt if "--v" in prompt else f"{prompt} --v 6.1"
+        version = " --niji 6" if task.bot_type == "NIJI_JOURNEY" else " --v 6.1"
+        task.final_prompt = prompt if re.search(r"--(v|niji)\b", prompt) else prompt + version
         # C# v10+ accepts a banned prompt and fails the task afterwards.
         task.planned_failure = "可能包含敏感词" if banned else None
         return self._start(task)
@@ -639,6 +650,35 @@ class FakeMjProxy(FakeServer):
             await self._finish(task, "FAILURE", fail_reason="取消任务")
         return web.Response(status=200)
 
+    async def _account_list(self, request: web.Request) -> web.Response:
+        """The one Discord account this fake plays, as a DiscordAccount (its token never shown)."""
+        account = {
+            "id": INSTANCE_ID,
+            "channelId": INSTANCE_ID,
+            "enable": True,
+            "coreSize": self._core_size,
+            "queueSize": 10,
+            "timeoutMinutes": 5,
+        }
+        return web.json_response([account])
+
+    async def _queue(self, request: web.Request) -> web.Response:
+        """The tasks waiting for a free slot of the account, oldest first."""
+        waiting = sorted(
+            (t for t in self._tasks.values() if t.status == "SUBMITTED" and t.waiting),
+            key=lambda t: t.submit_time,
+        )
+        return web.json_response([t.to_json(self.flavour) for t in waiting])
+
+    async def _image_seed(self, request: web.Request) -> web.Response:
+        """trueai's image-seed: the seed Midjourney DMs for a finished task, as a SubmitResultVO."""
+        task = self._tasks.get(request.match_info["id"])
+        if task is None:
+            return _vo(3, "任务不存在", status=404)
+        if task.status != "SUCCESS":
+            return _vo(4, "任务状态错误", status=400)
+        return _vo(1, "成功", result=task.seed)
+
     async def _image(self, request: web.Request) -> web.StreamResponse:
         if self.faults.image_override is not None:
             return await self._override_image(request, *self.faults.image_override)
@@ -689,10 +729,20 @@ class FakeMjProxy(FakeServer):
             message_hash=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
             submit_time=_now_ms(),
             parent_id=parent.id if parent else None,
+            bot_type=parent.bot_type if parent else self._bot_type(body),
+            seed=str(self._rng.randrange(1, 2**32)),
         )
         task.render = self._grid_renderer(prompt, task.id) if result == "grid" else None
         self._tasks[task.id] = task
         return task
+
+    def _bot_type(self, body: dict[str, Any]) -> str:
+        """A new task's bot: plus and C# read ``botType`` (C# also takes "niji"; anything else is
+        Midjourney); the open-source proxy has no such field."""
+        wanted = str(body.get("botType") or "").upper()
+        return (
+            "NIJI_JOURNEY" if self.flavour in _PLUS and wanted in ("NIJI_JOURNEY", "NIJI") else "MID_JOURNEY"
+        )
 
     def _grid_renderer(self, prompt: str, seed: str) -> Callable[[], bytes]:
         return lambda: images.render_grid(prompt, seed)
@@ -736,7 +786,9 @@ class FakeMjProxy(FakeServer):
     async def _run(self, task: _Task, *, stuck: bool) -> None:
         try:
             await self._publish(task)
+            task.waiting = True
             async with self._slots:
+                task.waiting = False
                 for step in range(1, self.progress_steps + 1):
                     await asyncio.sleep(self.step_seconds)
                     if task.status in _TERMINAL:

@@ -945,7 +945,7 @@ async def test_otp_sign_in_flow(fake: FakeAimg, http: httpx.AsyncClient) -> None
     assert otp is not None
     with pytest.raises(BackendError) as caught:
         await signing_in.authenticate_user(TEST_EMAIL, "000000" if otp != "000000" else "111111")
-    assert caught.value.kind is ErrorKind.AUTH
+    assert caught.value.kind is ErrorKind.INVALID_INPUT  # the code, not the session: type it again
     user = await signing_in.authenticate_user(TEST_EMAIL, otp)
     assert (user.session_id, user.is_authenticated, user.tier) == (fresh.session_id, True, 1)
     assert (await signing_in.get_self_user()).email == TEST_EMAIL
