@@ -20,6 +20,20 @@ def parse_options(text: str) -> list[str]:
     return [m.group(2).strip() for m in _OPTION.finditer(text) if m.group(2).strip()]
 
 
+def numbered(options: list[str]) -> str:
+    """Options as keycap-numbered paragraphs (what :func:`parse_options` reads), for a service
+    that returns them as a list; one already numbered keeps its keycap."""
+    return "\n\n".join(
+        option if _OPTION.match(option) else f"{n}\ufe0f\u20e3 {option}"
+        for n, option in enumerate(options, 1)
+    )
+
+
+def pick_custom_id(number: int) -> str:
+    """The custom id of the button picking option ``number`` (1-based), as midjourney-proxy names it."""
+    return f"MJ::Job::PicReader::{number}"
+
+
 def pick_number(custom_id: str) -> int | None:
     """1-based option number a describe/shorten button picks, or None for other buttons."""
     match = _PICK.match(custom_id)
