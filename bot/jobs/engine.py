@@ -604,15 +604,22 @@ class JobEngine:
         call = _guarded(backend, job.id, "seed", seeder.seed(job.backend_task_id))
         return await _in_time(call, "/seed")
 
+    def offers_account_info(self, guild_id: int, channel_id: int) -> bool:
+        return self._info_account(guild_id, channel_id) is not None
+
+    def _info_account(self, guild_id: int, channel_id: int) -> Account | None:
+        """The usable account of this channel whose service tells its status, if any."""
+        kinds = kinds_with(Capability.ACCOUNT_INFO)
+        usable = (
+            a for a in self._accounts.shared(guild_id, channel_id, kinds) if self._accounts.usable(a.id)
+        )
+        return next(usable, None)
+
     async def account_info(self, guild_id: int, channel_id: int) -> tuple[str, Mapping[str, str]] | None:
         """The status of the service account this channel's jobs use, where its service tells it
         (``(service, fields)``); None where none does. Asked on demand only and kept
         ACCOUNT_INFO_SECONDS per account: the services ask not to be polled for it."""
-        kinds = kinds_with(Capability.ACCOUNT_INFO)
-        account = next(
-            (a for a in self._accounts.shared(guild_id, channel_id, kinds) if self._accounts.usable(a.id)),
-            None,
-        )
+        account = self._info_account(guild_id, channel_id)
         if account is None:
             return None
         backend = self._accounts.backend(account.id)
