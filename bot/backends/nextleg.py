@@ -63,7 +63,7 @@ from bot.domain import (
     SubmitResult,
     TaskSnapshot,
 )
-from bot.jobs.picks import numbered, pick_custom_id
+from bot.jobs.picks import numbered, pick_button
 
 log = logging.getLogger(__name__)
 
@@ -230,10 +230,7 @@ def _final_prompt(content: list[str] | dict[str, Any]) -> str:
 
 def _buttons(payload: MessagePayload) -> list[ResultButton]:
     if isinstance(payload.content, list):  # describe: one button per prompt, as Midjourney shows
-        return [
-            ResultButton(custom_id=pick_custom_id(n), label=str(n))
-            for n in range(1, len(payload.content) + 1)
-        ]
+        return [pick_button(n) for n in range(1, len(payload.content) + 1)]
     return label_buttons(payload.buttons, offered=frozenset({CUSTOM_ZOOM}))
 
 

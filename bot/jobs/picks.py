@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from bot.domain import ResultButton
+
 #: Our own button on a /describe result that imagines all four prompts.
 IMAGINE_ALL = "mjbot:imagine_all"
 
@@ -29,9 +31,9 @@ def numbered(options: list[str]) -> str:
     )
 
 
-def pick_custom_id(number: int) -> str:
-    """The custom id of the button picking option ``number`` (1-based), as midjourney-proxy names it."""
-    return f"MJ::Job::PicReader::{number}"
+def pick_button(number: int) -> ResultButton:
+    """The button picking option ``number`` (1-based), named as midjourney-proxy names it."""
+    return ResultButton(custom_id=f"MJ::Job::PicReader::{number}", emoji=f"{number}\ufe0f\u20e3")
 
 
 def pick_number(custom_id: str) -> int | None:
