@@ -350,6 +350,11 @@ DESCRIBED = [
 ]
 
 
+def seed_of(message_id: str) -> str:
+    """The seed of an image message: stable per message, like Midjourney's."""
+    return str(int.from_bytes(message_id.encode()[:4], "big"))
+
+
 def _zoom_ok(zoom: Any) -> bool:
     return isinstance(zoom, int | float) and not isinstance(zoom, bool) and 1 <= zoom <= 2
 
@@ -537,8 +542,7 @@ class FakeNextLeg(HostedFake):
         message = self._messages.get(str(body.get("messageId") or ""))
         if message is None or message.image is None or message.payload is None:
             return self._error(404, "Message not found")
-        #: Stable per message, like Midjourney's.
-        return web.json_response({"seed": str(int.from_bytes(message.id.encode()[:4], "big"))})
+        return web.json_response({"seed": seed_of(message.id)})
 
     async def _info(self, request: web.Request) -> web.Response:
         message = self._new_message({}, "info", "")
