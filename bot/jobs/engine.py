@@ -1478,10 +1478,7 @@ def _fresh_urls(job: Job, command: str) -> list[str]:
     if not urls:
         raise BackendError(ErrorKind.INVALID_INPUT, f"This job has no image links. Run {command} again.")
     if expired(urls):
-        raise BackendError(
-            ErrorKind.INVALID_INPUT,
-            f"The images' Discord links expired while the job waited. Run {command} again with the images.",
-        )
+        raise BackendError(ErrorKind.LINKS_EXPIRED, f"Upload the images with {command} again.")
     return urls
 
 

@@ -122,6 +122,7 @@ async def test_a_describe_that_waits_past_its_links_expiry_is_refused_with_uploa
         failed = await emu.wait_for_message(
             art.id, lambda m: "/describe" in m.content and "(Failed)" in m.content, 15
         )
-        assert "links expired while the job waited. Run /describe again with the images." in failed.content
+        assert "links to your images expired while the job waited" in failed.content
+        assert "Upload the images with /describe again." in failed.content
         assert [r for r in fake.requests if r.path == "/v2/describe"] == []
         assert emu.violations == []
