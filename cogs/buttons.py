@@ -21,7 +21,7 @@ from discord.ext import commands
 from bot.jobs.engine import UserError
 from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
 from cogs.aimg_flow import item_action_clicked
-from cogs.modals import REMIX_KINDS, REMIX_UNSUPPORTED, modal_for
+from cogs.modals import REMIX_KINDS, modal_for
 from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
@@ -91,6 +91,10 @@ class ResultButtonItem(
         if modal is not None:
             await interaction.response.send_modal(modal)  # a modal must be the first response
             return
+        if prefs.remix and not can_remix and parent.buttons[self.index].kind in REMIX_KINDS:
+            # With Remix on, Midjourney asks for a prompt this service cannot send: no job.
+            await interaction.response.send_message(bot.engine.cannot_remix(parent), ephemeral=True)
+            return
         reply = await defer_job_message(interaction)
         try:
             await bot.engine.press(
@@ -103,8 +107,6 @@ class ResultButtonItem(
         except UserError as exc:
             await refuse(interaction, str(exc))
             return
-        if prefs.remix and not can_remix and parent.buttons[self.index].kind in REMIX_KINDS:
-            await interaction.followup.send(REMIX_UNSUPPORTED, ephemeral=True)
         if interaction.message is not None:
             await bot.publisher.edit_view(parent, mark_pressed(interaction.message, self.custom_id))
 

@@ -519,6 +519,14 @@ class JobEngine:
             return False
         return Capability.REMIX in self._accounts.backend(job.account_id).capabilities
 
+    def cannot_remix(self, job: Job) -> str:
+        """The refusal of a button pressed with Remix on, where ``job``'s service takes no prompt."""
+        usable = job.account_id is not None and self._accounts.usable(job.account_id)
+        service = (
+            self._accounts.backend(job.account_id).service if usable and job.account_id else "This service"
+        )
+        return f"{service} {_cannot(Capability.REMIX)} Turn Remix off in /settings to use this button."
+
     async def cancel(self, job_id: int) -> Job:
         """Stop a queued or running job; the backend is asked to cancel too when it can."""
         async with self._job_locks[job_id]:
