@@ -86,14 +86,13 @@ class ResultButtonItem(
             )
             return
         prefs = await bot.engine.prefs(parent.guild_id, interaction.user.id)
-        can_remix = bot.engine.supports_remix(parent)
-        modal = modal_for(parent, self.index, prefs, can_remix=can_remix)
+        modal = modal_for(parent, self.index, prefs, can_remix=bot.engine.supports_remix(parent))
         if modal is not None:
             await interaction.response.send_modal(modal)  # a modal must be the first response
             return
-        if prefs.remix and not can_remix and parent.buttons[self.index].kind in REMIX_KINDS:
-            # With Remix on, Midjourney asks for a prompt this service cannot send: no job.
-            await interaction.response.send_message(bot.engine.cannot_remix(parent), ephemeral=True)
+        refusal = bot.engine.remix_refusal(parent) if prefs.remix else None
+        if refusal is not None and parent.buttons[self.index].kind in REMIX_KINDS:
+            await interaction.response.send_message(refusal, ephemeral=True)
             return
         reply = await defer_job_message(interaction)
         try:

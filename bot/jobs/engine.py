@@ -519,13 +519,17 @@ class JobEngine:
             return False
         return Capability.REMIX in self._accounts.backend(job.account_id).capabilities
 
-    def cannot_remix(self, job: Job) -> str:
-        """The refusal of a button pressed with Remix on, where ``job``'s service takes no prompt."""
-        usable = job.account_id is not None and self._accounts.usable(job.account_id)
-        service = (
-            self._accounts.backend(job.account_id).service if usable and job.account_id else "This service"
+    def remix_refusal(self, job: Job) -> str | None:
+        """Why ``job``'s buttons cannot be pressed with Remix on: its service keeps the account's
+        own Remix mode (so Midjourney asks for a prompt) but cannot send one. None when they can."""
+        if job.account_id is None or not self._accounts.usable(job.account_id):
+            return None
+        backend = self._accounts.backend(job.account_id)
+        if Capability.SETTINGS not in backend.capabilities or Capability.REMIX in backend.capabilities:
+            return None
+        return (
+            f"{backend.service} {_cannot(Capability.REMIX)} Turn Remix off in /settings to use this button."
         )
-        return f"{service} {_cannot(Capability.REMIX)} Turn Remix off in /settings to use this button."
 
     async def cancel(self, job_id: int) -> Job:
         """Stop a queued or running job; the backend is asked to cancel too when it can."""
