@@ -1484,7 +1484,7 @@ _FIELD_NAMES = {"negprompt": "negative prompt"}
 
 
 def _fresh_urls(job: Job, command: str) -> list[str]:
-    """The job's image URLs for a service that fetches them; INVALID_INPUT once Discord's
+    """The job's image URLs for a service that fetches them; LINKS_EXPIRED once Discord's
     signature on them has expired (the job waited too long in the queue)."""
     urls = job_urls(job)
     if not urls:
