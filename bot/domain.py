@@ -115,6 +115,9 @@ class ErrorKind(StrEnum):
     UNEXPECTED = "unexpected"
     #: The service cannot do what was asked (a capability it lacks): not the member's mistake.
     UNSUPPORTED = "unsupported"
+    #: The job's uploaded images can no longer be fetched: Discord's signed links to them expired
+    #: while the job waited (services that take images by URL).
+    LINKS_EXPIRED = "links_expired"
 
 
 #: What a member reads for each kind of failure: what happened, and what to do.
@@ -128,6 +131,8 @@ ERROR_SENTENCES: dict[ErrorKind, str] = {
     ErrorKind.INVALID_INPUT: "The image service rejected the request. Check the prompt and images.",
     ErrorKind.UNAVAILABLE: "The image service is unreachable right now. Try again in a few minutes.",
     ErrorKind.TIMEOUT: "The job took too long and was stopped. Try again.",
+    ErrorKind.LINKS_EXPIRED: "Discord's links to your images expired while the job waited. "
+    "Run the command again and upload the images again.",
     ErrorKind.UNEXPECTED: "The bot could not use the image service's answer, so it stopped the job. "
     "Try again; if it keeps happening, tell a server admin.",
     ErrorKind.UNSUPPORTED: "This channel's image service can't do that. "

@@ -22,7 +22,7 @@ from bot.domain import Job
 from bot.jobs.engine import UserError
 from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
 from cogs.aimg_flow import item_action_clicked
-from cogs.modals import modal_for
+from cogs.modals import REMIX_KINDS, modal_for
 from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
@@ -96,6 +96,10 @@ class ResultButtonItem(
         modal = modal_for(parent, self.index, prefs, can_remix=bot.engine.supports_remix(parent))
         if modal is not None:
             await interaction.response.send_modal(modal)  # a modal must be the first response
+            return
+        refusal = bot.engine.remix_refusal(parent) if prefs.remix else None
+        if refusal is not None and parent.buttons[self.index].kind in REMIX_KINDS:
+            await interaction.response.send_message(refusal, ephemeral=True)
             return
         reply = await defer_job_message(interaction)
         try:

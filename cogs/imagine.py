@@ -46,6 +46,7 @@ class Imagine(commands.Cog):
                 owner_id=interaction.user.id,
                 prompt=prompt,
                 images=images,
+                image_urls=[a.url for a in attachments or [] if a is not None],
                 params=params,
                 reply=reply,
             )

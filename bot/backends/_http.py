@@ -127,13 +127,14 @@ _LABEL_RULES: tuple[tuple[re.Pattern[str], JobKind, int], ...] = (
     (re.compile(r"^V[1-4]$"), JobKind.VARIATION, 1),
     (re.compile(r"^(Redo )?Upscale \("), JobKind.UPSCALE, 0),
     (re.compile(r"^(Vary \(|(🪄 )?Make Variations$)"), JobKind.VARIATION, 1),
-    (re.compile(r"^(Zoom Out |Make Square$)"), JobKind.ZOOM, 2),
+    (re.compile(r"^(Zoom Out |Make Square$|Custom Zoom$)"), JobKind.ZOOM, 2),
     (re.compile(r"^(⬅️|➡️|⬆️|⬇️)$"), JobKind.PAN, 3),
 )
 
-#: Buttons that need input this bot cannot collect yet (a zoom factor or prompt, a mask). Offering
-#: them would only produce a failed job, so they are left out of the results.
-NEEDS_INPUT = frozenset({"Custom Zoom", "Vary (Region)"})
+CUSTOM_ZOOM = "Custom Zoom"
+#: Buttons that need input (a zoom factor or prompt, a mask). Unless the backend can take it
+#: (``label_buttons(offered=…)``), offering them would only produce a failed job: left out.
+NEEDS_INPUT = frozenset({CUSTOM_ZOOM, "Vary (Region)"})
 
 
 def label_button(label: str) -> ResultButton:
@@ -151,12 +152,13 @@ def label_button(label: str) -> ResultButton:
     return ResultButton(custom_id=label, label=label, kind=kind, row=row)
 
 
-def label_buttons(labels: Iterable[str]) -> list[ResultButton]:
-    """The pressable buttons among ``labels``, in order, each once."""
+def label_buttons(labels: Iterable[str], offered: frozenset[str] = frozenset()) -> list[ResultButton]:
+    """The pressable buttons among ``labels``, in order, each once; of those that need input,
+    only the ``offered`` ones."""
     seen: set[str] = set()
     buttons = []
     for label in labels:
-        if label and label not in seen and label not in NEEDS_INPUT:
+        if label and label not in seen and (label not in NEEDS_INPUT or label in offered):
             seen.add(label)
             buttons.append(label_button(label))
     return buttons

@@ -26,12 +26,19 @@ class Capability(StrEnum):
     GENERATE = "generate"
     REMIX = "remix"
     FETCH_MANY = "fetch_many"
+    #: Blend and describe of images given by URL (the Discord attachment's), not by bytes.
+    BLEND_URLS = "blend_urls"
+    DESCRIBE_URL = "describe_url"
+    #: Custom Zoom: a button pressed with a prompt carrying ``--zoom`` (and ``--ar``).
+    CUSTOM_ZOOM = "custom_zoom"
     #: The seed of a finished task (Midjourney's ✉️).
     SEED = "seed"
     #: Jobs sent to the Niji bot instead of Midjourney's (midjourney-proxy's ``botType``).
     NIJI = "niji"
     #: A summary of the service's own accounts and queue (midjourney-proxy's), for admins.
     SERVICE_STATUS = "service_status"
+    #: The service account's own status (Midjourney's /info).
+    ACCOUNT_INFO = "account_info"
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,32 @@ class SupportsFetchMany(Protocol):
         ...
 
 
+class SupportsBlendUrls(Protocol):
+    async def blend_urls(
+        self,
+        urls: Sequence[str],
+        dimensions: Dimensions = "SQUARE",
+        *,
+        hook_url: str | None = None,
+        state: str = "",
+    ) -> SubmitResult: ...
+
+
+class SupportsDescribeUrl(Protocol):
+    async def describe_url(
+        self, url: str, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult: ...
+
+
+class SupportsCustomZoom(Protocol):
+    async def custom_zoom(
+        self, task_id: str, custom_id: str, prompt: str, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        """Press Custom Zoom ``custom_id`` of task ``task_id``; ``prompt`` ends with ``--zoom Z``
+        (1 to 2) and may carry ``--ar W:H``, as Midjourney's own Custom Zoom box does."""
+        ...
+
+
 class SupportsSeed(Protocol):
     async def seed(self, task_id: str) -> str:
         """The seed of finished task ``task_id``."""
@@ -175,6 +208,12 @@ class SupportsServiceStatus(Protocol):
 SEED_BUTTON = "mjbot:seed"
 
 
+class SupportsAccountInfo(Protocol):
+    async def account_info(self) -> Mapping[str, str]:
+        """The service account's status, as label → value (e.g. "Fast Time Remaining")."""
+        ...
+
+
 PROTOCOLS: Mapping[Capability, type] = {
     Capability.MODAL: SupportsModal,
     Capability.BLEND: SupportsBlend,
@@ -185,7 +224,11 @@ PROTOCOLS: Mapping[Capability, type] = {
     Capability.GENERATE: SupportsGenerate,
     Capability.REMIX: SupportsRemix,
     Capability.FETCH_MANY: SupportsFetchMany,
+    Capability.BLEND_URLS: SupportsBlendUrls,
+    Capability.DESCRIBE_URL: SupportsDescribeUrl,
+    Capability.CUSTOM_ZOOM: SupportsCustomZoom,
     Capability.SEED: SupportsSeed,
     Capability.NIJI: SupportsNiji,
     Capability.SERVICE_STATUS: SupportsServiceStatus,
+    Capability.ACCOUNT_INFO: SupportsAccountInfo,
 }

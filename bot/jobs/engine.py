@@ -27,9 +27,13 @@ from bot.backends.base import (
     SEED_BUTTON,
     Backend,
     Capability,
+    SupportsAccountInfo,
     SupportsBlend,
+    SupportsBlendUrls,
     SupportsCancel,
+    SupportsCustomZoom,
     SupportsDescribe,
+    SupportsDescribeUrl,
     SupportsFetchMany,
     SupportsGenerate,
     SupportsModal,
@@ -63,6 +67,7 @@ from bot.domain import (
 )
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
+from bot.jobs.image_urls import expired, job_urls, url_params
 from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
 from bot.jobs.prompt_rules import banned_term, text_problem
 from bot.logs import job_fields
@@ -191,6 +196,8 @@ class JobEngine:
         self._failures: Counter[int] = Counter()
         #: Why a resting account (see _quarantine_for_a_while) is out of rotation, for admins.
         self._resting: dict[int, str] = {}
+        #: Account id → (when, fields) of its last account_info answer.
+        self._account_info: dict[int, tuple[float, Mapping[str, str]]] = {}
         #: Per-member flood limit on new jobs and button presses (tests and the bench lift it).
         self.member_rate = MemberRate()
         #: Shutting down: queued jobs stay queued for the next start (see :meth:`drain`).
@@ -282,14 +289,17 @@ class JobEngine:
         owner_id: int,
         prompt: str = "",
         images: Sequence[bytes] = (),
+        image_urls: Sequence[str] = (),
         params: dict[str, str] | None = None,
         account_id: int | None = None,
         reply: Reply | None = None,
     ) -> Job:
         """Queue a new job (/imagine, /blend, /describe, /shorten, /aimg) and show it in the channel.
 
-        ``account_id`` pins the job to one account (a member's own linked account). ``reply`` is
-        the deferred response of the member's interaction, which becomes the job's message."""
+        ``image_urls`` are where ``images`` came from (their Discord attachment URLs, same order),
+        for services that fetch images by URL. ``account_id`` pins the job to one account (a
+        member's own linked account). ``reply`` is the deferred response of the member's
+        interaction, which becomes the job's message."""
         self.member_rate.check(guild_id, owner_id)
         prompt = prompt.strip()
         if kind in (JobKind.IMAGINE, JobKind.SHORTEN, JobKind.GENERATE) and not prompt:
@@ -323,7 +333,7 @@ class JobEngine:
             hook_secret=secrets.token_urlsafe(24),
             deadline=time.time() + self._settings.timeout_seconds,
             inputs=images,
-            params=params,
+            params={**(params or {}), **url_params(image_urls)} or None,
             account_id=account_id,
             reply=reply,
         )
@@ -543,6 +553,18 @@ class JobEngine:
             self._count_failed_call(account_id, exc)
             raise UserError(exc.user_message) from None
 
+    def remix_refusal(self, job: Job) -> str | None:
+        """Why ``job``'s buttons cannot be pressed with Remix on: its service keeps the account's
+        own Remix mode (so Midjourney asks for a prompt) but cannot send one. None when they can."""
+        if job.account_id is None or not self._accounts.usable(job.account_id):
+            return None
+        backend = self._accounts.backend(job.account_id)
+        if Capability.SETTINGS not in backend.capabilities or Capability.REMIX in backend.capabilities:
+            return None
+        return (
+            f"{backend.service} {_cannot(Capability.REMIX)} Turn Remix off in /settings to use this button."
+        )
+
     async def cancel(self, job_id: int) -> str | None:
         """Stop a queued or running job; the backend is asked to cancel too when it can. None
         when nothing runs at the service any more, else the service that may still finish it."""
@@ -670,6 +692,46 @@ class JobEngine:
             raise UserError(f"{names} has no {label} the bot can switch, so it is not offered here.")
         await self.set_prefs(guild_id, user_id, changed)
         return await self.settings(guild_id, user_id, channel_id)
+
+    async def seed(self, job: Job) -> str:
+        """The seed of finished ``job``, asked of the account that made it (Midjourney's ✉️)."""
+        if job.status is not JobStatus.SUCCESS or not job.image_url or job.backend_task_id is None:
+            raise UserError(f"Job #{job.id} has no finished image, so it has no seed.")
+        if job.account_id is None or not self._accounts.usable(job.account_id):
+            raise UserError(f"The account that made job #{job.id} is not available any more, so no seed.")
+        backend = self._accounts.backend(job.account_id)
+        seeder = _capable(backend, Capability.SEED, SupportsSeed, for_member=True)
+        call = _guarded(backend, job.id, "seed", seeder.seed(job.backend_task_id))
+        return await _in_time(call, "/seed")
+
+    def offers_account_info(self, guild_id: int, channel_id: int, only: BackendKind | None = None) -> bool:
+        return self._info_account(guild_id, channel_id, only) is not None
+
+    def _info_account(self, guild_id: int, channel_id: int, only: BackendKind | None) -> Account | None:
+        """The usable account of this channel (of kind ``only``, when the channel is kept to one)
+        whose service tells its status, if any."""
+        kinds = kinds_with(Capability.ACCOUNT_INFO) & ({only} if only else set(BackendKind))
+        usable = (
+            a for a in self._accounts.shared(guild_id, channel_id, kinds) if self._accounts.usable(a.id)
+        )
+        return next(usable, None)
+
+    async def account_info(
+        self, guild_id: int, channel_id: int, only: BackendKind | None = None
+    ) -> tuple[str, Mapping[str, str]] | None:
+        """The status of the service account this channel's jobs use, where its service tells it
+        (``(service, fields)``); None where none does. Asked on demand only and kept
+        ACCOUNT_INFO_SECONDS per account: the services ask not to be polled for it."""
+        account = self._info_account(guild_id, channel_id, only)
+        if account is None:
+            return None
+        backend = self._accounts.backend(account.id)
+        cached = self._account_info.get(account.id)
+        if cached is None or time.monotonic() - cached[0] > ACCOUNT_INFO_SECONDS:
+            call = _guarded(backend, 0, "account info", cast(SupportsAccountInfo, backend).account_info())
+            cached = (time.monotonic(), await _in_time(call, "/info"))
+            self._account_info[account.id] = cached
+        return backend.service, cached[1]
 
     # --------------------------------------------------------------------------- guild setup
 
@@ -857,17 +919,6 @@ class JobEngine:
     def is_seed(job: Job, index: int) -> bool:
         """Whether button ``index`` asks for the result's seed rather than start a job."""
         return 0 <= index < len(job.buttons) and job.buttons[index].custom_id == SEED_BUTTON
-
-    async def seed(self, job: Job) -> str:
-        """The seed of ``job``'s result, as its service tells it; a UserError when it cannot."""
-        if job.account_id is None or job.backend_task_id is None or not self._accounts.usable(job.account_id):
-            raise UserError("The account that made this image is not available any more.")
-        backend = self._accounts.backend(job.account_id)
-        try:
-            call = _capable(backend, Capability.SEED, SupportsSeed).seed(job.backend_task_id)
-            return await _guarded(backend, job.id, "seed", call)
-        except BackendError as exc:
-            raise UserError(exc.user_message) from None
 
     def item_backend(self, job: Job, index: int, user_id: int) -> tuple[AimgBackend, str]:
         """The client of the account that acts for ``user_id`` on ``job``'s item (the one that made
@@ -1233,6 +1284,18 @@ class JobEngine:
                 return await _capable(backend, Capability.REMIX, SupportsRemix).remix(
                     parent.backend_task_id, job.action_custom_id, prompt, hook_url=hook, state=state
                 )
+            if (
+                job.kind is JobKind.ZOOM
+                and job.params.get("prompt")
+                and Capability.CUSTOM_ZOOM in backend.capabilities
+            ):
+                return await cast(SupportsCustomZoom, backend).custom_zoom(
+                    parent.backend_task_id,
+                    job.action_custom_id,
+                    job.params["prompt"],
+                    hook_url=hook,
+                    state=state,
+                )
             result = await backend.action(
                 parent.backend_task_id, job.action_custom_id, hook_url=hook, state=state
             )
@@ -1252,9 +1315,20 @@ class JobEngine:
                 backend = _capable(backend, Capability.NIJI, SupportsNiji).for_niji()
         if job.kind is JobKind.BLEND:
             dimensions: Dimensions = _DIMENSIONS.get(job.params.get("dimensions", ""), "SQUARE")
+            if Capability.BLEND not in backend.capabilities and Capability.BLEND_URLS in backend.capabilities:
+                urls = _fresh_urls(job, "/blend")
+                return await cast(SupportsBlendUrls, backend).blend_urls(
+                    urls, dimensions, hook_url=hook, state=state
+                )
             blender = _capable(backend, Capability.BLEND, SupportsBlend)
             return await blender.blend(inputs, dimensions, hook_url=hook, state=state)
         if job.kind is JobKind.DESCRIBE:
+            if (
+                Capability.DESCRIBE not in backend.capabilities
+                and Capability.DESCRIBE_URL in backend.capabilities
+            ):
+                [url] = _fresh_urls(job, "/describe")
+                return await cast(SupportsDescribeUrl, backend).describe_url(url, hook_url=hook, state=state)
             describer = _capable(backend, Capability.DESCRIBE, SupportsDescribe)
             return await describer.describe(inputs[0], hook_url=hook, state=state)
         if job.kind is JobKind.SHORTEN:
@@ -1522,15 +1596,17 @@ _DIMENSIONS: dict[str, Dimensions] = {"PORTRAIT": "PORTRAIT", "SQUARE": "SQUARE"
 
 #: How long a member waits for a service's settings panel before being told it is not answering.
 SETTINGS_TIMEOUT = 30.0
+#: How long an account's /info answer is reused (seconds).
+ACCOUNT_INFO_SECONDS = 60.0
 
 
-async def _in_time(call: Awaitable[SettingsState]) -> SettingsState:
+async def _in_time(call: Awaitable[_T], command: str = "/settings") -> _T:
     try:
         async with asyncio.timeout(SETTINGS_TIMEOUT):
             return await call
     except TimeoutError:
         raise UserError(
-            "The image service did not answer in time. Try /settings again in a minute."
+            f"The image service did not answer in time. Try {command} again in a minute."
         ) from None
     except BackendError as exc:
         raise UserError(exc.user_message) from None
@@ -1550,6 +1626,11 @@ _CAPABILITY_OF: dict[JobKind, Capability] = {
 }
 #: Jobs that start a task of their own at the service (not a button's follow-up).
 _NEW_TASK_KINDS = frozenset({JobKind.IMAGINE, JobKind.BLEND, JobKind.DESCRIBE, JobKind.SHORTEN})
+#: The capability that does a job kind's work from the images' URLs instead of their bytes.
+_URL_CAPABILITY_OF: dict[JobKind, Capability] = {
+    JobKind.BLEND: Capability.BLEND_URLS,
+    JobKind.DESCRIBE: Capability.DESCRIBE_URL,
+}
 #: The accounts each kind of job is meant for: AIMG generations on AIMG accounts only.
 _KINDS_FOR: dict[JobKind, frozenset[BackendKind]] = {
     kind: _AIMG if kind is JobKind.GENERATE else _MIDJOURNEY for kind in JobKind
@@ -1559,7 +1640,10 @@ _KINDS_FOR: dict[JobKind, frozenset[BackendKind]] = {
 def _backend_kinds(kind: JobKind) -> frozenset[BackendKind]:
     """The accounts a new job of ``kind`` may run on: meant for it, and declaring what it needs."""
     capability = _CAPABILITY_OF.get(kind)
-    return _KINDS_FOR[kind] & kinds_with(capability) if capability else _KINDS_FOR[kind]
+    if capability is None:
+        return _KINDS_FOR[kind]
+    by_url = _URL_CAPABILITY_OF.get(kind)
+    return _KINDS_FOR[kind] & (kinds_with(capability) | (kinds_with(by_url) if by_url else frozenset()))
 
 
 def _job_kinds(kind: JobKind, channel_id: int, config: GuildConfig) -> frozenset[BackendKind]:
@@ -1571,6 +1655,17 @@ def _job_kinds(kind: JobKind, channel_id: int, config: GuildConfig) -> frozenset
 
 #: What a member calls a generation field, in a refusal.
 _FIELD_NAMES = {"negprompt": "negative prompt"}
+
+
+def _fresh_urls(job: Job, command: str) -> list[str]:
+    """The job's image URLs for a service that fetches them; LINKS_EXPIRED once Discord's
+    signature on them has expired (the job waited too long in the queue)."""
+    urls = job_urls(job)
+    if not urls:
+        raise BackendError(ErrorKind.INVALID_INPUT, f"This job has no image links. Run {command} again.")
+    if expired(urls):
+        raise BackendError(ErrorKind.LINKS_EXPIRED, f"Upload the images with {command} again.")
+    return urls
 
 
 def _check_text(text: str, what: str = "prompt") -> None:
@@ -1611,9 +1706,13 @@ _ABILITIES: dict[Capability, str] = {
     Capability.GENERATE: "generate with these parameters",
     Capability.REMIX: "remix prompts",
     Capability.FETCH_MANY: "list jobs",
-    Capability.SEED: "tell seeds",
+    Capability.BLEND_URLS: "blend images",
+    Capability.DESCRIBE_URL: "describe images",
+    Capability.CUSTOM_ZOOM: "zoom by a custom amount",
+    Capability.SEED: "tell a job's seed",
     Capability.NIJI: "use the Niji bot",
     Capability.SERVICE_STATUS: "show its own accounts and queue",
+    Capability.ACCOUNT_INFO: "show its account's status",
 }
 
 
@@ -1629,11 +1728,15 @@ def _cannot(capability: Capability) -> str:
 _P = TypeVar("_P")
 
 
-def _capable(backend: Backend, capability: Capability, protocol: Callable[..., _P]) -> _P:
+def _capable(
+    backend: Backend, capability: Capability, protocol: Callable[..., _P], *, for_member: bool = False
+) -> _P:
     """``backend`` as ``protocol`` when its class declares ``capability`` (whose methods the
-    tests check against the protocol), else BackendError(UNSUPPORTED) naming the service."""
+    tests check against the protocol), else BackendError(UNSUPPORTED) naming the service (a
+    UserError ``for_member``: a command the member is waiting on)."""
     if capability not in backend.capabilities:
-        raise BackendError(ErrorKind.UNSUPPORTED, f"{backend.service} {_cannot(capability)}")
+        sentence = f"{backend.service} {_cannot(capability)}"
+        raise UserError(sentence) if for_member else BackendError(ErrorKind.UNSUPPORTED, sentence)
     return cast(_P, backend)
 
 
