@@ -629,7 +629,9 @@ class MjProxyBackend:
     async def seed(self, task_id: str) -> str:
         """The seed of a finished task (C#'s ``/task/{id}/image-seed``; the others have no such call)."""
         if self.flavour != "csharp":
-            raise BackendError(ErrorKind.INVALID_INPUT, "This midjourney-proxy cannot tell seeds.")
+            raise BackendError(
+                ErrorKind.UNSUPPORTED, f"{self.service} can't tell a job's seed from the bot yet."
+            )
         response = await self._request("GET", f"/task/{task_id}/image-seed")
         vo = try_validate(SubmitResultVO, self._json(response, allow_empty=False))
         if vo is None:
