@@ -36,9 +36,9 @@ def modal_for(job: Job, index: int, prefs: UserPrefs, *, can_remix: bool) -> dis
     ``can_remix``: the job's service can take an edited prompt for its buttons.
     """
     button = job.buttons[index]
-    if button.custom_id.startswith("MJ::CustomZoom::"):
+    if button.is_custom_zoom:
         return ZoomModal(job, index)
-    if button.custom_id.startswith("MJ::Inpaint::"):
+    if button.is_vary_region:
         return RegionModal(job, index)
     if button.custom_id == USE_SETTINGS:
         return SettingsModal(job, index)

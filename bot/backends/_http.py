@@ -131,8 +131,8 @@ _LABEL_RULES: tuple[tuple[re.Pattern[str], JobKind, int], ...] = (
     (re.compile(r"^(⬅️|➡️|⬆️|⬇️)$"), JobKind.PAN, 3),
 )
 
-#: Buttons that need input this bot cannot collect yet (a zoom factor or prompt, a mask). Offering
-#: them would only produce a failed job, so they are left out of the results.
+#: Buttons that need input sent with the button call (a zoom prompt, a mask). Left out of the
+#: results of a service that cannot take it, where they would only produce a failed job.
 NEEDS_INPUT = frozenset({"Custom Zoom", "Vary (Region)"})
 
 
@@ -151,12 +151,13 @@ def label_button(label: str) -> ResultButton:
     return ResultButton(custom_id=label, label=label, kind=kind, row=row)
 
 
-def label_buttons(labels: Iterable[str]) -> list[ResultButton]:
-    """The pressable buttons among ``labels``, in order, each once."""
+def label_buttons(labels: Iterable[str], *, with_input: bool = False) -> list[ResultButton]:
+    """The pressable buttons among ``labels``, in order, each once; those in NEEDS_INPUT only
+    ``with_input`` (the service takes a prompt or mask with the button)."""
     seen: set[str] = set()
     buttons = []
     for label in labels:
-        if label and label not in seen and label not in NEEDS_INPUT:
+        if label and label not in seen and (with_input or label not in NEEDS_INPUT):
             seen.add(label)
             buttons.append(label_button(label))
     return buttons

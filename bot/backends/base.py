@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol
 
 import httpx
 
-from bot.domain import Account, Dimensions, SettingsState, SubmitResult, TaskSnapshot
+from bot.domain import Account, Dimensions, ServiceAccount, SettingsState, SubmitResult, TaskSnapshot
 
 
 class Capability(StrEnum):
@@ -26,6 +26,19 @@ class Capability(StrEnum):
     GENERATE = "generate"
     REMIX = "remix"
     FETCH_MANY = "fetch_many"
+    #: Blend and describe of images given by URL (the Discord attachment's), not by bytes.
+    BLEND_URLS = "blend_urls"
+    DESCRIBE_URL = "describe_url"
+    #: Custom Zoom: a button pressed with a prompt carrying ``--zoom`` (and ``--ar``).
+    CUSTOM_ZOOM = "custom_zoom"
+    #: The seed of a finished task (Midjourney's ✉️).
+    SEED = "seed"
+    #: The service account's own status (Midjourney's /info).
+    ACCOUNT_INFO = "account_info"
+    #: Vary (Region): a button pressed with the member's mask (and prompt).
+    VARY_REGION = "vary_region"
+    #: The Midjourney accounts the service drives for this token, and their moderation holds.
+    SERVICE_ACCOUNTS = "service_accounts"
 
 
 @dataclass(frozen=True)
@@ -144,6 +157,70 @@ class SupportsFetchMany(Protocol):
         ...
 
 
+class SupportsBlendUrls(Protocol):
+    async def blend_urls(
+        self,
+        urls: Sequence[str],
+        dimensions: Dimensions = "SQUARE",
+        *,
+        hook_url: str | None = None,
+        state: str = "",
+    ) -> SubmitResult: ...
+
+
+class SupportsDescribeUrl(Protocol):
+    async def describe_url(
+        self, url: str, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult: ...
+
+
+class SupportsCustomZoom(Protocol):
+    async def custom_zoom(
+        self, task_id: str, custom_id: str, prompt: str, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        """Press Custom Zoom ``custom_id`` of task ``task_id``; ``prompt`` ends with ``--zoom Z``
+        (1 to 2) and may carry ``--ar W:H``, as Midjourney's own Custom Zoom box does."""
+        ...
+
+
+class SupportsSeed(Protocol):
+    async def seed(self, task_id: str) -> str:
+        """The seed of finished task ``task_id``."""
+        ...
+
+
+class SupportsAccountInfo(Protocol):
+    async def account_info(self) -> Mapping[str, str]:
+        """The service account's status, as label → value (e.g. "Fast Time Remaining")."""
+        ...
+
+
+class SupportsVaryRegion(Protocol):
+    async def vary_region(
+        self,
+        task_id: str,
+        custom_id: str,
+        mask_png: bytes,
+        prompt: str | None = None,
+        *,
+        hook_url: str | None = None,
+        state: str = "",
+    ) -> SubmitResult:
+        """Press Vary (Region) ``custom_id`` of task ``task_id`` with the member's mask (white:
+        the part to repaint) and, with Remix, a new prompt."""
+        ...
+
+
+class SupportsServiceAccounts(Protocol):
+    async def service_accounts(self) -> list[ServiceAccount]:
+        """The Midjourney accounts the service drives for this account's jobs."""
+        ...
+
+    async def reset_service_account(self, name: str) -> None:
+        """Ask the service to put its held account ``name`` back into rotation."""
+        ...
+
+
 PROTOCOLS: Mapping[Capability, type] = {
     Capability.MODAL: SupportsModal,
     Capability.BLEND: SupportsBlend,
@@ -154,4 +231,11 @@ PROTOCOLS: Mapping[Capability, type] = {
     Capability.GENERATE: SupportsGenerate,
     Capability.REMIX: SupportsRemix,
     Capability.FETCH_MANY: SupportsFetchMany,
+    Capability.BLEND_URLS: SupportsBlendUrls,
+    Capability.DESCRIBE_URL: SupportsDescribeUrl,
+    Capability.CUSTOM_ZOOM: SupportsCustomZoom,
+    Capability.SEED: SupportsSeed,
+    Capability.ACCOUNT_INFO: SupportsAccountInfo,
+    Capability.VARY_REGION: SupportsVaryRegion,
+    Capability.SERVICE_ACCOUNTS: SupportsServiceAccounts,
 }

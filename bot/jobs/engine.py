@@ -27,14 +27,18 @@ from bot.backends.base import (
     Backend,
     Capability,
     SupportsBlend,
+    SupportsBlendUrls,
     SupportsCancel,
+    SupportsCustomZoom,
     SupportsDescribe,
+    SupportsDescribeUrl,
     SupportsFetchMany,
     SupportsGenerate,
     SupportsModal,
     SupportsRemix,
     SupportsSettings,
     SupportsShorten,
+    SupportsVaryRegion,
 )
 from bot.config import JobSettings
 from bot.crypto import SECRET_LOST
@@ -70,6 +74,8 @@ log = logging.getLogger(__name__)
 
 #: Longest prompt accepted; Midjourney's own limit is about 6000 characters.
 MAX_PROMPT_CHARS = 4000
+#: A job's param holding its input images' URLs, one a line (see JobEngine.submit).
+IMAGE_URLS = "image_urls"
 #: Seconds before retrying an account that said its queue is full (jittered ±25%).
 QUEUE_FULL_BACKOFF = 5.0
 #: Our own button on a GENERATE result: reopen its parameters in a modal for a new generation.
@@ -272,13 +278,16 @@ class JobEngine:
         prompt: str = "",
         images: Sequence[bytes] = (),
         params: dict[str, str] | None = None,
+        image_urls: Sequence[str] = (),
         account_id: int | None = None,
         reply: Reply | None = None,
     ) -> Job:
         """Queue a new job (/imagine, /blend, /describe, /shorten, /aimg) and show it in the channel.
 
-        ``account_id`` pins the job to one account (a member's own linked account). ``reply`` is
-        the deferred response of the member's interaction, which becomes the job's message."""
+        ``image_urls`` are where ``images`` came from (their Discord CDN URLs), for services that
+        take images by URL (``BLEND_URLS``, ``DESCRIBE_URL``). ``account_id`` pins the job to one
+        account (a member's own linked account). ``reply`` is the deferred response of the
+        member's interaction, which becomes the job's message."""
         self.member_rate.check(guild_id, owner_id)
         prompt = prompt.strip()
         if kind in (JobKind.IMAGINE, JobKind.SHORTEN, JobKind.GENERATE) and not prompt:
@@ -292,6 +301,8 @@ class JobEngine:
             raise UserError("Blend needs 2 to 5 images.")
         if kind is JobKind.DESCRIBE and len(images) != 1:
             raise UserError("Describe needs exactly one image.")
+        if image_urls:
+            params = {**(params or {}), IMAGE_URLS: "\n".join(image_urls)}
         config = await self._store.guild_config(guild_id)
         if account_id is None:
             self._check_served(config, guild_id, channel_id, kind)
@@ -1062,10 +1073,23 @@ class JobEngine:
             parent = await self._store.get_job(job.parent_job_id) if job.parent_job_id else None
             if parent is None or parent.backend_task_id is None:
                 raise BackendError(ErrorKind.NOT_FOUND, "the original job is gone")
-            if job.params.get("remix") and job.params.get("prompt"):
-                prompt = job.params["prompt"]
+            task, button, prompt = (
+                parent.backend_task_id,
+                ResultButton(custom_id=job.action_custom_id),
+                job.params.get("prompt"),
+            )
+            if job.params.get("remix") and prompt:
                 return await _capable(backend, Capability.REMIX, SupportsRemix).remix(
-                    parent.backend_task_id, job.action_custom_id, prompt, hook_url=hook, state=state
+                    task, button.custom_id, prompt, hook_url=hook, state=state
+                )
+            # Services that take the modal's answer with the button call (no MODAL step).
+            if inputs and button.is_vary_region and Capability.VARY_REGION in backend.capabilities:
+                return await cast(SupportsVaryRegion, backend).vary_region(
+                    task, button.custom_id, inputs[0], prompt, hook_url=hook, state=state
+                )
+            if prompt and button.is_custom_zoom and Capability.CUSTOM_ZOOM in backend.capabilities:
+                return await cast(SupportsCustomZoom, backend).custom_zoom(
+                    task, button.custom_id, prompt, hook_url=hook, state=state
                 )
             result = await backend.action(
                 parent.backend_task_id, job.action_custom_id, hook_url=hook, state=state
@@ -1080,11 +1104,19 @@ class JobEngine:
                 prompt = job.params.get("prompt") or result.final_prompt or parent.prompt
                 result = await confirm.modal(result.task_id, prompt, inputs[0] if inputs else None)
             return result
+        urls = [u for u in job.params.get(IMAGE_URLS, "").split("\n") if u]
         if job.kind is JobKind.BLEND:
             dimensions: Dimensions = _DIMENSIONS.get(job.params.get("dimensions", ""), "SQUARE")
+            if urls and Capability.BLEND_URLS in backend.capabilities:
+                by_url = cast(SupportsBlendUrls, backend)
+                return await by_url.blend_urls(urls, dimensions, hook_url=hook, state=state)
             blender = _capable(backend, Capability.BLEND, SupportsBlend)
             return await blender.blend(inputs, dimensions, hook_url=hook, state=state)
         if job.kind is JobKind.DESCRIBE:
+            if urls and Capability.DESCRIBE_URL in backend.capabilities:
+                return await cast(SupportsDescribeUrl, backend).describe_url(
+                    urls[0], hook_url=hook, state=state
+                )
             describer = _capable(backend, Capability.DESCRIBE, SupportsDescribe)
             return await describer.describe(inputs[0], hook_url=hook, state=state)
         if job.kind is JobKind.SHORTEN:
@@ -1367,6 +1399,11 @@ _CAPABILITY_OF: dict[JobKind, Capability] = {
     JobKind.SHORTEN: Capability.SHORTEN,
     JobKind.GENERATE: Capability.GENERATE,
 }
+#: What a service that takes images by URL declares instead (the job's IMAGE_URLS param).
+_URL_CAPABILITY_OF: dict[JobKind, Capability] = {
+    JobKind.BLEND: Capability.BLEND_URLS,
+    JobKind.DESCRIBE: Capability.DESCRIBE_URL,
+}
 #: The accounts each kind of job is meant for: AIMG generations on AIMG accounts only.
 _KINDS_FOR: dict[JobKind, frozenset[BackendKind]] = {
     kind: _AIMG if kind is JobKind.GENERATE else _MIDJOURNEY for kind in JobKind
@@ -1376,7 +1413,10 @@ _KINDS_FOR: dict[JobKind, frozenset[BackendKind]] = {
 def _backend_kinds(kind: JobKind) -> frozenset[BackendKind]:
     """The accounts a new job of ``kind`` may run on: meant for it, and declaring what it needs."""
     capability = _CAPABILITY_OF.get(kind)
-    return _KINDS_FOR[kind] & kinds_with(capability) if capability else _KINDS_FOR[kind]
+    if capability is None:
+        return _KINDS_FOR[kind]
+    by_url = _URL_CAPABILITY_OF.get(kind)
+    return _KINDS_FOR[kind] & (kinds_with(capability) | (kinds_with(by_url) if by_url else frozenset()))
 
 
 def _job_kinds(kind: JobKind, channel_id: int, config: GuildConfig) -> frozenset[BackendKind]:
@@ -1428,6 +1468,13 @@ _ABILITIES: dict[Capability, str] = {
     Capability.GENERATE: "generate with these parameters",
     Capability.REMIX: "remix prompts",
     Capability.FETCH_MANY: "list jobs",
+    Capability.BLEND_URLS: "blend images",
+    Capability.DESCRIBE_URL: "describe images",
+    Capability.CUSTOM_ZOOM: "custom zoom",
+    Capability.SEED: "show seeds",
+    Capability.ACCOUNT_INFO: "show the account's /info",
+    Capability.VARY_REGION: "vary a region",
+    Capability.SERVICE_ACCOUNTS: "list its Midjourney accounts",
 }
 
 
