@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 
-from bot.backends import check_options, kinds_with, service_name
+from bot.backends import check_options, kinds_with, prompt_limit, service_name
 from bot.backends.aimg import AimgBackend, parse_verb, vote_of, vote_verb
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
@@ -306,6 +306,7 @@ class JobEngine:
         config = await self._store.guild_config(guild_id)
         if account_id is None:
             self._check_served(config, guild_id, channel_id, kind)
+            self._check_length(config, guild_id, channel_id, kind, prompt)
         # An /imagine is checked as it will be sent: with the member's settings flags and suffix.
         banning = bool(config.banned_words or config.banned_patterns)
         sent = (
@@ -347,6 +348,15 @@ class JobEngine:
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
         names = " and ".join(sorted(service_name(k) for k in here))
         raise UserError(f"{names} {_cannot(capability)} Ask a server admin for another image service.")
+
+    def _check_length(
+        self, config: GuildConfig, guild_id: int, channel_id: int, kind: JobKind, prompt: str
+    ) -> None:
+        """Refuse a prompt longer than a service here takes (the job may go to any of them)."""
+        kinds = _job_kinds(kind, channel_id, config)
+        for account in self._accounts.shared(guild_id, channel_id, kinds):
+            if account.enabled:
+                _check_prompt_fits(account.kind, prompt)
 
     async def _check_allowed(
         self, config: GuildConfig, guild_id: int, channel_id: int, owner_id: int, prompt: str, sent: str
@@ -430,6 +440,9 @@ class JobEngine:
                 "The account that made this image is not available any more, so its buttons cannot work. "
                 "Run /imagine again."
             )
+        acting = self._accounts.get(account_id)
+        if prompt and acting is not None:
+            _check_prompt_fits(acting.kind, prompt.strip())
         job = await self._store.create_job(
             guild_id=parent.guild_id,
             channel_id=channel_id,
@@ -1434,6 +1447,15 @@ def _check_text(text: str, what: str = "prompt") -> None:
     problem = text_problem(text, what)
     if problem:
         raise UserError(problem)
+
+
+def _check_prompt_fits(kind: BackendKind, prompt: str) -> None:
+    limit = prompt_limit(kind)
+    if limit is not None and len(prompt) > limit:
+        raise UserError(
+            f"Your prompt has {len(prompt)} characters; {service_name(kind)}, the image service here, "
+            f"takes at most {limit}. Shorten it."
+        )
 
 
 def _used_prompt(job: Job, snap: TaskSnapshot) -> str:

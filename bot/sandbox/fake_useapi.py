@@ -366,7 +366,7 @@ class FakeUseApi(HostedFake):
                 400, f"Job {jobid} status is {job.status}, only executing jobs can be cancelled"
             )
         job.status, job.updated = "cancelled", iso_now()
-        await self._reply(job)
+        self._spawn(self._reply(job))  # the callback comes from useapi's worker, after this answer
         return web.json_response({"jobid": jobid, "status": "cancelled", "code": 200})
 
     async def _get_job(self, request: web.Request) -> web.Response:
