@@ -36,6 +36,7 @@ from bot.backends.base import (
     SupportsGenerate,
     SupportsModal,
     SupportsRemix,
+    SupportsServiceAccounts,
     SupportsSettings,
     SupportsShorten,
     SupportsVaryRegion,
@@ -56,6 +57,7 @@ from bot.domain import (
     JobStatus,
     Reply,
     ResultButton,
+    ServiceAccount,
     SettingsState,
     SubmitResult,
     TaskSnapshot,
@@ -715,8 +717,9 @@ class JobEngine:
         await self._store.audit(guild_id, user_id, "account remove", name)
         await self.reload_accounts()
 
-    async def reset_account(self, guild_id: int, user_id: int, name: str) -> Account:
-        """Put a quarantined account back into rotation (config-file accounts too)."""
+    async def reset_account(self, guild_id: int, user_id: int, name: str) -> str:
+        """Put a quarantined account back into rotation (config-file accounts too), and ask its
+        service to release the Midjourney accounts it holds for moderation; a sentence saying so."""
         account = await self._store.get_account(guild_id, name)
         if account is None or account.source == MEMBER_SOURCE:
             raise UserError(f"This server has no account named {name!r}. See /setup account list.")
@@ -725,11 +728,61 @@ class JobEngine:
                 f"The secret of {name!r} was sealed with another key: "
                 "enter it again with /setup account secret."
             )
+        released = await self._release_held(account)
         await self._store.set_account_quarantine(account.id, None)
         self._accounts.quarantine(account.id, None)
         await self._store.audit(guild_id, user_id, "account reset", name)
         self._spawn(self._dispatch(guild_id))
-        return account
+        return f"**{name}** is back in rotation.{released}"
+
+    async def _release_held(self, account: Account) -> str:
+        """Reset, at the service, the Midjourney accounts it holds for this account; what was done,
+        as a sentence to append ("" when nothing was held)."""
+        try:
+            held = [s.name for s in await self.service_accounts(account) if s.hold]
+            resetter = cast(SupportsServiceAccounts, self._accounts.backend(account.id))
+            for channel in held:
+                async with asyncio.timeout(PROBE_SECONDS):
+                    await resetter.reset_service_account(channel)
+        except (BackendError, TimeoutError):
+            return (
+                " The service could not be asked to release its held Midjourney accounts: check "
+                "/setup account test, then reset again."
+            )
+        if not held:
+            return ""
+        return f" The service was asked to put {', '.join(held)} back into rotation too."
+
+    async def service_accounts(self, account: Account) -> list[ServiceAccount]:
+        """The Midjourney accounts the account's service drives for it ([] when its service keeps
+        none); BackendError when they cannot be read within PROBE_SECONDS."""
+        backend = self._accounts.backend(account.id)
+        if Capability.SERVICE_ACCOUNTS not in backend.capabilities:
+            return []
+        call = cast(SupportsServiceAccounts, backend).service_accounts()
+        try:
+            async with asyncio.timeout(PROBE_SECONDS):
+                return await _guarded(backend, 0, "service_accounts", call)
+        except TimeoutError:
+            raise BackendError(ErrorKind.TIMEOUT, "no answer in time") from None
+
+    async def service_status(self, guild_id: int) -> dict[int, list[ServiceAccount] | None]:
+        """For each of the guild's accounts whose service lists its Midjourney accounts: that
+        list, or None when it could not be read."""
+
+        async def read(account: Account) -> list[ServiceAccount] | None:
+            try:
+                return await self.service_accounts(account)
+            except BackendError:
+                return None
+
+        listing = [
+            account
+            for account, _ in await self.accounts(guild_id)
+            if Capability.SERVICE_ACCOUNTS in self._accounts.backend(account.id).capabilities
+        ]
+        found = await asyncio.gather(*(read(a) for a in listing))
+        return {account.id: status for account, status in zip(listing, found, strict=True)}
 
     async def test_account(self, guild_id: int, name: str) -> str:
         """Call the account's service cheaply; a sentence saying whether it works."""
@@ -739,6 +792,13 @@ class JobEngine:
         problem = await probe(self._accounts.backend(account.id))
         if problem == PROBE_REFUSED:
             problem += " Replace them: /setup account secret."
+        if problem is None:
+            try:
+                held = [s for s in await self.service_accounts(account) if s.hold]
+            except BackendError:
+                problem = "the service's list of Midjourney accounts could not be read."
+            else:
+                problem = held_sentence(held[0]) if held else None
         return f"❌ {name}: {problem}" if problem else f"✅ {name}: {PROBE_OK}"
 
     async def record_message(self, job_id: int, message_id: int) -> None:
@@ -1379,6 +1439,15 @@ async def probe(backend: Backend, timeout: float = PROBE_SECONDS) -> str | None:
         if exc.kind is not ErrorKind.NOT_FOUND:
             return "the service is unreachable or gave no usable answer. Check the base URL."
     return None
+
+
+def held_sentence(held: ServiceAccount) -> str:
+    """What a moderation hold at the service means for an admin (its message: one short line)."""
+    message = " ".join((held.hold or "").split())[:200]
+    return (
+        f"Midjourney holds account {held.name} for moderation or a CAPTCHA (“{message}”). Clear it in "
+        "Discord, then /setup account reset."
+    )
 
 
 _DIMENSIONS: dict[str, Dimensions] = {"PORTRAIT": "PORTRAIT", "SQUARE": "SQUARE", "LANDSCAPE": "LANDSCAPE"}

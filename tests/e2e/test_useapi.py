@@ -17,6 +17,7 @@ from bot.sandbox.discord import Message
 from bot.sandbox.fake_useapi import FakeUseApi
 from bot.sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, custom_id, is_result, png_bytes
+from tests.e2e.test_setup import _reply
 
 CHANNEL = "1100000000000000001"
 
@@ -232,4 +233,35 @@ async def test_a_prompt_over_2048_characters_is_refused_with_the_limit(
         assert [
             len(str(r.json["prompt"])) for r in fake.requests if r.path == "/v2/jobs/imagine" and r.json
         ] == [2048]
+        assert emu.violations == []
+
+
+async def test_setup_shows_a_moderation_hold_and_reset_releases_it_at_the_service(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    fake = FakeUseApi(step_seconds=0.02)
+    fake.hold_for_moderation(CHANNEL, "Please verify you are **human**")
+    async with Running(_box(make_sandbox, fake)) as box:
+        emu = box.emulator
+        alice, art = emu.world.admin, emu.channel("art")
+
+        async def setup(subcommand: str, **options: str) -> str:
+            return await _reply(
+                box, await emu.slash(alice.id, art.id, "setup", subcommand=subcommand, **options)
+            )
+
+        held = f"Midjourney holds account {CHANNEL} for moderation or a CAPTCHA"
+        listing = await setup("account list")
+        assert held in listing
+        assert "Please verify you are" in listing and "**human**" not in listing  # text, not markdown
+        assert (await setup("account test", name="useapi")).startswith(f"❌ useapi: {held}")
+        assert f"Midjourney holds {CHANNEL}" in await setup("show")
+        reset = await setup("account reset", name="useapi")
+        assert reset == (
+            f"**useapi** is back in rotation. The service was asked to put {CHANNEL} back into rotation too."
+        )
+        assert fake.accounts[CHANNEL].pending_mod_message is None
+        assert fake.count(f"/v2/account/midjourney/{CHANNEL}/reset", method="POST") == 1
+        assert "in rotation, max 3 jobs" in await setup("account list")
+        assert (await setup("account test", name="useapi")).startswith("✅ useapi")
         assert emu.violations == []
