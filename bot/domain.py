@@ -123,6 +123,9 @@ class ErrorKind(StrEnum):
     #: The backend's client raised something other than a BackendError (an answer it could not
     #: read, or its own bug): the job is failed, never retried.
     UNEXPECTED = "unexpected"
+    #: The job's uploaded images can no longer be fetched: Discord's signed links to them expired
+    #: while the job waited (services that take images by URL).
+    LINKS_EXPIRED = "links_expired"
 
 
 #: What a member reads for each kind of failure: what happened, and what to do.
@@ -136,6 +139,8 @@ ERROR_SENTENCES: dict[ErrorKind, str] = {
     ErrorKind.INVALID_INPUT: "The image service rejected the request. Check the prompt and images.",
     ErrorKind.UNAVAILABLE: "The image service is unreachable right now. Try again in a few minutes.",
     ErrorKind.TIMEOUT: "The job took too long and was stopped. Try again.",
+    ErrorKind.LINKS_EXPIRED: "Discord's links to your images expired while the job waited. "
+    "Run the command again and upload the images again.",
     ErrorKind.UNEXPECTED: "The bot could not use the image service's answer, so it stopped the job. "
     "Try again; if it keeps happening, tell a server admin.",
 }

@@ -39,8 +39,6 @@ class Imagine(commands.Cog):
         assert interaction.channel_id is not None
         try:
             images = await read_images(attachments or [])
-            # Services that take images by URL get the attachments' own (Discord's CDN).
-            urls = [a.url for a in attachments or [] if a is not None]
             await self.bot.engine.submit(
                 kind,
                 guild_id=interaction.guild_id,
@@ -48,7 +46,7 @@ class Imagine(commands.Cog):
                 owner_id=interaction.user.id,
                 prompt=prompt,
                 images=images,
-                image_urls=urls,
+                image_urls=[a.url for a in attachments or [] if a is not None],
                 params=params,
                 reply=reply,
             )

@@ -1,4 +1,4 @@
-"""Commands for members about their own jobs: /info, /jobs, /show and /cancel."""
+"""Commands for members about their own jobs: /info, /jobs, /show, /cancel and /seed."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from bot.app import MjBot
 
 PAGE_SIZE = 10
+#: The account fields /info shows, in this order, where the service reports them.
+ACCOUNT_FIELDS = (
+    "Fast Time Remaining",
+    "Job Mode",
+    "Queued Jobs (fast)",
+    "Queued Jobs (relax)",
+    "Subscription",
+    "Visibility Mode",
+)
 _STATUS = {
     JobStatus.QUEUED: "⏳ waiting",
     JobStatus.SUBMITTED: "⏳ starting",
@@ -90,7 +99,28 @@ class Member(commands.Cog):
             inline=False,
         )
         embed.add_field(name="This channel", value=here, inline=False)
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await self._send_with_account(interaction, embed)
+
+    async def _send_with_account(self, interaction: discord.Interaction[Any], embed: discord.Embed) -> None:
+        """Send /info's embed with an "Account" field where the channel's service tells its
+        account's status (a slow call: acknowledged first)."""
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        if not self.bot.engine.offers_account_info(interaction.guild_id, interaction.channel_id):
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            found = await self.bot.engine.account_info(interaction.guild_id, interaction.channel_id)
+        except UserError as exc:
+            embed.add_field(name="Account", value=str(exc), inline=False)
+        else:
+            if found is not None:
+                service, fields = found
+                lines = [f"{key}: {fields[key]}" for key in ACCOUNT_FIELDS if key in fields]
+                embed.add_field(
+                    name=f"Account ({service})", value="\n".join(lines) or "no details", inline=False
+                )
+        await interaction.followup.send(embed=embed, ephemeral=True)
 
     @app_commands.command(name="jobs", description="Your recent jobs in this server, newest first.")
     @app_commands.describe(page="Which page (10 jobs each).")
@@ -190,6 +220,34 @@ class Member(commands.Cog):
             await interaction.followup.send(str(exc), ephemeral=True)
             return
         await interaction.followup.send(f"Job #{job} is cancelled.", ephemeral=True)
+
+    @app_commands.command(
+        name="seed", description="The seed of one of your finished images (Midjourney's ✉️)."
+    )
+    @app_commands.describe(job="The job's number (see /jobs).")
+    @app_commands.autocomplete(job=my_jobs)
+    @app_commands.guild_only()
+    async def seed(self, interaction: discord.Interaction[Any], job: int) -> None:
+        assert interaction.guild_id is not None
+        found = await self.bot.engine.get(job)
+        if found is None or found.guild_id != interaction.guild_id:
+            await interaction.response.send_message(f"There is no job #{job} in this server.", ephemeral=True)
+            return
+        if found.owner_id != interaction.user.id and not interaction.permissions.manage_messages:
+            await interaction.response.send_message(
+                "You can only ask the seed of your own jobs.", ephemeral=True
+            )
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            seed = await self.bot.engine.seed(found)
+        except UserError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        await interaction.followup.send(
+            f"Job #{job}'s seed is **{seed}**. Add `--seed {seed}` to a prompt to start from it.",
+            ephemeral=True,
+        )
 
 
 async def setup(bot: MjBot) -> None:

@@ -127,13 +127,14 @@ _LABEL_RULES: tuple[tuple[re.Pattern[str], JobKind, int], ...] = (
     (re.compile(r"^V[1-4]$"), JobKind.VARIATION, 1),
     (re.compile(r"^(Redo )?Upscale \("), JobKind.UPSCALE, 0),
     (re.compile(r"^(Vary \(|(🪄 )?Make Variations$)"), JobKind.VARIATION, 1),
-    (re.compile(r"^(Zoom Out |Make Square$)"), JobKind.ZOOM, 2),
+    (re.compile(r"^(Zoom Out |Make Square$|Custom Zoom$)"), JobKind.ZOOM, 2),
     (re.compile(r"^(⬅️|➡️|⬆️|⬇️)$"), JobKind.PAN, 3),
 )
 
-#: Buttons that need input sent with the button call (a zoom prompt, a mask). Left out of the
-#: results of a service that cannot take it, where they would only produce a failed job.
-NEEDS_INPUT = frozenset({"Custom Zoom", "Vary (Region)"})
+CUSTOM_ZOOM = "Custom Zoom"
+#: Buttons that need input (a zoom factor or prompt, a mask). Unless the backend can take it
+#: (``label_buttons(offered=…)``), offering them would only produce a failed job: left out.
+NEEDS_INPUT = frozenset({CUSTOM_ZOOM, "Vary (Region)"})
 
 
 def label_button(label: str) -> ResultButton:
@@ -151,13 +152,13 @@ def label_button(label: str) -> ResultButton:
     return ResultButton(custom_id=label, label=label, kind=kind, row=row)
 
 
-def label_buttons(labels: Iterable[str], *, with_input: bool = False) -> list[ResultButton]:
-    """The pressable buttons among ``labels``, in order, each once; those in NEEDS_INPUT only
-    ``with_input`` (the service takes a prompt or mask with the button)."""
+def label_buttons(labels: Iterable[str], offered: frozenset[str] = frozenset()) -> list[ResultButton]:
+    """The pressable buttons among ``labels``, in order, each once; of those that need input,
+    only the ``offered`` ones."""
     seen: set[str] = set()
     buttons = []
     for label in labels:
-        if label and label not in seen and (with_input or label not in NEEDS_INPUT):
+        if label and label not in seen and (label not in NEEDS_INPUT or label in offered):
             seen.add(label)
             buttons.append(label_button(label))
     return buttons

@@ -15,7 +15,10 @@ What shapes this module:
   banned-word prefilter is the exception: 400 ``{"success": false, "msg": "Invalid phrase: …"}``.
 * **Pace.** The API allows about one request per 3 s per token. Every request waits its turn in a
   per-account :class:`Pacer` (``options["min_interval"]`` seconds, default 3) instead of failing.
-* **Images** are URLs inside the prompt (``"<url> <prompt>"``); uploaded bytes are refused.
+* **Images** are URLs: inside the prompt (``"<url> <prompt>"``), or ``url``/``urls`` of
+  ``/describe`` and ``/blend``; uploaded bytes are refused.
+* **Custom Zoom** is ``/button`` with ``prompt``, ``zoom`` and ``ar`` fields: the bot's prompt
+  carries them as ``--zoom``/``--ar`` flags (as Midjourney's box does) and they are split out.
 * ``GET /message/{id}`` puts the result under ``response`` or flat beside ``progress`` (the docs and
   the official clients disagree); both are read.
 
@@ -30,7 +33,7 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -38,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from bot.backends._http import (
+    CUSTOM_ZOOM,
     NOT_JSON,
     api_root,
     label_buttons,
@@ -48,7 +52,18 @@ from bot.backends._http import (
     try_validate,
 )
 from bot.backends.base import AccountOption, Capability
-from bot.domain import Account, BackendError, ErrorKind, JobStatus, SettingsState, SubmitResult, TaskSnapshot
+from bot.domain import (
+    Account,
+    BackendError,
+    Dimensions,
+    ErrorKind,
+    JobStatus,
+    ResultButton,
+    SettingsState,
+    SubmitResult,
+    TaskSnapshot,
+)
+from bot.jobs.picks import numbered, pick_button
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +99,32 @@ class ButtonRequest(_Wire):
     button_message_id: str
     ref: str = ""
     webhook_override: str | None = None
+
+
+class ZoomButtonRequest(ButtonRequest):
+    prompt: str
+    zoom: float
+    ar: str | None = None
+
+
+class DescribeRequest(_Wire):
+    url: str
+    ref: str = ""
+    webhook_override: str | None = None
+
+
+class BlendRequest(_Wire):
+    urls: list[str]
+    ref: str = ""
+    webhook_override: str | None = None
+
+
+class SeedRequest(_Wire):
+    message_id: str
+
+
+class SeedAnswer(_Wire):
+    seed: str | int
 
 
 class SettingsToggleRequest(_Wire):
@@ -183,8 +224,14 @@ def content_status(content: str) -> tuple[JobStatus, ErrorKind | None, str] | No
 
 def _final_prompt(content: list[str] | dict[str, Any]) -> str:
     if isinstance(content, list):  # describe: four prompts
-        return "\n\n".join(str(item) for item in content)
+        return numbered([str(item) for item in content])
     return "\n".join(f"{key}: {value}" for key, value in content.items())  # info
+
+
+def _buttons(payload: MessagePayload) -> list[ResultButton]:
+    if isinstance(payload.content, list):  # describe: one button per prompt, as Midjourney shows
+        return [pick_button(n) for n in range(1, len(payload.content) + 1)]
+    return label_buttons(payload.buttons, offered=frozenset({CUSTOM_ZOOM}))
 
 
 def payload_snapshot(task_id: str, payload: MessagePayload) -> TaskSnapshot:
@@ -212,7 +259,7 @@ def payload_snapshot(task_id: str, payload: MessagePayload) -> TaskSnapshot:
         status=JobStatus.SUCCESS,
         progress=100,
         image_url=payload.image_url or (payload.image_urls[0] if payload.image_urls else None),
-        buttons=label_buttons(payload.buttons),
+        buttons=_buttons(payload),
         prompt=content if isinstance(content, str) else None,
         final_prompt=_final_prompt(content) if isinstance(content, list | dict) else None,
     )
@@ -350,7 +397,16 @@ class NextLegBackend:
     """
 
     service: ClassVar[str] = SERVICE
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.SETTINGS})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.SETTINGS,
+            Capability.BLEND_URLS,
+            Capability.DESCRIBE_URL,
+            Capability.CUSTOM_ZOOM,
+            Capability.SEED,
+            Capability.ACCOUNT_INFO,
+        }
+    )
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         interval = float(account.options.get("min_interval", DEFAULT_MIN_INTERVAL))
@@ -381,6 +437,63 @@ class NextLegBackend:
             button=custom_id, button_message_id=button_message_id, ref=state, webhook_override=hook_url
         )
         return await self._submit("POST", "/button", body)
+
+    async def custom_zoom(
+        self, task_id: str, custom_id: str, prompt: str, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        """Custom Zoom: ``--zoom`` and ``--ar`` leave the prompt for the ``zoom`` and ``ar`` fields."""
+        zoom, ar, rest = split_zoom(prompt)
+        button_message_id = self._button_ids.get(task_id) or await self._lookup_button_message_id(task_id)
+        body = ZoomButtonRequest(
+            button=custom_id,
+            button_message_id=button_message_id,
+            prompt=rest,
+            zoom=zoom,
+            ar=ar,
+            ref=state,
+            webhook_override=hook_url,
+        )
+        return await self._submit("POST", "/button", body)
+
+    async def describe_url(self, url: str, *, hook_url: str | None = None, state: str = "") -> SubmitResult:
+        return await self._submit(
+            "POST", "/describe", DescribeRequest(url=url, ref=state, webhook_override=hook_url)
+        )
+
+    async def blend_urls(
+        self,
+        urls: Sequence[str],
+        dimensions: Dimensions = "SQUARE",
+        *,
+        hook_url: str | None = None,
+        state: str = "",
+    ) -> SubmitResult:
+        if dimensions != "SQUARE":
+            # The service's /blend has no shape field (docs/backends/thenextleg.md).
+            raise BackendError(
+                ErrorKind.INVALID_INPUT, f"{SERVICE} blends square images only; choose Square."
+            )
+        body = BlendRequest(urls=list(urls), ref=state, webhook_override=hook_url)
+        return await self._submit("POST", "/blend", body)
+
+    async def seed(self, task_id: str) -> str:
+        response = await self._request(
+            "POST", "/seed", SeedRequest(message_id=task_id), not_found_is_none=False
+        )
+        assert response is not None  # not_found_is_none=False: a 404 raised
+        answer = try_validate(SeedAnswer, self._json(response))
+        if answer is None or not str(answer.seed).strip():
+            raise BackendError(ErrorKind.UNAVAILABLE, "Unexpected answer to /seed.")
+        return str(answer.seed).strip()
+
+    async def account_info(self) -> Mapping[str, str]:
+        """``GET /info``: a message whose finished ``content`` is an object of labels and values.
+        The service asks callers not to poll it on a schedule: call it on demand only."""
+        message_id = (await self._submit("GET", "/info", None)).task_id
+        content = (await self._wait_for(message_id)).content
+        if not isinstance(content, dict):
+            raise BackendError(ErrorKind.UNAVAILABLE, "TheNextLeg sent /info without its fields.")
+        return {str(key): str(value) for key, value in content.items()}
 
     async def fetch(self, task_id: str) -> TaskSnapshot | None:
         vo = await self._message(task_id)
@@ -508,6 +621,24 @@ class NextLegBackend:
 
     def _scrub(self, error: BackendError) -> BackendError:
         return scrub(error, self._secret)
+
+
+_ZOOM_FLAG = re.compile(r"\s*--zoom\s+(\S+)", re.IGNORECASE)
+_AR_FLAG = re.compile(r"\s*--(?:ar|aspect)\s+(\d+:\d+)", re.IGNORECASE)
+
+
+def split_zoom(prompt: str) -> tuple[float, str | None, str]:
+    """``(zoom, ar, rest)`` of a Custom Zoom prompt; BackendError(INVALID_INPUT) without a zoom of 1–2."""
+    zoom_match = _ZOOM_FLAG.search(prompt)
+    try:
+        zoom = float(zoom_match.group(1)) if zoom_match else 0.0
+    except ValueError:
+        zoom = 0.0
+    if not 1.0 <= zoom <= 2.0:
+        raise BackendError(ErrorKind.INVALID_INPUT, "Custom Zoom needs a zoom from 1 to 2.")
+    ar_match = _AR_FLAG.search(prompt)
+    rest = _AR_FLAG.sub("", _ZOOM_FLAG.sub("", prompt)).strip()
+    return zoom, ar_match.group(1) if ar_match else None, rest
 
 
 def _refusal(text: str) -> BackendError:

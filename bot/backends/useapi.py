@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic.alias_generators import to_camel
 
 from bot.backends._http import (
+    NEEDS_INPUT,
     NOT_JSON,
     api_root,
     kind_from_text,
@@ -259,7 +260,7 @@ def job_snapshot(job: UseApiJob) -> TaskSnapshot:
         image_url=job.attachments[0].url if job.attachments else None,
         fail_reason=fail_reason,
         error_kind=error_kind,
-        buttons=label_buttons(job.buttons, with_input=True) if done else [],
+        buttons=label_buttons(job.buttons, offered=NEEDS_INPUT) if done else [],
         prompt=job.prompt,
         # describe answers its four prompts as the message text.
         final_prompt=job.content if done and job.verb == "describe" else None,

@@ -26,6 +26,7 @@ from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
     Backend,
     Capability,
+    SupportsAccountInfo,
     SupportsBlend,
     SupportsBlendUrls,
     SupportsCancel,
@@ -36,6 +37,7 @@ from bot.backends.base import (
     SupportsGenerate,
     SupportsModal,
     SupportsRemix,
+    SupportsSeed,
     SupportsServiceAccounts,
     SupportsSettings,
     SupportsShorten,
@@ -65,6 +67,7 @@ from bot.domain import (
 )
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
+from bot.jobs.image_urls import expired, job_urls, url_params
 from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
 from bot.jobs.prompt_rules import banned_term, text_problem
 from bot.logs import job_fields
@@ -76,8 +79,6 @@ log = logging.getLogger(__name__)
 
 #: Longest prompt accepted; Midjourney's own limit is about 6000 characters.
 MAX_PROMPT_CHARS = 4000
-#: A job's param holding its input images' URLs, one a line (see JobEngine.submit).
-IMAGE_URLS = "image_urls"
 #: Seconds before retrying an account that said its queue is full (jittered ±25%).
 QUEUE_FULL_BACKOFF = 5.0
 #: Our own button on a GENERATE result: reopen its parameters in a modal for a new generation.
@@ -188,6 +189,8 @@ class JobEngine:
         self._failures: Counter[int] = Counter()
         #: Why a resting account (see _quarantine_for_a_while) is out of rotation, for admins.
         self._resting: dict[int, str] = {}
+        #: Account id → (when, fields) of its last account_info answer.
+        self._account_info: dict[int, tuple[float, Mapping[str, str]]] = {}
         #: Per-member flood limit on new jobs and button presses (tests and the bench lift it).
         self.member_rate = MemberRate()
         #: Shutting down: queued jobs stay queued for the next start (see :meth:`drain`).
@@ -279,17 +282,17 @@ class JobEngine:
         owner_id: int,
         prompt: str = "",
         images: Sequence[bytes] = (),
-        params: dict[str, str] | None = None,
         image_urls: Sequence[str] = (),
+        params: dict[str, str] | None = None,
         account_id: int | None = None,
         reply: Reply | None = None,
     ) -> Job:
         """Queue a new job (/imagine, /blend, /describe, /shorten, /aimg) and show it in the channel.
 
-        ``image_urls`` are where ``images`` came from (their Discord CDN URLs), for services that
-        take images by URL (``BLEND_URLS``, ``DESCRIBE_URL``). ``account_id`` pins the job to one
-        account (a member's own linked account). ``reply`` is the deferred response of the
-        member's interaction, which becomes the job's message."""
+        ``image_urls`` are where ``images`` came from (their Discord attachment URLs, same order),
+        for services that fetch images by URL. ``account_id`` pins the job to one account (a
+        member's own linked account). ``reply`` is the deferred response of the member's
+        interaction, which becomes the job's message."""
         self.member_rate.check(guild_id, owner_id)
         prompt = prompt.strip()
         if kind in (JobKind.IMAGINE, JobKind.SHORTEN, JobKind.GENERATE) and not prompt:
@@ -303,8 +306,6 @@ class JobEngine:
             raise UserError("Blend needs 2 to 5 images.")
         if kind is JobKind.DESCRIBE and len(images) != 1:
             raise UserError("Describe needs exactly one image.")
-        if image_urls:
-            params = {**(params or {}), IMAGE_URLS: "\n".join(image_urls)}
         config = await self._store.guild_config(guild_id)
         if account_id is None:
             self._check_served(config, guild_id, channel_id, kind)
@@ -326,7 +327,7 @@ class JobEngine:
             hook_secret=secrets.token_urlsafe(24),
             deadline=time.time() + self._settings.timeout_seconds,
             inputs=images,
-            params=params,
+            params={**(params or {}), **url_params(image_urls)} or None,
             account_id=account_id,
             reply=reply,
         )
@@ -607,6 +608,43 @@ class JobEngine:
             return state
         await self.set_prefs(guild_id, user_id, changed)
         return await self.settings(guild_id, user_id)
+
+    async def seed(self, job: Job) -> str:
+        """The seed of finished ``job``, asked of the account that made it (Midjourney's ✉️)."""
+        if job.status is not JobStatus.SUCCESS or not job.image_url or job.backend_task_id is None:
+            raise UserError(f"Job #{job.id} has no finished image, so it has no seed.")
+        if job.account_id is None or not self._accounts.usable(job.account_id):
+            raise UserError(f"The account that made job #{job.id} is not available any more, so no seed.")
+        backend = self._accounts.backend(job.account_id)
+        seeder = _capable_for_member(backend, Capability.SEED, SupportsSeed)
+        call = _guarded(backend, job.id, "seed", seeder.seed(job.backend_task_id))
+        return await _in_time(call, "/seed")
+
+    def offers_account_info(self, guild_id: int, channel_id: int) -> bool:
+        return self._info_account(guild_id, channel_id) is not None
+
+    def _info_account(self, guild_id: int, channel_id: int) -> Account | None:
+        """The usable account of this channel whose service tells its status, if any."""
+        kinds = kinds_with(Capability.ACCOUNT_INFO)
+        usable = (
+            a for a in self._accounts.shared(guild_id, channel_id, kinds) if self._accounts.usable(a.id)
+        )
+        return next(usable, None)
+
+    async def account_info(self, guild_id: int, channel_id: int) -> tuple[str, Mapping[str, str]] | None:
+        """The status of the service account this channel's jobs use, where its service tells it
+        (``(service, fields)``); None where none does. Asked on demand only and kept
+        ACCOUNT_INFO_SECONDS per account: the services ask not to be polled for it."""
+        account = self._info_account(guild_id, channel_id)
+        if account is None:
+            return None
+        backend = self._accounts.backend(account.id)
+        cached = self._account_info.get(account.id)
+        if cached is None or time.monotonic() - cached[0] > ACCOUNT_INFO_SECONDS:
+            call = _guarded(backend, 0, "account info", cast(SupportsAccountInfo, backend).account_info())
+            cached = (time.monotonic(), await _in_time(call, "/info"))
+            self._account_info[account.id] = cached
+        return backend.service, cached[1]
 
     # --------------------------------------------------------------------------- guild setup
 
@@ -1177,19 +1215,22 @@ class JobEngine:
                 prompt = job.params.get("prompt") or result.final_prompt or parent.prompt
                 result = await confirm.modal(result.task_id, prompt, inputs[0] if inputs else None)
             return result
-        urls = [u for u in job.params.get(IMAGE_URLS, "").split("\n") if u]
         if job.kind is JobKind.BLEND:
             dimensions: Dimensions = _DIMENSIONS.get(job.params.get("dimensions", ""), "SQUARE")
-            if urls and Capability.BLEND_URLS in backend.capabilities:
-                by_url = cast(SupportsBlendUrls, backend)
-                return await by_url.blend_urls(urls, dimensions, hook_url=hook, state=state)
+            if Capability.BLEND not in backend.capabilities and Capability.BLEND_URLS in backend.capabilities:
+                urls = _fresh_urls(job, "/blend")
+                return await cast(SupportsBlendUrls, backend).blend_urls(
+                    urls, dimensions, hook_url=hook, state=state
+                )
             blender = _capable(backend, Capability.BLEND, SupportsBlend)
             return await blender.blend(inputs, dimensions, hook_url=hook, state=state)
         if job.kind is JobKind.DESCRIBE:
-            if urls and Capability.DESCRIBE_URL in backend.capabilities:
-                return await cast(SupportsDescribeUrl, backend).describe_url(
-                    urls[0], hook_url=hook, state=state
-                )
+            if (
+                Capability.DESCRIBE not in backend.capabilities
+                and Capability.DESCRIBE_URL in backend.capabilities
+            ):
+                [url] = _fresh_urls(job, "/describe")
+                return await cast(SupportsDescribeUrl, backend).describe_url(url, hook_url=hook, state=state)
             describer = _capable(backend, Capability.DESCRIBE, SupportsDescribe)
             return await describer.describe(inputs[0], hook_url=hook, state=state)
         if job.kind is JobKind.SHORTEN:
@@ -1455,15 +1496,17 @@ _DIMENSIONS: dict[str, Dimensions] = {"PORTRAIT": "PORTRAIT", "SQUARE": "SQUARE"
 
 #: How long a member waits for a service's settings panel before being told it is not answering.
 SETTINGS_TIMEOUT = 30.0
+#: How long an account's /info answer is reused (seconds).
+ACCOUNT_INFO_SECONDS = 60.0
 
 
-async def _in_time(call: Awaitable[SettingsState]) -> SettingsState:
+async def _in_time(call: Awaitable[_T], command: str = "/settings") -> _T:
     try:
         async with asyncio.timeout(SETTINGS_TIMEOUT):
             return await call
     except TimeoutError:
         raise UserError(
-            "The image service did not answer in time. Try /settings again in a minute."
+            f"The image service did not answer in time. Try {command} again in a minute."
         ) from None
     except BackendError as exc:
         raise UserError(exc.user_message) from None
@@ -1481,7 +1524,7 @@ _CAPABILITY_OF: dict[JobKind, Capability] = {
     JobKind.SHORTEN: Capability.SHORTEN,
     JobKind.GENERATE: Capability.GENERATE,
 }
-#: What a service that takes images by URL declares instead (the job's IMAGE_URLS param).
+#: The capability that does a job kind's work from the images' URLs instead of their bytes.
 _URL_CAPABILITY_OF: dict[JobKind, Capability] = {
     JobKind.BLEND: Capability.BLEND_URLS,
     JobKind.DESCRIBE: Capability.DESCRIBE_URL,
@@ -1510,6 +1553,17 @@ def _job_kinds(kind: JobKind, channel_id: int, config: GuildConfig) -> frozenset
 
 #: What a member calls a generation field, in a refusal.
 _FIELD_NAMES = {"negprompt": "negative prompt"}
+
+
+def _fresh_urls(job: Job, command: str) -> list[str]:
+    """The job's image URLs for a service that fetches them; INVALID_INPUT once Discord's
+    signature on them has expired (the job waited too long in the queue)."""
+    urls = job_urls(job)
+    if not urls:
+        raise BackendError(ErrorKind.INVALID_INPUT, f"This job has no image links. Run {command} again.")
+    if expired(urls):
+        raise BackendError(ErrorKind.LINKS_EXPIRED, f"Upload the images with {command} again.")
+    return urls
 
 
 def _check_text(text: str, what: str = "prompt") -> None:
@@ -1561,9 +1615,9 @@ _ABILITIES: dict[Capability, str] = {
     Capability.FETCH_MANY: "list jobs",
     Capability.BLEND_URLS: "blend images",
     Capability.DESCRIBE_URL: "describe images",
-    Capability.CUSTOM_ZOOM: "custom zoom",
-    Capability.SEED: "show seeds",
-    Capability.ACCOUNT_INFO: "show the account's /info",
+    Capability.CUSTOM_ZOOM: "zoom by a custom amount",
+    Capability.SEED: "tell a job's seed",
+    Capability.ACCOUNT_INFO: "show its account's status",
     Capability.VARY_REGION: "vary a region",
     Capability.SERVICE_ACCOUNTS: "list its Midjourney accounts",
 }
@@ -1585,6 +1639,13 @@ def _capable(backend: Backend, capability: Capability, protocol: Callable[..., _
 
 
 _T = TypeVar("_T")
+
+
+def _capable_for_member(backend: Backend, capability: Capability, protocol: Callable[..., _P]) -> _P:
+    """As :func:`_capable`, for a member's command: a UserError naming the service."""
+    if capability not in backend.capabilities:
+        raise UserError(f"{backend.service} {_cannot(capability)}")
+    return cast(_P, backend)
 
 
 async def _guarded(backend: Backend, job_id: int, what: str, call: Awaitable[_T]) -> _T:

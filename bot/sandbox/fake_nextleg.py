@@ -14,7 +14,14 @@ The fake follows seed 000 and ``hosted-mj-apis.md`` §A:
   message unfinished after ``expireMins`` (fake minutes: :attr:`FakeNextLeg.minute_seconds`);
 * the finished payload is POSTed once to ``webhookOverride`` (else :attr:`FakeNextLeg.webhook_url`);
 * the settings panel keeps state: toggles change the "Current suffix" the content shows;
-* :attr:`NextLegFaults.min_interval` makes requests closer together than that answer 429.
+* :attr:`NextLegFaults.min_interval` makes requests closer together than that answer 429;
+* ``POST /v2/describe`` (``url``) and ``POST /v2/blend`` (``urls``, 2–5) fetch their images like
+  the service does (a link that does not answer 200 ends with ``content`` ``"INVALID_LINK"``);
+  describe's finished ``content`` is four prompts and ``type`` ``"describe"``;
+* Custom Zoom is ``/v2/button`` with ``prompt``, ``zoom`` (1–2, else ``INVALID_PARAMETER``), ``ar``;
+* ``POST /v2/seed`` ``{messageId}`` answers ``{"seed"}`` at once for a finished image message;
+* ``GET /v2/info`` is a message whose finished ``content`` is the account's info object and
+  ``type`` ``"info"``.
 
 Images are real PNGs from :mod:`bot.sandbox.images`, served at ``/images/{name}.png``.
 """
@@ -334,6 +341,24 @@ class SettingsState:
         return True
 
 
+#: What the fake's /describe says of any image: Midjourney's four keycap-numbered prompts.
+DESCRIBED = [
+    "1️⃣ a red square on a plain background, minimalism --ar 1:1",
+    "2️⃣ flat colour field, colour study, bauhaus --ar 1:1",
+    "3️⃣ a single colour swatch, product photography --ar 1:1",
+    "4️⃣ abstract monochrome painting, rothko style --ar 1:1",
+]
+
+
+def seed_of(message_id: str) -> str:
+    """The seed of an image message: stable per message, like Midjourney's."""
+    return str(int.from_bytes(message_id.encode()[:4], "big"))
+
+
+def _zoom_ok(zoom: Any) -> bool:
+    return isinstance(zoom, int | float) and not isinstance(zoom, bool) and 1 <= zoom <= 2
+
+
 @dataclass
 class NextLegFaults(HostedFaults):
     #: Requests closer together than this (seconds) answer 429, like the real sliding window.
@@ -363,7 +388,7 @@ class _Message:
 
 
 class FakeNextLeg(HostedFake):
-    submit_paths = ("/v2/imagine", "/v2/button", "/v2/settings")
+    submit_paths = ("/v2/imagine", "/v2/button", "/v2/settings", "/v2/describe", "/v2/blend", "/v2/info")
 
     def __init__(
         self,
@@ -393,6 +418,19 @@ class FakeNextLeg(HostedFake):
 
     # --- test helpers -------------------------------------------------------------------------
 
+    def info(self) -> dict[str, str]:
+        """The account's /info object, its keys as the service documents them."""
+        return {
+            "Fast Time Remaining": "12.34/15.0 hours (82.27%)",
+            "Job Mode": "Relaxed" if self.settings.relax else "Fast",
+            "Lifetime Usage": "312 images (21.05 hours)",
+            "Queued Jobs (fast)": "0",
+            "Queued Jobs (relax)": "0",
+            "Relaxed Usage": "0 images (0.00 hours)",
+            "Subscription": "Standard (Active monthly, renews next on Jan 1, 2027 0:00 UTC)",
+            "Visibility Mode": "Stealth" if self.settings.stealth else "Public",
+        }
+
     def progress(self, message_id: str) -> int:
         return self._messages[message_id].progress
 
@@ -412,6 +450,10 @@ class FakeNextLeg(HostedFake):
         app.router.add_get("/v2/message/{id}", self._message)
         app.router.add_get("/v2/settings", self._get_settings)
         app.router.add_post("/v2/settings", self._toggle_settings)
+        app.router.add_post("/v2/describe", self._describe)
+        app.router.add_post("/v2/blend", self._blend)
+        app.router.add_post("/v2/seed", self._seed)
+        app.router.add_get("/v2/info", self._info)
 
     def _error(self, status: int, message: str, /) -> web.Response:
         return web.json_response({"success": False, "msg": message}, status=status)
@@ -461,6 +503,8 @@ class FakeNextLeg(HostedFake):
             failure = "BUTTON_NOT_FOUND"
         elif ONE_SHOT.match(label) and label in parent.pressed:
             failure = "ALREADY_REQUESTED_UPSCALE"
+        elif label == "Custom Zoom" and not _zoom_ok(body.get("zoom")):
+            failure = "INVALID_PARAMETER"
         else:
             if ONE_SHOT.match(label):
                 parent.pressed.add(label)
@@ -472,6 +516,50 @@ class FakeNextLeg(HostedFake):
             )
         self._spawn(self._run(message, failure=failure))
         return self._accepted(message)
+
+    async def _describe(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        url = body.get("url")
+        if not isinstance(url, str) or not url:
+            return self._error(400, "url is required")
+        message = self._new_message(body, "describe", "")
+        self._spawn(self._run(message, failure=await self._unreadable([url])))
+        return self._accepted(message)
+
+    async def _blend(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        urls = body.get("urls")
+        if not isinstance(urls, list) or not 2 <= len(urls) <= 5 or not all(isinstance(u, str) for u in urls):
+            return self._error(400, "urls must list 2 to 5 image URLs")
+        message = self._new_message(body, "blend", "")
+        message.image, message.buttons = message.id, GRID_BUTTONS
+        self._add_image(message.id, lambda: images.render_grid("blend", message.id))
+        self._spawn(self._run(message, failure=await self._unreadable(urls)))
+        return self._accepted(message)
+
+    async def _seed(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        message = self._messages.get(str(body.get("messageId") or ""))
+        if message is None or message.image is None or message.payload is None:
+            return self._error(404, "Message not found")
+        return web.json_response({"seed": seed_of(message.id)})
+
+    async def _info(self, request: web.Request) -> web.Response:
+        message = self._new_message({}, "info", "")
+        self._spawn(self._run(message))
+        return self._accepted(message)
+
+    async def _unreadable(self, urls: list[str]) -> str | None:
+        """``INVALID_LINK`` when one of ``urls`` does not answer 200 (the service downloads them)."""
+        assert self._session is not None
+        for url in urls:
+            try:
+                async with self._session.get(url) as response:
+                    if response.status != 200:
+                        return "INVALID_LINK"
+            except (aiohttp.ClientError, ValueError):
+                return "INVALID_LINK"
+        return None
 
     async def _get_settings(self, request: web.Request) -> web.Response:
         message = self._new_message({}, "settings", "")
@@ -553,6 +641,9 @@ class FakeNextLeg(HostedFake):
             message.buttons = []
         elif message.kind == "settings":
             payload |= {"buttons": SETTINGS_LABELS, "content": self.settings.content}
+        elif message.kind in ("describe", "info"):
+            content = DESCRIBED if message.kind == "describe" else self.info()
+            payload |= {"content": content, "type": message.kind}
         else:
             assert message.image is not None
             message.button_message_id = self._new_id()

@@ -15,6 +15,7 @@ from bot.backends._http import label_button, label_buttons
 from bot.backends.base import Backend
 from bot.backends.nextleg import MessagePayload, NextLegBackend, Pacer, parse_settings
 from bot.domain import Account, BackendError, BackendKind, ErrorKind, JobKind, JobStatus, TaskSnapshot
+from bot.jobs.picks import parse_options
 from bot.sandbox.fake_nextleg import GRID_BUTTONS, SETTINGS_LABELS, FakeNextLeg
 from tests.backends.hook_receiver import HookReceiver
 from tests.backends.support import png_size, poll_until_done
@@ -301,8 +302,11 @@ def test_a_prompt_that_reads_like_a_status_is_still_a_result() -> None:
 
 
 def test_describe_and_info_contents() -> None:
-    describe = parse(content=["one", "two"], buttons=[], imageUrl=None, imageUrls=[], type="describe")
-    assert (describe.status, describe.final_prompt) == (JobStatus.SUCCESS, "one\n\ntwo")
+    describe = parse(content=["one", "2️⃣ two"], buttons=[], imageUrl=None, imageUrls=[], type="describe")
+    # Numbered as the picks read them (an already numbered prompt keeps its number); one button each.
+    assert (describe.status, describe.final_prompt) == (JobStatus.SUCCESS, "1️⃣ one\n\n2️⃣ two")
+    assert [b.custom_id for b in describe.buttons] == ["MJ::Job::PicReader::1", "MJ::Job::PicReader::2"]
+    assert parse_options(describe.final_prompt or "") == ["one", "two"]
     info = parse(content={"Job Mode": "Fast"}, buttons=None, imageUrl=None, imageUrls=None, type="info")
     assert info.final_prompt == "Job Mode: Fast"
 
@@ -439,7 +443,8 @@ async def test_imagine_then_upscale(client: NextLegBackend, http: httpx.AsyncCli
     assert upscale.status is JobStatus.SUCCESS
     assert upscale.image_url is not None
     assert png_size((await http.get(upscale.image_url)).content) == (256, 256)
-    assert "Custom Zoom" not in [b.custom_id for b in upscale.buttons]
+    offered = [b.custom_id for b in upscale.buttons]
+    assert "Custom Zoom" in offered and "Vary (Region)" not in offered  # a zoom is asked; a mask is not
     assert {b.kind for b in upscale.buttons} == {
         JobKind.UPSCALE,
         JobKind.VARIATION,
@@ -449,6 +454,52 @@ async def test_imagine_then_upscale(client: NextLegBackend, http: httpx.AsyncCli
 
     again = await poll_until_done(client, (await client.action(grid.task_id, "U2")).task_id)
     assert (again.status, again.error_kind) == (JobStatus.FAILURE, ErrorKind.INVALID_INPUT)
+
+
+async def test_custom_zoom_sends_prompt_zoom_and_ar(client: NextLegBackend, fake: FakeNextLeg) -> None:
+    grid = await poll_until_done(client, (await client.imagine("a red fox")).task_id)
+    upscale = await poll_until_done(client, (await client.action(grid.task_id, "U1")).task_id)
+    submitted = await client.custom_zoom(upscale.task_id, "Custom Zoom", "a red fox --ar 16:9 --zoom 1.5")
+    zoomed = await poll_until_done(client, submitted.task_id)
+    assert zoomed.status is JobStatus.SUCCESS
+    [body] = [
+        r.json for r in fake.requests if r.path == "/v2/button" and r.json.get("button") == "Custom Zoom"
+    ]
+    assert (body["prompt"], body["zoom"], body["ar"]) == ("a red fox", 1.5, "16:9")
+    with pytest.raises(BackendError) as caught:
+        await client.custom_zoom(upscale.task_id, "Custom Zoom", "a red fox --zoom 3")
+    assert caught.value.kind is ErrorKind.INVALID_INPUT
+
+
+async def test_describe_and_blend_by_url(client: NextLegBackend, fake: FakeNextLeg) -> None:
+    grid = await poll_until_done(client, (await client.imagine("a red fox")).task_id)
+    assert grid.image_url is not None
+    described = await poll_until_done(client, (await client.describe_url(grid.image_url)).task_id)
+    assert len(parse_options(described.final_prompt or "")) == 4
+    blended = await poll_until_done(
+        client, (await client.blend_urls([grid.image_url, grid.image_url])).task_id
+    )
+    assert blended.status is JobStatus.SUCCESS and blended.image_url
+    assert [r.json["urls"] for r in fake.requests if r.path == "/v2/blend"] == [[grid.image_url] * 2]
+    # The service fetches the links itself: a dead one ends the job with INVALID_LINK.
+    dead = await poll_until_done(
+        client, (await client.describe_url(f"{fake.base_url}/images/gone.png")).task_id
+    )
+    assert (dead.status, dead.error_kind) == (JobStatus.FAILURE, ErrorKind.INVALID_INPUT)
+    with pytest.raises(BackendError, match="square"):
+        await client.blend_urls([grid.image_url] * 2, "PORTRAIT")
+
+
+async def test_seed_and_account_info(client: NextLegBackend, fake: FakeNextLeg) -> None:
+    grid = await poll_until_done(client, (await client.imagine("a red fox")).task_id)
+    seed = await client.seed(grid.task_id)
+    assert seed.isdigit() and seed == await client.seed(grid.task_id)
+    with pytest.raises(BackendError) as caught:
+        await client.seed("no-such-message")
+    assert caught.value.kind is ErrorKind.NOT_FOUND
+    info = await client.account_info()
+    assert info["Job Mode"] == "Fast" and info["Visibility Mode"] == "Public"
+    assert set(info) == set(fake.info())
 
 
 async def test_webhook_push_parses(client: NextLegBackend, fake: FakeNextLeg) -> None:

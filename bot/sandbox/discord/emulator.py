@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -10,6 +11,7 @@ import discord.http
 import yarl
 from aiohttp import web
 
+from . import payloads
 from .clock import Clock, SnowflakeGenerator
 from .driver import Driver
 from .gateway import Gateway
@@ -98,6 +100,14 @@ class DiscordEmulator:
         stored = self.store.attachments.get(int(request.match_info["attachment_id"]))
         if stored is None or stored.filename != request.match_info["filename"]:
             raise web.HTTPNotFound()
+        ex, issued = request.query.get("ex", ""), request.query.get("is", "")
+        signature = payloads.cdn_signature(request.path, ex, issued)
+        if (
+            not hmac.compare_digest(signature.encode(), request.query.get("hm", "").encode())
+            or int(ex, 16) <= self.clock.now()
+        ):
+            # Discord's answer to an unsigned, forged or expired attachment link.
+            return web.Response(status=404, text="This content is no longer available.")
         return web.Response(body=stored.data, headers={"Content-Type": stored.content_type})
 
     # --- world and state ------------------------------------------------------------------------

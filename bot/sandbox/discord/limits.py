@@ -20,6 +20,8 @@ class Limits:
     # Interactions
     interaction_ack_seconds: float = 3.0
     interaction_token_seconds: float = 15 * 60
+    # How long an attachment's signed URL works (Discord: about a day)
+    attachment_url_seconds: float = 24 * 3600
     # Messages
     content: int = 2000
     embeds: int = 10

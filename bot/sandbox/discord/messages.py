@@ -62,6 +62,8 @@ def make_attachment(
         content_type or "application/octet-stream",
         data,
         description=description,
+        issued=emu.clock.now(),
+        expires=emu.clock.now() + emu.limits.attachment_url_seconds,
     )
     size = image_size(data) if stored.content_type.startswith("image/") else None
     if size is not None:

@@ -6,6 +6,8 @@ every key discord.py 2.7.1 reads unconditionally.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime
 from typing import Any
 
@@ -164,8 +166,24 @@ def application(world: World) -> JSON:
     }
 
 
+#: The emulator's CDN signing key (Discord's is private; only the emulator checks these).
+_CDN_KEY = b"emulator-cdn-signing-key"
+
+
+def cdn_signature(path: str, ex: str, issued: str) -> str:
+    return hmac.new(_CDN_KEY, f"{path}?ex={ex}&is={issued}".encode(), hashlib.sha256).hexdigest()
+
+
+def attachment_url(a: StoredAttachment, base_url: str) -> str:
+    """The attachment's CDN URL, signed as Discord signs them: ``ex`` (expiry) and ``is`` (issue
+    time) as hex Unix seconds, ``hm`` the signature over both."""
+    path = f"/attachments/{a.channel_id}/{a.id}/{a.filename}"
+    ex, issued = f"{int(min(a.expires, 2**40)):x}", f"{int(a.issued):x}"
+    return f"{base_url}{path}?ex={ex}&is={issued}&hm={cdn_signature(path, ex, issued)}&"
+
+
 def attachment(a: StoredAttachment, base_url: str) -> JSON:
-    url = f"{base_url}/attachments/{a.channel_id}/{a.id}/{a.filename}"
+    url = attachment_url(a, base_url)
     body: JSON = {
         "id": str(a.id),
         "filename": a.filename,

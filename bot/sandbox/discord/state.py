@@ -30,6 +30,9 @@ class StoredAttachment:
     width: int | None = None
     height: int | None = None
     description: str | None = None
+    #: When its URL was signed and until when it works (emulator-clock seconds; see payloads.attachment).
+    issued: float = 0.0
+    expires: float = float("inf")
 
 
 @dataclass
