@@ -79,8 +79,9 @@ _BLEND_DIMENSIONS: dict[Dimensions, BlendDimensions] = {
 }
 #: The longest prompt useapi.net takes (docs/backends/useapi.md).
 MAX_PROMPT_CHARS = 2048
-#: How long :meth:`UseApiBackend.seed` waits for the seed job, and its first pause between polls.
-SEED_SECONDS = 120.0
+#: How long :meth:`UseApiBackend.seed` waits for the seed job (within the engine's 30 s; asked
+#: again, it goes on waiting for the same job), and its first pause between polls.
+SEED_SECONDS = 25.0
 SEED_FIRST_POLL = 0.25
 
 # --------------------------------------------------------------------------------------------
@@ -342,6 +343,8 @@ class UseApiBackend:
         self.channel = account.options.get("channel") or None
         self._server = account.options.get("server") or None
         self._max_jobs = account.max_jobs if self.channel else None
+        #: Task id → its seed job, so asking again waits for the same job instead of a new one.
+        self._seed_jobs: dict[str, str] = {}
 
     # --- Backend ------------------------------------------------------------------------------
 
@@ -464,14 +467,18 @@ class UseApiBackend:
     async def seed(self, task_id: str) -> str:
         """The seed of the finished job ``task_id``: ``seed_async`` starts a job whose result
         carries ``seed.value``; polled here (no reply URL) for up to SEED_SECONDS."""
-        body = SeedRequest(jobid=task_id, max_jobs=self._max_jobs)
-        seed_job = (await self._submit("/jobs/seed_async", body)).task_id
+        seed_job = self._seed_jobs.get(task_id)
+        if seed_job is None:
+            body = SeedRequest(jobid=task_id, max_jobs=self._max_jobs)
+            seed_job = self._seed_jobs[task_id] = (await self._submit("/jobs/seed_async", body)).task_id
         deadline, pause = time.monotonic() + SEED_SECONDS, SEED_FIRST_POLL
         while time.monotonic() < deadline:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 10.0)
             job = await self._job(seed_job)
             snap = job_snapshot(job)
+            if snap.status.terminal:
+                del self._seed_jobs[task_id]
             if snap.status is JobStatus.SUCCESS and job.seed is not None and job.seed.value is not None:
                 return str(job.seed.value)
             if snap.status.terminal:
@@ -606,7 +613,7 @@ def _check_length(prompt: str) -> None:
 
 
 #: One line of Midjourney's /info: "**Fast Time Remaining**: 14.5/15.0 hours (96.67%)".
-_INFO_LINE = re.compile(r"^\W*([A-Za-z][\w /]*?)\W*:\s*(.+)$")
+_INFO_LINE = re.compile(r"^\W*([A-Za-z][^:]*?)\s*:\s*(.+)$")
 
 
 def info_lines(content: str) -> dict[str, str]:

@@ -175,6 +175,10 @@ class FakeUseApi(HostedFake):
     def job_json(self, jobid: str) -> dict[str, Any]:
         return self._jobs[jobid].to_json()
 
+    def jobs_of(self, verb: str) -> list[dict[str, Any]]:
+        """Every job of ``verb`` (``imagine``, ``seed_async``…), oldest first."""
+        return [j.to_json() for j in self._jobs.values() if j.verb == verb]
+
     async def wait_for(self, jobid: str, *statuses: str) -> dict[str, Any]:
         """Wait until the job is in one of ``statuses``; its JSON then. Bound it with asyncio.timeout."""
         await self.wait_until(lambda: self._jobs[jobid].status in statuses)

@@ -266,3 +266,25 @@ async def test_setup_shows_a_moderation_hold_and_reset_releases_it_at_the_servic
         assert "in rotation, max 3 jobs" in await setup("account list")
         assert (await setup("account test", name="useapi")).startswith("✅ useapi")
         assert emu.violations == []
+
+
+async def test_seed_and_info_ask_useapi(make_sandbox: Callable[..., Sandbox]) -> None:
+    fake = FakeUseApi(step_seconds=0.02)
+    async with Running(_box(make_sandbox, fake)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "imagine", prompt="a seeded fox")
+        await emu.wait_for_message(art.id, is_result, timeout=10)
+        assert box.bot is not None
+        [job] = await box.bot.engine.member_jobs(emu.world.guild.id, bob.id, limit=1)
+        said = await _reply(box, await emu.slash(bob.id, art.id, "seed", job=job.id))
+        [seed_job] = [r.json for r in fake.requests if r.path == "/v2/jobs/seed_async"]
+        assert seed_job is not None and seed_job["jobid"] == job.backend_task_id
+        [seeded] = fake.jobs_of("seed_async")
+        assert said.startswith(f"Job #{job.id}'s seed is **{seeded['seed']['value']}**.")
+        info = await _reply(box, await emu.slash(bob.id, art.id, "info"))
+        assert "Account (useapi.net)" in info
+        assert "Subscription: Pro (Active monthly)" in info
+        assert "Queued Jobs (fast): 0" in info
+        assert fake.count("/v2/jobs/info") == 1
+        assert emu.violations == []
