@@ -15,7 +15,7 @@ from PIL import Image
 from bot.config import Settings, WebSettings
 from bot.domain import BackendKind
 from bot.sandbox.discord import Message
-from bot.sandbox.fake_useapi import FakeUseApi
+from bot.sandbox.fake_useapi import FakeAccount, FakeUseApi
 from bot.sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, custom_id, is_result, png_bytes
 from tests.e2e.test_setup import _reply
@@ -23,14 +23,16 @@ from tests.e2e.test_setup import _reply
 CHANNEL = "1100000000000000001"
 
 
-def _box(make_sandbox: Callable[..., Sandbox], fake: FakeUseApi, max_jobs: int = 3) -> Sandbox:
+def _box(
+    make_sandbox: Callable[..., Sandbox], fake: FakeUseApi, max_jobs: int = 3, *, pinned: bool = True
+) -> Sandbox:
     account = ExtraBackend(
         fake,
         BackendKind.USEAPI,
         "useapi",
         secret=fake.secret,
         max_jobs=max_jobs,
-        options={"channel": CHANNEL},
+        options={"channel": CHANNEL} if pinned else {},
     )
     return make_sandbox(extra=[account], with_proxy=False)
 
@@ -265,6 +267,32 @@ async def test_setup_shows_a_moderation_hold_and_reset_releases_it_at_the_servic
         assert fake.count(f"/v2/account/midjourney/{CHANNEL}/reset", method="POST") == 1
         assert "in rotation, max 3 jobs" in await setup("account list")
         assert (await setup("account test", name="useapi")).startswith("✅ useapi")
+        assert emu.violations == []
+
+
+async def test_reset_of_an_unpinned_account_releases_every_held_one(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    channels = [CHANNEL, "1100000000000000002", "1100000000000000003"]
+    fake = FakeUseApi(
+        step_seconds=0.02,
+        accounts=[
+            FakeAccount(channel=c, discord=f"token-{c}", server="1200000000000000001") for c in channels
+        ],
+    )
+    fake.hold_for_moderation(channels[0])
+    fake.hold_for_moderation(channels[2])
+    async with Running(_box(make_sandbox, fake, pinned=False)) as box:
+        emu = box.emulator
+        alice, art = emu.world.admin, emu.channel("art")
+        listing = await _reply(box, await emu.slash(alice.id, art.id, "setup", subcommand="account list"))
+        assert f"Midjourney account {channels[1]}: in rotation" in listing
+        reset = await _reply(
+            box, await emu.slash(alice.id, art.id, "setup", subcommand="account reset", name="useapi")
+        )
+        assert f"asked to put {channels[0]}, {channels[2]} back into rotation" in reset
+        assert [a.pending_mod_message for a in fake.accounts.values()] == [None, None, None]
+        assert fake.count("/v2/account/midjourney/", method="POST") == 2
         assert emu.violations == []
 
 
