@@ -304,7 +304,6 @@ class ServiceAccount(BaseModel):
     useapi.net channel), as /setup shows it."""
 
     name: str
-    server: str = ""
     max_jobs: int | None = None
     #: The service's moderation or CAPTCHA message while it holds the account; None in rotation.
     hold: str | None = None

@@ -502,9 +502,7 @@ class UseApiBackend:
         """The Midjourney accounts this token's jobs may run on: the pinned channel, else all."""
         listed = await self.list_accounts()
         return [
-            ServiceAccount(
-                name=a.channel, server=a.server, max_jobs=a.max_jobs, hold=a.pending_mod_message or None
-            )
+            ServiceAccount(name=a.channel, max_jobs=a.max_jobs, hold=a.pending_mod_message or None)
             for a in listed.values()
             if self.channel in (None, a.channel)
         ]
