@@ -165,6 +165,9 @@ class FakeUseApi(HostedFake):
         }
         self._jobs: dict[str, _Job] = {}
         self._counter = 0
+        #: The docs do not say when the "cancelled" reply is sent: True delivers it before the
+        #: cancel call is answered.
+        self.reply_before_cancel_answer = False
 
     # --- test helpers -------------------------------------------------------------------------
 
@@ -370,7 +373,10 @@ class FakeUseApi(HostedFake):
                 400, f"Job {jobid} status is {job.status}, only executing jobs can be cancelled"
             )
         job.status, job.updated = "cancelled", iso_now()
-        self._spawn(self._reply(job))  # the callback comes from useapi's worker, after this answer
+        if self.reply_before_cancel_answer:
+            await self._reply(job)
+        else:
+            self._spawn(self._reply(job))
         return web.json_response({"jobid": jobid, "status": "cancelled", "code": 200})
 
     async def _get_job(self, request: web.Request) -> web.Response:

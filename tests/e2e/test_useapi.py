@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from PIL import Image
 
 from bot.config import Settings, WebSettings
@@ -169,10 +170,12 @@ async def test_remix_sends_the_edited_prompt_with_the_button(make_sandbox: Calla
         assert emu.violations == []
 
 
+@pytest.mark.parametrize("reply_first", [False, True], ids=["answer-first", "reply-first"])
 async def test_cancel_stops_the_job_at_the_service_and_frees_its_slot(
-    make_sandbox: Callable[..., Sandbox],
+    make_sandbox: Callable[..., Sandbox], reply_first: bool
 ) -> None:
     fake = FakeUseApi(step_seconds=0.02)
+    fake.reply_before_cancel_answer = reply_first  # its push must not wait for the cancel's answer
     fake.faults.stick_next_job()
     async with Running(_box(make_sandbox, fake, max_jobs=1)) as box:
         emu = box.emulator
@@ -181,7 +184,10 @@ async def test_cancel_stops_the_job_at_the_service_and_frees_its_slot(
         await emu.wait_for(lambda: fake.executing(CHANNEL) or None, 10)
         [stuck] = fake.executing(CHANNEL)
         cancel = await emu.slash(bob.id, art.id, "cancel")
-        await emu.wait_for(lambda: next((m for m in cancel.ephemeral if "is cancelled" in m.content), None))
+        # At once: not after the service's push timed out waiting for the job (5 s in the fake).
+        await emu.wait_for(
+            lambda: next((m for m in cancel.ephemeral if "is cancelled" in m.content), None), 3
+        )
         assert fake.job_json(stuck)["status"] == "cancelled"
         assert fake.executing(CHANNEL) == []
         # The one slot at useapi.net is free: the next job runs at once.
