@@ -21,7 +21,7 @@ from discord.ext import commands
 from bot.jobs.engine import UserError
 from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
 from cogs.aimg_flow import item_action_clicked
-from cogs.modals import REMIX_KINDS, REMIX_UNSUPPORTED, modal_for
+from cogs.modals import REMIX_KINDS, modal_for
 from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
@@ -86,10 +86,13 @@ class ResultButtonItem(
             )
             return
         prefs = await bot.engine.prefs(parent.guild_id, interaction.user.id)
-        can_remix = bot.engine.supports_remix(parent)
-        modal = modal_for(parent, self.index, prefs, can_remix=can_remix)
+        modal = modal_for(parent, self.index, prefs, can_remix=bot.engine.supports_remix(parent))
         if modal is not None:
             await interaction.response.send_modal(modal)  # a modal must be the first response
+            return
+        refusal = bot.engine.remix_refusal(parent) if prefs.remix else None
+        if refusal is not None and parent.buttons[self.index].kind in REMIX_KINDS:
+            await interaction.response.send_message(refusal, ephemeral=True)
             return
         reply = await defer_job_message(interaction)
         try:
@@ -103,8 +106,6 @@ class ResultButtonItem(
         except UserError as exc:
             await refuse(interaction, str(exc))
             return
-        if prefs.remix and not can_remix and parent.buttons[self.index].kind in REMIX_KINDS:
-            await interaction.followup.send(REMIX_UNSUPPORTED, ephemeral=True)
         if interaction.message is not None:
             await bot.publisher.edit_view(parent, mark_pressed(interaction.message, self.custom_id))
 

@@ -118,7 +118,7 @@ class Member(commands.Cog):
                 service, fields = found
                 lines = [f"{key}: {fields[key]}" for key in ACCOUNT_FIELDS if key in fields]
                 embed.add_field(
-                    name=f"Account ({service})", value="\n".join(lines) or "no details", inline=False
+                    name=f"Account ({service})", value=("\n".join(lines) or "no details")[:1024], inline=False
                 )
         await interaction.followup.send(embed=embed, ephemeral=True)
 

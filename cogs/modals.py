@@ -28,10 +28,6 @@ _AR_FLAG = re.compile(r"--(?:ar|aspect)\s", re.IGNORECASE)
 
 #: With Remix on, these open a prompt editor first (as in Midjourney).
 REMIX_KINDS = frozenset({JobKind.VARIATION, JobKind.REROLL, JobKind.PAN})
-#: Told to a member with Remix on whose press went to a service that takes no edited prompt.
-REMIX_UNSUPPORTED = (
-    "This image's service can't take an edited prompt (Remix), so it used the original prompt."
-)
 
 
 def modal_for(job: Job, index: int, prefs: UserPrefs, *, can_remix: bool) -> discord.ui.Modal | None:

@@ -535,6 +535,18 @@ class JobEngine:
             return False
         return Capability.REMIX in self._accounts.backend(job.account_id).capabilities
 
+    def remix_refusal(self, job: Job) -> str | None:
+        """Why ``job``'s buttons cannot be pressed with Remix on: its service keeps the account's
+        own Remix mode (so Midjourney asks for a prompt) but cannot send one. None when they can."""
+        if job.account_id is None or not self._accounts.usable(job.account_id):
+            return None
+        backend = self._accounts.backend(job.account_id)
+        if Capability.SETTINGS not in backend.capabilities or Capability.REMIX in backend.capabilities:
+            return None
+        return (
+            f"{backend.service} {_cannot(Capability.REMIX)} Turn Remix off in /settings to use this button."
+        )
+
     async def cancel(self, job_id: int) -> Job:
         """Stop a queued or running job; the backend is asked to cancel too when it can. It is
         asked once the job is marked and its lock released: a service may push the job's new
@@ -618,7 +630,7 @@ class JobEngine:
         if job.account_id is None or not self._accounts.usable(job.account_id):
             raise UserError(f"The account that made job #{job.id} is not available any more, so no seed.")
         backend = self._accounts.backend(job.account_id)
-        seeder = _capable_for_member(backend, Capability.SEED, SupportsSeed)
+        seeder = _capable(backend, Capability.SEED, SupportsSeed, for_member=True)
         call = _guarded(backend, job.id, "seed", seeder.seed(job.backend_task_id))
         return await _in_time(call, "/seed")
 
@@ -1632,22 +1644,19 @@ def _cannot(capability: Capability) -> str:
 _P = TypeVar("_P")
 
 
-def _capable(backend: Backend, capability: Capability, protocol: Callable[..., _P]) -> _P:
+def _capable(
+    backend: Backend, capability: Capability, protocol: Callable[..., _P], *, for_member: bool = False
+) -> _P:
     """``backend`` as ``protocol`` when its class declares ``capability`` (whose methods the
-    tests check against the protocol), else BackendError(INVALID_INPUT) naming the service."""
+    tests check against the protocol), else BackendError(INVALID_INPUT) naming the service (a
+    UserError ``for_member``: a command the member is waiting on)."""
     if capability not in backend.capabilities:
-        raise BackendError(ErrorKind.INVALID_INPUT, f"{backend.service} {_cannot(capability)}")
+        sentence = f"{backend.service} {_cannot(capability)}"
+        raise UserError(sentence) if for_member else BackendError(ErrorKind.INVALID_INPUT, sentence)
     return cast(_P, backend)
 
 
 _T = TypeVar("_T")
-
-
-def _capable_for_member(backend: Backend, capability: Capability, protocol: Callable[..., _P]) -> _P:
-    """As :func:`_capable`, for a member's command: a UserError naming the service."""
-    if capability not in backend.capabilities:
-        raise UserError(f"{backend.service} {_cannot(capability)}")
-    return cast(_P, backend)
 
 
 async def _guarded(backend: Backend, job_id: int, what: str, call: Awaitable[_T]) -> _T:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from bot.domain import BackendKind
 from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_nextleg import FakeNextLeg
+from bot.sandbox.fake_nextleg import FakeNextLeg, seed_of
 from bot.sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 
@@ -126,3 +126,145 @@ async def test_a_describe_that_waits_past_its_links_expiry_is_refused_with_uploa
         assert "Upload the images with /describe again." in failed.content
         assert [r for r in fake.requests if r.path == "/v2/describe"] == []
         assert emu.violations == []
+
+
+async def _upscale(box: Sandbox, prompt: str) -> Message:
+    emu = box.emulator
+    art, bob = emu.channel("art"), emu.world.member
+    await emu.slash(bob.id, art.id, "imagine", prompt=prompt)
+    grid = await emu.wait_for_message(art.id, is_result, 15)
+    await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+    return await emu.wait_for_message(art.id, lambda m: m.id != grid.id and is_result(m), 15)
+
+
+async def test_custom_zoom_sends_prompt_zoom_and_aspect_ratio(make_sandbox: Callable[..., Sandbox]) -> None:
+    fake = FakeNextLeg(step_seconds=0.02)
+    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+        emu = box.emulator
+        bob = emu.world.member
+        upscale = await _upscale(box, "a castle")
+        assert "Custom Zoom" in _labels(upscale)
+        click = await emu.click(bob.id, upscale.id, custom_id(upscale, "Custom Zoom"))
+        await emu.wait_for_response(click)
+        assert click.modal is not None and click.modal["title"] == "Zoom Out"
+        seen = {m.id for m in emu.messages(upscale.channel_id)}
+        await emu.submit_modal(
+            click, click.modal["custom_id"], {"Prompt": "a castle at night --ar 16:9", "Zoom (1 to 2)": "1.8"}
+        )
+        zoomed = await emu.wait_for_message(
+            upscale.channel_id, lambda m: m.id not in seen and is_result(m), 15
+        )
+        [body] = [
+            r.json for r in fake.requests if r.path == "/v2/button" and r.json["button"] == "Custom Zoom"
+        ]
+        assert (body["prompt"], body["zoom"], body["ar"]) == ("a castle at night", 1.8, "16:9")
+        assert "Zoom Out" in zoomed.content
+        assert emu.violations == []
+
+
+async def _toggle_remix(box: Sandbox, panel: Message) -> None:
+    """Press "Remix mode" on the /settings panel; back once the bot showed the service's answer."""
+    emu = box.emulator
+    before = emu.message(panel.id).edited_at
+    await emu.click(emu.world.member.id, panel.id, custom_id(panel, "Remix mode"))
+    await emu.wait_for(lambda: emu.message(panel.id).edited_at != before or None, 15)
+
+
+async def test_remix_on_nextleg_opens_no_editor_and_refuses_the_press(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    fake = FakeNextLeg(step_seconds=0.02)
+    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "imagine", prompt="a meadow")
+        grid = await emu.wait_for_message(art.id, is_result, 15)
+        panel_inter = await emu.slash(bob.id, art.id, "settings")
+        panel = await emu.wait_for(lambda: next((m for m in panel_inter.ephemeral if m.components), None), 15)
+        await _toggle_remix(box, panel)
+        assert fake.settings.remix
+        click = await emu.click(bob.id, grid.id, custom_id(grid, "V2"))
+        await _said(
+            box, click, "TheNextLeg can't remix prompts from the bot yet. Turn Remix off in /settings"
+        )
+        assert click.modal is None
+        assert [r for r in fake.requests if r.path == "/v2/button"] == []
+        # Remix off again: the same button works.
+        await _toggle_remix(box, panel)
+        await emu.click(bob.id, grid.id, custom_id(grid, "V2"))
+        await emu.wait_for_message(art.id, lambda m: m.id != grid.id and is_result(m), 15)
+        assert [r.json["button"] for r in fake.requests if r.path == "/v2/button"] == ["V2"]
+        assert emu.violations == []
+
+
+async def test_seed_of_a_finished_job(make_sandbox: Callable[..., Sandbox]) -> None:
+    fake = FakeNextLeg(step_seconds=0.02)
+    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse")
+        await emu.wait_for_message(art.id, is_result, 15)
+        assert box.bot is not None
+        [job] = await box.bot.engine.member_jobs(emu.world.guild.id, bob.id, limit=5)
+        inter = await emu.slash(bob.id, art.id, "seed", job=job.id)
+        said = await _said(box, inter, "seed is")
+        assert f"**{seed_of(job.backend_task_id or '')}**" in said.content
+        assert [r.json for r in fake.requests if r.path == "/v2/seed"] == [{"messageId": job.backend_task_id}]
+        assert emu.violations == []
+
+
+async def test_seed_where_the_service_cannot_tell_it(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    art, bob = emu.channel("art"), emu.world.member
+    await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse")
+    await emu.wait_for_message(art.id, is_result, 15)
+    assert sandbox.bot is not None
+    [job] = await sandbox.bot.engine.member_jobs(emu.world.guild.id, bob.id, limit=5)
+    inter = await emu.slash(bob.id, art.id, "seed", job=job.id)
+    await _said(sandbox, inter, "midjourney-proxy can't tell a job's seed from the bot yet.")
+    assert emu.violations == []
+
+
+def _account_field(message: Message) -> dict[str, str] | None:
+    fields = message.embeds[0]["fields"] if message.embeds else []
+    return next(
+        ({"name": f["name"], "value": f["value"]} for f in fields if f["name"].startswith("Account")), None
+    )
+
+
+async def test_info_shows_the_account_status_asked_once_a_minute_at_most(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    fake = FakeNextLeg(step_seconds=0.02)
+    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        infos = []
+        for _ in range(2):
+            inter = await emu.slash(bob.id, art.id, "info")
+            infos.append(
+                await emu.wait_for(lambda i=inter: next((m for m in i.ephemeral if m.embeds), None), 15)
+            )
+        for info in infos:
+            account = _account_field(info)
+            assert account is not None and account["name"] == "Account (TheNextLeg)"
+            assert account["value"].splitlines() == [
+                f"{key}: {fake.info()[key]}"
+                for key in (
+                    "Fast Time Remaining",
+                    "Job Mode",
+                    "Queued Jobs (fast)",
+                    "Queued Jobs (relax)",
+                    "Subscription",
+                    "Visibility Mode",
+                )
+            ]
+        assert len([r for r in fake.requests if r.path == "/v2/info"]) == 1  # the second is the cached answer
+        assert emu.violations == []
+
+
+async def test_info_has_no_account_field_where_the_service_has_no_status(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    inter = await emu.slash(emu.world.member.id, emu.channel("art").id, "info")
+    info = await emu.wait_for(lambda: next((m for m in inter.ephemeral if m.embeds), None))
+    assert _account_field(info) is None
