@@ -549,14 +549,12 @@ class JobEngine:
 
     async def cancel(self, job_id: int) -> Job:
         """Stop a queued or running job; the backend is asked to cancel too when it can. It is
-        asked once the job is marked and its lock released: a service may push the job's new
-        state before it answers (useapi.net), and that push waits for the lock."""
+        asked outside the job's lock: a service may push the job's new state before it answers
+        (useapi.net), and that push waits for the lock."""
         async with self._job_locks[job_id]:
             job = await self._store.get_job(job_id)
-            if job is None or job.status.terminal:
-                raise UserError("This job has already finished.")
-            cancelled = await self._store.update_job(job_id, status=JobStatus.CANCELLED)
-        self._after_change(cancelled)
+        if job is None or job.status.terminal:
+            raise UserError("This job has already finished.")
         if job.backend_task_id and job.account_id is not None:
             backend = self._accounts.backend(job.account_id)
             if Capability.CANCEL in backend.capabilities:
@@ -567,7 +565,15 @@ class JobEngine:
                     # The job is ours to stop either way; the backend may finish it unseen.
                     extra = job_fields(job, self._service(job.account_id))
                     log.info("job %s: backend cancel failed (%s)", job_id, exc.kind.value, extra=extra)
-        return cancelled
+        async with self._job_locks[job_id]:
+            job = await self._store.get_job(job_id)
+            if job is not None and job.status is JobStatus.CANCELLED:
+                return job  # the service's push said so first
+            if job is None or job.status.terminal:
+                raise UserError("This job has already finished.")
+            job = await self._store.update_job(job_id, status=JobStatus.CANCELLED)
+        self._after_change(job)
+        return job
 
     async def prefs(self, guild_id: int, user_id: int) -> UserPrefs:
         return await self._store.user_prefs(guild_id, user_id)
