@@ -478,10 +478,9 @@ class UseApiBackend:
             job = await self._job(seed_job)
             snap = job_snapshot(job)
             if snap.status.terminal:
-                del self._seed_jobs[task_id]
-            if snap.status is JobStatus.SUCCESS and job.seed is not None and job.seed.value is not None:
-                return str(job.seed.value)
-            if snap.status.terminal:
+                self._seed_jobs.pop(task_id, None)
+                if snap.status is JobStatus.SUCCESS and job.seed is not None and job.seed.value is not None:
+                    return str(job.seed.value)
                 raise BackendError(snap.error_kind or ErrorKind.UNAVAILABLE, snap.fail_reason or "No seed.")
         raise BackendError(ErrorKind.TIMEOUT, f"useapi.net gave no seed within {SEED_SECONDS:g} s.")
 

@@ -564,3 +564,16 @@ async def test_seed_info_and_service_accounts(client: UseApiBackend, fake: FakeU
     assert cleared.hold is None
     with pytest.raises(BackendError):
         await client.reset_service_account("../jobs")
+
+
+async def test_a_seed_asked_again_waits_for_the_same_seed_job(
+    client: UseApiBackend, fake: FakeUseApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grid = await poll_until_done(client, (await client.imagine("a red fox")).task_id)
+    monkeypatch.setattr("bot.backends.useapi.SEED_SECONDS", 0.5)
+    fake.faults.stick_next_job()  # the seed job never ends
+    for _ in range(2):
+        with pytest.raises(BackendError) as caught:
+            await client.seed(grid.task_id)
+        assert caught.value.kind is ErrorKind.TIMEOUT
+    assert fake.count("/v2/jobs/seed_async") == 1
