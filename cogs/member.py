@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.domain import Job, JobStatus
+from bot.domain import BackendKind, Job, JobStatus
 from bot.jobs.engine import UserError
 from cogs.access import age_refusal
 from cogs.render import job_view, shown_prompt
@@ -99,18 +99,25 @@ class Member(commands.Cog):
             inline=False,
         )
         embed.add_field(name="This channel", value=here, inline=False)
-        await self._send_with_account(interaction, embed)
+        if channel.enabled:
+            await self._send_with_account(interaction, embed, channel.backend)
+        else:
+            await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    async def _send_with_account(self, interaction: discord.Interaction[Any], embed: discord.Embed) -> None:
-        """Send /info's embed with an "Account" field where the channel's service tells its
-        account's status (a slow call: acknowledged first)."""
+    async def _send_with_account(
+        self, interaction: discord.Interaction[Any], embed: discord.Embed, only: BackendKind | None
+    ) -> None:
+        """Send /info's embed with an "Account" field where the channel's service (of kind
+        ``only`` when the channel is kept to one) tells its account's status (a slow call:
+        acknowledged first)."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        if not self.bot.engine.offers_account_info(interaction.guild_id, interaction.channel_id):
+        guild_id, channel_id = interaction.guild_id, interaction.channel_id
+        if not self.bot.engine.offers_account_info(guild_id, channel_id, only):
             await interaction.response.send_message(embed=embed, ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            found = await self.bot.engine.account_info(interaction.guild_id, interaction.channel_id)
+            found = await self.bot.engine.account_info(guild_id, channel_id, only)
         except UserError as exc:
             embed.add_field(name="Account", value=str(exc), inline=False)
         else:

@@ -482,9 +482,10 @@ class NextLegBackend:
         )
         assert response is not None  # not_found_is_none=False: a 404 raised
         answer = try_validate(SeedAnswer, self._json(response))
-        if answer is None or not str(answer.seed).strip():
+        seed = str(answer.seed).strip() if answer is not None else ""
+        if not seed.isdigit():  # Midjourney's seeds are whole numbers
             raise BackendError(ErrorKind.UNAVAILABLE, "Unexpected answer to /seed.")
-        return str(answer.seed).strip()
+        return seed
 
     async def account_info(self) -> Mapping[str, str]:
         """``GET /info``: a message whose finished ``content`` is an object of labels and values.

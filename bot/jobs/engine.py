@@ -640,22 +640,25 @@ class JobEngine:
         call = _guarded(backend, job.id, "seed", seeder.seed(job.backend_task_id))
         return await _in_time(call, "/seed")
 
-    def offers_account_info(self, guild_id: int, channel_id: int) -> bool:
-        return self._info_account(guild_id, channel_id) is not None
+    def offers_account_info(self, guild_id: int, channel_id: int, only: BackendKind | None = None) -> bool:
+        return self._info_account(guild_id, channel_id, only) is not None
 
-    def _info_account(self, guild_id: int, channel_id: int) -> Account | None:
-        """The usable account of this channel whose service tells its status, if any."""
-        kinds = kinds_with(Capability.ACCOUNT_INFO)
+    def _info_account(self, guild_id: int, channel_id: int, only: BackendKind | None) -> Account | None:
+        """The usable account of this channel (of kind ``only``, when the channel is kept to one)
+        whose service tells its status, if any."""
+        kinds = kinds_with(Capability.ACCOUNT_INFO) & ({only} if only else set(BackendKind))
         usable = (
             a for a in self._accounts.shared(guild_id, channel_id, kinds) if self._accounts.usable(a.id)
         )
         return next(usable, None)
 
-    async def account_info(self, guild_id: int, channel_id: int) -> tuple[str, Mapping[str, str]] | None:
+    async def account_info(
+        self, guild_id: int, channel_id: int, only: BackendKind | None = None
+    ) -> tuple[str, Mapping[str, str]] | None:
         """The status of the service account this channel's jobs use, where its service tells it
         (``(service, fields)``); None where none does. Asked on demand only and kept
         ACCOUNT_INFO_SECONDS per account: the services ask not to be polled for it."""
-        account = self._info_account(guild_id, channel_id)
+        account = self._info_account(guild_id, channel_id, only)
         if account is None:
             return None
         backend = self._accounts.backend(account.id)
@@ -1576,7 +1579,7 @@ _FIELD_NAMES = {"negprompt": "negative prompt"}
 
 
 def _fresh_urls(job: Job, command: str) -> list[str]:
-    """The job's image URLs for a service that fetches them; INVALID_INPUT once Discord's
+    """The job's image URLs for a service that fetches them; LINKS_EXPIRED once Discord's
     signature on them has expired (the job waited too long in the queue)."""
     urls = job_urls(job)
     if not urls:

@@ -490,6 +490,19 @@ async def test_describe_and_blend_by_url(client: NextLegBackend, fake: FakeNextL
         await client.blend_urls([grid.image_url] * 2, "PORTRAIT")
 
 
+@pytest.mark.parametrize("answer", [{"seed": "<@123> ping"}, {"seed": ""}, {"nope": 1}, ["1"]])
+async def test_a_seed_that_is_not_a_number_is_not_passed_on(answer: Any) -> None:
+    with pytest.raises(BackendError) as caught:
+        await mocked(ok(answer)).seed("msg-1")
+    assert caught.value.kind is ErrorKind.UNAVAILABLE
+
+
+async def test_a_numeric_seed_is_read_as_text() -> None:
+    recorder = ok({"seed": 2861190357})
+    assert await mocked(recorder).seed("msg-1") == "2861190357"
+    assert (recorder.requests[0].url.path, recorder.json()) == ("/v2/seed", {"messageId": "msg-1"})
+
+
 async def test_seed_and_account_info(client: NextLegBackend, fake: FakeNextLeg) -> None:
     grid = await poll_until_done(client, (await client.imagine("a red fox")).task_id)
     seed = await client.seed(grid.task_id)

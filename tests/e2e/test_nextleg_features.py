@@ -268,3 +268,45 @@ async def test_info_has_no_account_field_where_the_service_has_no_status(sandbox
     inter = await emu.slash(emu.world.member.id, emu.channel("art").id, "info")
     info = await emu.wait_for(lambda: next((m for m in inter.ephemeral if m.embeds), None))
     assert _account_field(info) is None
+
+
+async def test_info_still_answers_when_the_account_status_cannot_be_read(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    fake = FakeNextLeg(step_seconds=0.02)
+    fake.faults.fail_next_submit(500)
+    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+        emu = box.emulator
+        art, bob = emu.channel("art"), emu.world.member
+        inter = await emu.slash(bob.id, art.id, "info")
+        info = await emu.wait_for(lambda: next((m for m in inter.ephemeral if m.embeds), None), 15)
+        account = _account_field(info)
+        assert account is not None and account["name"] == "Account"
+        assert account["value"].startswith(
+            "The image service is unreachable right now. Try again in a few minutes."
+        )
+        assert "tnl-token" not in account["value"]
+        # A failure is not kept: the next /info asks again.
+        inter = await emu.slash(bob.id, art.id, "info")
+        info = await emu.wait_for(lambda: next((m for m in inter.ephemeral if m.embeds), None), 15)
+        account = _account_field(info)
+        assert account is not None and account["name"] == "Account (TheNextLeg)"
+        assert len([r for r in fake.requests if r.path == "/v2/info"]) == 2
+        assert emu.violations == []
+
+
+async def test_info_shows_no_account_of_a_service_the_channel_is_not_kept_to(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    fake = FakeNextLeg(step_seconds=0.02)
+    async with Running(make_sandbox(extra=[_nextleg(fake)])) as box:
+        emu = box.emulator
+        art, alice, bob = emu.channel("art"), emu.world.admin, emu.world.member
+        setup = await emu.slash(
+            alice.id, art.id, "setup", subcommand="channel", enabled=True, backend="mj_proxy"
+        )
+        await emu.wait_for(lambda: setup.ephemeral or None)
+        inter = await emu.slash(bob.id, art.id, "info")
+        info = await emu.wait_for(lambda: next((m for m in inter.ephemeral if m.embeds), None), 15)
+        assert _account_field(info) is None
+        assert [r for r in fake.requests if r.path == "/v2/info"] == []

@@ -410,6 +410,27 @@ async def test_channel_files_edits_and_limits(emulator: DiscordEmulator, bot: Sa
     ]
 
 
+async def test_attachment_links_are_signed_and_expire(emulator: DiscordEmulator, bot: SandboxBot) -> None:
+    message = await channel(bot, emulator, "art").send(file=discord.File(io.BytesIO(b"notes"), "a.txt"))
+    url = message.attachments[0].url
+    query = dict(part.split("=") for part in url.split("?")[1].split("&") if part)
+    assert set(query) == {"ex", "is", "hm"}
+    assert int(query["ex"], 16) - int(query["is"], 16) == pytest.approx(
+        emulator.limits.attachment_url_seconds, abs=1
+    )
+    path = url.split("?")[0]
+    forged = url.replace(query["hm"], "0" * len(query["hm"]))
+    later = url.replace(query["ex"], f"{int(query['ex'], 16) + 3600:x}")  # a longer life, same signature
+    async with aiohttp.ClientSession() as http:
+        for probe, status in ((url, 200), (path, 404), (forged, 404), (later, 404)):
+            async with http.get(probe) as response:
+                assert (probe, response.status) == (probe, status)
+        emulator.clock.advance(emulator.limits.attachment_url_seconds + 1)
+        async with http.get(url) as response:
+            assert response.status == 404
+            assert await response.text() == "This content is no longer available."
+
+
 async def test_global_rate_limit_and_gateway_resume(emulator: DiscordEmulator, bot: SandboxBot) -> None:
     emulator.limits.global_rate = Rate(2, 0.2)
     general = channel(bot, emulator)
