@@ -99,6 +99,16 @@ class ResultButton(BaseModel):
     #: The row the backend put the button on (0-based), when it says so.
     row: int | None = None
 
+    @property
+    def is_vary_region(self) -> bool:
+        """Vary (Region): it needs a mask (midjourney-proxy's id, or the label hosted APIs use)."""
+        return self.custom_id.startswith("MJ::Inpaint::") or self.custom_id == "Vary (Region)"
+
+    @property
+    def is_custom_zoom(self) -> bool:
+        """Custom Zoom: it needs a prompt with ``--zoom``."""
+        return self.custom_id.startswith("MJ::CustomZoom::") or self.custom_id == "Custom Zoom"
+
 
 class ErrorKind(StrEnum):
     AUTH = "auth"
@@ -291,6 +301,16 @@ class UserPrefs(BaseModel):
     stealth: bool | None = None
     #: "fast" or "relax".
     mode: str | None = None
+
+
+class ServiceAccount(BaseModel):
+    """A Midjourney account a hosted service drives behind one of the bot's accounts (a
+    useapi.net channel), as /setup shows it."""
+
+    name: str
+    max_jobs: int | None = None
+    #: The service's moderation or CAPTCHA message while it holds the account; None in rotation.
+    hold: str | None = None
 
 
 class SettingsState(BaseModel):

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.backends._http import CUSTOM_ZOOM
 from bot.domain import Job, JobKind, Reply, UserPrefs
 from bot.jobs.engine import USE_SETTINGS, UserError
 from bot.jobs.masks import REGION_NAMES, fetch_parent, region_mask
@@ -37,9 +36,9 @@ def modal_for(job: Job, index: int, prefs: UserPrefs, *, can_remix: bool) -> dis
     ``can_remix``: the job's service can take an edited prompt for its buttons.
     """
     button = job.buttons[index]
-    if button.custom_id.startswith("MJ::CustomZoom::") or button.custom_id == CUSTOM_ZOOM:
+    if button.is_custom_zoom:
         return ZoomModal(job, index)
-    if button.custom_id.startswith("MJ::Inpaint::"):
+    if button.is_vary_region:
         return RegionModal(job, index)
     if button.custom_id == USE_SETTINGS:
         return SettingsModal(job, index)

@@ -16,8 +16,8 @@ from discord.ext import commands
 
 from bot.backends import account_options, service_name
 from bot.crypto import SECRET_LOST
-from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig
-from bot.jobs.engine import NEEDS_SECRET, UserError
+from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig, ServiceAccount
+from bot.jobs.engine import NEEDS_SECRET, UserError, held_sentence
 from bot.jobs.prompt_rules import banning_problem
 from bot.net import shown_url
 from cogs.aimg_flow import send_sign_in
@@ -74,6 +74,30 @@ def account_lines(account: Account, running: int) -> str:
         f"jobs: {running}/{account.max_jobs} · answers in {channel} · secret: {secret}\n"
         f"options: {options} · {source}"
     )
+
+
+def service_lines(status: list[ServiceAccount] | None) -> str:
+    """The Midjourney accounts a service drives for an account, one line each (a hold with its
+    message), for /setup account list."""
+    if status is None:
+        return "\nMidjourney accounts at the service: could not be read (see /setup account test)"
+    lines = [
+        f"⛔ {held_sentence(s)}"
+        if s.hold
+        else f"Midjourney account {s.name}: in rotation, max {s.max_jobs} jobs"
+        for s in status[:5]
+    ]
+    return "".join(
+        f"\n{discord.utils.escape_mentions(discord.utils.escape_markdown(line))}" for line in lines
+    )
+
+
+def service_note(status: list[ServiceAccount] | None) -> str:
+    """The same, in a few words, for /setup show."""
+    if status is None:
+        return " · its Midjourney accounts could not be read"
+    held = [s.name for s in status if s.hold]
+    return f" · ⛔ Midjourney holds {', '.join(held)} (see /setup account list)" if held else ""
 
 
 class SecretModal(discord.ui.Modal):
@@ -235,10 +259,15 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         if not accounts:
             await self._reply(interaction, "No accounts yet. Add one with /setup account add.")
             return
+        await interaction.response.defer(ephemeral=True, thinking=True)  # services are asked
+        services = await self.bot.engine.service_status(guild_id)
         embed = discord.Embed(title="Image service accounts")
         for account, running in accounts[:25]:
-            embed.add_field(name=account.name, value=account_lines(account, running)[:1024], inline=False)
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+            lines = account_lines(account, running)
+            if account.id in services:
+                lines += service_lines(services[account.id])
+            embed.add_field(name=account.name, value=lines[:1024], inline=False)
+        await interaction.followup.send(embed=embed, ephemeral=True)
 
     @account.command(name="edit", description="Change an account added with /setup.")
     @app_commands.describe(
@@ -314,12 +343,12 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     @app_commands.autocomplete(name=account_names)
     async def account_reset(self, interaction: discord.Interaction[Any], name: str) -> None:
         guild_id, user_id = self._ids(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            await self.bot.engine.reset_account(guild_id, user_id, name)
+            text = await self.bot.engine.reset_account(guild_id, user_id, name)
         except UserError as exc:
-            await self._reply(interaction, str(exc))
-            return
-        await self._reply(interaction, f"**{name}** is back in rotation.")
+            text = str(exc)
+        await interaction.followup.send(text, ephemeral=True)
 
     @account.command(
         name="remove", description="Remove an account added with /setup (its jobs' history stays)."
@@ -489,11 +518,15 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     @app_commands.command(name="show", description="This server's whole setup on one page.")
     async def show(self, interaction: discord.Interaction[Any]) -> None:
         guild_id, _ = self._ids(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)  # services are asked
         config = await self.bot.engine.guild_config(guild_id)
         accounts = await self.bot.engine.accounts(guild_id)
+        services = await self.bot.engine.service_status(guild_id)
         embed = discord.Embed(title="Bot setup for this server")
         account_text = "\n".join(
-            f"**{a.name}**: {service_name(a.kind)}, {n}/{a.max_jobs} jobs, {_status(a)}" for a, n in accounts
+            f"**{a.name}**: {service_name(a.kind)}, {n}/{a.max_jobs} jobs, {_status(a)}"
+            + (service_note(services[a.id]) if a.id in services else "")
+            for a, n in accounts
         )
         embed.add_field(
             name="Accounts",
@@ -505,7 +538,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         embed.add_field(name="Refused in prompts", value=_words_text(config)[:1024], inline=False)
         who = "anyone" if config.buttons_anyone else "the job's owner and people with Manage Messages"
         embed.add_field(name="Result buttons", value=f"Usable by {who}.", inline=False)
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await interaction.followup.send(embed=embed, ephemeral=True)
 
     @app_commands.command(name="audit", description="The latest changes to this server's setup.")
     async def audit(self, interaction: discord.Interaction[Any]) -> None:

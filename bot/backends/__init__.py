@@ -32,6 +32,15 @@ _OPTIONS: dict[BackendKind, Mapping[str, AccountOption]] = {
     BackendKind.USEAPI: useapi.OPTIONS,
 }
 
+#: The longest prompt a service takes, where it has a limit below the bot's own.
+_PROMPT_LIMITS: dict[BackendKind, int] = {
+    BackendKind.USEAPI: useapi.MAX_PROMPT_CHARS,
+}
+
+
+def prompt_limit(kind: BackendKind) -> int | None:
+    return _PROMPT_LIMITS.get(kind)
+
 
 def account_options(kind: BackendKind) -> Mapping[str, AccountOption]:
     """The options an account of ``kind`` may have."""

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol
 
 import httpx
 
-from bot.domain import Account, Dimensions, SettingsState, SubmitResult, TaskSnapshot
+from bot.domain import Account, Dimensions, ServiceAccount, SettingsState, SubmitResult, TaskSnapshot
 
 
 class Capability(StrEnum):
@@ -39,6 +39,10 @@ class Capability(StrEnum):
     SERVICE_STATUS = "service_status"
     #: The service account's own status (Midjourney's /info).
     ACCOUNT_INFO = "account_info"
+    #: Vary (Region): a button pressed with the member's mask (and prompt).
+    VARY_REGION = "vary_region"
+    #: The Midjourney accounts the service drives for this token, and their moderation holds.
+    SERVICE_ACCOUNTS = "service_accounts"
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,32 @@ class SupportsAccountInfo(Protocol):
         ...
 
 
+class SupportsVaryRegion(Protocol):
+    async def vary_region(
+        self,
+        task_id: str,
+        custom_id: str,
+        mask_png: bytes,
+        prompt: str | None = None,
+        *,
+        hook_url: str | None = None,
+        state: str = "",
+    ) -> SubmitResult:
+        """Press Vary (Region) ``custom_id`` of task ``task_id`` with the member's mask (white:
+        the part to repaint) and, with Remix, a new prompt."""
+        ...
+
+
+class SupportsServiceAccounts(Protocol):
+    async def service_accounts(self) -> list[ServiceAccount]:
+        """The Midjourney accounts the service drives for this account's jobs."""
+        ...
+
+    async def reset_service_account(self, name: str) -> None:
+        """Ask the service to put its held account ``name`` back into rotation."""
+        ...
+
+
 PROTOCOLS: Mapping[Capability, type] = {
     Capability.MODAL: SupportsModal,
     Capability.BLEND: SupportsBlend,
@@ -231,4 +261,6 @@ PROTOCOLS: Mapping[Capability, type] = {
     Capability.NIJI: SupportsNiji,
     Capability.SERVICE_STATUS: SupportsServiceStatus,
     Capability.ACCOUNT_INFO: SupportsAccountInfo,
+    Capability.VARY_REGION: SupportsVaryRegion,
+    Capability.SERVICE_ACCOUNTS: SupportsServiceAccounts,
 }

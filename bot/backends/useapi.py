@@ -23,15 +23,21 @@ What shapes this module:
   transient on useapi's side, nothing to do with the job's own duration) → UNAVAILABLE; other
   5xx and transport errors → UNAVAILABLE.
 * **Images** are URLs inside the prompt, in ``blendUrls`` or ``describeUrl``; uploaded bytes are
-  refused. So the bot's /blend and /describe, which hold only the images' bytes, are not among
-  the declared capabilities: :meth:`UseApiBackend.blend_urls` and ``describe_url`` take URLs.
+  refused. So /blend and /describe are declared as ``BLEND_URLS`` and ``DESCRIBE_URL``: the bot
+  passes the attachments' Discord CDN URLs.
+* **Buttons with input**: ``prompt`` (Custom Zoom, and any button with Remix on) and ``mask``
+  (Vary (Region): the PNG mask in base64, white the part to repaint) go with the button call.
+* **Prompts** are at most 2048 characters; longer ones are refused before anything is sent.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -39,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic.alias_generators import to_camel
 
 from bot.backends._http import (
+    NEEDS_INPUT,
     NOT_JSON,
     api_root,
     kind_from_text,
@@ -50,12 +57,32 @@ from bot.backends._http import (
     try_validate,
 )
 from bot.backends.base import AccountOption, Capability
-from bot.domain import Account, BackendError, ErrorKind, JobStatus, SubmitResult, TaskSnapshot
+from bot.domain import (
+    Account,
+    BackendError,
+    Dimensions,
+    ErrorKind,
+    JobStatus,
+    ServiceAccount,
+    SubmitResult,
+    TaskSnapshot,
+)
 
 log = logging.getLogger(__name__)
 
 SERVICE = "useapi.net"
 BlendDimensions = Literal["Portrait", "Square", "Landscape"]
+_BLEND_DIMENSIONS: dict[Dimensions, BlendDimensions] = {
+    "PORTRAIT": "Portrait",
+    "SQUARE": "Square",
+    "LANDSCAPE": "Landscape",
+}
+#: The longest prompt useapi.net takes (docs/backends/useapi.md).
+MAX_PROMPT_CHARS = 2048
+#: How long :meth:`UseApiBackend.seed` waits for the seed job (within the engine's 30 s; asked
+#: again, it goes on waiting for the same job), and its first pause between polls.
+SEED_SECONDS = 25.0
+SEED_FIRST_POLL = 0.25
 
 # --------------------------------------------------------------------------------------------
 # Wire shapes
@@ -95,6 +122,12 @@ class ImagineRequest(PinnedJobRequest):
 class ButtonRequest(JobRequest):
     jobid: str
     button: str
+    prompt: str | None = None
+    mask: str | None = None
+
+
+class SeedRequest(JobRequest):
+    jobid: str
 
 
 class BlendRequest(PinnedJobRequest):
@@ -119,6 +152,11 @@ class JobChild(_Wire):
     jobid: str = ""
 
 
+class Seed(_Wire):
+    content: str = ""
+    value: str | int | None = None
+
+
 class UseApiJob(_Wire):
     """The job object: what ``GET /jobs/?jobid=``, most POSTs and every reply carry."""
 
@@ -137,6 +175,8 @@ class UseApiJob(_Wire):
     error: str | None = None
     error_details: str | None = None
     code: int | None = None
+    #: seed_async only: the seed of the parent job, once completed.
+    seed: Seed | None = None
 
 
 class UseApiErrorBody(_Wire):
@@ -221,7 +261,7 @@ def job_snapshot(job: UseApiJob) -> TaskSnapshot:
         image_url=job.attachments[0].url if job.attachments else None,
         fail_reason=fail_reason,
         error_kind=error_kind,
-        buttons=label_buttons(job.buttons) if done else [],
+        buttons=label_buttons(job.buttons, offered=NEEDS_INPUT) if done else [],
         prompt=job.prompt,
         # describe answers its four prompts as the message text.
         final_prompt=job.content if done and job.verb == "describe" else None,
@@ -282,7 +322,19 @@ class UseApiBackend:
     docstring for the account fields it reads)."""
 
     service: ClassVar[str] = SERVICE
-    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.CANCEL,
+            Capability.REMIX,
+            Capability.CUSTOM_ZOOM,
+            Capability.VARY_REGION,
+            Capability.BLEND_URLS,
+            Capability.DESCRIBE_URL,
+            Capability.SEED,
+            Capability.ACCOUNT_INFO,
+            Capability.SERVICE_ACCOUNTS,
+        }
+    )
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         self._root = api_root(account.base_url)
@@ -291,6 +343,8 @@ class UseApiBackend:
         self.channel = account.options.get("channel") or None
         self._server = account.options.get("server") or None
         self._max_jobs = account.max_jobs if self.channel else None
+        #: Task id → its seed job, so asking again waits for the same job instead of a new one.
+        self._seed_jobs: dict[str, str] = {}
 
     # --- Backend ------------------------------------------------------------------------------
 
@@ -298,6 +352,7 @@ class UseApiBackend:
         self, prompt: str, images: Sequence[bytes] = (), *, hook_url: str | None = None, state: str = ""
     ) -> SubmitResult:
         refuse_uploads(images, SERVICE)
+        _check_length(prompt)
         return await self._submit(
             "/jobs/imagine", ImagineRequest(prompt=prompt, **self._job_fields(hook_url, state))
         )
@@ -306,18 +361,73 @@ class UseApiBackend:
         self, task_id: str, custom_id: str, *, hook_url: str | None = None, state: str = ""
     ) -> SubmitResult:
         """Press the button labelled ``custom_id`` on the completed job ``task_id``."""
+        return await self._press(task_id, custom_id, hook_url=hook_url, state=state)
+
+    async def custom_zoom(
+        self, task_id: str, custom_id: str, prompt: str, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        """Custom Zoom: useapi requires the prompt (with its ``--zoom``)."""
+        return await self._press(task_id, custom_id, prompt=prompt, hook_url=hook_url, state=state)
+
+    async def vary_region(
+        self,
+        task_id: str,
+        custom_id: str,
+        mask_png: bytes,
+        prompt: str | None = None,
+        *,
+        hook_url: str | None = None,
+        state: str = "",
+    ) -> SubmitResult:
+        """Vary (Region): useapi requires the mask."""
+        return await self._press(
+            task_id, custom_id, prompt=prompt, mask_png=mask_png, hook_url=hook_url, state=state
+        )
+
+    async def _press(
+        self,
+        task_id: str,
+        custom_id: str,
+        *,
+        prompt: str | None = None,
+        mask_png: bytes | None = None,
+        hook_url: str | None = None,
+        state: str = "",
+    ) -> SubmitResult:
+        if prompt is not None:
+            _check_length(prompt)
         body = ButtonRequest(
             jobid=task_id,
             button=custom_id,
+            prompt=prompt,
+            mask=base64.b64encode(mask_png).decode() if mask_png else None,
             max_jobs=self._max_jobs,
             reply_url=hook_url,
             reply_ref=state or None,
         )
         return await self._submit("/jobs/button", body)
 
+    async def remix(
+        self, task_id: str, custom_id: str, prompt: str, *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        """With Remix on at the account, V1–V4, the varies, the pans and 🔄 take a new prompt."""
+        return await self._press(task_id, custom_id, prompt=prompt, hook_url=hook_url, state=state)
+
+    async def cancel(self, task_id: str) -> None:
+        """Stop the job at useapi, which frees its slot there."""
+        await self._request("GET", "/jobs/cancel/", params={"jobid": task_id})
+
     async def fetch(self, task_id: str) -> TaskSnapshot | None:
         response = await self._request("GET", "/jobs/", params={"jobid": task_id}, not_found_is_none=True)
         return None if response is None else self.parse_push(self._json(response))
+
+    async def _job(self, task_id: str) -> UseApiJob:
+        response = await self._request("GET", "/jobs/", params={"jobid": task_id})
+        assert response is not None
+        job = try_validate(UseApiJob, self._json(response))
+        if job is None:
+            raise BackendError(ErrorKind.UNAVAILABLE, "Unexpected answer to /jobs/.")
+        return job
 
     def parse_push(self, body: Any) -> TaskSnapshot:
         try:
@@ -333,7 +443,7 @@ class UseApiBackend:
     async def blend_urls(
         self,
         urls: Sequence[str],
-        dimensions: BlendDimensions | None = None,
+        dimensions: Dimensions = "SQUARE",
         *,
         hook_url: str | None = None,
         state: str = "",
@@ -342,7 +452,9 @@ class UseApiBackend:
         if not 2 <= len(urls) <= 5:
             raise BackendError(ErrorKind.INVALID_INPUT, "A blend takes 2 to 5 images.")
         body = BlendRequest(
-            blend_urls=list(urls), blend_dimensions=dimensions, **self._job_fields(hook_url, state)
+            blend_urls=list(urls),
+            blend_dimensions=_BLEND_DIMENSIONS[dimensions],
+            **self._job_fields(hook_url, state),
         )
         return await self._submit("/jobs/blend", body)
 
@@ -352,7 +464,53 @@ class UseApiBackend:
             "/jobs/describe", DescribeRequest(describe_url=url, **self._job_fields(hook_url, state))
         )
 
+    async def seed(self, task_id: str) -> str:
+        """The seed of the finished job ``task_id``: ``seed_async`` starts a job whose result
+        carries ``seed.value``; polled here (no reply URL) for up to SEED_SECONDS."""
+        seed_job = self._seed_jobs.get(task_id)
+        if seed_job is None:
+            body = SeedRequest(jobid=task_id, max_jobs=self._max_jobs)
+            seed_job = self._seed_jobs[task_id] = (await self._submit("/jobs/seed_async", body)).task_id
+        deadline, pause = time.monotonic() + SEED_SECONDS, SEED_FIRST_POLL
+        while time.monotonic() < deadline:
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 10.0)
+            job = await self._job(seed_job)
+            snap = job_snapshot(job)
+            if snap.status.terminal:
+                self._seed_jobs.pop(task_id, None)
+                if snap.status is JobStatus.SUCCESS and job.seed is not None and job.seed.value is not None:
+                    return str(job.seed.value)
+                raise BackendError(snap.error_kind or ErrorKind.UNAVAILABLE, snap.fail_reason or "No seed.")
+        raise BackendError(ErrorKind.TIMEOUT, f"useapi.net gave no seed within {SEED_SECONDS:g} s.")
+
+    async def account_info(self) -> Mapping[str, str]:
+        """Midjourney's /info of the pinned account (else one useapi picks): its text's
+        "Label: value" lines."""
+        fields = self._job_fields(None, "")
+        response = await self._request("POST", "/jobs/info", json=_dump(PinnedJobRequest(**fields)))
+        assert response is not None
+        job = try_validate(UseApiJob, self._json(response))
+        if job is None or not job.content:
+            raise BackendError(ErrorKind.UNAVAILABLE, "useapi.net sent no /info text.")
+        return info_lines(job.content)
+
     # --- accounts -----------------------------------------------------------------------------
+
+    async def service_accounts(self) -> list[ServiceAccount]:
+        """The Midjourney accounts this token's jobs may run on: the pinned channel, else all."""
+        listed = await self.list_accounts()
+        return [
+            ServiceAccount(name=a.channel, max_jobs=a.max_jobs, hold=a.pending_mod_message or None)
+            for a in listed.values()
+            if self.channel in (None, a.channel)
+        ]
+
+    async def reset_service_account(self, name: str) -> None:
+        """Clear ``pendingModMessage`` of channel ``name`` at useapi (after it was cleared in Discord)."""
+        if not re.fullmatch(r"\d{1,20}", name):
+            raise BackendError(ErrorKind.INVALID_INPUT, f"{name!r} is not a useapi.net channel id.")
+        await self._request("POST", f"/account/midjourney/{name}/reset")
 
     async def list_accounts(self) -> dict[str, MidjourneyAccount]:
         """The Midjourney accounts configured at useapi, by channel (empty when none is)."""
@@ -392,9 +550,7 @@ class UseApiBackend:
         }
 
     async def _submit(self, path: str, body: BaseModel) -> SubmitResult:
-        response = await self._request(
-            "POST", path, json=body.model_dump(mode="json", by_alias=True, exclude_none=True)
-        )
+        response = await self._request("POST", path, json=_dump(body))
         assert response is not None  # not_found_is_none=False: a 404 raised
         job = try_validate(UseApiJob, self._json(response))
         if job is None:
@@ -438,3 +594,26 @@ class UseApiBackend:
         if data is NOT_JSON:
             raise BackendError(ErrorKind.UNAVAILABLE, "useapi.net sent an answer that is not JSON.")
         return data
+
+
+def _dump(body: BaseModel) -> dict[str, Any]:
+    return body.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _check_length(prompt: str) -> None:
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise BackendError(
+            ErrorKind.INVALID_INPUT,
+            f"useapi.net takes prompts of at most {MAX_PROMPT_CHARS} characters and this one has "
+            f"{len(prompt)}; shorten it.",
+        )
+
+
+#: One line of Midjourney's /info: "**Fast Time Remaining**: 14.5/15.0 hours (96.67%)".
+_INFO_LINE = re.compile(r"^\W*([A-Za-z][^:]*?)\s*:\s*(.+)$")
+
+
+def info_lines(content: str) -> dict[str, str]:
+    """The "Label: value" lines of /info's text (markdown dropped)."""
+    found = (_INFO_LINE.match(line.replace("*", "").strip()) for line in content.splitlines())
+    return {m.group(1).strip(): m.group(2).strip() for m in found if m}

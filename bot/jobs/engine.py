@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol, TypeVar, cast
 
 import httpx
 
-from bot.backends import check_options, kinds_with, registered, service_name
+from bot.backends import check_options, kinds_with, prompt_limit, registered, service_name
 from bot.backends.aimg import AimgBackend, parse_verb, vote_of, vote_verb
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
@@ -40,9 +40,11 @@ from bot.backends.base import (
     SupportsNiji,
     SupportsRemix,
     SupportsSeed,
+    SupportsServiceAccounts,
     SupportsServiceStatus,
     SupportsSettings,
     SupportsShorten,
+    SupportsVaryRegion,
 )
 from bot.config import JobSettings
 from bot.crypto import SECRET_LOST
@@ -60,6 +62,7 @@ from bot.domain import (
     JobStatus,
     Reply,
     ResultButton,
+    ServiceAccount,
     SettingsState,
     SubmitResult,
     TaskSnapshot,
@@ -316,6 +319,7 @@ class JobEngine:
         config = await self._store.guild_config(guild_id)
         if account_id is None:
             self._check_served(config, guild_id, channel_id, kind)
+            self._check_length(config, guild_id, channel_id, kind, prompt)
         # An /imagine is checked as it will be sent: with the member's settings flags and suffix.
         banning = bool(config.banned_words or config.banned_patterns)
         sent = (
@@ -357,6 +361,15 @@ class JobEngine:
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
         names = " and ".join(sorted(service_name(k) for k in here))
         raise UserError(f"{names} {_cannot(capability)} Ask a server admin for another image service.")
+
+    def _check_length(
+        self, config: GuildConfig, guild_id: int, channel_id: int, kind: JobKind, prompt: str
+    ) -> None:
+        """Refuse a prompt longer than a service here takes (the job may go to any of them)."""
+        kinds = _job_kinds(kind, channel_id, config)
+        for account in self._accounts.shared(guild_id, channel_id, kinds):
+            if account.enabled:
+                _check_prompt_fits(account.kind, prompt)
 
     async def _check_allowed(
         self, config: GuildConfig, guild_id: int, channel_id: int, owner_id: int, prompt: str, sent: str
@@ -440,6 +453,9 @@ class JobEngine:
                 "The account that made this image is not available any more, so its buttons cannot work. "
                 "Run /imagine again."
             )
+        acting = self._accounts.get(account_id)
+        if prompt and acting is not None:
+            _check_prompt_fits(acting.kind, prompt.strip())
         job = await self._store.create_job(
             guild_id=parent.guild_id,
             channel_id=channel_id,
@@ -567,24 +583,32 @@ class JobEngine:
 
     async def cancel(self, job_id: int) -> str | None:
         """Stop a queued or running job; the backend is asked to cancel too when it can. None
-        when nothing runs at the service any more, else the service that may still finish it."""
-        still_running: str | None = None
+        when nothing runs at the service any more, else the service that may still finish it.
+        The service is asked outside the job's lock: it may push the job's new state before it
+        answers (useapi.net), and that push waits for the lock."""
         async with self._job_locks[job_id]:
             job = await self._store.get_job(job_id)
+        if job is None or job.status.terminal:
+            raise UserError("This job has already finished.")
+        still_running: str | None = None
+        if job.backend_task_id and job.account_id is not None:
+            backend = self._accounts.backend(job.account_id)
+            still_running = backend.service
+            if Capability.CANCEL in backend.capabilities:
+                call = cast(SupportsCancel, backend).cancel(job.backend_task_id)
+                try:
+                    await _guarded(backend, job_id, "cancel", call)
+                    still_running = None
+                except BackendError as exc:
+                    # The job is ours to stop either way; the backend may finish it unseen.
+                    extra = job_fields(job, self._service(job.account_id))
+                    log.info("job %s: backend cancel failed (%s)", job_id, exc.kind.value, extra=extra)
+        async with self._job_locks[job_id]:
+            job = await self._store.get_job(job_id)
+            if job is not None and job.status is JobStatus.CANCELLED:
+                return still_running  # the service's push said so first
             if job is None or job.status.terminal:
                 raise UserError("This job has already finished.")
-            if job.backend_task_id and job.account_id is not None:
-                backend = self._accounts.backend(job.account_id)
-                still_running = backend.service
-                if Capability.CANCEL in backend.capabilities:
-                    call = cast(SupportsCancel, backend).cancel(job.backend_task_id)
-                    try:
-                        await _guarded(backend, job_id, "cancel", call)
-                        still_running = None
-                    except BackendError as exc:
-                        # The job is ours to stop either way; the backend may finish it unseen.
-                        extra = job_fields(job, self._service(job.account_id))
-                        log.info("job %s: backend cancel failed (%s)", job_id, exc.kind.value, extra=extra)
             job = await self._store.update_job(job_id, status=JobStatus.CANCELLED)
         self._after_change(job)
         return still_running
@@ -842,8 +866,9 @@ class JobEngine:
         await self._store.audit(guild_id, user_id, "account remove", name)
         await self.reload_accounts()
 
-    async def reset_account(self, guild_id: int, user_id: int, name: str) -> Account:
-        """Put a quarantined account back into rotation (config-file accounts too)."""
+    async def reset_account(self, guild_id: int, user_id: int, name: str) -> str:
+        """Put a quarantined account back into rotation (config-file accounts too), and ask its
+        service to release the Midjourney accounts it holds for moderation; a sentence saying so."""
         account = await self._store.get_account(guild_id, name)
         if account is None or account.source == MEMBER_SOURCE:
             raise UserError(f"This server has no account named {name!r}. See /setup account list.")
@@ -852,11 +877,61 @@ class JobEngine:
                 f"The secret of {name!r} was sealed with another key: "
                 "enter it again with /setup account secret."
             )
+        released = await self._release_held(account)
         await self._store.set_account_quarantine(account.id, None)
         self._accounts.quarantine(account.id, None)
         await self._store.audit(guild_id, user_id, "account reset", name)
         self._spawn(self._dispatch(guild_id))
-        return account
+        return f"**{name}** is back in rotation.{released}"
+
+    async def _release_held(self, account: Account) -> str:
+        """Reset, at the service, the Midjourney accounts it holds for this account; what was done,
+        as a sentence to append ("" when nothing was held)."""
+        try:
+            held = [s.name for s in await self.service_accounts(account) if s.hold]
+            resetter = cast(SupportsServiceAccounts, self._accounts.backend(account.id))
+            for channel in held:
+                async with asyncio.timeout(PROBE_SECONDS):
+                    await resetter.reset_service_account(channel)
+        except (BackendError, TimeoutError):
+            return (
+                " The service could not be asked to release its held Midjourney accounts: check "
+                "/setup account test, then reset again."
+            )
+        if not held:
+            return ""
+        return f" The service was asked to put {', '.join(held)} back into rotation too."
+
+    async def service_accounts(self, account: Account) -> list[ServiceAccount]:
+        """The Midjourney accounts the account's service drives for it ([] when its service keeps
+        none); BackendError when they cannot be read within PROBE_SECONDS."""
+        backend = self._accounts.backend(account.id)
+        if Capability.SERVICE_ACCOUNTS not in backend.capabilities:
+            return []
+        call = cast(SupportsServiceAccounts, backend).service_accounts()
+        try:
+            async with asyncio.timeout(PROBE_SECONDS):
+                return await _guarded(backend, 0, "service_accounts", call)
+        except TimeoutError:
+            raise BackendError(ErrorKind.TIMEOUT, "no answer in time") from None
+
+    async def service_status(self, guild_id: int) -> dict[int, list[ServiceAccount] | None]:
+        """For each of the guild's accounts whose service lists its Midjourney accounts: that
+        list, or None when it could not be read."""
+
+        async def read(account: Account) -> list[ServiceAccount] | None:
+            try:
+                return await self.service_accounts(account)
+            except BackendError:
+                return None
+
+        listing = [
+            account
+            for account, _ in await self.accounts(guild_id)
+            if Capability.SERVICE_ACCOUNTS in self._accounts.backend(account.id).capabilities
+        ]
+        found = await asyncio.gather(*(read(a) for a in listing))
+        return {account.id: status for account, status in zip(listing, found, strict=True)}
 
     async def test_account(self, guild_id: int, name: str) -> str:
         """Call the account's service cheaply; a sentence saying whether it works."""
@@ -867,6 +942,13 @@ class JobEngine:
         problem = await probe(backend)
         if problem == PROBE_REFUSED:
             problem += " Replace them: /setup account secret."
+        if problem is None:
+            try:
+                held = [s for s in await self.service_accounts(account) if s.hold]
+            except BackendError:
+                problem = "the service's list of Midjourney accounts could not be read."
+            else:
+                problem = held_sentence(held[0]) if held else None
         if problem:
             return f"❌ {name}: {problem}"
         status = await _service_status(backend)
@@ -1279,22 +1361,23 @@ class JobEngine:
             parent = await self._store.get_job(job.parent_job_id) if job.parent_job_id else None
             if parent is None or parent.backend_task_id is None:
                 raise BackendError(ErrorKind.NOT_FOUND, "the original job is gone")
-            if job.params.get("remix") and job.params.get("prompt"):
-                prompt = job.params["prompt"]
+            task, button, prompt = (
+                parent.backend_task_id,
+                ResultButton(custom_id=job.action_custom_id),
+                job.params.get("prompt"),
+            )
+            if job.params.get("remix") and prompt:
                 return await _capable(backend, Capability.REMIX, SupportsRemix).remix(
-                    parent.backend_task_id, job.action_custom_id, prompt, hook_url=hook, state=state
+                    task, button.custom_id, prompt, hook_url=hook, state=state
                 )
-            if (
-                job.kind is JobKind.ZOOM
-                and job.params.get("prompt")
-                and Capability.CUSTOM_ZOOM in backend.capabilities
-            ):
+            # Services that take the modal's answer with the button call (no MODAL step).
+            if inputs and button.is_vary_region and Capability.VARY_REGION in backend.capabilities:
+                return await cast(SupportsVaryRegion, backend).vary_region(
+                    task, button.custom_id, inputs[0], prompt, hook_url=hook, state=state
+                )
+            if prompt and button.is_custom_zoom and Capability.CUSTOM_ZOOM in backend.capabilities:
                 return await cast(SupportsCustomZoom, backend).custom_zoom(
-                    parent.backend_task_id,
-                    job.action_custom_id,
-                    job.params["prompt"],
-                    hook_url=hook,
-                    state=state,
+                    task, button.custom_id, prompt, hook_url=hook, state=state
                 )
             result = await backend.action(
                 parent.backend_task_id, job.action_custom_id, hook_url=hook, state=state
@@ -1591,6 +1674,15 @@ async def _service_status(backend: Backend, timeout: float = PROBE_SECONDS) -> s
         return None
 
 
+def held_sentence(held: ServiceAccount) -> str:
+    """What a moderation hold at the service means for an admin (its message: one short line)."""
+    message = " ".join((held.hold or "").split())[:200]
+    return (
+        f"Midjourney holds account {held.name} for moderation or a CAPTCHA (“{message}”). Clear it in "
+        "Discord, then /setup account reset."
+    )
+
+
 _DIMENSIONS: dict[str, Dimensions] = {"PORTRAIT": "PORTRAIT", "SQUARE": "SQUARE", "LANDSCAPE": "LANDSCAPE"}
 
 
@@ -1674,6 +1766,15 @@ def _check_text(text: str, what: str = "prompt") -> None:
         raise UserError(problem)
 
 
+def _check_prompt_fits(kind: BackendKind, prompt: str) -> None:
+    limit = prompt_limit(kind)
+    if limit is not None and len(prompt) > limit:
+        raise UserError(
+            f"Your prompt has {len(prompt)} characters; {service_name(kind)}, the image service here, "
+            f"takes at most {limit}. Shorten it."
+        )
+
+
 def _used_prompt(job: Job, snap: TaskSnapshot) -> str:
     """The prompt a remix really ran with: the backend's report of its task (a proxy whose account
     has Remix off drops the edited prompt without a word), else the member's (see remix_dropped)."""
@@ -1713,6 +1814,8 @@ _ABILITIES: dict[Capability, str] = {
     Capability.NIJI: "use the Niji bot",
     Capability.SERVICE_STATUS: "show its own accounts and queue",
     Capability.ACCOUNT_INFO: "show its account's status",
+    Capability.VARY_REGION: "vary a region",
+    Capability.SERVICE_ACCOUNTS: "list its Midjourney accounts",
 }
 
 

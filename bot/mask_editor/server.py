@@ -25,8 +25,6 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-#: The backend button that opens Midjourney's region editor.
-INPAINT_PREFIX = "MJ::Inpaint::"
 _STATIC = {"editor.js": "text/javascript", "editor.css": "text/css", "icon.svg": "image/svg+xml"}
 _HEADERS = {
     "Cache-Control": "no-store",
@@ -64,7 +62,7 @@ class MaskEditor:
     def link(self, job: Job, index: int, user_id: int, channel_id: int) -> str | None:
         """The editor's URL for button ``index`` of ``job``, pressed by ``user_id`` in ``channel_id``
         (where the result goes); None when that button is not Vary (Region)."""
-        if not job.buttons[index].custom_id.startswith(INPAINT_PREFIX):
+        if not job.buttons[index].is_vary_region:
             return None
         return f"{self._base_url()}/edit/{self.signer.issue(job.id, index, user_id, channel_id)}"
 
@@ -155,7 +153,7 @@ class MaskEditor:
             job is None
             or job.status is not JobStatus.SUCCESS
             or not 0 <= link.index < len(job.buttons)
-            or not job.buttons[link.index].custom_id.startswith(INPAINT_PREFIX)
+            or not job.buttons[link.index].is_vary_region
         ):
             raise LinkError(GONE, 410)
         return link, job

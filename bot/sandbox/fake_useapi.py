@@ -11,13 +11,19 @@
   words; 429 with ``executingJobs`` when the chosen account has ``maxJobs`` jobs running; 596 when
   the account has a pending moderation message (:meth:`FakeUseApi.hold_for_moderation`).
 * Accounts are picked as useapi does: the ``channel`` named, else a random one with a free slot.
+* Buttons: ``prompt`` is required for ``Custom Zoom`` and taken by any other button (Remix: the
+  new job runs it); ``mask`` is required for ``Vary (Region)`` (base64 of a PNG, checked).
+* ``GET /v2/jobs/cancel/?jobid=`` stops an executing job (``cancelled``, its slot freed);
+  ``POST /v2/jobs/seed_async`` runs a job whose result has ``seed: {content, value}`` and the four
+  upscales; ``POST /v2/jobs/info`` answers a completed job with /info's text in ``content``.
 
 Faults: :class:`bot.sandbox.fake_nextleg.HostedFaults` (``duplicate_hooks`` sends every reply twice).
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
+import binascii
 import functools
 import re
 from collections.abc import Callable
@@ -88,6 +94,8 @@ class _Job:
     #: Image name in the fake's store, and the buttons the result will offer.
     image: str | None = None
     result_buttons: list[str] = field(default_factory=list)
+    #: seed_async: the seed the result reports.
+    seed: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         discord = self.account.discord
@@ -117,12 +125,19 @@ class _Job:
             "replyUrl": self.reply_url,
             "replyRef": self.reply_ref,
             "error": self.error,
+            "seed": None if self.seed is None else {"content": f"**Seed** {self.seed}", "value": self.seed},
         }
         return body | {key: value for key, value in optional.items() if value is not None}
 
 
 class FakeUseApi(HostedFake):
-    submit_paths = ("/v2/jobs/imagine", "/v2/jobs/button", "/v2/jobs/blend", "/v2/jobs/describe")
+    submit_paths = (
+        "/v2/jobs/imagine",
+        "/v2/jobs/button",
+        "/v2/jobs/blend",
+        "/v2/jobs/describe",
+        "/v2/jobs/seed_async",
+    )
 
     def __init__(
         self,
@@ -150,6 +165,9 @@ class FakeUseApi(HostedFake):
         }
         self._jobs: dict[str, _Job] = {}
         self._counter = 0
+        #: The docs do not say when the "cancelled" reply is sent: True delivers it before the
+        #: cancel call is answered.
+        self.reply_before_cancel_answer = False
 
     # --- test helpers -------------------------------------------------------------------------
 
@@ -159,6 +177,10 @@ class FakeUseApi(HostedFake):
 
     def job_json(self, jobid: str) -> dict[str, Any]:
         return self._jobs[jobid].to_json()
+
+    def jobs_of(self, verb: str) -> list[dict[str, Any]]:
+        """Every job of ``verb`` (``imagine``, ``seed_async``…), oldest first."""
+        return [j.to_json() for j in self._jobs.values() if j.verb == verb]
 
     async def wait_for(self, jobid: str, *statuses: str) -> dict[str, Any]:
         """Wait until the job is in one of ``statuses``; its JSON then. Bound it with asyncio.timeout."""
@@ -181,6 +203,9 @@ class FakeUseApi(HostedFake):
         app.router.add_post("/v2/jobs/blend", self._blend)
         app.router.add_post("/v2/jobs/describe", self._describe)
         app.router.add_get("/v2/jobs/", self._get_job)
+        app.router.add_get("/v2/jobs/cancel/", self._cancel)
+        app.router.add_post("/v2/jobs/seed_async", self._seed)
+        app.router.add_post("/v2/jobs/info", self._info)
 
     def _error(self, status: int, message: str, /, **extra: Any) -> web.Response:
         return web.json_response({"error": message, **extra, "code": status}, status=status)
@@ -270,6 +295,11 @@ class FakeUseApi(HostedFake):
         needed = _NEEDS.get(label)
         if needed and not body.get(needed):
             return self._error(400, f"Button {label} requires param {needed}")
+        if body.get("mask") is not None and not _is_png_base64(body["mask"]):
+            return self._error(400, "Param mask must be a base64 encoded PNG image")
+        prompt = body.get("prompt")
+        if prompt is not None and (not isinstance(prompt, str) or len(prompt) > 2048):
+            return self._error(400, "Param prompt must be a string of up to 2048 characters")
         done = next((c for c in parent.children if c["button"] == label), None)
         if ONE_SHOT.match(label) and done is not None:
             return self._error(409, f"Button {label} already executed", button=label, jobid=done["jobid"])
@@ -280,11 +310,74 @@ class FakeUseApi(HostedFake):
             return render_after(label, lambda: self._png(parent_image), parent.prompt, seed)()
 
         job = self._create(
-            body, "button", parent.prompt, buttons_after(label), render, account=parent.account, parent=parent
+            body,
+            "button",
+            prompt or parent.prompt,
+            buttons_after(label),
+            render,
+            account=parent.account,
+            parent=parent,
         )
         if isinstance(job, _Job):
             parent.children.append({"button": label, "jobid": job.jobid, "messageId": job.message_id})
         return self._started(job)
+
+    async def _seed(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        parent = self._jobs.get(str(body.get("jobid") or ""))
+        if parent is None:
+            return self._error(404, f"Job {body.get('jobid')} not found")
+        if parent.status != "completed" or parent.image is None:
+            return self._error(
+                400, f"Job {parent.jobid} status is {parent.status}, seed requires completed job"
+            )
+        job = self._create(body, "seed_async", parent.prompt, [], None, account=parent.account, parent=parent)
+        if isinstance(job, _Job):
+            job.image, job.seed = parent.image, self._rng.randrange(1, 4294967295)
+        return self._started(job)
+
+    async def _info(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        account = self._choose(body, None)
+        if isinstance(account, web.Response):
+            return account
+        self._counter += 1
+        job = _Job(
+            jobid=f"j{self._counter:04d}{self._new_id(12)}-u{USER_ID}-c{account.channel}-bot:midjourney",
+            verb="info",
+            prompt="",
+            account=account,
+            max_jobs=account.max_jobs,
+            reply_url=None,
+            reply_ref=None,
+            created=iso_now(),
+            status="completed",
+            content=(
+                f"**User ID**: {USER_ID}\n**Subscription**: Pro (Active monthly)\n"
+                "**Visibility Mode**: Stealth\n**Fast Time Remaining**: 14.5/30.0 hours (48.33%)\n"
+                f"**Queued Jobs (fast)**: {len(self.executing(account.channel))}"
+            ),
+        )
+        self._jobs[job.jobid] = job
+        return web.json_response(job.to_json())
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        jobid = request.query.get("jobid")
+        if not jobid:
+            return self._error(400, "Required query param jobid is missing")
+        job = self._jobs.get(jobid)
+        if job is None:
+            return self._error(404, f"Job {jobid} not found")
+        if job.status not in _EXECUTING:
+            return self._error(
+                400, f"Job {jobid} status is {job.status}, only executing jobs can be cancelled"
+            )
+        job.status, job.updated = "cancelled", iso_now()
+        if self.reply_before_cancel_answer:
+            await self._reply(job)
+        else:
+            self._spawn(self._reply(job))
+        return web.json_response({"jobid": jobid, "status": "cancelled", "code": 200})
 
     async def _get_job(self, request: web.Request) -> web.Response:
         jobid = request.query.get("jobid")
@@ -364,7 +457,7 @@ class FakeUseApi(HostedFake):
             result_buttons=result_buttons,
         )
         if parent is not None:
-            job.parent_job_id, job.button = parent.jobid, body["button"]
+            job.parent_job_id, job.button = parent.jobid, body.get("button")
         banned = self._banned_word(prompt) if verb == "imagine" else None
         if banned:
             job.status, job.error = "moderated", f"Midjourney moderated the prompt ({banned})"
@@ -387,7 +480,7 @@ class FakeUseApi(HostedFake):
         failure, stuck = self.faults._pop_failure(), self.faults._take_stuck()
         await self._reply(job)
         async for percent in self._percents():
-            if failure is not None:
+            if failure is not None or job.status == "cancelled":
                 break
             job.status, job.updated = "progress", iso_now()
             job.content = self._content(job, f"({percent}%) (fast)")
@@ -395,13 +488,18 @@ class FakeUseApi(HostedFake):
                 job.attachments = [self._attachment(job.image, percent)]
             await self._reply(job)
             if stuck:
-                await asyncio.Event().wait()  # holds its slot forever
+                await self.wait_until(lambda: job.status == "cancelled")  # holds its slot till then
+        if job.status == "cancelled":
+            return
         job.updated = iso_now()
         if failure is not None:
             job.status, job.error, job.attachments = "failed", failure, []
         else:
             job.status, job.buttons = "completed", job.result_buttons
-            if job.image is not None:
+            if job.seed is not None and job.image is not None:  # seed_async: the four upscales
+                job.content = self._content(job, f"seed {job.seed}")
+                job.attachments = [self._attachment(job.image, None) for _ in range(4)]
+            elif job.image is not None:
                 job.content = self._content(job, "(fast)")
                 job.attachments = [self._attachment(job.image, None)]
             else:  # describe: the four prompts are the message
@@ -425,3 +523,12 @@ class FakeUseApi(HostedFake):
     async def _reply(self, job: _Job) -> None:
         await self._changed_now()
         await self._deliver(job.reply_url, job.to_json())
+
+
+def _is_png_base64(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return base64.b64decode(value, validate=True).startswith(b"\x89PNG\r\n\x1a\n")
+    except (binascii.Error, ValueError):
+        return False

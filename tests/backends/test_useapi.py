@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from bot.backends.base import Backend
 from bot.backends.useapi import UseApiBackend
 from bot.domain import Account, BackendError, BackendKind, ErrorKind, JobKind, JobStatus, TaskSnapshot
+from bot.sandbox import images
 from bot.sandbox.fake_useapi import FakeAccount, FakeUseApi
 from tests.backends.hook_receiver import HookReceiver
 from tests.backends.support import png_size, poll_until_done
@@ -128,7 +130,7 @@ async def test_button_blend_describe_and_fetch_requests() -> None:
     assert recorder.json() == {
         "jobid": JOBID, "button": "U2", "maxJobs": 3, "replyUrl": "http://bot/hook", "replyRef": "mjbot:2"
     }  # fmt: skip
-    await backend.blend_urls(["https://x/1.png", "https://x/2.png"], "Portrait")
+    await backend.blend_urls(["https://x/1.png", "https://x/2.png"], "PORTRAIT")
     assert recorder.json() == {
         "blendUrls": ["https://x/1.png", "https://x/2.png"], "blendDimensions": "Portrait",
         "channel": CHANNEL, "maxJobs": 3,
@@ -485,3 +487,93 @@ async def test_unpinned_jobs_spread_over_free_accounts(http: httpx.AsyncClient) 
         assert caught.value.kind is ErrorKind.QUEUE_FULL
     finally:
         await server.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Buttons with input, cancel, seed, /info, the account list
+# --------------------------------------------------------------------------------------------
+
+
+async def test_a_prompt_over_2048_characters_is_refused_before_sending() -> None:
+    recorder = answer(job(status="started"))
+    backend = mocked(recorder)
+    await backend.imagine("x" * 2048)
+    for call in (backend.imagine("x" * 2049), backend.remix(JOBID, "V1", "y" * 2049)):
+        with pytest.raises(BackendError) as caught:
+            await call
+        assert caught.value.kind is ErrorKind.INVALID_INPUT
+        assert "at most 2048 characters" in caught.value.detail
+    assert len(recorder.requests) == 1
+
+
+async def _upscale(client: UseApiBackend) -> TaskSnapshot:
+    grid = await poll_until_done(client, (await client.imagine("a red fox in snow")).task_id)
+    return await poll_until_done(client, (await client.action(grid.task_id, "U1")).task_id)
+
+
+async def test_custom_zoom_and_vary_region_send_their_prompt_and_mask(
+    client: UseApiBackend, fake: FakeUseApi
+) -> None:
+    upscale = await _upscale(client)
+    labels = [b.custom_id for b in upscale.buttons]
+    assert {"Custom Zoom", "Vary (Region)"} <= set(labels)
+    with pytest.raises(BackendError) as no_prompt:  # what the fake says without a prompt
+        await client.action(upscale.task_id, "Custom Zoom")
+    assert "requires param prompt" in no_prompt.value.detail
+    zoomed = await client.custom_zoom(upscale.task_id, "Custom Zoom", "a red fox --ar 1:1 --zoom 1.8")
+    assert (await poll_until_done(client, zoomed.task_id)).status is JobStatus.SUCCESS
+    assert fake.job_json(zoomed.task_id)["prompt"] == "a red fox --ar 1:1 --zoom 1.8"
+    mask = images.render_grid("mask", "0")
+    region = await client.vary_region(upscale.task_id, "Vary (Region)", mask, "a blue fox")
+    assert (await poll_until_done(client, region.task_id)).status is JobStatus.SUCCESS
+    [sent] = [r.json for r in fake.requests if r.json and r.json.get("button") == "Vary (Region)"]
+    assert base64.b64decode(sent["mask"]) == mask
+    assert sent["prompt"] == "a blue fox"
+
+
+async def test_cancel_stops_the_job_at_the_service_and_frees_its_slot(
+    fake: FakeUseApi, http: httpx.AsyncClient
+) -> None:
+    backend = UseApiBackend(account(fake.base_url, max_jobs=1, channel=CHANNEL), http)
+    fake.faults.stick_next_job()
+    stuck = (await backend.imagine("one")).task_id
+    await backend.cancel(stuck)
+    assert fake.executing(CHANNEL) == []
+    snapshot = await backend.fetch(stuck)
+    assert snapshot is not None and snapshot.status is JobStatus.CANCELLED
+    await backend.imagine("two")  # the slot is free again
+    with pytest.raises(BackendError) as again:
+        await backend.cancel(stuck)
+    assert again.value.kind is ErrorKind.INVALID_INPUT
+
+
+async def test_seed_info_and_service_accounts(client: UseApiBackend, fake: FakeUseApi) -> None:
+    grid = await poll_until_done(client, (await client.imagine("a red fox")).task_id)
+    seed = await client.seed(grid.task_id)
+    [seed_job] = [j for j in fake.requests if j.path == "/v2/jobs/seed_async"]
+    assert seed_job.json == {"jobid": grid.task_id, "maxJobs": 3}
+    assert seed.isdigit()
+    info = await client.account_info()
+    assert info["Subscription"] == "Pro (Active monthly)"
+    assert info["Fast Time Remaining"].startswith("14.5/30.0 hours")
+    fake.hold_for_moderation(CHANNEL, "Please solve the CAPTCHA")
+    [held] = await client.service_accounts()
+    assert (held.name, held.max_jobs, held.hold) == (CHANNEL, 3, "Please solve the CAPTCHA")
+    await client.reset_service_account(CHANNEL)
+    [cleared] = await client.service_accounts()
+    assert cleared.hold is None
+    with pytest.raises(BackendError):
+        await client.reset_service_account("../jobs")
+
+
+async def test_a_seed_asked_again_waits_for_the_same_seed_job(
+    client: UseApiBackend, fake: FakeUseApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grid = await poll_until_done(client, (await client.imagine("a red fox")).task_id)
+    monkeypatch.setattr("bot.backends.useapi.SEED_SECONDS", 0.5)
+    fake.faults.stick_next_job()  # the seed job never ends
+    for _ in range(2):
+        with pytest.raises(BackendError) as caught:
+            await client.seed(grid.task_id)
+        assert caught.value.kind is ErrorKind.TIMEOUT
+    assert fake.count("/v2/jobs/seed_async") == 1

@@ -211,34 +211,7 @@ async def test_fast_and_relax_shortcuts(sandbox: Sandbox) -> None:
     assert str(submit["prompt"]).endswith("--relax")
 
 
-async def test_useapi_blend_and_describe_are_refused_up_front_and_keep_no_slot(
-    make_sandbox: Callable[..., Sandbox],
-) -> None:
-    # useapi.net blends and describes images given by URL; the bot holds only their bytes.
-    fake = FakeUseApi(step_seconds=0.02)
-    channel = next(iter(fake.accounts))
-    async with Running(make_sandbox(extra=[_useapi(fake, channel, max_jobs=1)], with_proxy=False)) as box:
-        emu = box.emulator
-        art, bob = emu.channel("art"), emu.world.member
-        blend = await emu.slash(
-            bob.id,
-            art.id,
-            "blend",
-            image1=("a.png", png_bytes("red"), "image/png"),
-            image2=("b.png", png_bytes("blue"), "image/png"),
-        )
-        describe = await emu.slash(bob.id, art.id, "describe", image=("c.png", png_bytes(), "image/png"))
-        for inter, what in ((blend, "blend"), (describe, "describe")):
-            said = f"useapi.net can't {what} images from the bot yet"
-            await emu.wait_for(lambda i=inter, s=said: next((m for m in i.ephemeral if s in m.content), None))
-        # Nothing was queued: the one-job account takes the member's next job at once.
-        await emu.slash(bob.id, art.id, "imagine", prompt="still free")
-        await emu.wait_for_message(art.id, is_result, timeout=10)
-        assert [r.path for r in fake.requests if r.path.startswith("/v2/jobs/")] == ["/v2/jobs/imagine"]
-        assert emu.violations == []
-
-
-async def test_blend_in_a_channel_kept_to_useapi_is_refused_up_front(
+async def test_blend_in_a_channel_kept_to_useapi_runs_there_by_url(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     fake = FakeUseApi(step_seconds=0.02)
@@ -250,7 +223,7 @@ async def test_blend_in_a_channel_kept_to_useapi_is_refused_up_front(
         )
         await emu.wait_for(lambda: next((m for m in setup.ephemeral if "useapi" in m.content), None))
         images = {f"image{n}": (f"{n}.png", png_bytes(), "image/png") for n in (1, 2)}
-        blend = await emu.slash(bob.id, art.id, "blend", **images)
-        said = "useapi.net can't blend images from the bot yet"
-        await emu.wait_for(lambda: next((m for m in blend.ephemeral if said in m.content), None))
+        await emu.slash(bob.id, art.id, "blend", **images)
+        await emu.wait_for_message(art.id, is_result, timeout=10)
+        assert fake.count("/v2/jobs/blend") == 1
         assert box.proxy.count("/mj/submit/") == 0  # the server's midjourney-proxy is not for this channel
