@@ -121,7 +121,7 @@ def _in_process(store: Path, proxy: FakeMjProxy, max_jobs: int) -> Running:
     return Running(Sandbox(Settings(jobs=FAST_JOBS), store_path=store, proxy=proxy, max_jobs=max_jobs))
 
 
-def _unthrottled(box: Sandbox) -> None:
+def unthrottled(box: Sandbox) -> None:
     # The runs start many jobs per member on purpose; the flood limit has its own test.
     assert box.bot is not None
     box.bot.engine.member_rate = MemberRate(burst=10_000, every=0.01)
@@ -134,7 +134,7 @@ async def final_refused(workdir: Path, n: int) -> FaultRow:
     """Discord answers each job's final (its interaction webhook's edit) with 400 Invalid Form Body."""
     store = workdir / "mjbot.sqlite3"
     async with _in_process(store, FakeMjProxy(step_seconds=0.4, core_size=n), n) as box:
-        _unthrottled(box)
+        unthrottled(box)
         emu = box.emulator
         sent = await _imagine(emu, n, "a refused final")
 
@@ -164,7 +164,7 @@ async def early_ack_html(workdir: Path, n: int) -> FaultRow:
     """Discord's edge answers each early acknowledgement with an HTML 502/503/504 page."""
     store = workdir / "mjbot.sqlite3"
     async with _in_process(store, FakeMjProxy(step_seconds=0.05, core_size=n), n) as box:
-        _unthrottled(box)
+        unthrottled(box)
         emu = box.emulator
         for status in itertools.islice(itertools.cycle((502, 503, 504)), n):
             emu.inject_fault("POST /interactions/*/*/callback", status, html=True)
@@ -197,7 +197,7 @@ async def _backend_raises(workdir: Path, n: int, method: str) -> FaultRow:
     store = workdir / "mjbot.sqlite3"
     with _raising(method, raised, frozenset(capabilities)):
         async with _in_process(store, proxy, 1) as box:
-            _unthrottled(box)
+            unthrottled(box)
             sent = await _imagine(box.emulator, n, f"{method} raises")
             row = await _settle(f"backend {method} raises (ValueError/KeyError/ValidationError)", sent, store, box.emulator)
     row.note = f"{faults - len(raised)} exceptions raised, one-job account"
