@@ -1,6 +1,6 @@
 """The fault suite at size: kill -9 runs, fuzzing, security probes and fault points (docs/reliability.md).
 
-    uv run python -m bench.faults                 # everything: 100 jobs, 10 kill -9 points, 2000 fuzzed inputs
+    uv run python -m bench.faults       # all: 100 jobs, 10 kill -9 points, 2000 fuzzed inputs, probes…
     uv run python -m bench.faults --jobs 30 --kills 3 --fuzz 200
     uv run python -m bench.faults --only security,faults --fault-jobs 20
 
@@ -74,17 +74,22 @@ async def _crash_and_fuzz(work: Path, args: argparse.Namespace, parts: set[str])
 
 def _print_security(report: ProbeReport, seconds: float) -> bool:
     print(f"\nSecurity probes ({seconds:.0f} s)\n")
-    _table(("probe", "expected", "observed", "ok"), [(p.name, p.expected, p.observed, "yes" if p.ok else "**NO**") for p in report.probes])
+    _table(
+        ("probe", "expected", "observed", "ok"),
+        [(p.name, p.expected, p.observed, "yes" if p.ok else "**NO**") for p in report.probes],
+    )
     secrets, payloads, lines = report.scanned
     print()
+    lag = f"worst event-loop lag {report.worst_lag:.2f} s, slowest /info {report.slowest_info:.2f} s"
+    scan = f"{secrets} secrets and tokens, {payloads} Discord requests, {lines} log lines"
     _table(
         ("must be 0", "count"),
         [
-            (f"stalls over 1 s (worst event-loop lag {report.worst_lag:.2f} s, slowest /info {report.slowest_info:.2f} s)", report.stalls),
-            (f"secrets seen outside the store ({secrets} secrets and tokens, {payloads} Discord requests, {lines} log lines)", len(report.leaks)),
+            (f"stalls over 1 s ({lag})", report.stalls),
+            (f"secrets seen outside the store ({scan})", len(report.leaks)),
             ("requests to non-allowed addresses (canary on 127.0.0.1)", report.canary_requests),
         ],
-    )  # fmt: skip
+    )
     for leak in report.leaks:
         print(f"  leak: {leak}")
     return not report.clean
@@ -134,8 +139,12 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=30.0, help="seconds the commands are spread over")
     parser.add_argument("--max-jobs", type=int, default=10, help="concurrent jobs of the backend account")
     parser.add_argument("--fuzz", type=int, default=2000, help="fuzzed inputs in all")
-    parser.add_argument("--fault-jobs", type=int, default=20, help="jobs per fault point (20 at most: 2 members x 10)")
-    parser.add_argument("--points", help=f"comma-separated fault points: {','.join(FAULT_POINTS)} (default: all)")
+    parser.add_argument(
+        "--fault-jobs", type=int, default=20, help="jobs per fault point (20 at most: 2 members x 10)"
+    )
+    parser.add_argument(
+        "--points", help=f"comma-separated fault points: {','.join(FAULT_POINTS)} (default: all)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     sys.exit(asyncio.run(_main(parser.parse_args())))
 

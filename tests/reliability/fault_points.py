@@ -23,11 +23,11 @@ import discord.http
 import pytest
 
 from bot import backends
+from bot.backends.base import Capability
+from bot.backends.mj_proxy import MjProxyBackend
 from bot.config import Settings
 from bot.domain import BackendKind, JobStatus
 from bot.jobs.engine import MemberRate
-from bot.backends.base import Capability
-from bot.backends.mj_proxy import MjProxyBackend
 from bot.sandbox.discord import DiscordEmulator, Interaction
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
@@ -64,7 +64,9 @@ def classify(point: str, sent: list[Interaction], store_path: Path, emu: Discord
     row = FaultRow(point, started=len(sent))
     with contextlib.closing(sqlite3.connect(store_path)) as db:
         jobs = db.execute("SELECT id, status, result_posted, message_id, image_url FROM jobs").fetchall()
-    by_message = {message_id: (job_id, status, posted, url) for job_id, status, posted, message_id, url in jobs}
+    by_message = {
+        message_id: (job_id, status, posted, url) for job_id, status, posted, message_id, url in jobs
+    }
     for inter in sent:
         original = inter.original
         job = by_message.pop(original.id, None) if original is not None else None
@@ -91,7 +93,9 @@ def classify(point: str, sent: list[Interaction], store_path: Path, emu: Discord
             (message.attachments and message.components) or (url and url in message.content)
         ):
             row.finished += 1
-        elif state is not JobStatus.SUCCESS and ("(Failed)" in message.content or "(Cancelled)" in message.content):
+        elif state is not JobStatus.SUCCESS and (
+            "(Failed)" in message.content or "(Cancelled)" in message.content
+        ):
             row.failed += 1
         else:
             row.lost += 1
@@ -155,7 +159,9 @@ async def final_refused(workdir: Path, n: int) -> FaultRow:
 
         refused = sum(await asyncio.gather(*(refuse_final(i) for i in sent)))
         row = await _settle("final write refused (400 on the final)", sent, store, emu)
-        short = sum(1 for i in sent if i.original and "could not be shown" in emu.message(i.original.id).content)
+        short = sum(
+            1 for i in sent if i.original and "could not be shown" in emu.message(i.original.id).content
+        )
     row.note = f"{refused} finals refused, {short} short finals"
     return row
 
@@ -189,7 +195,9 @@ async def _backend_raises(workdir: Path, n: int, method: str) -> FaultRow:
     """Half of the jobs meet ValueError, KeyError and pydantic's ValidationError in turn from
     ``method``, on a one-job account: a slot not given back would leave every later job hanging."""
     faults = (n + 1) // 2
-    raised = list(itertools.islice(itertools.chain.from_iterable(_exceptions() for _ in range(faults)), faults))
+    raised = list(
+        itertools.islice(itertools.chain.from_iterable(_exceptions() for _ in range(faults)), faults)
+    )
     polled = method == "fetch"
     capabilities = MjProxyBackend.capabilities - ({Capability.FETCH_MANY} if polled else set())
     proxy = FakeMjProxy(step_seconds=0.05)
@@ -199,7 +207,9 @@ async def _backend_raises(workdir: Path, n: int, method: str) -> FaultRow:
         async with _in_process(store, proxy, 1) as box:
             unthrottled(box)
             sent = await _imagine(box.emulator, n, f"{method} raises")
-            row = await _settle(f"backend {method} raises (ValueError/KeyError/ValidationError)", sent, store, box.emulator)
+            row = await _settle(
+                f"backend {method} raises (ValueError/KeyError/ValidationError)", sent, store, box.emulator
+            )
     row.note = f"{faults - len(raised)} exceptions raised, one-job account"
     return row
 
@@ -239,7 +249,9 @@ async def killed_after_ack(workdir: Path, n: int) -> FaultRow:
     crashes = (workdir / "bot.log").read_text(errors="replace").count("Traceback (most recent call last)")
     if crashes:
         row.problems.append(f"{crashes} tracebacks in the bot's log")
-    row.note = f"{n} acknowledged, then kill -9; {proxy.count('/mj/submit/imagine')} submits after the restart"
+    row.note = (
+        f"{n} acknowledged, then kill -9; {proxy.count('/mj/submit/imagine')} submits after the restart"
+    )
     return row
 
 

@@ -34,7 +34,7 @@ from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, custom_id
 from tests.e2e.test_actions import _new_result, _seen
-from tests.e2e.test_setup_security import SECRET_FIELD, Internal, _add, _reply, _setup
+from tests.e2e.test_setup_security import Internal, _add, _reply, _setup
 from tests.reliability.fault_points import unthrottled
 from tests.reliability.harness import PROXY_SECRET, found_in
 
@@ -228,7 +228,12 @@ async def _moved_host(run: _Run) -> None:
     added = await _add(run.box, "home", run.home.base_url, HOME_SECRET)
     tested = await run.slash(admin, "setup", "general", subcommand="account test", name="home")
     to_canary = await run.slash(
-        admin, "setup", "general", subcommand="account edit", name="home", base_url=f"http://127.0.0.1:{run.canary.port}"
+        admin,
+        "setup",
+        "general",
+        subcommand="account edit",
+        name="home",
+        base_url=f"http://127.0.0.1:{run.canary.port}",
     )
     moved = await run.slash(
         admin, "setup", "general", subcommand="account edit", name="home", base_url=run.thief_url
@@ -242,7 +247,10 @@ async def _moved_host(run: _Run) -> None:
         f"to 127.0.0.1: {_first(to_canary)}; to another host: secret "
         f"{'dropped' if 'secret: none' in moved else 'kept'}, {len(run.thief.requests)} requests there, "
         f"{len(carried)} with the secret",
-        "private or local" in to_canary and "secret: none" in moved and run.thief.requests != [] and not carried,
+        "private or local" in to_canary
+        and "secret: none" in moved
+        and run.thief.requests != []
+        and not carried,
     )
 
 
@@ -303,15 +311,25 @@ async def _useapi_discord_option(run: _Run) -> None:
 async def _webhooks(run: _Run, caplog: _Lines) -> None:
     box = run.box
     assert box.bot is not None
-    jobs = await box.bot.store.member_jobs(box.emulator.world.guild.id, box.emulator.world.member.id, limit=50)
+    jobs = await box.bot.store.member_jobs(
+        box.emulator.world.guild.id, box.emulator.world.member.id, limit=50
+    )
     job = next(j for j in jobs if j.status.terminal and j.backend_task_id)
     hooks = f"{box.bot.web.public_url}/hooks"
     right = f"{hooks}/{job.id}/{job.hook_secret}"
     async with httpx.AsyncClient() as http:
-        odd = [(await http.post(f"{hooks}/{job.id}/{s}", content=b"{}")).status_code for s in ("ü-ñ-ascii", "%ff%fe")]
+        odd = [
+            (await http.post(f"{hooks}/{job.id}/{s}", content=b"{}")).status_code
+            for s in ("ü-ñ-ascii", "%ff%fe")
+        ]
         deep = (await http.post(right, content=b"[" * 50_000 + b"]" * 50_000)).status_code
         big = (await http.post(right, content=b" " * (300 * 1024))).status_code
-    run.record("webhook with a non-ASCII / percent-encoded secret", "404 as an unknown job", f"{odd}", odd == [404, 404])
+    run.record(
+        "webhook with a non-ASCII / percent-encoded secret",
+        "404 as an unknown job",
+        f"{odd}",
+        odd == [404, 404],
+    )
     run.record("webhook body nested 50 000 deep", "400", f"{deep}", deep == 400)
     run.record("webhook body of 300 KiB", "413", f"{big}", big == 413)
     url = httpx.URL(hooks)
@@ -420,7 +438,13 @@ async def _secrets(box: Sandbox) -> tuple[list[str], list[str]]:
     emu = box.emulator
     jobs = await box.bot.store.member_jobs(emu.world.guild.id, emu.world.member.id, limit=500)
     jobs += await box.bot.store.member_jobs(emu.world.guild.id, emu.world.admin.id, limit=500)
-    anywhere = [PROXY_SECRET, HOME_SECRET, DISCORD_USER_TOKEN, emu.world.token, *(j.hook_secret for j in jobs)]
+    anywhere = [
+        PROXY_SECRET,
+        HOME_SECRET,
+        DISCORD_USER_TOKEN,
+        emu.world.token,
+        *(j.hook_secret for j in jobs),
+    ]
     return anywhere, [i.token for i in emu.store.interactions.values()]
 
 
