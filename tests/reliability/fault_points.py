@@ -125,6 +125,11 @@ def _in_process(store: Path, proxy: FakeMjProxy, max_jobs: int) -> Running:
     return Running(Sandbox(Settings(jobs=FAST_JOBS), store_path=store, proxy=proxy, max_jobs=max_jobs))
 
 
+def _slots(n: int) -> int:
+    """An account's jobs at once for ``n`` jobs (an account takes 15 at most)."""
+    return min(n, 15)
+
+
 def unthrottled(box: Sandbox) -> None:
     # The runs start many jobs per member on purpose; the flood limit has its own test.
     assert box.bot is not None
@@ -137,7 +142,7 @@ def unthrottled(box: Sandbox) -> None:
 async def final_refused(workdir: Path, n: int) -> FaultRow:
     """Discord answers each job's final (its interaction webhook's edit) with 400 Invalid Form Body."""
     store = workdir / "mjbot.sqlite3"
-    async with _in_process(store, FakeMjProxy(step_seconds=0.4, core_size=n), n) as box:
+    async with _in_process(store, FakeMjProxy(step_seconds=0.4, core_size=n), _slots(n)) as box:
         unthrottled(box)
         emu = box.emulator
         sent = await _imagine(emu, n, "a refused final")
@@ -169,7 +174,7 @@ async def final_refused(workdir: Path, n: int) -> FaultRow:
 async def early_ack_html(workdir: Path, n: int) -> FaultRow:
     """Discord's edge answers each early acknowledgement with an HTML 502/503/504 page."""
     store = workdir / "mjbot.sqlite3"
-    async with _in_process(store, FakeMjProxy(step_seconds=0.05, core_size=n), n) as box:
+    async with _in_process(store, FakeMjProxy(step_seconds=0.05, core_size=n), _slots(n)) as box:
         unthrottled(box)
         emu = box.emulator
         for status in itertools.islice(itertools.cycle((502, 503, 504)), n):
@@ -227,7 +232,7 @@ async def killed_after_ack(workdir: Path, n: int) -> FaultRow:
     saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
     store = workdir / "mjbot.sqlite3"
     proxy = FakeMjProxy(secret=PROXY_SECRET, step_seconds=0.1, core_size=n)
-    box = Sandbox(Settings(jobs=FAST_JOBS), store_path=store, proxy=proxy, max_jobs=n)
+    box = Sandbox(Settings(jobs=FAST_JOBS), store_path=store, proxy=proxy, max_jobs=_slots(n))
     await box.emulator.start()
     await proxy.start()
     bot = BotProcess(box, workdir / "bot.log")

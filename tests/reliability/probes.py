@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -135,7 +136,7 @@ class _Run:
     def record(self, name: str, expected: str, observed: str, ok: bool) -> None:
         self.report.probes.append(Probe(name, expected, observed, ok))
 
-    async def slash(self, user: int, command: str, channel: str = "art", /, **options: object) -> str:
+    async def slash(self, user: int, command: str, channel: str = "art", /, **options: Any) -> str:
         emu = self.box.emulator
         return await _reply(self.box, await emu.slash(user, emu.channel(channel).id, command, **options))
 
