@@ -148,14 +148,17 @@ async def final_refused(workdir: Path, n: int) -> FaultRow:
         sent = await _imagine(emu, n, "a refused final")
 
         async def refuse_final(inter: Interaction) -> bool:
-            # Progress goes through the channel; the next write through the token is the final.
-            def running() -> bool | None:
-                if inter.original is None:
+            # The first content and the final go through the token, progress through the channel:
+            # once the first content is there, the next write through the token is the final.
+            def started() -> bool | None:
+                if inter.original is None or emu.message(inter.original.id).loading:
                     return None
-                content = emu.message(inter.original.id).content
-                return True if "%)" in content else (False if "(Done" in content else None)
+                message = emu.message(inter.original.id)
+                return not (
+                    message.attachments or "(Done" in message.content or "(Failed)" in message.content
+                )
 
-            if not await emu.wait_for(running, timeout=20):
+            if not await emu.wait_for(started, timeout=20):
                 return False
             emu.inject_fault(
                 f"PATCH /webhooks/*/{inter.token}/messages/*", 400, code=50035, message="Invalid Form Body"
