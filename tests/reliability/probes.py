@@ -28,7 +28,7 @@ import httpx
 
 from bot.config import NetworkSettings, Settings
 from bot.domain import BackendKind
-from bot.logs import TEXT_FORMAT, redact_handlers
+from bot.logs import TEXT_FORMAT, RedactingFilter
 from bot.sandbox import images
 from bot.sandbox.discord import Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
@@ -105,6 +105,7 @@ class _Lines(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.setFormatter(logging.Formatter(TEXT_FORMAT))
+        self.addFilter(RedactingFilter())
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -117,7 +118,6 @@ def _log_lines() -> Iterator[_Lines]:
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    redact_handlers()
     try:
         yield handler
     finally:
