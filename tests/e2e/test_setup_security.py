@@ -37,12 +37,12 @@ class Internal:
         self.requests.append((str(request.rel_url), dict(request.headers)))
         return web.Response(status=500, text=INTERNAL)
 
-    async def start(self) -> None:
+    async def start(self, host: str = "127.0.0.1") -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._any)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, host, 0)
         await site.start()
         self.port = self._runner.addresses[0][1]
 

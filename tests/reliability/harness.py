@@ -9,12 +9,14 @@ bot's own word: the store, the emulator's channel and the fake backend's request
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
 import signal
 import sqlite3
 import sys
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -227,13 +229,33 @@ def _message(emu: DiscordEmulator, message_id: int | None) -> Any:
     return None if message.deleted else message
 
 
+def encoded_forms(secret: str) -> list[str]:
+    """``secret`` as written, URL-encoded and in base64 (standard and URL-safe, at each of the
+    three alignments it can have inside a longer encoded text)."""
+    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+    raw = secret.encode()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode()
+        # Only the groups made of the secret's bytes alone: skip the first (shifted) and last (padded).
+        start, end = (4 if shift else 0), (len(encoded) - (4 if (shift + len(raw)) % 3 else 0))
+        middle = encoded[start:end]
+        if len(middle) >= 8:
+            forms |= {middle, middle.replace("+", "-").replace("/", "_")}
+    return sorted(forms)
+
+
+def found_in(secrets: list[str], text: str) -> list[str]:
+    """The ``secrets`` that appear in ``text`` in any of their :func:`encoded_forms`."""
+    return [s for s in secrets if s and any(form in text for form in encoded_forms(s))]
+
+
 def secret_leaks(secrets: list[str], emu: DiscordEmulator, logs: list[Path]) -> list[str]:
-    """Where any of ``secrets`` appears: every recorded Discord call and every log line."""
+    """Where any of ``secrets`` appears (as written or encoded): every recorded Discord call and
+    every log line."""
     found = []
     for call in emu.calls:
-        text = repr(call)
-        found += [f"Discord call {call!r:.80}" for s in secrets if s and s in text]
+        found += [f"Discord call {call!r:.80}" for _ in found_in(secrets, repr(call))]
     for path in logs:
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-            found += [f"{path.name}:{number}" for s in secrets if s and s in line]
+            found += [f"{path.name}:{number}" for _ in found_in(secrets, line)]
     return found

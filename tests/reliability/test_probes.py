@@ -1,0 +1,41 @@
+"""The security probes and the fault points at CI size (`bench/faults.py` runs them at size)."""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+from pathlib import Path
+
+from tests.reliability.fault_points import fault_points
+from tests.reliability.harness import found_in
+from tests.reliability.probes import security_probes
+
+
+async def test_hostile_inputs_stall_nothing_leak_nothing_and_reach_no_private_address(tmp_path: Path) -> None:
+    report = await security_probes(tmp_path)
+    assert [p for p in report.probes if not p.ok] == []
+    assert report.stalls == 0, (report.worst_lag, report.slowest_info)
+    assert report.leaks == []
+    assert report.canary_requests == 0
+    secrets, payloads, lines = report.scanned
+    assert secrets > 20 and payloads > 50 and lines > 50  # the scan read what the run made
+
+
+async def test_every_fault_point_leaves_nothing_hanging_and_loses_nothing(tmp_path: Path) -> None:
+    # The broken database: one run of each kind (garbage, truncated, read-only).
+    rows = await fault_points(tmp_path, 3)
+    for row in rows:
+        assert (row.hanging, row.lost, row.problems) == (0, 0, []), row
+        assert row.started + row.note.count("not run") == 3 and row.finished + row.failed == row.started, row
+    by_point = {row.point.split(" (")[0]: row for row in rows}
+    assert by_point["final write refused"].note.startswith("3 finals refused")
+    assert by_point["HTML 5xx on the early acknowledgement"].note.startswith("3 acknowledgements")
+
+
+def test_the_secret_scan_finds_secrets_url_encoded_and_in_base64_at_any_alignment() -> None:
+    secret = "sk-secret/with+odd=chars"
+    for before in ("", "x", "xy", "Basic user:"):
+        assert found_in([secret], base64.b64encode(f"{before}{secret}tail".encode()).decode()) == [secret]
+        assert found_in([secret], base64.urlsafe_b64encode(f"{before}{secret}".encode()).decode()) == [secret]
+    assert found_in([secret], "?key=" + urllib.parse.quote(secret, safe="")) == [secret]
+    assert found_in([secret], "sk-secret") == []
