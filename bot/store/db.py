@@ -85,4 +85,3 @@ class Database(Queries):
 
     @abstractmethod
     async def close(self) -> None: ...
-

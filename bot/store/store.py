@@ -249,9 +249,7 @@ class Store:
     # ---------------------------------------------------------------------- guild config, audit
 
     async def guild_config(self, guild_id: int) -> GuildConfig:
-        row = await self._db.fetchone(
-            "SELECT settings FROM guild_config WHERE guild_id = ?", (guild_id,)
-        )
+        row = await self._db.fetchone("SELECT settings FROM guild_config WHERE guild_id = ?", (guild_id,))
         return GuildConfig.model_validate_json(row["settings"]) if row else GuildConfig()
 
     async def set_guild_config(self, guild_id: int, config: GuildConfig) -> None:
@@ -341,30 +339,30 @@ class Store:
         now = time.time()
         async with self._db.transaction() as db:
             job_id = await db.insert(
-            """INSERT INTO jobs (guild_id, channel_id, owner_id, kind, prompt, status, hook_secret,
+                """INSERT INTO jobs (guild_id, channel_id, owner_id, kind, prompt, status, hook_secret,
                    created_at, updated_at, deadline, parent_job_id, action_custom_id, account_id, params,
                    message_id, reply_token, reply_expires)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                guild_id,
-                channel_id,
-                owner_id,
-                kind.value,
-                prompt,
-                JobStatus.QUEUED.value,
-                hook_secret,
-                now,
-                now,
-                deadline,
-                parent_job_id,
-                action_custom_id,
-                account_id,
-                json.dumps(params or {}),
-                reply.message_id if reply else None,
-                reply.token if reply else None,
-                reply.expires if reply else 0.0,
-            ),
-        )
+                (
+                    guild_id,
+                    channel_id,
+                    owner_id,
+                    kind.value,
+                    prompt,
+                    JobStatus.QUEUED.value,
+                    hook_secret,
+                    now,
+                    now,
+                    deadline,
+                    parent_job_id,
+                    action_custom_id,
+                    account_id,
+                    json.dumps(params or {}),
+                    reply.message_id if reply else None,
+                    reply.token if reply else None,
+                    reply.expires if reply else 0.0,
+                ),
+            )
             await db.executemany(
                 "INSERT INTO job_inputs (job_id, position, data) VALUES (?, ?, ?)",
                 [(job_id, i, data) for i, data in enumerate(inputs)],
@@ -673,7 +671,6 @@ class Store:
                 (job_id, user_id, vote),
             )
 
-
     # ------------------------------------------------------------------- mask editor links
 
     async def use_editor_link(self, nonce: str, expires: float) -> bool:
@@ -691,6 +688,7 @@ class Store:
     async def release_editor_link(self, nonce: str) -> None:
         """Make a link usable again (its edit was refused before any job was made)."""
         await self._db.execute("DELETE FROM editor_links WHERE nonce = ?", (nonce,))
+
 
 def _to_column(key: str, value: Any) -> Any:
     if key == "buttons":
