@@ -1,0 +1,51 @@
+"""What only the PostgreSQL store does: its URL, the sentences when it cannot be used, its probe."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from bot.check import run_checks
+from bot.config import ConfigError, StartupError, load_settings
+from bot.store import Store
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_nothing_listening_ends_start_up_with_one_sentence_without_the_password() -> None:
+    url = f"postgresql://mjbot:hunter2@127.0.0.1:{_closed_port()}/mjbot"
+    with pytest.raises(StartupError) as caught:
+        await Store.open(url)
+    message = str(caught.value)
+    assert message.startswith(
+        f"Cannot use the PostgreSQL database postgresql://127.0.0.1:{url.split(':')[3]}"
+    )
+    assert message.endswith("nothing answers there: start PostgreSQL or fix [store] url.")
+    assert "hunter2" not in message and "mjbot@" not in message
+
+
+async def test_a_missing_database_is_named(postgres_url: str) -> None:
+    with pytest.raises(StartupError, match=r"/nowhere \(\[store\] url\): the database does not exist"):
+        await Store.open(postgres_url.rsplit("/", 1)[0] + "/nowhere")
+
+
+def test_the_url_must_be_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MJBOT_STORE_URL", "mysql://db/mjbot")
+    with pytest.raises(ConfigError, match=r"store\.url: .*must start with postgresql://"):
+        load_settings()
+
+
+async def test_check_names_the_database_without_credentials(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MJBOT_STORE_URL", postgres_url)
+    monkeypatch.setenv("MJBOT_STORE_PATH", str(tmp_path / "mjbot.sqlite3"))  # the key file goes beside it
+    [_, store_row] = await run_checks(load_settings())
+    assert store_row.ok, store_row
+    assert store_row.detail == f"postgresql://{postgres_url.split('@')[1]} opens and takes writes"
