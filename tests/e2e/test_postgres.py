@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
-
-from bot.config import Settings, StoreSettings
+from bot.config import Settings
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
 from bot.store.db_postgres import PostgresDatabase
@@ -18,8 +16,12 @@ async def test_imagine_then_a_restart_keeps_the_job_and_its_buttons(
     tmp_path: Path, postgres_url: str
 ) -> None:
     sqlite_file = tmp_path / "mjbot.sqlite3"
-    settings = Settings(jobs=FAST_JOBS, store=StoreSettings(url=SecretStr(postgres_url)))
-    box = Sandbox(settings, store_path=sqlite_file, proxy=FakeMjProxy(step_seconds=0.1))
+    box = Sandbox(
+        Settings(jobs=FAST_JOBS),
+        store_path=sqlite_file,
+        store_url=postgres_url,
+        proxy=FakeMjProxy(step_seconds=0.1),
+    )
     async with Running(box):
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member

@@ -6,9 +6,11 @@ import socket
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bot.check import run_checks
-from bot.config import ConfigError, StartupError, load_settings
+from bot.config import ConfigError, Settings, StartupError, StoreSettings, load_settings
+from bot.sandbox.runner import Sandbox
 from bot.store import Store
 
 
@@ -49,3 +51,9 @@ async def test_check_names_the_database_without_credentials(
     [_, store_row] = await run_checks(load_settings())
     assert store_row.ok, store_row
     assert store_row.detail == f"postgresql://{postgres_url.split('@')[1]} opens and takes writes"
+
+
+def test_the_sandbox_keeps_to_its_own_store_whatever_the_operator_configured(tmp_path: Path) -> None:
+    operator = Settings(store=StoreSettings(url=SecretStr("postgresql://mjbot:pw@db.example/mjbot")))
+    box = Sandbox(operator, store_path=tmp_path / "sandbox.sqlite3")
+    assert box.settings.store.url is None and box.settings.store.database == str(tmp_path / "sandbox.sqlite3")
