@@ -53,7 +53,12 @@ async def test_check_names_the_database_without_credentials(
     assert store_row.detail == f"postgresql://{postgres_url.split('@')[1]} opens and takes writes"
 
 
-def test_the_sandbox_keeps_to_its_own_store_whatever_the_operator_configured(tmp_path: Path) -> None:
+async def test_the_sandbox_keeps_to_its_own_store_whatever_the_operator_configured(tmp_path: Path) -> None:
     operator = Settings(store=StoreSettings(url=SecretStr("postgresql://mjbot:pw@db.example/mjbot")))
     box = Sandbox(operator, store_path=tmp_path / "sandbox.sqlite3")
-    assert box.settings.store.url is None and box.settings.store.database == str(tmp_path / "sandbox.sqlite3")
+    await box.proxy.start()  # the settings name its address
+    try:
+        store = box.settings.store
+    finally:
+        await box.proxy.stop()
+    assert store.url is None and store.database == str(tmp_path / "sandbox.sqlite3")
