@@ -363,10 +363,11 @@ class Store:
                     reply.expires if reply else 0.0,
                 ),
             )
-            await db.executemany(
-                "INSERT INTO job_inputs (job_id, position, data) VALUES (?, ?, ?)",
-                [(job_id, i, data) for i, data in enumerate(inputs)],
-            )
+            if inputs:
+                await db.executemany(
+                    "INSERT INTO job_inputs (job_id, position, data) VALUES (?, ?, ?)",
+                    [(job_id, i, data) for i, data in enumerate(inputs)],
+                )
             if reply is not None:
                 # The command that this job's reply acknowledged is done, in the same transaction.
                 await db.execute("DELETE FROM acked_commands WHERE token = ?", (reply.token,))
