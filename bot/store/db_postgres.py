@@ -118,18 +118,17 @@ class PostgresDatabase(Database):
         return int(row[0] or 0) if row else 0
 
     async def migrate(self) -> None:
-        await self.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         async with self.transaction() as statements:
             await statements.fetchall("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            await statements.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = await statements.fetchone("SELECT max(version) FROM schema_version")
             current = int(row[0] or 0) if row else 0
-            for version, sql in migrations(self.TYPES):
-                if version > current:
-                    await statements.execute(sql)
-            latest = max(version for version, _ in migrations(self.TYPES))
-            if latest > current:
+            pending = [(version, sql) for version, sql in migrations(self.TYPES) if version > current]
+            for _, sql in pending:
+                await statements.execute(sql)
+            if pending:
                 await statements.execute("DELETE FROM schema_version")
-                await statements.execute("INSERT INTO schema_version (version) VALUES (?)", (latest,))
+                await statements.execute("INSERT INTO schema_version (version) VALUES (?)", (pending[-1][0],))
 
     async def writable(self) -> str | None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from bot.check import run_checks
 from bot.config import ConfigError, Settings, StartupError, StoreSettings, load_settings
 from bot.sandbox.runner import Sandbox
 from bot.store import Store
+from tests.store.test_contract import NEWEST
 
 
 def _closed_port() -> int:
@@ -62,3 +64,13 @@ async def test_the_sandbox_keeps_to_its_own_store_whatever_the_operator_configur
     finally:
         await box.proxy.stop()
     assert store.url is None and store.database == str(tmp_path / "sandbox.sqlite3")
+
+
+async def test_bots_starting_together_on_a_new_database_migrate_it_once(postgres_url: str) -> None:
+    stores = await asyncio.gather(*(Store.open(postgres_url) for _ in range(3)))
+    try:
+        assert [await s.schema_version() for s in stores] == [NEWEST] * 3
+        versions = await stores[0]._db.fetchall("SELECT version FROM schema_version")
+        assert [r[0] for r in versions] == [NEWEST]
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
