@@ -74,3 +74,9 @@ async def test_bots_starting_together_on_a_new_database_migrate_it_once(postgres
         assert [r[0] for r in versions] == [NEWEST]
     finally:
         await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_an_unknown_user_is_told_to_fix_the_url(postgres_url: str) -> None:
+    url = postgres_url.replace("postgres@", "nobody:pw@")
+    with pytest.raises(StartupError, match=r"\): it refused the user or password: fix \[store\] url\.$"):
+        await Store.open(url)
