@@ -193,3 +193,15 @@ def test_copy_refuses_a_database_that_holds_a_store(
             await store.close()
 
     assert asyncio.run(guilds()) == [GUILD + 7]  # nothing written
+
+
+def test_copy_from_a_missing_file_says_so_and_makes_none(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "mjbot.toml"
+    config.write_text(f'[store]\npath = "{tmp_path / "typo.sqlite3"}"\n')
+    assert main(["store", "copy", "--to", postgres_url, "--config", str(config)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"There is no SQLite store at {tmp_path / 'typo.sqlite3'} ([store] path): nothing to copy."
+    )
+    assert not (tmp_path / "typo.sqlite3").exists()
