@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     copy = store.add_subparsers(dest="store_command", required=True).add_parser(
         "copy", help="Copy the SQLite store ([store] path) into an empty PostgreSQL database."
     )
-    copy.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:port/database")
+    copy.add_argument(
+        "--to", required=True, metavar="URL", help="postgresql://user:password@host:port/database"
+    )
     copy.add_argument("--config", type=Path, help="TOML config file (see config.example.toml).")
     # Also on `mjbot` itself (`mjbot --port 8800`); a subcommand's copy only overrides when given.
     for p, default in ((parser, True), (run, False), (sandbox, False)):
@@ -140,6 +142,12 @@ def _copy_store(settings: Settings, url: str) -> int:
     if not is_postgres_url(url):
         print("--to takes a postgresql://user:password@host:port/database URL.", file=sys.stderr)
         return 2
+    if not settings.store.path.is_file():
+        print(
+            f"There is no SQLite store at {settings.store.path} ([store] path): nothing to copy.",
+            file=sys.stderr,
+        )
+        return 1
     try:
         counts = run_loop(copy_store(settings.store.path, url))
     except StartupError as exc:

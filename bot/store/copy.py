@@ -17,8 +17,6 @@ async def copy_store(path: Path | str, url: str) -> dict[str, int]:
     """Copy every table of the SQLite store in ``path`` into the empty PostgreSQL store at
     ``url`` (both migrated first) in one transaction, ids kept; the rows copied per table.
     StartupError (one sentence) when either cannot be used or the target holds rows already."""
-    if not Path(path).is_file():
-        raise StartupError(f"There is no SQLite store at {path} ([store] path): nothing to copy.")
     source = await SqliteDatabase.open(path)
     try:
         target = await PostgresDatabase.open(url)
