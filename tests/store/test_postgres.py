@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from pathlib import Path
 
+import asyncpg
 import pytest
 from pydantic import SecretStr
 
 from bot.check import run_checks
 from bot.config import ConfigError, Settings, StartupError, StoreSettings, load_settings
+from bot.domain import GuildConfig
 from bot.sandbox.runner import Sandbox
 from bot.store import Store
 from tests.store.test_contract import NEWEST
@@ -80,3 +83,21 @@ async def test_an_unknown_user_is_told_to_fix_the_url(postgres_url: str) -> None
     url = postgres_url.replace("postgres@", "nobody:pw@")
     with pytest.raises(StartupError, match=r"\): it refused the user or password: fix \[store\] url\.$"):
         await Store.open(url)
+
+
+async def test_a_connection_lost_is_made_again_on_the_next_call(postgres_url: str) -> None:
+    store = await Store.open(postgres_url)
+    try:
+        await store.set_guild_config(1, GuildConfig(banned_words=["x"]))
+        other = await Store.open(postgres_url)
+        await other._db.fetchall(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid != pg_backend_pid()"
+        )
+        await other.close()
+        # A call may still meet the dropped connection (unless the server's notice came first).
+        with contextlib.suppress(asyncpg.AdminShutdownError, asyncpg.ConnectionDoesNotExistError):
+            await store.guild_config(1)
+        assert (await store.guild_config(1)).banned_words == ["x"]
+        assert await store.writable() is None
+    finally:
+        await store.close()
