@@ -2,6 +2,9 @@
 directory, loopback only, trust authentication. Tests that need it skip, saying why, where the
 binaries are missing (`apt-get install postgresql`; `.ci/run` installs it).
 
+Fixtures (every test folder has them, tests/conftest.py): ``postgres_cluster``, one per run, and
+``postgres_url``, a new empty database per test.
+
 PostgreSQL refuses to run as root, so as root the cluster runs as the package's ``postgres`` user.
 """
 
