@@ -42,7 +42,7 @@ async def run_checks(settings: Settings) -> list[Row]:
 
 
 async def _check_store(settings: Settings) -> Row:
-    path = settings.store.path
+    path = settings.store.where
     try:
         store, _ = await open_store(settings.store)
         try:

@@ -4,6 +4,8 @@ mjbot                       run with MJBOT_… settings; the local sandbox when 
 mjbot run --config FILE     run with a config file (same rule: no token, sandbox)
 mjbot sandbox [--no-demo]   the local sandbox: Discord emulator + fake backend + the bot
 mjbot check [--config FILE] check the config, the store and every config-file account; exit 1 if not OK
+mjbot store copy --to URL [--config FILE]
+                            copy the SQLite store ([store] path) into an empty PostgreSQL database
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="Run the bot against a local Discord emulator and fake backend.")
     check = sub.add_parser("check", help="Check the config, the store and every config-file account.")
     check.add_argument("--config", type=Path, help="TOML config file (see config.example.toml).")
+    store = sub.add_parser("store", help="Store maintenance.")
+    copy = store.add_subparsers(dest="store_command", required=True).add_parser(
+        "copy", help="Copy the SQLite store ([store] path) into an empty PostgreSQL database."
+    )
+    copy.add_argument(
+        "--to", required=True, metavar="URL", help="postgresql://user:password@host:port/database"
+    )
+    copy.add_argument("--config", type=Path, help="TOML config file (see config.example.toml).")
     # Also on `mjbot` itself (`mjbot --port 8800`); a subcommand's copy only overrides when given.
     for p, default in ((parser, True), (run, False), (sandbox, False)):
         p.add_argument(
@@ -87,11 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         settings.discord.shard_count = args.shard_count
     # `mjbot check` prints a table; only warnings and errors go to the log.
     log_format = args.log_format or settings.log.format
-    _setup_logging("WARNING" if command == "check" else args.log_level, log_format)
+    _setup_logging("WARNING" if command in ("check", "store") else args.log_level, log_format)
     if command == "check":
         from bot.check import check
 
         return run_loop(check(settings))
+    if command == "store":
+        return _copy_store(settings, args.to)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             if command == "sandbox" or settings.discord.token is None:
@@ -121,6 +133,33 @@ def run_loop(main: Coroutine[Any, Any, T]) -> T:
     except ImportError:
         return asyncio.run(main)
     return uvloop.run(main)
+
+
+def _copy_store(settings: Settings, url: str) -> int:
+    from bot.config import is_postgres_url, postgres_where
+    from bot.store.copy import copy_store
+
+    if not is_postgres_url(url):
+        print("--to takes a postgresql://user:password@host:port/database URL.", file=sys.stderr)
+        return 2
+    if not settings.store.path.is_file():
+        print(
+            f"There is no SQLite store at {settings.store.path} ([store] path): nothing to copy.",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        counts = run_loop(copy_store(settings.store.path, url))
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for table, count in counts.items():
+        print(f"{table:<24}{count:>10}")
+    print(
+        f"Copied {sum(counts.values())} rows from {settings.store.path} to {postgres_where(url)}; "
+        "set [store] url to it (and keep the secret key) to use it."
+    )
+    return 0
 
 
 async def _run(settings: Settings) -> None:

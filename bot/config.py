@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -36,14 +37,47 @@ class DiscordSettings(BaseModel):
         return None if value in ("", None) else value
 
 
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def postgres_where(url: str) -> str:
+    """A ``postgresql://`` URL as messages name it: without its user and password."""
+    parts = urlsplit(url)
+    return f"postgresql://{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
 class StoreSettings(BaseModel):
     path: Path = Path("data/mjbot.sqlite3")
-    #: Fernet key sealing account secrets in the database. Empty: a key file beside the database.
+    #: ``postgresql://user:password@host:port/database``: the PostgreSQL store instead of the
+    #: SQLite file ``path`` (docs/scaling.md).
+    url: SecretStr | None = None
+    #: Fernet key sealing account secrets in the database. Empty: a key file beside ``path``.
     secret_key: SecretStr | None = None
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _postgres_only(cls, value: Any) -> Any:
+        if value in ("", None):
+            return None
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        if not is_postgres_url(text):
+            raise ValueError("must start with postgresql:// (SQLite is [store] path)")
+        return value
 
     @property
     def key_file(self) -> Path:
         return self.path.parent / "mjbot-secret.key"
+
+    @property
+    def database(self) -> str:
+        """The database to open: the PostgreSQL URL, else the SQLite file."""
+        return self.url.get_secret_value() if self.url else str(self.path)
+
+    @property
+    def where(self) -> str:
+        """The database as messages name it (a URL without its user and password)."""
+        return postgres_where(self.url.get_secret_value()) if self.url else str(self.path)
 
 
 class WebSettings(BaseModel):

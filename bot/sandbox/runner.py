@@ -56,6 +56,7 @@ class Sandbox:
         settings: Settings,
         *,
         store_path: Path,
+        store_url: str | None = None,
         emulator: DiscordEmulator | None = None,
         proxy: FakeMjProxy | None = None,
         emulator_port: int = 0,
@@ -68,6 +69,8 @@ class Sandbox:
         self.proxy = proxy or FakeMjProxy()
         self._base_settings = settings
         self._store_path = store_path
+        #: A PostgreSQL store instead of the SQLite file (never the operator's own database).
+        self._store_url = SecretStr(store_url) if store_url else None
         self._emulator_port = emulator_port
         self._max_jobs = max_jobs
         self.extra = list(extra)
@@ -103,7 +106,9 @@ class Sandbox:
                 "discord": self._base_settings.discord.model_copy(
                     update={"token": SecretStr(world.token), "dev_guild_id": dev_guild}
                 ),
-                "store": self._base_settings.store.model_copy(update={"path": self._store_path}),
+                "store": self._base_settings.store.model_copy(
+                    update={"path": self._store_path, "url": self._store_url}
+                ),
                 "web": self._base_settings.web.model_copy(
                     update={"host": "127.0.0.1", "port": 0, "public_url": None}
                 ),

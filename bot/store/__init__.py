@@ -6,7 +6,7 @@ import logging
 
 from bot.config import StartupError, StoreSettings
 from bot.crypto import SECRET_LOST, SecretBox
-from bot.store.sqlite import Store
+from bot.store.store import Store
 
 __all__ = ["Store", "open_store"]
 
@@ -22,7 +22,7 @@ _LOST_TAIL = (
 async def open_store(conf: StoreSettings) -> tuple[Store, SecretBox]:
     """The store with its secret box; one WARNING when a key was made or secrets do not open."""
     # The database first: when its path is unusable, that is what the one sentence names.
-    store = await Store.open(conf.path)
+    store = await Store.open(conf.database)
     try:
         box = SecretBox.load(conf.secret_key.get_secret_value() if conf.secret_key else None, conf.key_file)
     except StartupError:

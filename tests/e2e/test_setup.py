@@ -100,7 +100,7 @@ async def test_account_add_list_test_remove_never_shows_the_secret(
             assert SECRET not in caplog.text
             # At rest it is sealed.
             assert box.bot is not None
-            raw = await box.bot.store._db.execute_fetchall("SELECT secret FROM accounts")
+            raw = await box.bot.store._db.fetchall("SELECT secret FROM accounts")
             assert not [r for r in raw if SECRET in str(r[0])]
         finally:
             await second.stop()

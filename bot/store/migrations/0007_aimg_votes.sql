@@ -2,8 +2,8 @@
 -- (unlikeItems / undislikeItems), after a restart too. No row: no vote. The vote AIMG records is
 -- its session's, so members sharing the server's account share that one.
 CREATE TABLE aimg_votes (
-    job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    user_id INTEGER NOT NULL,
+    job_id {INT} NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    user_id {INT} NOT NULL,
     vote TEXT NOT NULL CHECK (vote IN ('like', 'dislike')),
     PRIMARY KEY (job_id, user_id)
 );

@@ -2,4 +2,4 @@
 -- the bot writes that message through the interaction's webhook, outside the global rate budget
 -- and the channel edit limit. Kept across restarts so a job resumed within the 15 minutes does too.
 ALTER TABLE jobs ADD COLUMN reply_token TEXT;
-ALTER TABLE jobs ADD COLUMN reply_expires REAL NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN reply_expires {REAL} NOT NULL DEFAULT 0;

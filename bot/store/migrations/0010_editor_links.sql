@@ -2,5 +2,5 @@
 -- so the link works once; rows are dropped once the link would have expired anyway.
 CREATE TABLE editor_links (
     nonce TEXT PRIMARY KEY,
-    expires REAL NOT NULL
+    expires {REAL} NOT NULL
 );
