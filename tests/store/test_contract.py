@@ -284,7 +284,7 @@ async def test_discord_sized_ids_and_every_kind_of_row_round_trip(store: Store) 
         params={"ar": "2:3"},
         reply=Reply(message_id=command.message_id, token="tok", expires=command.expires),
     )
-    assert await store.acked_commands(before=time.time() + 1) == []  # the job's reply took the command's place
+    assert await store.acked_commands(before=time.time() + 1) == []  # the job took its place
     assert (job.guild_id, job.owner_id, job.params, job.reply) == (
         GUILD,
         MEMBER,
