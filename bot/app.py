@@ -110,7 +110,7 @@ class MjBot(commands.AutoShardedBot):
         self.engine = JobEngine(
             self.store, accounts, self.publisher, settings.jobs, config_secrets, metrics=self.metrics
         )
-        await self.engine.reload_accounts()
+        await self.engine.setup.reload_accounts()
         ops = OpsRoutes(
             self.metrics,
             self.engine,
@@ -135,7 +135,7 @@ class MjBot(commands.AutoShardedBot):
             self.mask_editor = MaskEditor(self.engine, self.store, signer, lambda: web_server.public_url)
             self.web.add_routes(self.mask_editor.routes())
         await self.web.start()
-        self.engine.hook_base_url = self.web.public_url
+        self.engine.submitting.hook_base_url = self.web.public_url
         for name in EXTENSIONS:
             await self.load_extension(name)
         self.early_acks = EarlyAcks(self, early_names(self.tree), self.store)

@@ -13,7 +13,7 @@ from bot.backends import create_backend
 from bot.config import AccountSettings, Settings
 from bot.domain import Account
 from bot.http_client import make_http_client
-from bot.jobs.engine import PROBE_OK, probe
+from bot.jobs.guild_setup import PROBE_OK, probe
 from bot.store import open_store
 
 HEADINGS = ("CHECK", "SERVER", "SERVICE", "CAPACITY", "RESULT")

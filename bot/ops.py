@@ -40,7 +40,7 @@ class OpsRoutes:
         return [web.get(METRICS_PATH, self._scrape), web.get(READY_PATH, self._ready)]
 
     async def _scrape(self, _request: web.Request) -> web.Response:
-        self._metrics.set_load(*await self._engine.load())
+        self._metrics.set_load(*await self._engine.dispatch.load())
         return web.Response(body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def reasons_not_ready(self) -> list[str]:
@@ -54,7 +54,7 @@ class OpsRoutes:
             reasons.append(problem)
         reasons += [
             f"server {guild}: no account is in rotation (see /setup account list)"
-            for guild in self._engine.unhealthy_guilds()
+            for guild in self._engine.dispatch.unhealthy_guilds()
         ]
         return reasons
 

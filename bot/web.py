@@ -93,7 +93,7 @@ class WebServer:
 
     async def _hook(self, request: web.Request) -> web.Response:
         job_id, secret = int(request.match_info["job_id"]), request.match_info["secret"]
-        if not await self._engine.hook_secret_matches(job_id, secret):
+        if not await self._engine.tracking.hook_secret_matches(job_id, secret):
             return _unknown_job()
         try:
             async with asyncio.timeout(self._idle_timeout):
@@ -112,7 +112,7 @@ class WebServer:
             return web.json_response({"error": "body is nested too deeply"}, status=400)
         except (ValueError, UnicodeDecodeError):
             return web.json_response({"error": "body is not JSON"}, status=400)
-        if not await self._engine.on_push(job_id, secret, body):
+        if not await self._engine.tracking.on_push(job_id, secret, body):
             return _unknown_job()
         return web.Response(body=_ACCEPTED, content_type="application/json")
 

@@ -14,7 +14,7 @@ import discord
 
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.domain import Job
-from bot.jobs.engine import UserError
+from bot.jobs.calls import UserError
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -36,7 +36,7 @@ async def aimg_allowed(bot: MjBot, interaction: discord.Interaction[Any]) -> boo
         return True
     if interaction.guild_id is None or interaction.channel_id is None:
         return False
-    config = await bot.engine.guild_config(interaction.guild_id)
+    config = await bot.store.guild_config(interaction.guild_id)
     return config.channel(interaction.channel_id).aimg_allowed
 
 
@@ -60,7 +60,7 @@ async def owned_job(interaction: discord.Interaction[Any], job_id: int) -> Job:
     if (
         interaction.user.id != job.owner_id
         and not can_manage(interaction)
-        and not (await bot.engine.guild_config(job.guild_id)).buttons_anyone
+        and not (await bot.store.guild_config(job.guild_id)).buttons_anyone
     ):
         raise UserError(f"Only <@{job.owner_id}> can use these buttons.")
     return job

@@ -30,7 +30,8 @@ from bot.backends.aimg import (
     AimgWorkflowTemplate,
 )
 from bot.domain import MEMBER_SOURCE, Account, BackendError
-from bot.jobs.engine import MAX_PROMPT_CHARS, Unlinked
+from bot.jobs.engine import Unlinked
+from bot.jobs.rules import MAX_PROMPT_CHARS
 from cogs.access import AGE_REFUSAL, aimg_allowed
 from cogs.aimg_flow import NO_ACCOUNT, send_sign_in, start_generation
 

@@ -24,7 +24,8 @@ from bot.backends.aimg import (
 )
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind, ErrorKind, Job, JobKind
-from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
+from bot.jobs.calls import UserError
+from bot.jobs.rules import MAX_PROMPT_CHARS
 from cogs.access import JobModal
 from cogs.replies import defer_job_message, refuse
 

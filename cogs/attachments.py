@@ -8,7 +8,7 @@ import io
 import discord
 from PIL import Image, UnidentifiedImageError
 
-from bot.jobs.engine import UserError
+from bot.jobs.calls import UserError
 
 #: Image prompts larger than this are refused (the backend would re-upload them to Discord).
 MAX_IMAGE_BYTES = 8 * 1024 * 1024

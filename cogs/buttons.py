@@ -19,10 +19,11 @@ import discord
 from discord.ext import commands
 
 from bot.domain import Job
-from bot.jobs.engine import UserError
+from bot.jobs.calls import UserError
+from bot.jobs.clicks import Click, Form
 from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
 from cogs.aimg_flow import item_action_clicked
-from cogs.modals import REMIX_KINDS, modal_for
+from cogs.modals import modal_for
 from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
@@ -71,35 +72,24 @@ class ResultButtonItem(
         bot: MjBot = interaction.client
         try:
             parent = await usable_job(interaction, self.job_id, self.index)
+            plan = await bot.engine.click(parent, self.index, user_id=interaction.user.id)
         except UserError as exc:
             await refuse_quietly(interaction, str(exc))
             return
-        if bot.engine.is_seed(parent, self.index):
+        if plan.does is Click.SEED:
             await _send_seed(interaction, parent)  # ✉️: an answer to the member, no new job
             return
-        if bot.engine.is_item_action(parent, self.index):
+        if plan.does is Click.ITEM:
             await item_action_clicked(interaction, parent, self.index)  # 👍 👎 🗑️ 🚩: no new job
             return
-        if bot.engine.is_bookmark(parent, self.index):
+        if plan.does is Click.BOOKMARK:
             await bookmark_clicked(interaction, parent, self.index)  # ❤️: no new image, no job
             return
-        editor, channel_id = bot.mask_editor, clicked_channel(interaction)
-        editor_url = editor.link(parent, self.index, interaction.user.id, channel_id) if editor else None
-        if editor_url is not None:
-            await interaction.response.send_message(
-                "Paint the part to change in the editor (the link works once, for 15 minutes):",
-                view=editor_link_view(editor_url),
-                ephemeral=True,
-            )
+        if plan.refusal is not None:
+            await interaction.response.send_message(plan.refusal, ephemeral=True)
             return
-        prefs = await bot.engine.prefs(parent.guild_id, interaction.user.id)
-        modal = modal_for(parent, self.index, prefs, can_remix=bot.engine.supports_remix(parent))
-        if modal is not None:
-            await interaction.response.send_modal(modal)  # a modal must be the first response
-            return
-        refusal = bot.engine.remix_refusal(parent) if prefs.remix else None
-        if refusal is not None and parent.buttons[self.index].kind in REMIX_KINDS:
-            await interaction.response.send_message(refusal, ephemeral=True)
+        if plan.form is not None:
+            await _open_form(interaction, parent, self.index, plan.form)
             return
         reply = await defer_job_message(interaction)
         try:
@@ -117,11 +107,28 @@ class ResultButtonItem(
             await bot.publisher.edit_view(parent, mark_pressed(interaction.message, self.custom_id))
 
 
+async def _open_form(interaction: discord.Interaction[Any], job: Job, index: int, form: Form) -> None:
+    """The form a click needs, as its first response (Discord refuses a modal after a defer); a
+    Vary (Region) opens the bot's editor page instead where it has one."""
+    bot: MjBot = interaction.client
+    editor = bot.mask_editor
+    if form is Form.REGION and editor is not None:
+        url = editor.link(job, index, interaction.user.id, clicked_channel(interaction))
+        if url is not None:
+            await interaction.response.send_message(
+                "Paint the part to change in the editor (the link works once, for 15 minutes):",
+                view=editor_link_view(url),
+                ephemeral=True,
+            )
+            return
+    await interaction.response.send_modal(modal_for(form, job, index))
+
+
 async def _send_seed(interaction: discord.Interaction[Any], job: Job) -> None:
     bot: MjBot = interaction.client
     await interaction.response.defer(ephemeral=True, thinking=True)
     try:
-        seed = await bot.engine.seed(job)
+        seed = await bot.engine.member.seed(job)
     except UserError as exc:
         await interaction.followup.send(str(exc), ephemeral=True)
         return

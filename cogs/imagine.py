@@ -10,7 +10,8 @@ from discord.ext import commands
 
 from bot.domain import JobKind
 from bot.early_acks import EARLY_ACK
-from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
+from bot.jobs.calls import UserError
+from bot.jobs.rules import MAX_PROMPT_CHARS
 from cogs.attachments import read_images
 from cogs.replies import defer_job_message, refuse
 

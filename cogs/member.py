@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.backends import service_name
 from bot.domain import BackendKind, GuildConfig, Job, JobStatus
-from bot.jobs.engine import UserError
+from bot.jobs.calls import UserError
 from cogs.access import age_refusal, aimg_allowed
 from cogs.buttons import cancelled_text
 from cogs.render import job_view, shown_prompt
@@ -57,7 +57,7 @@ class Member(commands.Cog):
     ) -> list[app_commands.Choice[int]]:
         if interaction.guild_id is None:
             return []
-        jobs = await self.bot.engine.member_jobs(interaction.guild_id, interaction.user.id, limit=25)
+        jobs = await self.bot.store.member_jobs(interaction.guild_id, interaction.user.id, limit=25)
         return [
             app_commands.Choice(
                 name=f"#{j.id} {j.status.value}: {j.prompt or j.kind.value}"[:100], value=j.id
@@ -73,9 +73,9 @@ class Member(commands.Cog):
     async def info(self, interaction: discord.Interaction[Any]) -> None:
         assert interaction.guild_id is not None and interaction.channel_id is not None
         engine = self.bot.engine
-        config = await engine.guild_config(interaction.guild_id)
-        active, today = await engine.member_usage(interaction.guild_id, interaction.user.id)
-        jobs = await engine.member_jobs(interaction.guild_id, interaction.user.id, limit=PAGE_SIZE)
+        config = await self.bot.store.guild_config(interaction.guild_id)
+        active, today = await engine.member.usage(interaction.guild_id, interaction.user.id)
+        jobs = await self.bot.store.member_jobs(interaction.guild_id, interaction.user.id, limit=PAGE_SIZE)
         running = [j for j in jobs if not j.status.terminal]
         limits = config.limits
         daily = (
@@ -108,12 +108,12 @@ class Member(commands.Cog):
         acknowledged first)."""
         assert interaction.guild_id is not None and interaction.channel_id is not None
         guild_id, channel_id = interaction.guild_id, interaction.channel_id
-        if not self.bot.engine.offers_account_info(guild_id, channel_id, only):
+        if not self.bot.engine.member.offers_account_info(guild_id, channel_id, only):
             await interaction.response.send_message(embed=embed, ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            found = await self.bot.engine.account_info(guild_id, channel_id, only)
+            found = await self.bot.engine.member.account_info(guild_id, channel_id, only)
         except UserError as exc:
             embed.add_field(name="Account", value=str(exc), inline=False)
         else:
@@ -135,7 +135,7 @@ class Member(commands.Cog):
         adult_ok = await aimg_allowed(self.bot, interaction)
         kinds = {
             a.kind
-            for a, _ in await self.bot.engine.accounts(interaction.guild_id or 0)
+            for a, _ in await self.bot.engine.setup.accounts(interaction.guild_id or 0)
             if a.enabled
             and a.channel_id in (None, interaction.channel_id)
             and channel.backend in (None, a.kind)
@@ -150,7 +150,7 @@ class Member(commands.Cog):
         self, interaction: discord.Interaction[Any], page: app_commands.Range[int, 1, 100] = 1
     ) -> None:
         assert interaction.guild_id is not None
-        jobs = await self.bot.engine.member_jobs(
+        jobs = await self.bot.store.member_jobs(
             interaction.guild_id, interaction.user.id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
         if not jobs:
@@ -219,7 +219,9 @@ class Member(commands.Cog):
         assert interaction.guild_id is not None
         engine = self.bot.engine
         if job is None:
-            mine = await engine.member_jobs(interaction.guild_id, interaction.user.id, limit=PAGE_SIZE)
+            mine = await self.bot.store.member_jobs(
+                interaction.guild_id, interaction.user.id, limit=PAGE_SIZE
+            )
             running = [j for j in mine if not j.status.terminal]
             if not running:
                 await interaction.response.send_message(
@@ -261,7 +263,7 @@ class Member(commands.Cog):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            seed = await self.bot.engine.seed(found)
+            seed = await self.bot.engine.member.seed(found)
         except UserError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.domain import Job, JobKind, Reply, UserPrefs
-from bot.jobs.engine import USE_SETTINGS, UserError
+from bot.domain import Job, Reply
+from bot.jobs.calls import UserError
+from bot.jobs.clicks import Form
 from bot.jobs.masks import REGION_NAMES, fetch_parent, region_mask
 from cogs.access import JobModal, clicked_channel
 from cogs.aimg_flow import SettingsModal
@@ -26,25 +27,9 @@ _ZOOM_FLAG = re.compile(r"\s*--zoom\s+\S+", re.IGNORECASE)
 _AR_FLAG = re.compile(r"--(?:ar|aspect)\s", re.IGNORECASE)
 
 
-#: With Remix on, these open a prompt editor first (as in Midjourney).
-REMIX_KINDS = frozenset({JobKind.VARIATION, JobKind.REROLL, JobKind.PAN})
-
-
-def modal_for(job: Job, index: int, prefs: UserPrefs, *, can_remix: bool) -> discord.ui.Modal | None:
-    """The modal button ``index`` of ``job`` needs first, or None when it needs none.
-
-    ``can_remix``: the job's service can take an edited prompt for its buttons.
-    """
-    button = job.buttons[index]
-    if button.is_custom_zoom:
-        return ZoomModal(job, index)
-    if button.is_vary_region:
-        return RegionModal(job, index)
-    if button.custom_id == USE_SETTINGS:
-        return SettingsModal(job, index)
-    if prefs.remix and can_remix and button.kind in REMIX_KINDS:
-        return RemixModal(job, index)
-    return None
+def modal_for(form: Form, job: Job, index: int) -> discord.ui.Modal:
+    """The modal that asks what button ``index`` of ``job`` needs (see JobEngine.click)."""
+    return _FORMS[form](job, index)
 
 
 def _prompt_input(job: Job) -> discord.ui.TextInput[Any]:
@@ -121,6 +106,14 @@ class RegionModal(JobModal, title="Vary (Region)"):
             return
         mask = await asyncio.to_thread(region_mask, size, self.region.values[0])
         await _press(interaction, reply, self.job, self.index, prompt=self.prompt.value, mask_png=mask)
+
+
+_FORMS: dict[Form, type[JobModal]] = {
+    Form.ZOOM: ZoomModal,
+    Form.REGION: RegionModal,
+    Form.SETTINGS: SettingsModal,
+    Form.REMIX: RemixModal,
+}
 
 
 async def _press(

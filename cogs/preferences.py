@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.domain import UserPrefs
-from bot.jobs.engine import UserError
+from bot.jobs.calls import UserError
 
 if TYPE_CHECKING:
     from bot.app import MjBot
@@ -22,9 +22,9 @@ class Preferences(commands.GroupCog, group_name="prefer", group_description="You
 
     async def _update(self, interaction: discord.Interaction[Any], **changes: object) -> UserPrefs:
         assert interaction.guild_id is not None
-        prefs = await self.bot.engine.prefs(interaction.guild_id, interaction.user.id)
+        prefs = await self.bot.store.user_prefs(interaction.guild_id, interaction.user.id)
         prefs = UserPrefs.model_validate({**prefs.model_dump(), **changes})
-        await self.bot.engine.set_prefs(interaction.guild_id, interaction.user.id, prefs)
+        await self.bot.store.set_user_prefs(interaction.guild_id, interaction.user.id, prefs)
         return prefs
 
     @app_commands.command(
@@ -33,10 +33,10 @@ class Preferences(commands.GroupCog, group_name="prefer", group_description="You
     @app_commands.guild_only()
     async def remix(self, interaction: discord.Interaction[Any]) -> None:
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        current = await self.bot.engine.prefs(interaction.guild_id, interaction.user.id)
+        current = await self.bot.store.user_prefs(interaction.guild_id, interaction.user.id)
         if not current.remix:
             try:
-                await self.bot.engine.check_remix(interaction.guild_id, interaction.channel_id)
+                await self.bot.engine.member.check_remix(interaction.guild_id, interaction.channel_id)
             except UserError as exc:
                 await interaction.response.send_message(str(exc), ephemeral=True)
                 return
@@ -52,7 +52,7 @@ class Preferences(commands.GroupCog, group_name="prefer", group_description="You
     ) -> None:
         assert interaction.guild_id is not None
         try:
-            prefs = await self.bot.engine.set_suffix(interaction.guild_id, interaction.user.id, text)
+            prefs = await self.bot.engine.member.set_suffix(interaction.guild_id, interaction.user.id, text)
         except UserError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
             return

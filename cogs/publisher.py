@@ -448,7 +448,7 @@ class JobPublisher:
             await self._deliver(job, slot, short)
         self._shown[job.id] = shown
         if job.status.terminal:
-            await self._bot.engine.record_posted(job.id)
+            await self._bot.store.update_job(job.id, result_posted=True)
             self._bot.metrics.final_published(job.id)
             self._shown.pop(job.id, None)
             self._filled.discard(job.id)
@@ -488,7 +488,7 @@ class JobPublisher:
                     exc.status,
                     extra=job_fields(job),
                 )
-                await self._bot.engine.forget_reply(job.id)
+                await self._bot.store.update_job(job.id, reply_token=None)
                 return job.model_copy(update={"reply": None})
             if exc.status >= 500:
                 # Discord's own trouble, after discord.py's retries: the channel route this time.
@@ -496,7 +496,7 @@ class JobPublisher:
             if not isinstance(exc, discord.NotFound):
                 raise
             # Somebody deleted the job message: a new one is posted in the channel.
-            await self._bot.engine.forget_reply(job.id, message_gone=True)
+            await self._bot.store.update_job(job.id, reply_token=None, message_id=None)
             return job.model_copy(update={"message_id": None, "reply": None})
 
     async def _write_through_channel(self, job: Job, slot: _Slot | None, message: _Rendering) -> None:
@@ -532,7 +532,7 @@ class JobPublisher:
             # one for a few minutes. A re-post after a deletion needs a new message, so no nonce.
             nonce=f"mjb{job.id}" if job.message_id is None else str(secrets.randbits(63)),
         )
-        await self._bot.engine.record_message(job.id, posted.id)
+        await self._bot.store.update_job(job.id, message_id=posted.id)
 
     async def edit_view(self, job: Job, view: discord.ui.View) -> None:
         """Change only the buttons of ``job``'s message (a pressed button turns blurple)."""

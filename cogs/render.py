@@ -7,7 +7,7 @@ import re
 import discord
 
 from bot.domain import ERROR_SENTENCES, ButtonStyle, ErrorKind, Job, JobKind, JobStatus, ResultButton
-from bot.jobs.engine import remix_dropped
+from bot.jobs.tracking import remix_dropped
 from cogs.buttons import CancelButtonItem, ResultButtonItem
 
 #: Discord's limit on a message's content.

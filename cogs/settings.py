@@ -13,7 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.domain import SettingsState
-from bot.jobs.engine import UserError
+from bot.jobs.calls import UserError
 from bot.jobs.mj_settings import RESET, TOGGLES, VERSIONS
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ async def _redraw(interaction: discord.Interaction[Any], label: str) -> None:
     # A service that keeps settings itself takes seconds to answer: acknowledge first.
     await interaction.response.defer()
     try:
-        state = await bot.engine.toggle_setting(
+        state = await bot.engine.member.toggle_setting(
             interaction.guild_id, interaction.user.id, interaction.channel_id, label
         )
     except UserError as exc:
@@ -130,7 +130,7 @@ class Settings(commands.Cog):
         assert interaction.guild_id is not None and interaction.channel_id is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            state = await self.bot.engine.settings(
+            state = await self.bot.engine.member.settings(
                 interaction.guild_id, interaction.user.id, interaction.channel_id
             )
         except UserError as exc:
@@ -144,9 +144,9 @@ class Settings(commands.Cog):
         # A service that keeps settings itself takes seconds to answer: acknowledge first.
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            state = await self.bot.engine.settings(*ids)
+            state = await self.bot.engine.member.settings(*ids)
             if label not in state.active:
-                state = await self.bot.engine.toggle_setting(*ids, label)
+                state = await self.bot.engine.member.toggle_setting(*ids, label)
         except UserError as exc:
             await interaction.followup.send(str(exc), ephemeral=True)
             return

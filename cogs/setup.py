@@ -17,7 +17,8 @@ from discord.ext import commands
 from bot.backends import account_options, service_name
 from bot.crypto import SECRET_LOST
 from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig, ServiceAccount
-from bot.jobs.engine import NEEDS_SECRET, UserError, held_sentence
+from bot.jobs.calls import UserError
+from bot.jobs.guild_setup import NEEDS_SECRET, held_sentence
 from bot.jobs.prompt_rules import banning_problem
 from bot.net import shown_url
 from cogs.aimg_flow import send_sign_in
@@ -155,7 +156,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         # Autocomplete skips interaction_check: the names are for Manage Server members only.
         if interaction.guild_id is None or not interaction.permissions.manage_guild:
             return []
-        names = [a.name for a, _ in await self.bot.engine.accounts(interaction.guild_id)]
+        names = [a.name for a, _ in await self.bot.engine.setup.accounts(interaction.guild_id)]
         return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n.lower()][:25]
 
     # ------------------------------------------------------------------------------ accounts
@@ -195,7 +196,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
             return
 
         async def create(secret: str) -> str:
-            account = await self.bot.engine.add_account(
+            account = await self.bot.engine.setup.add_account(
                 guild_id,
                 user_id,
                 name=name.strip(),
@@ -235,7 +236,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         await interaction.response.defer(ephemeral=True, thinking=True)
 
         async def create(session_id: str) -> str:
-            account = await self.bot.engine.add_account(
+            account = await self.bot.engine.setup.add_account(
                 guild_id,
                 user_id,
                 name=name.strip(),
@@ -255,12 +256,12 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     @account.command(name="list", description="This server's accounts, their load and health.")
     async def account_list(self, interaction: discord.Interaction[Any]) -> None:
         guild_id, _ = self._ids(interaction)
-        accounts = await self.bot.engine.accounts(guild_id)
+        accounts = await self.bot.engine.setup.accounts(guild_id)
         if not accounts:
             await self._reply(interaction, "No accounts yet. Add one with /setup account add.")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)  # services are asked
-        services = await self.bot.engine.service_status(guild_id)
+        services = await self.bot.engine.setup.service_status(guild_id)
         embed = discord.Embed(title="Image service accounts")
         for account, running in accounts[:25]:
             lines = account_lines(account, running)
@@ -305,11 +306,11 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         elif all_channels:
             fields["channel_id"] = None
         try:
-            account = await self.bot.engine.edit_account(guild_id, user_id, name, **fields)
+            account = await self.bot.engine.setup.edit_account(guild_id, user_id, name, **fields)
         except UserError as exc:
             await self._reply(interaction, str(exc))
             return
-        running = {a.id: n for a, n in await self.bot.engine.accounts(guild_id)}.get(account.id, 0)
+        running = {a.id: n for a, n in await self.bot.engine.setup.accounts(guild_id)}.get(account.id, 0)
         await self._reply(interaction, f"**{account.name}** now:\n{account_lines(account, running)}")
 
     @account.command(name="secret", description="Replace an account's secret (asked in a private form).")
@@ -319,7 +320,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         guild_id, user_id = self._ids(interaction)
 
         async def replace(secret: str) -> str:
-            await self.bot.engine.edit_account(guild_id, user_id, name, secret=secret)
+            await self.bot.engine.setup.edit_account(guild_id, user_id, name, secret=secret)
             return f"The secret of **{name}** is replaced."
 
         await interaction.response.send_modal(SecretModal(f"New secret for {name}"[:45], replace))
@@ -333,7 +334,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         guild_id, _ = self._ids(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            text = await self.bot.engine.test_account(guild_id, name)
+            text = await self.bot.engine.setup.test_account(guild_id, name)
         except UserError as exc:
             text = str(exc)
         await interaction.followup.send(text, ephemeral=True)
@@ -345,7 +346,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         guild_id, user_id = self._ids(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            text = await self.bot.engine.reset_account(guild_id, user_id, name)
+            text = await self.bot.engine.setup.reset_account(guild_id, user_id, name)
         except UserError as exc:
             text = str(exc)
         await interaction.followup.send(text, ephemeral=True)
@@ -358,7 +359,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     async def account_remove(self, interaction: discord.Interaction[Any], name: str) -> None:
         guild_id, user_id = self._ids(interaction)
         try:
-            await self.bot.engine.remove_account(guild_id, user_id, name)
+            await self.bot.engine.setup.remove_account(guild_id, user_id, name)
         except UserError as exc:
             await self._reply(interaction, str(exc))
             return
@@ -396,7 +397,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         def change(config: GuildConfig) -> GuildConfig:
             return config.model_copy(update={"channels": {**config.channels, channel_id: setting}})
 
-        await self.bot.engine.configure(
+        await self.bot.engine.setup.configure(
             guild_id, user_id, f"channel {channel_id}: {setting.model_dump_json()}", change
         )
         state = "on" if enabled else "off"
@@ -411,7 +412,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     )
     async def channels(self, interaction: discord.Interaction[Any], enabled: bool) -> None:
         guild_id, user_id = self._ids(interaction)
-        await self.bot.engine.configure(
+        await self.bot.engine.setup.configure(
             guild_id,
             user_id,
             f"all channels: {enabled}",
@@ -449,7 +450,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         def change(config: GuildConfig) -> GuildConfig:
             return config.model_copy(update={"limits": config.limits.model_copy(update=updates)})
 
-        config = await self.bot.engine.configure(guild_id, user_id, f"limits: {updates}", change)
+        config = await self.bot.engine.setup.configure(guild_id, user_id, f"limits: {updates}", change)
         await self._reply(interaction, "Limits now:\n" + _limits_text(config))
 
     @words.command(name="add", description="Refuse prompts containing a word (or a regular expression).")
@@ -472,7 +473,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
             return config.model_copy(update={key: [*current, text] if text not in current else current})
 
         try:
-            await self.bot.engine.configure(guild_id, user_id, f"{key} + {text}", change)
+            await self.bot.engine.setup.configure(guild_id, user_id, f"{key} + {text}", change)
         except UserError as exc:
             await self._reply(interaction, str(exc))
             return
@@ -492,13 +493,13 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
                 }
             )
 
-        await self.bot.engine.configure(guild_id, user_id, f"banned - {text}", change)
+        await self.bot.engine.setup.configure(guild_id, user_id, f"banned - {text}", change)
         await self._reply(interaction, f"`{text}` is allowed again.")
 
     @words.command(name="list", description="The words and patterns this server refuses.")
     async def words_list(self, interaction: discord.Interaction[Any]) -> None:
         guild_id, _ = self._ids(interaction)
-        await self._reply(interaction, _words_text(await self.bot.engine.guild_config(guild_id)))
+        await self._reply(interaction, _words_text(await self.bot.store.guild_config(guild_id)))
 
     @app_commands.command(name="buttons", description="Who may click a job's result buttons.")
     @app_commands.describe(
@@ -506,7 +507,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     )
     async def buttons(self, interaction: discord.Interaction[Any], anyone: bool) -> None:
         guild_id, user_id = self._ids(interaction)
-        await self.bot.engine.configure(
+        await self.bot.engine.setup.configure(
             guild_id,
             user_id,
             f"buttons anyone: {anyone}",
@@ -519,9 +520,9 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     async def show(self, interaction: discord.Interaction[Any]) -> None:
         guild_id, _ = self._ids(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)  # services are asked
-        config = await self.bot.engine.guild_config(guild_id)
-        accounts = await self.bot.engine.accounts(guild_id)
-        services = await self.bot.engine.service_status(guild_id)
+        config = await self.bot.store.guild_config(guild_id)
+        accounts = await self.bot.engine.setup.accounts(guild_id)
+        services = await self.bot.engine.setup.service_status(guild_id)
         embed = discord.Embed(title="Bot setup for this server")
         account_text = "\n".join(
             f"**{a.name}**: {service_name(a.kind)}, {n}/{a.max_jobs} jobs, {_status(a)}"
@@ -543,7 +544,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     @app_commands.command(name="audit", description="The latest changes to this server's setup.")
     async def audit(self, interaction: discord.Interaction[Any]) -> None:
         guild_id, _ = self._ids(interaction)
-        entries = await self.bot.engine.audit_log(guild_id, 20)
+        entries = await self.bot.store.audit_log(guild_id, 20)
         if not entries:
             await self._reply(interaction, "No setup changes yet.")
             return

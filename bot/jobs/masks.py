@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.domain import Job
 from bot.http_client import read_capped
-from bot.jobs.engine import JobEngine, UserError
+from bot.jobs.calls import UserError
+from bot.jobs.engine import JobEngine
 
 #: Region name → the box to repaint, as fractions of (left, top, right, bottom).
 REGIONS: dict[str, tuple[float, float, float, float]] = {

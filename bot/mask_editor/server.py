@@ -18,7 +18,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.domain import Job, JobStatus
-from bot.jobs.engine import JobEngine, UserError
+from bot.jobs.calls import UserError
+from bot.jobs.engine import JobEngine
 from bot.jobs.masks import MAX_POINTS, MAX_SHAPES, ParentImage, Shape, fetch_parent, shapes_mask
 from bot.mask_editor.links import USED, EditorLink, LinkError, LinkSigner
 from bot.store import Store

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
-from bot.jobs.engine import MemberRate
 from bot.jobs.masks import MAX_PARENT_BYTES
+from bot.jobs.rules import MemberRate
 from bot.sandbox import images
 from bot.sandbox.discord import Message
 from bot.sandbox.fake_mj_proxy import FakeMjProxy

@@ -141,7 +141,7 @@ async def test_any_exception_from_a_backend_call_ends_the_job_and_frees_its_slot
     async with Running(make_sandbox(proxy=proxy, max_jobs=1)) as box:
         await scenario(box)
         assert raised == []  # every exception was met, and logged by its type
-        logged = [r.getMessage() for r in caplog.records if r.name == "bot.jobs.engine"]
+        logged = [r.getMessage() for r in caplog.records if r.name == "bot.jobs.calls"]
         call = "submit" if method in ("imagine", "action") else method
         for name in ("ValueError", "KeyError", "ValidationError"):
             assert any(f"Faulty.{call} raised {name} at " in line for line in logged)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from bot.config import JobSettings
+from bot.domain import Job
 from bot.sandbox.discord import Interaction
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
@@ -240,21 +242,21 @@ async def test_a_post_whose_id_was_lost_is_not_posted_twice(
     # hands back the first message instead of making a second.
     async with Running(make_sandbox(proxy=FakeMjProxy(step_seconds=0.4, progress_steps=2))) as box:
         assert box.bot is not None
-        engine = box.bot.engine
-        real = engine.record_message
+        store = box.bot.store
+        real = store.update_job
         lost: list[int] = []
 
-        async def lose_first(job_id: int, message_id: int) -> None:
-            if not lost:
-                lost.append(message_id)
+        async def lose_first(job_id: int, **fields: Any) -> Job:
+            if fields.get("message_id") is not None and not lost:
+                lost.append(fields["message_id"])
                 raise RuntimeError("killed before the id was stored")
-            await real(job_id, message_id)
+            return await real(job_id, **fields)
 
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         await emu.slash(bob.id, art.id, "describe", image=("photo.png", png_bytes(), "image/png"))
         described = await emu.wait_for_message(art.id, lambda m: "Imagine all" in str(buttons(m)), 10)
-        monkeypatch.setattr(engine, "record_message", lose_first)
+        monkeypatch.setattr(store, "update_job", lose_first)
         await emu.click(bob.id, described.id, custom_id(described, "Imagine all"))
         await emu.wait_for(lambda: len([m for m in emu.messages(art.id) if is_result(m)]) == 4 or None, 15)
         assert lost and lost[0] in {m.id for m in emu.messages(art.id) if is_result(m)}

@@ -112,7 +112,7 @@ async def test_a_describe_that_waits_past_its_links_expiry_is_refused_with_uploa
         await emu.slash(bob.id, art.id, "imagine", prompt="takes forever")
         await emu.wait_for(lambda: [r for r in fake.requests if r.path == "/v2/imagine"] or None)
         assert box.bot is not None
-        [stuck] = await box.bot.engine.member_jobs(emu.world.guild.id, bob.id, limit=5)
+        [stuck] = await box.bot.store.member_jobs(emu.world.guild.id, bob.id, limit=5)
         emu.limits.attachment_url_seconds = 2.0
         inter = await emu.slash(bob.id, art.id, "describe", image=("photo.png", png_bytes(), "image/png"))
         [url] = _attachment_urls(box, inter)
@@ -205,7 +205,7 @@ async def test_seed_of_a_finished_job(make_sandbox: Callable[..., Sandbox]) -> N
         await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse")
         await emu.wait_for_message(art.id, is_result, 15)
         assert box.bot is not None
-        [job] = await box.bot.engine.member_jobs(emu.world.guild.id, bob.id, limit=5)
+        [job] = await box.bot.store.member_jobs(emu.world.guild.id, bob.id, limit=5)
         inter = await emu.slash(bob.id, art.id, "seed", job=job.id)
         said = await _said(box, inter, "seed is")
         assert f"**{seed_of(job.backend_task_id or '')}**" in said.content
@@ -219,7 +219,7 @@ async def test_seed_where_the_service_cannot_tell_it(sandbox: Sandbox) -> None:
     await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse")
     await emu.wait_for_message(art.id, is_result, 15)
     assert sandbox.bot is not None
-    [job] = await sandbox.bot.engine.member_jobs(emu.world.guild.id, bob.id, limit=5)
+    [job] = await sandbox.bot.store.member_jobs(emu.world.guild.id, bob.id, limit=5)
     inter = await emu.slash(bob.id, art.id, "seed", job=job.id)
     await _said(sandbox, inter, "midjourney-proxy can't tell a job's seed from the bot yet.")
     assert emu.violations == []

@@ -140,13 +140,13 @@ async def test_json_log_lines_parse_and_name_their_job(make_sandbox: Callable[..
             await emu.slash(emu.world.member.id, emu.channel("art").id, "imagine", prompt="a lighthouse")
             await box.emulator.wait_for(lambda: "taken out of rotation" in out.getvalue() or None)
             assert box.bot is not None
-            job = (await box.bot.engine.member_jobs(emu.world.guild.id, emu.world.member.id, limit=1))[0]
+            job = (await box.bot.store.member_jobs(emu.world.guild.id, emu.world.member.id, limit=1))[0]
     finally:
         root.removeHandler(handler)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert lines and all({"ts", "level", "logger", "message"} <= line.keys() for line in lines)
     rotation = next(line for line in lines if "taken out of rotation" in line["message"])
-    assert rotation["level"] == "WARNING" and rotation["logger"] == "bot.jobs.engine"
+    assert rotation["level"] == "WARNING" and rotation["logger"] == "bot.jobs.submitting"
     assert (rotation["job_id"], rotation["guild_id"], rotation["service"]) == (
         job.id,
         emu.world.guild.id,

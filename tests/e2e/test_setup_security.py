@@ -150,7 +150,7 @@ async def test_every_connection_is_checked_not_only_the_address_typed(
             options={},
             created_by=emu.world.admin.id,
         )
-        await box.bot.engine.reload_accounts()
+        await box.bot.engine.setup.reload_accounts()
         tested = await _setup(box, "account test", name="rebound")
         assert tested.startswith("❌ rebound") and "unreachable" in tested
         # The operator's own account on loopback (the config file's) keeps working.

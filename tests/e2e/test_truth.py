@@ -59,7 +59,7 @@ async def test_settings_on_mj_proxy_offer_no_public_or_stealth(sandbox: Sandbox)
         said = await _said(sandbox, inter, "midjourney-proxy has no")
         assert "mode the bot can switch" in said
     # Nothing was kept: the panel still shows neither, and a prompt gets no flag for them.
-    assert (await sandbox.bot.engine.prefs(emu.world.guild.id, bob.id)).stealth is None  # type: ignore[union-attr]
+    assert (await sandbox.bot.store.user_prefs(emu.world.guild.id, bob.id)).stealth is None  # type: ignore[union-attr]
     assert emu.violations == []
 
 
@@ -142,7 +142,7 @@ async def test_a_refused_bookmark_is_said_to_the_member_alone(sandbox: Sandbox) 
     assert "Bookmarked" not in said
     assert {m.id for m in emu.messages(upscale.channel_id)} == seen  # no job message in the channel
     assert sandbox.bot is not None
-    jobs = await sandbox.bot.engine.member_jobs(emu.world.guild.id, emu.world.member.id, limit=10)
+    jobs = await sandbox.bot.store.member_jobs(emu.world.guild.id, emu.world.member.id, limit=10)
     assert [j.kind.value for j in jobs] == ["upscale", "imagine"]  # and no job for the ❤️
     assert emu.violations == []
 
@@ -241,5 +241,5 @@ async def test_prefer_remix_is_refused_where_no_service_remixes(make_sandbox: Ca
         inter = await emu.slash(bob.id, emu.channel("art").id, "prefer", subcommand="remix")
         said = await _said(box, inter, "TheNextLeg can't remix prompts")
         assert "Remix mode would change nothing here." in said
-        assert box.bot is not None and not (await box.bot.engine.prefs(emu.world.guild.id, bob.id)).remix
+        assert box.bot is not None and not (await box.bot.store.user_prefs(emu.world.guild.id, bob.id)).remix
         assert emu.violations == []

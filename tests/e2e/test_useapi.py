@@ -310,7 +310,7 @@ async def test_seed_and_info_ask_useapi(make_sandbox: Callable[..., Sandbox]) ->
         await emu.slash(bob.id, art.id, "imagine", prompt="a seeded fox")
         await emu.wait_for_message(art.id, is_result, timeout=10)
         assert box.bot is not None
-        [job] = await box.bot.engine.member_jobs(emu.world.guild.id, bob.id, limit=1)
+        [job] = await box.bot.store.member_jobs(emu.world.guild.id, bob.id, limit=1)
         said = await _reply(box, await emu.slash(bob.id, art.id, "seed", job=job.id))
         [seed_job] = [r.json for r in fake.requests if r.path == "/v2/jobs/seed_async"]
         assert seed_job is not None and seed_job["jobid"] == job.backend_task_id

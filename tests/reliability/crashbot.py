@@ -18,7 +18,7 @@ import yarl
 from bot.app import MjBot
 from bot.cli import _setup_logging, run_loop
 from bot.config import Settings
-from bot.jobs.engine import MemberRate
+from bot.jobs.rules import MemberRate
 
 
 class CrashBot(MjBot):

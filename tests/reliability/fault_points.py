@@ -28,7 +28,7 @@ from bot.backends.base import Capability
 from bot.backends.mj_proxy import MjProxyBackend
 from bot.config import Settings
 from bot.domain import BackendKind, JobStatus
-from bot.jobs.engine import MemberRate
+from bot.jobs.rules import MemberRate
 from bot.sandbox.discord import DiscordEmulator, Interaction
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox

@@ -26,7 +26,9 @@ from bot.config import JobSettings
 from bot.domain import BackendKind, Job, JobKind, JobStatus, UserPrefs
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
-from bot.jobs.engine import JobEngine, MemberRate, UserError
+from bot.jobs.calls import UserError
+from bot.jobs.engine import JobEngine
+from bot.jobs.rules import MemberRate
 from bot.store import Store
 from bot.web import WebServer
 from cogs.attachments import read_image
@@ -67,13 +69,13 @@ async def make_engine(tmp: Path) -> tuple[JobEngine, Store, httpx.AsyncClient]:
     )  # fmt: skip
     http = httpx.AsyncClient()
     engine = JobEngine(store, AccountPool(http), _Observer(), JobSettings(), {account_id: ""})
-    await engine.reload_accounts()
+    await engine.setup.reload_accounts()
     engine.member_rate = MemberRate(burst=1_000_000, every=0.0001)
 
     async def no_dispatch(guild_id: int) -> None:
         """Fuzzing checks what is accepted and stored; no backend is behind the account."""
 
-    engine._dispatch = no_dispatch  # type: ignore[method-assign]
+    engine.dispatch.dispatch = no_dispatch  # type: ignore[method-assign]
     return engine, store, http
 
 

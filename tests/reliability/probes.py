@@ -267,12 +267,12 @@ async def _rebound(run: _Run) -> None:
         base_url=f"http://localhost:{run.canary.port}/admin", secret=HOME_SECRET, max_jobs=3,
         channel_id=None, options={}, created_by=admin,
     )  # fmt: skip
-    await engine.reload_accounts()
+    await engine.setup.reload_accounts()
     tested = await run.slash(admin, "setup", "general", subcommand="account test", name="rebound")
     # Jobs go to the rebound account alone while the operator's account is off.
-    operator = next(a for a, _ in await engine.accounts(guild) if a.name == "sandbox-proxy")
+    operator = next(a for a, _ in await engine.setup.accounts(guild) if a.name == "sandbox-proxy")
     await store.update_account(operator.id, enabled=False)
-    await engine.reload_accounts()
+    await engine.setup.reload_accounts()
     art = emu.channel("art").id
     for n in range(3):
         await emu.slash(emu.world.member.id, art, "imagine", prompt=f"rebound job {n} by the lighthouse")
@@ -283,7 +283,7 @@ async def _rebound(run: _Run) -> None:
 
     failed = await emu.wait_for(failed_jobs, timeout=20)
     await store.update_account(operator.id, enabled=True)
-    await engine.reload_accounts()
+    await engine.setup.reload_accounts()
     run.record(
         "stored account whose name resolves to loopback: `account test`, then 3 jobs",
         "test fails, jobs fail with a sentence, no request",

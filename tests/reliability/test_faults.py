@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from bot.domain import BackendKind
-from bot.jobs.engine import MemberRate
+from bot.jobs.rules import MemberRate
 from bot.net import allowed_image_url
 from bot.sandbox.discord import Message
 from bot.sandbox.discord.messages import delete
