@@ -65,6 +65,9 @@ INTERRUPTED_SUBMIT = (
 
 
 class JobEngine:
+    """The parts wired together; a job's verbs (``submit``, ``press``, ``bookmark``, ``cancel``)
+    are :class:`Intake`'s."""
+
     def __init__(
         self,
         store: Store,
@@ -79,7 +82,7 @@ class JobEngine:
         self._accounts = accounts
         self._observer = observer
         calls = CallCounter(accounts, self.metrics)
-        self.rules = Rules(store, accounts)
+        rules = Rules(store, accounts)
         self.clicks = Clicks(store, accounts)
         self.tracking = Tracker(
             store,
@@ -94,15 +97,13 @@ class JobEngine:
             store,
             accounts,
             observer,
-            self.rules,
+            rules,
             self.tracking,
             start=lambda job, account_id: self.submitting.submit(job, account_id),
             model_slot=self._model_slot,
             model_load=self._aimg_load,
         )
-        self.submitting = Submitter(
-            store, accounts, observer, calls, self.rules, self.dispatch, self.tracking
-        )
+        self.submitting = Submitter(store, accounts, observer, calls, rules, self.dispatch, self.tracking)
         self.setup = GuildSetup(store, accounts, self.dispatch, config_secrets)
         self.member = MemberCommands(store, accounts)
         self.intake = Intake(
@@ -111,7 +112,7 @@ class JobEngine:
             observer,
             settings,
             calls=calls,
-            rules=self.rules,
+            rules=rules,
             dispatcher=self.dispatch,
             tracker=self.tracking,
             items=self,
