@@ -36,6 +36,7 @@ from bot.backends.base import (
     SupportsDescribeUrl,
     SupportsFetchMany,
     SupportsGenerate,
+    SupportsImagineUrls,
     SupportsModal,
     SupportsNiji,
     SupportsRemix,
@@ -45,6 +46,7 @@ from bot.backends.base import (
     SupportsSettings,
     SupportsShorten,
     SupportsVaryRegion,
+    image_prompt,
 )
 from bot.config import JobSettings
 from bot.crypto import SECRET_LOST
@@ -319,7 +321,7 @@ class JobEngine:
         config = await self._store.guild_config(guild_id)
         if account_id is None:
             self._check_served(config, guild_id, channel_id, kind)
-            self._check_length(config, guild_id, channel_id, kind, prompt)
+            self._check_length(config, guild_id, channel_id, kind, prompt, image_urls)
         # An /imagine is checked as it will be sent: with the member's settings flags and suffix.
         banning = bool(config.banned_words or config.banned_patterns)
         sent = (
@@ -348,28 +350,40 @@ class JobEngine:
     def _check_served(self, config: GuildConfig, guild_id: int, channel_id: int, kind: JobKind) -> None:
         """Refuse a job no shared account here can run: none is set up for the channel, or none's
         service can do what the job needs (said with the service's name)."""
-        if self._accounts.serves(guild_id, channel_id, kinds=_job_kinds(kind, channel_id, config)):
+        kinds = _job_kinds(kind, channel_id, config)
+        if self._accounts.serves(guild_id, channel_id, kinds=kinds, needs=_needs(kind)):
             return
         only = config.channel(channel_id).backend
-        here = {
-            a.kind
+        here = [
+            a
             for a in self._accounts.shared(guild_id, channel_id, _KINDS_FOR[kind])
             if a.enabled and only in (None, a.kind)
-        }
+        ]
         capability = _CAPABILITY_OF.get(kind)
         if not here or capability is None:
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
-        names = " and ".join(sorted(service_name(k) for k in here))
-        raise UserError(f"{names} {_cannot(capability)} Ask a server admin for another image service.")
+        accounts = "account" if len(here) == 1 else "accounts"
+        raise UserError(
+            f"This server's {self._accounts.services(here)} {accounts} {_cannot(capability)} "
+            "Ask a server admin for another image service."
+        )
 
     def _check_length(
-        self, config: GuildConfig, guild_id: int, channel_id: int, kind: JobKind, prompt: str
+        self,
+        config: GuildConfig,
+        guild_id: int,
+        channel_id: int,
+        kind: JobKind,
+        prompt: str,
+        image_urls: Sequence[str] = (),
     ) -> None:
-        """Refuse a prompt longer than a service here takes (the job may go to any of them)."""
+        """Refuse a prompt longer than a service here takes (the job may go to any of them), with
+        the images' links where the service gets them in the prompt."""
         kinds = _job_kinds(kind, channel_id, config)
         for account in self._accounts.shared(guild_id, channel_id, kinds):
             if account.enabled:
-                _check_prompt_fits(account.kind, prompt)
+                links = kind is JobKind.IMAGINE and self._accounts.offers(account.id, _IMAGINE_URLS)
+                _check_prompt_fits(account.kind, prompt, image_urls if links else ())
 
     async def _check_allowed(
         self, config: GuildConfig, guild_id: int, channel_id: int, owner_id: int, prompt: str, sent: str
@@ -670,14 +684,15 @@ class JobEngine:
     def _bot_kept_labels(self, guild_id: int, channel_id: int, config: GuildConfig) -> list[str]:
         """The panel's labels that change what the bot sends to the channel's services: the
         prompt flags, and Remix where a service can take an edited prompt."""
-        return mj_settings.offered(remix=_remixes(self._imagine_accounts(config, guild_id, channel_id)))
+        accounts = self._imagine_accounts(config, guild_id, channel_id)
+        return mj_settings.offered(remix=any(self._accounts.offers(a.id, _REMIX) for a in accounts))
 
     async def check_remix(self, guild_id: int, channel_id: int) -> None:
         """A UserError naming the channel's services when none takes an edited prompt for a
         button, so Remix mode would change nothing there."""
         accounts = self._imagine_accounts(await self._store.guild_config(guild_id), guild_id, channel_id)
-        if not _remixes(accounts):
-            names = " and ".join(sorted({service_name(a.kind) for a in accounts})) or "No image service here"
+        if not any(self._accounts.offers(a.id, _REMIX) for a in accounts):
+            names = self._accounts.services(accounts) or "No image service here"
             raise UserError(f"{names} {_cannot(Capability.REMIX)} Remix mode would change nothing here.")
 
     async def settings(self, guild_id: int, user_id: int, channel_id: int) -> SettingsState:
@@ -1169,7 +1184,7 @@ class JobEngine:
                     continue
                 account_id = job.account_id
             else:
-                account = self._accounts.choose(guild_id, job.channel_id, busy, kinds)
+                account = self._accounts.choose(guild_id, job.channel_id, busy, kinds, _needs(job.kind))
                 if account is None:
                     waiting.append(job)
                     continue
@@ -1229,7 +1244,9 @@ class JobEngine:
     def _can_ever_run(self, job: Job, kinds: frozenset[BackendKind]) -> bool:
         if job.account_id is not None:
             return self._accounts.usable(job.account_id)
-        return self._accounts.serves(job.guild_id, job.channel_id, usable_only=True, kinds=kinds)
+        return self._accounts.serves(
+            job.guild_id, job.channel_id, usable_only=True, kinds=kinds, needs=_needs(job.kind)
+        )
 
     async def _timeout_seconds(self, guild_id: int) -> float:
         """How long a job of the guild may run: its /setup limit, else the bot's default."""
@@ -1420,6 +1437,10 @@ class JobEngine:
         if job.kind is JobKind.GENERATE:
             generator = _capable(backend, Capability.GENERATE, SupportsGenerate)
             return await generator.generate({**job.params, "prompt": job.prompt}, state=state)
+        if inputs and Capability.IMAGINE_URLS in backend.capabilities:
+            return await cast(SupportsImagineUrls, backend).imagine_urls(
+                job.prompt, _fresh_urls(job, "/imagine"), hook_url=hook, state=state
+            )
         return await backend.imagine(job.prompt, inputs, hook_url=hook, state=state)
 
     # ----------------------------------------------------------------------------- tracking
@@ -1729,6 +1750,17 @@ _KINDS_FOR: dict[JobKind, frozenset[BackendKind]] = {
 }
 
 
+#: Where an account takes an edited prompt for a button (Remix).
+_REMIX = frozenset({Capability.REMIX})
+#: Where an account gets /imagine's image prompts as links in the prompt.
+_IMAGINE_URLS = frozenset({Capability.IMAGINE_URLS})
+
+
+def _needs(kind: JobKind) -> frozenset[Capability]:
+    """What a new job of ``kind`` needs of its account: one of these (none: every account's own)."""
+    return frozenset(c for c in (_CAPABILITY_OF.get(kind), _URL_CAPABILITY_OF.get(kind)) if c is not None)
+
+
 def _backend_kinds(kind: JobKind) -> frozenset[BackendKind]:
     """The accounts a new job of ``kind`` may run on: meant for it, and declaring what it needs."""
     capability = _CAPABILITY_OF.get(kind)
@@ -1766,11 +1798,14 @@ def _check_text(text: str, what: str = "prompt") -> None:
         raise UserError(problem)
 
 
-def _check_prompt_fits(kind: BackendKind, prompt: str) -> None:
+def _check_prompt_fits(kind: BackendKind, prompt: str, links: Sequence[str] = ()) -> None:
+    """``links``: the image prompts' URLs the service gets at the start of the prompt."""
     limit = prompt_limit(kind)
-    if limit is not None and len(prompt) > limit:
+    sent = image_prompt(links, prompt)
+    if limit is not None and len(sent) > limit:
+        what = "Your prompt with the links of your images" if links else "Your prompt"
         raise UserError(
-            f"Your prompt has {len(prompt)} characters; {service_name(kind)}, the image service here, "
+            f"{what} has {len(sent)} characters; {service_name(kind)}, the image service here, "
             f"takes at most {limit}. Shorten it."
         )
 
@@ -1809,6 +1844,7 @@ _ABILITIES: dict[Capability, str] = {
     Capability.FETCH_MANY: "list jobs",
     Capability.BLEND_URLS: "blend images",
     Capability.DESCRIBE_URL: "describe images",
+    Capability.IMAGINE_URLS: "take image prompts",
     Capability.CUSTOM_ZOOM: "zoom by a custom amount",
     Capability.SEED: "tell a job's seed",
     Capability.NIJI: "use the Niji bot",
@@ -1817,11 +1853,6 @@ _ABILITIES: dict[Capability, str] = {
     Capability.VARY_REGION: "vary a region",
     Capability.SERVICE_ACCOUNTS: "list its Midjourney accounts",
 }
-
-
-def _remixes(accounts: Sequence[Account]) -> bool:
-    """Whether any of ``accounts`` takes an edited prompt for a button (Remix)."""
-    return any(Capability.REMIX in registered()[a.kind].capabilities for a in accounts)
 
 
 def _cannot(capability: Capability) -> str:

@@ -15,8 +15,9 @@ The fake follows seed 000 and ``hosted-mj-apis.md`` §A:
 * the finished payload is POSTed once to ``webhookOverride`` (else :attr:`FakeNextLeg.webhook_url`);
 * the settings panel keeps state: toggles change the "Current suffix" the content shows;
 * :attr:`NextLegFaults.min_interval` makes requests closer together than that answer 429;
-* ``POST /v2/describe`` (``url``) and ``POST /v2/blend`` (``urls``, 2–5) fetch their images like
-  the service does (a link that does not answer 200 ends with ``content`` ``"INVALID_LINK"``);
+* ``POST /v2/describe`` (``url``), ``POST /v2/blend`` (``urls``, 2–5) and the image prompts at the
+  start of an imagine's ``msg`` fetch their images like the service does (a link that does not
+  answer 200 ends with ``content`` ``"INVALID_LINK"``);
   describe's finished ``content`` is four prompts and ``type`` ``"describe"``;
 * Custom Zoom is ``/v2/button`` with ``prompt``, ``zoom`` (1–2, else ``INVALID_PARAMETER``), ``ar``;
 * ``POST /v2/seed`` ``{messageId}`` answers ``{"seed"}`` at once for a finished image message;
@@ -84,6 +85,18 @@ def render_after(label: str, parent: Renderer, prompt: str, seed: str) -> Render
         return lambda: images.enlarge(parent())
     # Variations, rerolls, zooms and pans all give a new grid.
     return lambda: images.render_grid(prompt, seed)
+
+
+_LEADING_URL = re.compile(r"\s*(https?://\S+)")
+
+
+def image_prompt_urls(prompt: str) -> list[str]:
+    """The image prompts at the start of a Midjourney prompt (``"<url> <url> text --ar 1:1"``)."""
+    urls, at = [], 0
+    while found := _LEADING_URL.match(prompt, at):
+        urls.append(found.group(1))
+        at = found.end()
+    return urls
 
 
 def iso_now() -> str:
@@ -217,6 +230,19 @@ class HostedFake(FakeServer):
     async def _changed_now(self) -> None:
         async with self._changed:
             self._changed.notify_all()
+
+    async def _unreadable(self, urls: list[str]) -> str | None:
+        """``INVALID_LINK`` when one of ``urls`` does not answer 200 (the service, or Midjourney,
+        downloads them)."""
+        assert self._session is not None
+        for url in urls:
+            try:
+                async with self._session.get(url) as response:
+                    if response.status != 200:
+                        return "INVALID_LINK"
+            except (aiohttp.ClientError, ValueError):
+                return "INVALID_LINK"
+        return None
 
     def _banned_word(self, prompt: str) -> str | None:
         words = set(re.findall(r"\w+", prompt.lower()))
@@ -487,7 +513,9 @@ class FakeNextLeg(HostedFake):
         message.image = message.id
         self._add_image(message.id, lambda: images.render_grid(prompt, message.id))
         message.buttons = GRID_BUTTONS
-        self._spawn(self._run(message, failure="BANNED_PROMPT" if banned else None))
+        # Midjourney downloads the image prompts; one it cannot read ends the job.
+        unreadable = await self._unreadable(image_prompt_urls(prompt))
+        self._spawn(self._run(message, failure="BANNED_PROMPT" if banned else unreadable))
         return self._accepted(message)
 
     async def _button(self, request: web.Request) -> web.Response:
@@ -548,18 +576,6 @@ class FakeNextLeg(HostedFake):
         message = self._new_message({}, "info", "")
         self._spawn(self._run(message))
         return self._accepted(message)
-
-    async def _unreadable(self, urls: list[str]) -> str | None:
-        """``INVALID_LINK`` when one of ``urls`` does not answer 200 (the service downloads them)."""
-        assert self._session is not None
-        for url in urls:
-            try:
-                async with self._session.get(url) as response:
-                    if response.status != 200:
-                        return "INVALID_LINK"
-            except (aiohttp.ClientError, ValueError):
-                return "INVALID_LINK"
-        return None
 
     async def _get_settings(self, request: web.Request) -> web.Response:
         message = self._new_message({}, "settings", "")

@@ -7,9 +7,10 @@
   ``content``, a preview attachment) → completed (grid or upscale attachment, ``buttons``), and
   every change is POSTed to ``replyUrl`` with the ``replyRef``.
 * Errors are HTTP codes with ``{"error", "code"}`` bodies: 400 bad input or a button the parent does
-  not offer; 404 unknown job; 409 an upscale pressed twice; 422 ``status: "moderated"`` for banned
-  words; 429 with ``executingJobs`` when the chosen account has ``maxJobs`` jobs running; 596 when
-  the account has a pending moderation message (:meth:`FakeUseApi.hold_for_moderation`).
+  not offer; 404 unknown job; 409 an upscale pressed twice; 412 an image prompt (a URL at the start
+  of ``prompt``) it cannot fetch; 422 ``status: "moderated"`` for banned words; 429 with
+  ``executingJobs`` when the chosen account has ``maxJobs`` jobs running; 596 when the account has
+  a pending moderation message (:meth:`FakeUseApi.hold_for_moderation`).
 * Accounts are picked as useapi does: the ``channel`` named, else a random one with a free slot.
 * Buttons: ``prompt`` is required for ``Custom Zoom`` and taken by any other button (Remix: the
   new job runs it); ``mask`` is required for ``Vary (Region)`` (base64 of a PNG, checked).
@@ -39,6 +40,7 @@ from bot.sandbox.fake_nextleg import (
     HostedFake,
     HostedFaults,
     buttons_after,
+    image_prompt_urls,
     iso_now,
     json_object,
     render_after,
@@ -253,6 +255,8 @@ class FakeUseApi(HostedFake):
             return self._error(400, "Required param prompt is missing or empty")
         if len(prompt) > 2048:
             return self._error(400, "Param prompt is too long (2048 characters max)")
+        if await self._unreadable(image_prompt_urls(prompt)):
+            return self._error(412, "Unable to fetch an image URL of the prompt")
         return self._started(
             self._create(body, "imagine", prompt, GRID_BUTTONS, functools.partial(images.render_grid, prompt))
         )

@@ -221,7 +221,7 @@ async def test_seed_where_the_service_cannot_tell_it(sandbox: Sandbox) -> None:
     assert sandbox.bot is not None
     [job] = await sandbox.bot.engine.member_jobs(emu.world.guild.id, bob.id, limit=5)
     inter = await emu.slash(bob.id, art.id, "seed", job=job.id)
-    await _said(sandbox, inter, "midjourney-proxy can't tell a job's seed from the bot yet.")
+    await _said(sandbox, inter, "midjourney-proxy (plus) can't tell a job's seed from the bot yet.")
     assert emu.violations == []
 
 
