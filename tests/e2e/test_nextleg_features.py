@@ -144,6 +144,7 @@ async def test_custom_zoom_sends_prompt_zoom_and_aspect_ratio(make_sandbox: Call
         bob = emu.world.member
         upscale = await _upscale(box, "a castle")
         assert "Custom Zoom" in _labels(upscale)
+        assert "Vary (Region)" not in _labels(upscale)  # the service takes no mask with a button
         click = await emu.click(bob.id, upscale.id, custom_id(upscale, "Custom Zoom"))
         await emu.wait_for_response(click)
         assert click.modal is not None and click.modal["title"] == "Zoom Out"
