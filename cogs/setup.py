@@ -7,6 +7,7 @@ ever typed into a modal and never shown back.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -521,11 +522,14 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         await interaction.response.defer(ephemeral=True, thinking=True)  # services are asked
         config = await self.bot.engine.guild_config(guild_id)
         accounts = await self.bot.engine.accounts(guild_id)
-        services = await self.bot.engine.service_status(guild_id)
+        services, summaries = await asyncio.gather(
+            self.bot.engine.service_status(guild_id), self.bot.engine.service_summaries(guild_id)
+        )
         embed = discord.Embed(title="Bot setup for this server")
         account_text = "\n".join(
             f"**{a.name}**: {service_name(a.kind)}, {n}/{a.max_jobs} jobs, {_status(a)}"
             + (service_note(services[a.id]) if a.id in services else "")
+            + (f" · {summaries[a.id]}" if a.id in summaries else "")
             for a, n in accounts
         )
         embed.add_field(
