@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                         "No Discord token configured ([discord] token or MJBOT_DISCORD_TOKEN): "
                         "starting the local sandbox instead.\n"
                     )
-                from bot.sandbox.runner import run_sandbox
+                from sandbox.runner import run_sandbox
 
                 run_loop(run_sandbox(settings, port=args.port, demo=not args.no_demo))
             else:

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from bot.sandbox.discord import DiscordEmulator
+from sandbox.discord import DiscordEmulator
 from tests.playground.conftest import FEEDBACK_MODAL, Running, bot_opens_modal
 
 JSON = dict[str, Any]

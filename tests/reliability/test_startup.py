@@ -21,10 +21,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.crypto import SECRET_LOST
-from bot.sandbox.discord import DiscordEmulator
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
 from bot.store import Store
+from sandbox.discord import DiscordEmulator
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running
 from tests.e2e.test_setup import _add_account, _reply
 from tests.reliability.harness import REPO

@@ -20,11 +20,11 @@ from pydantic import SecretStr
 from bot.app import MjBot
 from bot.config import AccountSettings, Settings, StartupError
 from bot.domain import BackendKind
-from bot.sandbox.discord import DiscordEmulator, point_discord_py_at
-from bot.sandbox.discord.state import Event, Message
-from bot.sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.playground import Playground
+from sandbox.discord import DiscordEmulator, point_discord_py_at
+from sandbox.discord.state import Event, Message
+from sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.playground import Playground
 
 
 class FakeServer(Protocol):

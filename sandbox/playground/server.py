@@ -16,7 +16,7 @@ from . import actions, controls, events, views
 from .keys import EMULATOR, PROXY, STREAMS
 
 if TYPE_CHECKING:
-    from bot.sandbox.runner import Sandbox
+    from sandbox.runner import Sandbox
 
 STATIC = Path(__file__).parent / "static"
 
