@@ -209,7 +209,7 @@ async def run_sandbox(
             playground_port = port + 1 if port else 0
         with _port_in_use(port):
             await sandbox.start()
-        playground = Playground(sandbox)
+        playground = Playground(sandbox.emulator, sandbox.proxy)
         try:
             with _port_in_use(playground_port):
                 await playground.start(port=playground_port)

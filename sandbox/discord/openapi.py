@@ -19,9 +19,7 @@ MAX_REPORTED = 10
 
 
 def load_spec() -> JSON:
-    spec: JSON = json.loads(
-        resources.files("sandbox").joinpath("discord_openapi.json").read_text("utf-8")
-    )
+    spec: JSON = json.loads(resources.files("sandbox").joinpath("discord_openapi.json").read_text("utf-8"))
     return spec
 
 

@@ -43,7 +43,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
         proxy=FakeMjProxy(step_seconds=0.05),
     )
     await sandbox.start()
-    playground = Playground(sandbox)
+    playground = Playground(sandbox.emulator, sandbox.proxy)
     try:
         await playground.start()
         yield Running(sandbox, playground)
