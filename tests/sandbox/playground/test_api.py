@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from sandbox.discord import DiscordEmulator
-from tests.playground.conftest import FEEDBACK_MODAL, Running, bot_opens_modal
+from tests.sandbox.playground.conftest import FEEDBACK_MODAL, Running, bot_opens_modal
 
 JSON = dict[str, Any]
 
