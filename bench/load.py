@@ -36,11 +36,11 @@ import httpx
 
 from bench.backend import WARM_UP
 from bot.domain import GuildConfig, GuildLimits, JobStatus
-from bot.sandbox.discord import DiscordEmulator, Interaction, Message
-from bot.sandbox.discord.clock import SnowflakeGenerator
-from bot.sandbox.discord.state import CallRecord
-from bot.sandbox.discord.world import Channel, Member, User
 from bot.store import Store
+from sandbox.discord import DiscordEmulator, Interaction, Message
+from sandbox.discord.clock import SnowflakeGenerator
+from sandbox.discord.state import CallRecord
+from sandbox.discord.world import Channel, Member, User
 
 #: Discord's global budget per bot token, requests per second (the emulator enforces the same).
 GLOBAL_BUDGET = 50

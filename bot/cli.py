@@ -107,20 +107,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             if command == "sandbox" or settings.discord.token is None:
-                if command != "sandbox":
-                    print(
-                        "No Discord token configured ([discord] token or MJBOT_DISCORD_TOKEN): "
-                        "starting the local sandbox instead.\n"
-                    )
-                from bot.sandbox.runner import run_sandbox
-
-                run_loop(run_sandbox(settings, port=args.port, demo=not args.no_demo))
+                _run_sandbox(settings, args, asked=command == "sandbox")
             else:
                 run_loop(_run(settings))
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return 1
     return 0
+
+
+def _run_sandbox(settings: Settings, args: argparse.Namespace, *, asked: bool) -> None:
+    """The bot's one way into the top-level ``sandbox`` package, imported on use: it is in a source
+    checkout, not in the wheel or the container image."""
+    try:
+        from sandbox.runner import run_sandbox
+    except ModuleNotFoundError as exc:
+        if exc.name != "sandbox":
+            raise
+        raise StartupError(
+            "This install has no sandbox (it runs from a source checkout: python3 dev.py); "
+            "set a Discord token ([discord] token or MJBOT_DISCORD_TOKEN) to run the bot."
+        ) from None
+    if not asked:
+        print(
+            "No Discord token configured ([discord] token or MJBOT_DISCORD_TOKEN): "
+            "starting the local sandbox instead.\n"
+        )
+    run_loop(run_sandbox(settings, port=args.port, demo=not args.no_demo))
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:

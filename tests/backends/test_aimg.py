@@ -33,7 +33,7 @@ from bot.backends.aimg import (
 )
 from bot.backends.base import Backend
 from bot.domain import Account, BackendError, BackendKind, ErrorKind, JobKind, JobStatus
-from bot.sandbox.fake_aimg import MODELS, TEST_EMAIL, TEST_SESSION_ID, WORKFLOW_TEMPLATES, FakeAimg
+from sandbox.fake_aimg import MODELS, TEST_EMAIL, TEST_SESSION_ID, WORKFLOW_TEMPLATES, FakeAimg
 from tests.backends.support import png_size
 
 SESSION = "0b6b1c2e-5d3c-4a8e-9f43-8f0e7f6a1d22"

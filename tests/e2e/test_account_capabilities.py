@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.domain import BackendKind
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.fake_nextleg import FakeNextLeg
-from bot.sandbox.runner import ExtraBackend, Sandbox
+from sandbox.discord import Interaction, Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.fake_nextleg import FakeNextLeg
+from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result
 
 OSS_CANNOT_SHORTEN = (

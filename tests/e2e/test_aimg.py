@@ -7,9 +7,9 @@ import sys
 import httpx
 import pytest
 
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_aimg import REPORT_QUEUES, TEST_SESSION_ID, FakeAimg
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction, Message
+from sandbox.fake_aimg import REPORT_QUEUES, TEST_SESSION_ID, FakeAimg
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import buttons, custom_id, is_result
 
 

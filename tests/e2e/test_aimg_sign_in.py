@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bot.jobs import engine
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_aimg import FakeAimg
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction, Message
+from sandbox.fake_aimg import FakeAimg
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id
 
 _ADULT = "I am 18 or older (type YES)"

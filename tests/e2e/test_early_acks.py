@@ -8,8 +8,8 @@ from typing import Any
 import discord
 import pytest
 
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction, Message
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import is_result
 
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, done_without_image, is_result
 
 GRID = [["U1", "U2", "U3", "U4", "🔄"], ["V1", "V2", "V3", "V4"]]

@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from bot.domain import BackendKind
-from bot.sandbox.discord import Interaction
-from bot.sandbox.fake_nextleg import FakeNextLeg
-from bot.sandbox.fake_useapi import FakeUseApi
-from bot.sandbox.runner import ExtraBackend, Sandbox
+from sandbox.discord import Interaction
+from sandbox.fake_nextleg import FakeNextLeg
+from sandbox.fake_useapi import FakeUseApi
+from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import Running, is_result, png_bytes
 
 CHANNEL = "1100000000000000001"

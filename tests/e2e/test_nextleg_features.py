@@ -9,9 +9,9 @@ from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from bot.domain import BackendKind
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_nextleg import FakeNextLeg, seed_of
-from bot.sandbox.runner import ExtraBackend, Sandbox
+from sandbox.discord import Interaction, Message
+from sandbox.fake_nextleg import FakeNextLeg, seed_of
+from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 
 

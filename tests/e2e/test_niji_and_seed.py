@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 from tests.e2e.test_setup import _reply
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import DiscordSettings, Settings
-from bot.sandbox.discord import DiscordEmulator
-from bot.sandbox.discord.world import shard_of
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import DiscordEmulator
+from sandbox.discord.world import shard_of
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, is_result
 
 

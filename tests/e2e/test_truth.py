@@ -9,11 +9,11 @@ from collections.abc import Callable
 from bot.backends.base import Capability
 from bot.backends.useapi import UseApiBackend
 from bot.domain import BackendKind
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.fake_nextleg import FakeNextLeg
-from bot.sandbox.fake_useapi import FakeUseApi
-from bot.sandbox.runner import ExtraBackend, Sandbox
+from sandbox.discord import Interaction, Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.fake_nextleg import FakeNextLeg
+from sandbox.fake_useapi import FakeUseApi
+from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result
 
 PUBLIC_STEALTH = {"Public mode", "Stealth mode"}

@@ -15,9 +15,9 @@ from PIL import Image
 
 from bot.config import Settings, WebSettings
 from bot.domain import BackendKind
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_useapi import FakeAccount, FakeUseApi
-from bot.sandbox.runner import ExtraBackend, Sandbox
+from sandbox.discord import Message
+from sandbox.fake_useapi import FakeAccount, FakeUseApi
+from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, custom_id, is_result, png_bytes
 from tests.e2e.test_setup import _reply
 

@@ -15,8 +15,8 @@ import pytest
 
 from bot.config import Settings, WebSettings
 from bot.domain import Job
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, is_result
 
 IDLE_TIMEOUT = 1.0

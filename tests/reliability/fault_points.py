@@ -29,9 +29,9 @@ from bot.backends.mj_proxy import MjProxyBackend
 from bot.config import Settings
 from bot.domain import BackendKind, JobStatus
 from bot.jobs.engine import MemberRate
-from bot.sandbox.discord import DiscordEmulator, Interaction
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import DiscordEmulator, Interaction
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running
 from tests.e2e.test_backend_exceptions import _exceptions, _faulty
 from tests.reliability.harness import PROXY_SECRET, REPO, BotProcess, until

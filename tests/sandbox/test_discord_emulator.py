@@ -17,7 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from bot.sandbox.discord import DiscordEmulator, DriverError, Limits, Rate, point_discord_py_at
+from sandbox.discord import DiscordEmulator, DriverError, Limits, Rate, point_discord_py_at
 
 pytestmark = pytest.mark.timeout(30)
 

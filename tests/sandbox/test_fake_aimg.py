@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.sandbox.fake_aimg import MODELS, TEST_SESSION_ID, FakeAimg
+from sandbox.fake_aimg import MODELS, TEST_SESSION_ID, FakeAimg
 
 #: Every field of the seed's Model object (wikiURL is optional).
 MODEL_KEYS = {

@@ -8,16 +8,14 @@ let a user do with a `DriverError`.
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import payloads
+from .core import Core
 from .messages import make_attachment, message_payload, publish
 from .routes import AUTOCOMPLETE, CHOICES, COMMAND, COMPONENT, MODAL_SUBMIT
 from .state import Interaction, Message
 from .validation import BUTTON, LABEL, LINK_STYLE, STRING_SELECT, TEXT_DISPLAY, TEXT_INPUT, walk_components
-
-if TYPE_CHECKING:
-    from .emulator import DiscordEmulator
 
 JSON = dict[str, Any]
 SUBCOMMAND, GROUP = 1, 2
@@ -29,7 +27,7 @@ class DriverError(Exception):
 
 
 class Driver:
-    def __init__(self, emu: DiscordEmulator) -> None:
+    def __init__(self, emu: Core) -> None:
         self._emu = emu
 
     # --- application commands -------------------------------------------------------------------

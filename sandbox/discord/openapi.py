@@ -1,4 +1,4 @@
-"""Request-body validation against Discord's official OpenAPI 3.1 spec (bot/sandbox/discord_openapi.json)."""
+"""Request-body validation against Discord's official OpenAPI 3.1 spec (sandbox/discord_openapi.json)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,7 @@ MAX_REPORTED = 10
 
 
 def load_spec() -> JSON:
-    spec: JSON = json.loads(
-        resources.files("bot.sandbox").joinpath("discord_openapi.json").read_text("utf-8")
-    )
+    spec: JSON = json.loads(resources.files("sandbox").joinpath("discord_openapi.json").read_text("utf-8"))
     return spec
 
 

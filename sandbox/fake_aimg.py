@@ -22,7 +22,7 @@ silent the fake chooses, and says so here:
 * a report keeps its ``reportQueue`` and ``additionalInformation`` (:attr:`FakeItem.reports`).
 
 Items run on their own through one queue served by ``concurrency`` workers. Images are real PNGs
-from :mod:`bot.sandbox.images`. Faults live in :attr:`FakeAimg.faults`; every request except
+from :mod:`sandbox.images`. Faults live in :attr:`FakeAimg.faults`; every request except
 ``getFile`` is recorded in :attr:`FakeAimg.requests`.
 """
 
@@ -42,7 +42,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.backends.aimg import WORKFLOW_FIELDS
-from bot.sandbox import images
+from sandbox import images
 
 TEST_SESSION_ID = "5f0c1c53-7a0e-4c34-9a43-3f4f2b1d9e01"
 TEST_EMAIL = "bot@sandbox.test"

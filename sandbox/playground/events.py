@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.discord import DiscordEmulator, Event
+from sandbox.discord import DiscordEmulator, Event
 
 from .keys import EMULATOR, STREAMS
 from .views import commands, with_command_name

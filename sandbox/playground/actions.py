@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bot.sandbox.discord import DiscordEmulator, DriverError, Interaction
+from sandbox.discord import DiscordEmulator, DriverError, Interaction
 
 from .keys import EMULATOR
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.fake_mj_proxy import FakeMjProxy
 
 from .keys import PROXY
 

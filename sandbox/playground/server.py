@@ -7,16 +7,15 @@ Discord's API, exactly as the tests and the bot see it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from sandbox.discord import DiscordEmulator
+from sandbox.fake_mj_proxy import FakeMjProxy
+
 from . import actions, controls, events, views
 from .keys import EMULATOR, PROXY, STREAMS
-
-if TYPE_CHECKING:
-    from bot.sandbox.runner import Sandbox
 
 STATIC = Path(__file__).parent / "static"
 
@@ -33,11 +32,11 @@ async def _no_store(request: web.Request, handler: Handler) -> web.StreamRespons
     return response
 
 
-def make_app(sandbox: Sandbox) -> web.Application:
+def make_app(emulator: DiscordEmulator, proxy: FakeMjProxy) -> web.Application:
     # Room for two attachment options, base64-encoded, in one JSON body.
     app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_no_store])
-    app[EMULATOR] = sandbox.emulator
-    app[PROXY] = sandbox.proxy
+    app[EMULATOR] = emulator
+    app[PROXY] = proxy
     app[STREAMS] = set()
     app.on_shutdown.append(events.close_streams)
     app.router.add_get("/", _index)
@@ -56,15 +55,15 @@ def make_app(sandbox: Sandbox) -> web.Application:
 
 
 class Playground:
-    """Serves the page for a started `Sandbox`: `await Playground(sandbox).start(port=8766)`."""
+    """Serves the page for a started sandbox: `await Playground(emulator, proxy).start(port=8766)`."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
-        self._sandbox = sandbox
+    def __init__(self, emulator: DiscordEmulator, proxy: FakeMjProxy) -> None:
+        self._emulator, self._proxy = emulator, proxy
         self._runner: web.AppRunner | None = None
         self._address = ""
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._runner = web.AppRunner(make_app(self._sandbox), access_log=None)
+        self._runner = web.AppRunner(make_app(self._emulator, self._proxy), access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()
         bound_host, bound_port = self._runner.addresses[0][:2]

@@ -6,16 +6,14 @@ import functools
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import payloads
+from .core import Core
 from .errors import DiscordError, Issue, invalid_form_body, unknown
 from .messages import Upload, apply_body, commit, delete, message_payload, publish
 from .state import EPHEMERAL, LOADING, Interaction, Message
 from .validation import check_commands, check_modal
-
-if TYPE_CHECKING:
-    from .emulator import DiscordEmulator
 
 JSON = dict[str, Any]
 
@@ -51,7 +49,7 @@ class Answer:
     body: Any = None
 
 
-Handler = Callable[["DiscordEmulator", Call], Awaitable[Answer]]
+Handler = Callable[[Core, Call], Awaitable[Answer]]
 
 
 @dataclass(frozen=True)
@@ -74,25 +72,25 @@ def _pattern(template: str) -> re.Pattern[str]:
 # --- session and application -------------------------------------------------------------------
 
 
-async def get_me(emu: DiscordEmulator, call: Call) -> Answer:
+async def get_me(emu: Core, call: Call) -> Answer:
     return Answer(200, payloads.user(emu.store.world.bot))
 
 
-async def get_application(emu: DiscordEmulator, call: Call) -> Answer:
+async def get_application(emu: Core, call: Call) -> Answer:
     return Answer(200, payloads.application(emu.store.world))
 
 
-async def get_gateway(emu: DiscordEmulator, call: Call) -> Answer:
+async def get_gateway(emu: Core, call: Call) -> Answer:
     return Answer(200, {"url": emu.gateway_url})
 
 
-async def get_gateway_bot(emu: DiscordEmulator, call: Call) -> Answer:
+async def get_gateway_bot(emu: Core, call: Call) -> Answer:
     limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
     body = {"url": emu.gateway_url, "shards": emu.recommended_shards, "session_start_limit": limit}
     return Answer(200, body)
 
 
-def _command_scope(emu: DiscordEmulator, call: Call) -> int | None:
+def _command_scope(emu: Core, call: Call) -> int | None:
     world = emu.store.world
     if call.params["application_id"] != str(world.application_id):
         raise DiscordError(403, 50001, "Missing Access")
@@ -104,7 +102,7 @@ def _command_scope(emu: DiscordEmulator, call: Call) -> int | None:
     return int(guild_id)
 
 
-async def put_commands(emu: DiscordEmulator, call: Call) -> Answer:
+async def put_commands(emu: Core, call: Call) -> Answer:
     scope = _command_scope(emu, call)
     commands: list[JSON] = call.body or []
     issues = check_commands(commands, emu.limits)
@@ -136,21 +134,21 @@ async def put_commands(emu: DiscordEmulator, call: Call) -> Answer:
     return Answer(200, stored)
 
 
-async def get_commands(emu: DiscordEmulator, call: Call) -> Answer:
+async def get_commands(emu: Core, call: Call) -> Answer:
     return Answer(200, emu.store.commands.get(_command_scope(emu, call), []))
 
 
 # --- channel messages (bot token) ---------------------------------------------------------------
 
 
-def _channel_id(emu: DiscordEmulator, call: Call) -> int:
+def _channel_id(emu: Core, call: Call) -> int:
     channel = emu.store.world.channel(int(call.params["channel_id"]))
     if channel is None:
         raise unknown("Channel", 10003, violation=True)
     return channel.id
 
 
-def _channel_message(emu: DiscordEmulator, call: Call) -> Message:
+def _channel_message(emu: Core, call: Call) -> Message:
     channel_id = _channel_id(emu, call)
     msg = emu.store.messages.get(int(call.params["message_id"]))
     # Ephemeral messages do not exist for channel routes.
@@ -163,7 +161,7 @@ def _channel_message(emu: DiscordEmulator, call: Call) -> Message:
 NONCE_WINDOW = 300.0
 
 
-async def create_message(emu: DiscordEmulator, call: Call) -> Answer:
+async def create_message(emu: Core, call: Call) -> Answer:
     channel_id = _channel_id(emu, call)
     body = call.body or {}
     nonce = str(body["nonce"]) if body.get("nonce") is not None else None
@@ -178,7 +176,7 @@ async def create_message(emu: DiscordEmulator, call: Call) -> Answer:
     return Answer(200, await publish(emu, msg, created=True))
 
 
-async def edit_message(emu: DiscordEmulator, call: Call) -> Answer:
+async def edit_message(emu: Core, call: Call) -> Answer:
     msg = _channel_message(emu, call)
     if msg.author_id != emu.store.world.bot.id:
         raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
@@ -186,11 +184,11 @@ async def edit_message(emu: DiscordEmulator, call: Call) -> Answer:
     return Answer(200, await publish(emu, commit(msg, candidate), created=False))
 
 
-async def get_message(emu: DiscordEmulator, call: Call) -> Answer:
+async def get_message(emu: Core, call: Call) -> Answer:
     return Answer(200, message_payload(emu, _channel_message(emu, call)))
 
 
-async def list_messages(emu: DiscordEmulator, call: Call) -> Answer:
+async def list_messages(emu: Core, call: Call) -> Answer:
     found = emu.store.channel_messages(_channel_id(emu, call))
     if "before" in call.query:
         found = [m for m in found if m.id < int(call.query["before"])]
@@ -201,7 +199,7 @@ async def list_messages(emu: DiscordEmulator, call: Call) -> Answer:
     return Answer(200, [message_payload(emu, m) for m in newest_first])
 
 
-async def delete_message(emu: DiscordEmulator, call: Call) -> Answer:
+async def delete_message(emu: Core, call: Call) -> Answer:
     msg = _channel_message(emu, call)
     world = emu.store.world
     guild = world.guild_of(msg.channel_id)
@@ -214,14 +212,14 @@ async def delete_message(emu: DiscordEmulator, call: Call) -> Answer:
 # --- interaction callback ------------------------------------------------------------------------
 
 
-def _record_interaction(emu: DiscordEmulator, call: Call) -> Interaction:
+def _record_interaction(emu: Core, call: Call) -> Interaction:
     inter = emu.store.interactions.get(int(call.params["interaction_id"]))
     if inter is None or inter.token != call.params["interaction_token"]:
         raise DiscordError(404, 10062, "Unknown interaction")
     return inter
 
 
-async def interaction_callback(emu: DiscordEmulator, call: Call) -> Answer:
+async def interaction_callback(emu: Core, call: Call) -> Answer:
     inter = _record_interaction(emu, call)
     if inter.acked:
         raise DiscordError(400, 40060, "Interaction has already been acknowledged.")
@@ -286,7 +284,7 @@ async def interaction_callback(emu: DiscordEmulator, call: Call) -> Answer:
 # --- webhook-token routes (interaction followups and edits) -------------------------------------
 
 
-def webhook_interaction(emu: DiscordEmulator, call: Call) -> Interaction:
+def webhook_interaction(emu: Core, call: Call) -> Interaction:
     """The interaction a webhook-token route belongs to; enforces the 15-minute token lifetime."""
     inter = next(
         (i for i in emu.store.interactions.values() if i.token == call.params["webhook_token"]), None
@@ -298,7 +296,7 @@ def webhook_interaction(emu: DiscordEmulator, call: Call) -> Interaction:
     return inter
 
 
-def _webhook_message(emu: DiscordEmulator, call: Call) -> tuple[Interaction, Message]:
+def _webhook_message(emu: Core, call: Call) -> tuple[Interaction, Message]:
     inter = webhook_interaction(emu, call)
     message_id = call.params.get("message_id", "@original")
     if message_id == "@original":
@@ -312,23 +310,23 @@ def _webhook_message(emu: DiscordEmulator, call: Call) -> tuple[Interaction, Mes
     return inter, msg
 
 
-async def get_webhook_message(emu: DiscordEmulator, call: Call) -> Answer:
+async def get_webhook_message(emu: Core, call: Call) -> Answer:
     return Answer(200, message_payload(emu, _webhook_message(emu, call)[1]))
 
 
-async def edit_webhook_message(emu: DiscordEmulator, call: Call) -> Answer:
+async def edit_webhook_message(emu: Core, call: Call) -> Answer:
     _, msg = _webhook_message(emu, call)
     candidate = apply_body(emu, msg, call.body or {}, call.uploads, editing=True)
     candidate.flags &= ~LOADING  # the first edit of a deferred response replaces the "thinking…" state
     return Answer(200, await publish(emu, commit(msg, candidate), created=False))
 
 
-async def delete_webhook_message(emu: DiscordEmulator, call: Call) -> Answer:
+async def delete_webhook_message(emu: Core, call: Call) -> Answer:
     await delete(emu, _webhook_message(emu, call)[1])
     return Answer(204)
 
 
-async def execute_webhook(emu: DiscordEmulator, call: Call) -> Answer:
+async def execute_webhook(emu: Core, call: Call) -> Answer:
     inter = webhook_interaction(emu, call)
     body: JSON = call.body or {}
     original = inter.original

@@ -12,19 +12,19 @@ import yarl
 from aiohttp import web
 
 from . import payloads
-from .clock import Clock, SnowflakeGenerator
+from .clock import Clock
+from .core import Core
 from .driver import Driver
-from .gateway import Gateway
 from .limits import Limits
 from .rest import Fault, RestApi
-from .state import CallRecord, Event, Interaction, Message, Store, Violation
+from .state import CallRecord, Event, Interaction, Message, Violation
 from .world import Channel, World
 
 JSON = dict[str, Any]
 T = TypeVar("T")
 
 
-class DiscordEmulator:
+class DiscordEmulator(Core):
     """A local Discord: REST under /api/v10, gateway at /gateway, attachments at /attachments/.
 
     Its state (`store`) is plain data: messages, interactions, registered commands, every call,
@@ -42,17 +42,17 @@ class DiscordEmulator:
         guilds: int = 1,
         recommended_shards: int = 1,
     ) -> None:
-        self.clock = clock or Clock()
-        self.ids = SnowflakeGenerator(self.clock)
-        self.limits = limits or Limits()
-        self.store = Store(world or World.default(self.ids, token=token, guilds=guilds))
-        #: What GET /gateway/bot recommends.
-        self.recommended_shards = recommended_shards
-        self.gateway = Gateway(self.store, resume_url=lambda: self.gateway_url)
+        super().__init__(
+            world=world,
+            limits=limits,
+            clock=clock,
+            token=token,
+            guilds=guilds,
+            recommended_shards=recommended_shards,
+        )
         self.rest = RestApi(self)
         self.driver = Driver(self)
         self._runner: web.AppRunner | None = None
-        self._address = ""
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -83,18 +83,8 @@ class DiscordEmulator:
         await self.stop()
 
     @property
-    def base_url(self) -> str:
-        if not self._address:
-            raise RuntimeError("the emulator is not started")
-        return f"http://{self._address}"
-
-    @property
     def api_base(self) -> str:
         return f"{self.base_url}/api/v10"
-
-    @property
-    def gateway_url(self) -> str:
-        return f"ws://{self._address}/gateway"
 
     async def _serve_attachment(self, request: web.Request) -> web.Response:
         stored = self.store.attachments.get(int(request.match_info["attachment_id"]))

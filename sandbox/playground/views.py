@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.discord import DiscordEmulator
-from bot.sandbox.discord.messages import message_payload
-from bot.sandbox.discord.world import ADMINISTRATOR
+from sandbox.discord import DiscordEmulator
+from sandbox.discord.messages import message_payload
+from sandbox.discord.world import ADMINISTRATOR
 
 from .controls import backend_state
 from .keys import EMULATOR, PROXY

@@ -6,17 +6,15 @@ import copy
 import io
 import mimetypes
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
 from . import payloads
+from .core import Core
 from .errors import DiscordError, Issue, invalid_form_body
 from .state import EPHEMERAL, LOADING, Message, StoredAttachment
 from .validation import check_message
-
-if TYPE_CHECKING:
-    from .emulator import DiscordEmulator
 
 JSON = dict[str, Any]
 # Uploads reference their files[n] part by a small integer id; real attachment ids are snowflakes.
@@ -44,7 +42,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
 
 
 def make_attachment(
-    emu: DiscordEmulator,
+    emu: Core,
     channel_id: int,
     filename: str,
     data: bytes,
@@ -77,9 +75,7 @@ def _is_placeholder(raw_id: Any) -> bool:
     )
 
 
-def apply_body(
-    emu: DiscordEmulator, original: Message, body: JSON, uploads: list[Upload], *, editing: bool
-) -> Message:
+def apply_body(emu: Core, original: Message, body: JSON, uploads: list[Upload], *, editing: bool) -> Message:
     """A new version of `original` with `body` applied; raises DiscordError without touching it."""
     issues = check_message(body, emu.limits)
     msg = copy.copy(original)
@@ -148,7 +144,7 @@ def apply_body(
     return msg
 
 
-def message_payload(emu: DiscordEmulator, msg: Message) -> JSON:
+def message_payload(emu: Core, msg: Message) -> JSON:
     return payloads.message(msg, emu.store.world, emu.base_url, emu.store.interactions)
 
 
@@ -159,7 +155,7 @@ def commit(target: Message, candidate: Message) -> Message:
     return target
 
 
-async def publish(emu: DiscordEmulator, msg: Message, *, created: bool) -> JSON:
+async def publish(emu: Core, msg: Message, *, created: bool) -> JSON:
     """Store `msg`, tell the gateway (never for ephemeral messages) and the event feed."""
     emu.store.messages[msg.id] = msg
     for stored in msg.attachments:
@@ -174,7 +170,7 @@ async def publish(emu: DiscordEmulator, msg: Message, *, created: bool) -> JSON:
     return body
 
 
-async def delete(emu: DiscordEmulator, msg: Message) -> None:
+async def delete(emu: Core, msg: Message) -> None:
     msg.deleted = True
     if not msg.ephemeral:
         await emu.gateway.dispatch(

@@ -6,9 +6,9 @@ import asyncio
 
 from aiohttp import web
 
-from bot.sandbox.discord import DiscordEmulator
-from bot.sandbox.discord.state import Event
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.discord import DiscordEmulator
+from sandbox.discord.state import Event
+from sandbox.fake_mj_proxy import FakeMjProxy
 
 EMULATOR = web.AppKey("emulator", DiscordEmulator)
 PROXY = web.AppKey("proxy", FakeMjProxy)

@@ -20,11 +20,11 @@ from pydantic import SecretStr
 from bot.app import MjBot
 from bot.config import AccountSettings, Settings, StartupError
 from bot.domain import BackendKind
-from bot.sandbox.discord import DiscordEmulator, point_discord_py_at
-from bot.sandbox.discord.state import Event, Message
-from bot.sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.playground import Playground
+from sandbox.discord import DiscordEmulator, point_discord_py_at
+from sandbox.discord.state import Event, Message
+from sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.playground import Playground
 
 
 class FakeServer(Protocol):
@@ -209,7 +209,7 @@ async def run_sandbox(
             playground_port = port + 1 if port else 0
         with _port_in_use(port):
             await sandbox.start()
-        playground = Playground(sandbox)
+        playground = Playground(sandbox.emulator, sandbox.proxy)
         try:
             with _port_in_use(playground_port):
                 await playground.start(port=playground_port)

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from bot.config import JobSettings, Settings, WebSettings
-from bot.sandbox.discord import DiscordEmulator, Interaction
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.playground import Playground
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import DiscordEmulator, Interaction
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.playground import Playground
+from sandbox.runner import Sandbox
 
 COMMAND, MODAL = 2, 9
 FAST_JOBS = JobSettings(timeout_seconds=20, poll_interval_seconds=0.3, progress_edit_seconds=0.0)
@@ -43,7 +43,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
         proxy=FakeMjProxy(step_seconds=0.05),
     )
     await sandbox.start()
-    playground = Playground(sandbox)
+    playground = Playground(sandbox.emulator, sandbox.proxy)
     try:
         await playground.start()
         yield Running(sandbox, playground)

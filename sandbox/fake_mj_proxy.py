@@ -13,7 +13,7 @@ re-roll, variation and pan buttons then answer code 21 and wait for ``/submit/mo
 
 Tasks run on their own: SUBMITTED "0%" → IN_PROGRESS with previews → SUCCESS "100%", each change
 POSTed once to the task's ``notifyHook`` (errors ignored, as the real one does). Images are real
-PNGs drawn by :mod:`bot.sandbox.images` and served at ``/images/{task_id}.png``. Faults for tests
+PNGs drawn by :mod:`sandbox.images` and served at ``/images/{task_id}.png``. Faults for tests
 live in :attr:`FakeMjProxy.faults`; every ``/mj`` request is recorded in :attr:`FakeMjProxy.requests`.
 """
 
@@ -39,8 +39,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.backends.mj_proxy import CHANGEABLE_ACTIONS, ChangeAction, Flavour, grid_buttons, legacy_change
-from bot.sandbox import images
-from bot.sandbox.fake_common import FakeServer, HookDelivery, delaying, recording
+from sandbox import images
+from sandbox.fake_common import FakeServer, HookDelivery, delaying, recording
 
 log = logging.getLogger(__name__)
 

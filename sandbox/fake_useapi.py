@@ -18,7 +18,7 @@
   ``POST /v2/jobs/seed_async`` runs a job whose result has ``seed: {content, value}`` and the four
   upscales; ``POST /v2/jobs/info`` answers a completed job with /info's text in ``content``.
 
-Faults: :class:`bot.sandbox.fake_nextleg.HostedFaults` (``duplicate_hooks`` sends every reply twice).
+Faults: :class:`sandbox.fake_nextleg.HostedFaults` (``duplicate_hooks`` sends every reply twice).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox import images
-from bot.sandbox.fake_nextleg import (
+from sandbox import images
+from sandbox.fake_nextleg import (
     GRID_BUTTONS,
     ONE_SHOT,
     HostedFake,

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
-from tests.playground.conftest import Running
+from tests.sandbox.playground.conftest import Running
 
 require_chromium()
 from playwright.async_api import Page, async_playwright, expect  # noqa: E402

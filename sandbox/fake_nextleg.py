@@ -24,7 +24,7 @@ The fake follows seed 000 and ``hosted-mj-apis.md`` §A:
 * ``GET /v2/info`` is a message whose finished ``content`` is the account's info object and
   ``type`` ``"info"``.
 
-Images are real PNGs from :mod:`bot.sandbox.images`, served at ``/images/{name}.png``.
+Images are real PNGs from :mod:`sandbox.images`, served at ``/images/{name}.png``.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.sandbox import images
-from bot.sandbox.fake_common import FakeServer, HookDelivery, delaying, recording
+from sandbox import images
+from sandbox.fake_common import FakeServer, HookDelivery, delaying, recording
 
 log = logging.getLogger(__name__)
 

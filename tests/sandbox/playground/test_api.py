@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from bot.sandbox.discord import DiscordEmulator
-from tests.playground.conftest import FEEDBACK_MODAL, Running, bot_opens_modal
+from sandbox.discord import DiscordEmulator
+from tests.sandbox.playground.conftest import FEEDBACK_MODAL, Running, bot_opens_modal
 
 JSON = dict[str, Any]
 

@@ -10,19 +10,17 @@ import math
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import BodyPartReader, hdrs, web
 
+from .core import Core
 from .errors import DiscordError, invalid_form_body
 from .messages import Upload
 from .openapi import SpecValidator
 from .ratelimit import RateLimiter, Verdict
 from .routes import ROUTES, Answer, Call, Route
 from .state import CallRecord, Interaction, Violation
-
-if TYPE_CHECKING:
-    from .emulator import DiscordEmulator
 
 JSON = dict[str, Any]
 
@@ -83,7 +81,7 @@ def json_response(status: int, body: Any, headers: dict[str, str]) -> web.Respon
 
 
 class RestApi:
-    def __init__(self, emu: DiscordEmulator) -> None:
+    def __init__(self, emu: Core) -> None:
         self._emu = emu
         self.limiter = RateLimiter(emu.clock, emu.limits)
         self.spec = SpecValidator()
