@@ -101,3 +101,9 @@ def catalogs() -> dict[str, dict[tuple[str | None, str], str]]:
             and not message.fuzzy
         }
     return found
+
+
+def said(error: BaseException) -> str:
+    """The sentence an exception was raised with, a `Msg` kept as one (``str(error)`` is English)."""
+    first = error.args[0] if len(error.args) == 1 else None
+    return first if isinstance(first, str) else str(error)
