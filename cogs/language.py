@@ -50,6 +50,11 @@ def _value(locale: discord.Locale | None) -> str | None:
     return locale.value if locale is not None else None
 
 
+def as_is(name: str) -> app_commands.locale_str:
+    """A choice name shown as it is in every language (a service's own name)."""
+    return app_commands.locale_str(name, as_is=True)
+
+
 class CatalogTranslator(app_commands.Translator):
     """Option names (under their own context: Discord's name rules), command, group and option
     descriptions and choice names, from the message catalogs (docs/i18n.md)."""
@@ -60,7 +65,7 @@ class CatalogTranslator(app_commands.Translator):
         locale: discord.Locale,
         context: app_commands.TranslationContextTypes,
     ) -> str | None:
-        if context.location in _KEPT:
+        if context.location in _KEPT or string.extras.get("as_is"):
             return None
         named = context.location is app_commands.TranslationContextLocation.parameter_name
         return translate(string.message, locale.value, context=NAME_CONTEXT if named else None)

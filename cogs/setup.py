@@ -22,16 +22,16 @@ from bot.jobs.engine import NEEDS_SECRET, UserError, held_sentence
 from bot.jobs.prompt_rules import banning_problem
 from bot.net import shown_url
 from cogs.aimg_flow import send_sign_in
-from cogs.language import member_locale, tell
+from cogs.language import as_is, member_locale, tell
 
 if TYPE_CHECKING:
     from bot.app import MjBot
 
 KIND_CHOICES = [
-    app_commands.Choice(name="midjourney-proxy", value=BackendKind.MJ_PROXY.value),
-    app_commands.Choice(name="TheNextLeg", value=BackendKind.NEXTLEG.value),
-    app_commands.Choice(name="useapi.net", value=BackendKind.USEAPI.value),
-    app_commands.Choice(name="AIMG", value=BackendKind.AIMG.value),
+    app_commands.Choice(name=as_is("midjourney-proxy"), value=BackendKind.MJ_PROXY.value),
+    app_commands.Choice(name=as_is("TheNextLeg"), value=BackendKind.NEXTLEG.value),
+    app_commands.Choice(name=as_is("useapi.net"), value=BackendKind.USEAPI.value),
+    app_commands.Choice(name=as_is("AIMG"), value=BackendKind.AIMG.value),
 ]
 FLAVOUR_CHOICES = [
     app_commands.Choice(name="Java plus (mj-api-secret header)", value="java"),

@@ -20,6 +20,7 @@ from babel.messages.pofile import read_po
 LOCALES_DIR = Path(__file__).parent / "locales"
 #: The language of the source text (the msgids): what every reader falls back to.
 SOURCE_LOCALE = "en-US"
+_SOURCE_LANGUAGE = "en"
 #: The gettext context of slash command, group and option names, which follow Discord's name
 #: rules (lowercase, no spaces) and so are translated apart from the same words in sentences.
 NAME_CONTEXT = "slash name"
@@ -61,10 +62,14 @@ def render(text: str, *locales: str | None) -> str:
 
 
 def pick(*locales: str | None) -> str:
-    """The first of ``locales`` that is shipped (English included), else English."""
+    """The first of ``locales`` that is shipped (any English counts: the source), else English."""
     shipped = catalogs()
     return next(
-        (loc for loc in locales if loc is not None and (loc in shipped or loc == SOURCE_LOCALE)),
+        (
+            loc
+            for loc in locales
+            if loc is not None and (loc in shipped or loc.split("-")[0] == _SOURCE_LANGUAGE)
+        ),
         SOURCE_LOCALE,
     )
 
@@ -95,7 +100,8 @@ def catalogs() -> dict[str, dict[tuple[str | None, str], str]]:
         found[discord_locale(path.stem)] = {
             (message.context, message.id): message.string
             for message in catalog
-            if isinstance(message.id, str)
+            if message.id
+            and isinstance(message.id, str)
             and isinstance(message.string, str)
             and message.string
             and not message.fuzzy

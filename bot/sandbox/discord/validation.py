@@ -277,12 +277,12 @@ def check_commands(commands: list[JSON], limits: Limits) -> list[Issue]:
 def _check_named(path: Path, obj: JSON, limits: Limits) -> list[Issue]:
     """A chat-input command or option: name, description, choices and nested options, each in
     every language it is localized to."""
-    issues = _check_name((*path, "name"), _text(obj, "name"))
+    issues = name_issues((*path, "name"), _text(obj, "name"))
     if not 1 <= len(_text(obj, "description")) <= 100:
         issues.append(bad_length((*path, "description"), 1, 100))
     names = obj.get("name_localizations") or {}
     for locale, name in names.items():
-        issues += _check_name((*path, "name_localizations", locale), name)
+        issues += name_issues((*path, "name_localizations", locale), name)
     issues += _check_locales((*path, "name_localizations"), names)
     issues += _check_locales((*path, "description_localizations"), obj.get("description_localizations") or {})
     for k, choice in enumerate(obj.get("choices") or []):
@@ -315,7 +315,7 @@ def _check_named(path: Path, obj: JSON, limits: Limits) -> list[Issue]:
     return issues
 
 
-def _check_name(path: Path, name: str) -> list[Issue]:
+def name_issues(path: Path, name: str) -> list[Issue]:
     if len(name) <= 32 and COMMAND_NAME.match(name) and name == name.lower():
         return []
     return [
