@@ -71,9 +71,10 @@ class Member(commands.Cog):
         if interaction.guild_id is None:
             return []
         jobs = await self.bot.engine.member_jobs(interaction.guild_id, interaction.user.id, limit=25)
+        locale = member_locale(interaction)
         return [
             app_commands.Choice(
-                name=f"#{j.id} {j.status.value}: {j.prompt or j.kind.value}"[:100], value=j.id
+                name=f"#{j.id} {render(_STATUS[j.status], locale)}: {j.prompt or j.kind.value}"[:100], value=j.id
             )
             for j in jobs
             if current in str(j.id) or current.lower() in j.prompt.lower()

@@ -70,6 +70,8 @@ async def test_a_chinese_member_reads_chinese(sandbox: Sandbox) -> None:
     assert jobs.embeds[0]["title"] == "你的任务（第 1 页）"
     assert "✅ 已完成" in jobs.embeds[0]["description"]
     assert jobs.embeds[0]["footer"]["text"].startswith("更早的任务：/jobs 页码:2")
+    choices = await emu.autocomplete(bob.id, art.id, "show", "job", job="")
+    assert choices[0]["name"].endswith("✅ 已完成: a lighthouse at dusk")
 
     refused = await emu.slash(bob.id, art.id, "imagine", prompt=CONTROL_PROMPT)
     assert (await _private(sandbox, refused)).content == "提示词包含控制字符。请以纯文本输入。"
