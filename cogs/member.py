@@ -74,7 +74,8 @@ class Member(commands.Cog):
         locale = member_locale(interaction)
         return [
             app_commands.Choice(
-                name=f"#{j.id} {render(_STATUS[j.status], locale)}: {j.prompt or j.kind.value}"[:100], value=j.id
+                name=f"#{j.id} {render(_STATUS[j.status], locale)}: {j.prompt or j.kind.value}"[:100],
+                value=j.id,
             )
             for j in jobs
             if current in str(j.id) or current.lower() in j.prompt.lower()
