@@ -14,8 +14,6 @@ import string
 from collections.abc import Mapping
 from pathlib import Path
 
-from babel.messages.pofile import read_po
-
 #: Where the catalogs are: ``zh_CN.po`` serves Discord's ``zh-CN``, ``ja.po`` its ``ja``.
 LOCALES_DIR = Path(__file__).parent / "locales"
 #: The language of the source text (the msgids): what every reader falls back to.
@@ -93,6 +91,10 @@ def discord_locale(filename_stem: str) -> str:
 def catalogs() -> dict[str, dict[tuple[str | None, str], str]]:
     """Every shipped catalog: Discord locale → (context, msgid) → translation. Untranslated and
     fuzzy entries are left out (they fall back to English)."""
+    # Imported here: Babel's parser costs ~0.1 s to import, paid only by a process that shows a
+    # message in another language or registers the commands (not by `mjbot check` or a CLI error).
+    from babel.messages.pofile import read_po
+
     found: dict[str, dict[tuple[str | None, str], str]] = {}
     for path in sorted(LOCALES_DIR.glob("*.po")):
         with path.open("rb") as file:
