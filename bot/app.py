@@ -25,6 +25,7 @@ from bot.metrics import Metrics
 from bot.ops import OpsRoutes
 from bot.store import Store, open_store
 from bot.web import WebServer
+from cogs.language import CatalogTranslator
 from cogs.publisher import JobPublisher
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ class MjBot(commands.AutoShardedBot):
             await self.load_extension(name)
         self.early_acks = EarlyAcks(self, early_names(self.tree), self.store)
         self.early_acks.install()
+        await self.tree.set_translator(CatalogTranslator())
         if settings.discord.dev_guild_id:
             guild = discord.Object(settings.discord.dev_guild_id)
             self.tree.copy_global_to(guild=guild)

@@ -93,6 +93,7 @@ class WebSettings(BaseModel):
     @property
     def mask_editor_on(self) -> bool:
         return self.mask_editor if self.mask_editor is not None else bool(self.public_url)
+
     #: Connections open at once; more are answered 503 and closed (keep it under the fd limit).
     max_connections: int = Field(default=100, ge=1)
     #: Longest wait for a request's headers (an idle connection is closed then) and for its body.

@@ -8,6 +8,7 @@ import io
 import discord
 from PIL import Image, UnidentifiedImageError
 
+from bot.i18n import tr
 from bot.jobs.engine import UserError
 
 #: Image prompts larger than this are refused (the backend would re-upload them to Discord).
@@ -24,15 +25,23 @@ async def read_image(attachment: discord.Attachment) -> bytes:
     """
     name = attachment.filename
     if attachment.size > MAX_IMAGE_BYTES:
-        raise UserError(f"{name} is {attachment.size / 1024 / 1024:.1f} MB; images can be at most 8 MB.")
+        raise UserError(
+            tr(
+                "{name} is {size:.1f} MB; images can be at most 8 MB.",
+                name=name,
+                size=attachment.size / 1024 / 1024,
+            )
+        )
     data = await attachment.read()
     if len(data) > MAX_IMAGE_BYTES:
-        raise UserError(f"{name} is larger than 8 MB; images can be at most 8 MB.")
+        raise UserError(tr("{name} is larger than 8 MB; images can be at most 8 MB.", name=name))
     try:
         await asyncio.to_thread(_check_image, data)
     # Pillow reports a corrupt PNG chunk (bad CRC, cut short) as SyntaxError, not OSError.
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise UserError(f"{name} is not a PNG, JPEG, WebP or GIF image. Attach an image file.") from None
+        raise UserError(
+            tr("{name} is not a PNG, JPEG, WebP or GIF image. Attach an image file.", name=name)
+        ) from None
     return data
 
 

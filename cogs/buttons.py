@@ -19,9 +19,11 @@ import discord
 from discord.ext import commands
 
 from bot.domain import Job
+from bot.i18n import Msg, said, tr
 from bot.jobs.engine import UserError
 from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
 from cogs.aimg_flow import item_action_clicked
+from cogs.language import for_member, tell
 from cogs.modals import REMIX_KINDS, modal_for
 from cogs.replies import defer_job_message, refuse
 
@@ -72,7 +74,7 @@ class ResultButtonItem(
         try:
             parent = await usable_job(interaction, self.job_id, self.index)
         except UserError as exc:
-            await refuse_quietly(interaction, str(exc))
+            await refuse_quietly(interaction, said(exc))
             return
         if bot.engine.is_seed(parent, self.index):
             await _send_seed(interaction, parent)  # ✉️: an answer to the member, no new job
@@ -86,20 +88,20 @@ class ResultButtonItem(
         editor, channel_id = bot.mask_editor, clicked_channel(interaction)
         editor_url = editor.link(parent, self.index, interaction.user.id, channel_id) if editor else None
         if editor_url is not None:
-            await interaction.response.send_message(
-                "Paint the part to change in the editor (the link works once, for 15 minutes):",
-                view=editor_link_view(editor_url),
-                ephemeral=True,
+            await tell(
+                interaction,
+                tr("Paint the part to change in the editor (the link works once, for 15 minutes):"),
+                view=editor_link_view(editor_url, for_member(interaction, tr("Open the editor"))),
             )
             return
         prefs = await bot.engine.prefs(parent.guild_id, interaction.user.id)
-        modal = modal_for(parent, self.index, prefs, can_remix=bot.engine.supports_remix(parent))
+        modal = modal_for(parent, self.index, prefs, interaction, can_remix=bot.engine.supports_remix(parent))
         if modal is not None:
             await interaction.response.send_modal(modal)  # a modal must be the first response
             return
         refusal = bot.engine.remix_refusal(parent) if prefs.remix else None
         if refusal is not None and parent.buttons[self.index].kind in REMIX_KINDS:
-            await interaction.response.send_message(refusal, ephemeral=True)
+            await tell(interaction, refusal)
             return
         reply = await defer_job_message(interaction)
         try:
@@ -111,7 +113,7 @@ class ResultButtonItem(
                 reply=reply,
             )
         except UserError as exc:
-            await refuse(interaction, str(exc))
+            await refuse(interaction, said(exc))
             return
         if interaction.message is not None:
             await bot.publisher.edit_view(parent, mark_pressed(interaction.message, self.custom_id))
@@ -123,10 +125,10 @@ async def _send_seed(interaction: discord.Interaction[Any], job: Job) -> None:
     try:
         seed = await bot.engine.seed(job)
     except UserError as exc:
-        await interaction.followup.send(str(exc), ephemeral=True)
+        await tell(interaction, said(exc))
         return
-    await interaction.followup.send(
-        f"The seed of this image is `{seed}` (add `--seed {seed}` to a prompt).", ephemeral=True
+    await tell(
+        interaction, tr("The seed of this image is `{seed}` (add `--seed {seed}` to a prompt).", seed=seed)
     )
 
 
@@ -135,7 +137,11 @@ class CancelButtonItem(
 ):
     def __init__(self, job_id: int) -> None:
         super().__init__(
-            discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"mjb:c:{job_id}")
+            # On the job's message, which the whole channel reads (docs/i18n.md: shown in English
+            # until the publisher renders it in the server's language).
+            discord.ui.Button(
+                label=tr("Cancel"), style=discord.ButtonStyle.danger, custom_id=f"mjb:c:{job_id}"
+            )
         )
         self.job_id = job_id
 
@@ -152,7 +158,7 @@ class CancelButtonItem(
             await owned_job(interaction, self.job_id)
             still_running = await bot.engine.cancel(self.job_id)
         except UserError as exc:
-            await refuse_quietly(interaction, str(exc))
+            await refuse_quietly(interaction, said(exc))
             return
         if still_running is not None:
             await refuse_quietly(interaction, cancelled_text(self.job_id, still_running))
@@ -165,24 +171,26 @@ async def bookmark_clicked(interaction: discord.Interaction[Any], job: Job, inde
     try:
         await bot.engine.bookmark(job, index, user_id=interaction.user.id)
     except UserError as exc:
-        await interaction.followup.send(str(exc), ephemeral=True)
+        await tell(interaction, said(exc))
         return
-    await interaction.followup.send("❤️ Bookmarked.", ephemeral=True)
+    await tell(interaction, tr("❤️ Bookmarked."))
 
 
-def cancelled_text(job_id: int, still_running: str | None) -> str:
+def cancelled_text(job_id: int, still_running: str | None) -> Msg:
     """What a member reads once their job is cancelled, true to what its service did."""
     if still_running is None:
-        return f"Job #{job_id} is cancelled."
-    return (
-        f"Job #{job_id} is cancelled here, but {still_running} could not stop it, "
-        "so it may still finish there (and count against the account)."
+        return tr("Job #{job} is cancelled.", job=job_id)
+    return tr(
+        "Job #{job} is cancelled here, but {service} could not stop it, "
+        "so it may still finish there (and count against the account).",
+        job=job_id,
+        service=still_running,
     )
 
 
-def editor_link_view(url: str) -> discord.ui.View:
+def editor_link_view(url: str, label: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(discord.ui.Button(label="Open the editor", emoji="🖌️", url=url))
+    view.add_item(discord.ui.Button(label=label, emoji="🖌️", url=url))
     return view
 
 

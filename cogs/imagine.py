@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.domain import JobKind
 from bot.early_acks import EARLY_ACK
+from bot.i18n import said
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
 from cogs.attachments import read_images
 from cogs.replies import defer_job_message, refuse
@@ -51,7 +52,7 @@ class Imagine(commands.Cog):
                 reply=reply,
             )
         except UserError as exc:
-            await refuse(interaction, str(exc))
+            await refuse(interaction, said(exc))
             await self.bot.store.forget_command(interaction.id)
         except Exception:
             # Answered by the error handler: not a command to run again after a restart.

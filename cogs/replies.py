@@ -16,6 +16,7 @@ import discord
 
 from bot.domain import Reply
 from bot.early_acks import TOKEN_SECONDS, early_response
+from cogs.language import for_member
 
 #: Discord's error code for a second initial response to one interaction.
 ALREADY_ACKNOWLEDGED = 40060
@@ -53,7 +54,10 @@ async def _defer(interaction: discord.Interaction[Any]) -> int | None:
 
 
 async def refuse(interaction: discord.Interaction[Any], text: str) -> None:
-    """Withdraw the "thinking…" message and tell the member (only them) what went wrong."""
+    """Withdraw the "thinking…" message and tell the member (only them, in their language) what
+    went wrong."""
     with contextlib.suppress(discord.HTTPException):
         await interaction.delete_original_response()
-    await interaction.followup.send(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+    await interaction.followup.send(
+        for_member(interaction, text), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+    )

@@ -5,9 +5,10 @@ Each check returns `Issue`s; the caller turns them into one 400 / 50035 answer l
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
+
+import re2
 
 from .errors import Issue
 from .limits import Limits
@@ -20,8 +21,15 @@ ACTION_ROW, BUTTON, STRING_SELECT, TEXT_INPUT = 1, 2, 3, 4
 SELECT_TYPES = {3, 5, 6, 7, 8}
 TEXT_DISPLAY, LABEL = 10, 18
 LINK_STYLE, PREMIUM_STYLE = 5, 6
-# Chat-input command and option names: lowercase, 1-32 chars (Discord allows other scripts too).
-COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
+# Chat-input command and option names, localized ones too: Discord's rule
+# ^[-_\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$, in lowercase where the letters have a lowercase.
+# (The length is counted apart: RE2's DFA runs out of memory on {1,32} of so large a class.)
+COMMAND_NAME = re2.compile(r"^[-_\p{L}\p{N}\p{Devanagari}\p{Thai}]+$")
+#: The locales Discord takes as keys of ``name_localizations`` and ``description_localizations``.
+LOCALES = frozenset(
+    "ar bg cs da de el en-GB en-US es-419 es-ES fi fr he hi hr hu id it ja ko lt nl no pl pt-BR ro "  # noqa: SIM905
+    "ru sv-SE th tr uk vi zh-CN zh-TW".split()
+)
 
 
 def too_long(path: Path, limit: int) -> Issue:
@@ -267,34 +275,61 @@ def check_commands(commands: list[JSON], limits: Limits) -> list[Issue]:
 
 
 def _check_named(path: Path, obj: JSON, limits: Limits) -> list[Issue]:
-    """A chat-input command or option: name, description, choices and nested options."""
-    issues: list[Issue] = []
-    name = _text(obj, "name")
-    if not COMMAND_NAME.match(name) or name != name.lower():
-        issues.append(
-            Issue(
-                (*path, "name"),
-                "APPLICATION_COMMAND_INVALID_NAME",
-                f"Command name is invalid: {name!r} (1-32 lowercase characters)",
-            )
-        )
+    """A chat-input command or option: name, description, choices and nested options, each in
+    every language it is localized to."""
+    issues = name_issues((*path, "name"), _text(obj, "name"))
     if not 1 <= len(_text(obj, "description")) <= 100:
         issues.append(bad_length((*path, "description"), 1, 100))
+    names = obj.get("name_localizations") or {}
+    for locale, name in names.items():
+        issues += name_issues((*path, "name_localizations", locale), name)
+    issues += _check_locales((*path, "name_localizations"), names)
+    issues += _check_locales((*path, "description_localizations"), obj.get("description_localizations") or {})
+    for k, choice in enumerate(obj.get("choices") or []):
+        issues += _check_locales(
+            (*path, "choices", k, "name_localizations"), choice.get("name_localizations") or {}
+        )
     choices = obj.get("choices") or []
     if len(choices) > limits.command_choices:
         issues.append(too_long((*path, "choices"), limits.command_choices))
     options = obj.get("options") or []
     if len(options) > limits.command_options:
         issues.append(too_long((*path, "options"), limits.command_options))
-    names = [_text(o, "name") for o in options]
-    if len(set(names)) != len(names):
-        issues.append(
-            Issue(
-                (*path, "options"),
-                "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
-                "Option names must be unique",
+    for locale in {None, *(k for o in options for k in o.get("name_localizations") or {})}:
+        # What a member with this client language sees: the localized name, else the default.
+        shown = [
+            ((o.get("name_localizations") or {}).get(locale) if locale else None) or _text(o, "name")
+            for o in options
+        ]
+        if len(set(shown)) != len(shown):
+            issues.append(
+                Issue(
+                    (*path, "options"),
+                    "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+                    "Option names must be unique",
+                )
             )
-        )
+            break
     for j, option in enumerate(options):
         issues += _check_named((*path, "options", j), option, limits)
     return issues
+
+
+def name_issues(path: Path, name: str) -> list[Issue]:
+    if len(name) <= 32 and COMMAND_NAME.match(name) and name == name.lower():
+        return []
+    return [
+        Issue(
+            path,
+            "APPLICATION_COMMAND_INVALID_NAME",
+            f"Command name is invalid: {name!r} (1-32 lowercase characters)",
+        )
+    ]
+
+
+def _check_locales(path: Path, localized: JSON) -> list[Issue]:
+    return [
+        Issue((*path, key), "LOCALE_INVALID", f"Invalid locale: {key!r}")
+        for key in localized
+        if key not in LOCALES
+    ]

@@ -33,6 +33,8 @@ class User:
     username: str
     global_name: str | None = None
     bot: bool = False
+    #: The language of the user's Discord client (an interaction's ``locale``).
+    locale: str = "en-US"
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Guild:
     channels: list[Channel]
     members: list[Member]
     premium_tier: int = 0
+    #: The server's language (``preferred_locale``, an interaction's ``guild_locale``).
+    locale: str = "en-US"
 
     @property
     def everyone(self) -> Role:

@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from sandbox.discord import DiscordEmulator, DriverError, Interaction
+from sandbox.discord.validation import LOCALES
 
 from .keys import EMULATOR
+from .views import world
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -155,3 +157,21 @@ async def post_say(request: web.Request) -> web.Response:
         raise _refused("cannot send an empty message")
     message = await _driven(emu.say(_id(body, "user_id"), _id(body, "channel_id"), content))
     return web.json_response({"message_id": str(message.id)})
+
+
+async def post_locale(request: web.Request) -> web.Response:
+    """Body: {"locale": "zh-CN", "user_id": id} (that user's Discord client language, which their
+    interactions carry as ``locale``) or {"locale": …, "guild": true} (the server's, ``guild_locale``)."""
+    emu = request.app[EMULATOR]
+    body = await _body(request)
+    locale = body.get("locale")
+    if locale not in LOCALES:
+        raise _refused(f"locale is one of {sorted(LOCALES)}")
+    if body.get("guild"):
+        emu.world.guild.locale = str(locale)
+    else:
+        member = emu.world.guild.member(_id(body, "user_id"))
+        if member is None:
+            raise _refused("user_id is not a member of the server")
+        member.user.locale = str(locale)
+    return web.json_response({"world": world(emu)})

@@ -51,6 +51,7 @@ def make_app(emulator: DiscordEmulator, proxy: FakeMjProxy) -> web.Application:
     app.router.add_post("/api/modal", actions.post_modal)
     app.router.add_post("/api/say", actions.post_say)
     app.router.add_post("/api/backend", controls.post_backend)
+    app.router.add_post("/api/locale", actions.post_locale)
     return app
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from sandbox.discord import DiscordEmulator
 from sandbox.discord.messages import message_payload
+from sandbox.discord.validation import LOCALES
 from sandbox.discord.world import ADMINISTRATOR
 
 from .controls import backend_state
@@ -37,11 +38,13 @@ def world(emu: DiscordEmulator) -> JSON:
             "global_name": m.user.global_name,
             "bot": m.user.bot,
             "admin": bool(guild.permissions(m.user.id) & ADMINISTRATOR),
+            "locale": m.user.locale,
         }
         for m in guild.members
     ]
     return {
-        "guild": {"id": str(guild.id), "name": guild.name},
+        "guild": {"id": str(guild.id), "name": guild.name, "locale": guild.locale},
+        "locales": sorted(LOCALES),
         "channels": [
             {"id": str(c.id), "name": c.name, "nsfw": c.nsfw, "topic": c.topic}
             for c in sorted(guild.channels, key=lambda c: c.position)

@@ -311,9 +311,7 @@ async def test_an_admin_signs_the_server_account_in_with_a_one_time_code_and_unl
     assert aimg_sandbox.bot is not None
     studio = next(a for a in await aimg_sandbox.bot.store.list_accounts() if a.name == "studio")
     assert not [c for c in emu.calls if studio.secret in str(c.body)]
-    rows = await aimg_sandbox.bot.store._db.fetchall(
-        "SELECT secret FROM accounts WHERE name = 'studio'"
-    )
+    rows = await aimg_sandbox.bot.store._db.fetchall("SELECT secret FROM accounts WHERE name = 'studio'")
     assert str(rows[0][0]).startswith("enc:v1:")
 
     bob = emu.world.member.id

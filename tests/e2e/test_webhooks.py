@@ -102,7 +102,7 @@ async def test_an_aborted_upload_is_one_quiet_log_line(
         _, writer = await asyncio.open_connection(*_address(box))
         writer.write(
             f"POST /hooks/{job.id}/{job.hook_secret} HTTP/1.1\r\nHost: x\r\n"
-            "Content-Type: application/json\r\nContent-Length: 10000\r\n\r\n{\"id\": ".encode()
+            'Content-Type: application/json\r\nContent-Length: 10000\r\n\r\n{"id": '.encode()
         )
         await writer.drain()
         await asyncio.sleep(0.1)

@@ -86,6 +86,19 @@ function renderUsers() {
   select.replaceChildren(...state.world.users.filter((u) => !u.bot).map((u) =>
     el("option", { value: u.id, selected: u.id === state.viewer }, `${u.username} (${u.admin ? "admin" : "member"})`)));
   $("me-avatar").replaceWith(Object.assign(avatar(user(state.viewer)), { id: "me-avatar" }));
+  const locales = (selected) => state.world.locales.map((l) => el("option", { value: l, selected: l === selected }, l));
+  $("locale-select").replaceChildren(...locales(user(state.viewer).locale));
+  $("guild-locale-select").replaceChildren(...locales(state.world.guild.locale));
+}
+
+// A command's text as the acting user's client shows it: its translation for their language, if any.
+const shown = (item, key) => item[`${key}_localizations`]?.[user(state.viewer).locale] || item[key];
+
+async function setLocale(change) {
+  try {
+    state.world = (await post("/api/locale", change)).world;
+    renderUsers();
+  } catch { /* shown */ }
 }
 
 function renderChannels() {
@@ -306,7 +319,7 @@ function commandEntries() {
     const subs = options.filter((o) => o.type === OPTION.SUB || o.type === OPTION.GROUP);
     if (!subs.length) {
       entries.push({ command, subcommand: path.join(" ") || null, name: [command.name, ...path].join(" "),
-        description: node.description, options });
+        description: shown(node, "description"), options });
     }
     for (const sub of subs) walk(command, [...path, sub.name], sub);
   };
@@ -328,7 +341,7 @@ function showCommandList(prefix) {
       onmousedown: (ev) => { ev.preventDefault(); chooseCommand(entry, ""); },
     }, avatar(bot), el("div", {},
       el("div", {}, el("span", { class: "command-name" }, `/${entry.name}`),
-        el("span", { class: "command-options" }, entry.options.map((o) => o.name).join(" "))),
+        el("span", { class: "command-options" }, entry.options.map((o) => shown(o, "name")).join(" "))),
       el("div", { class: "command-description" }, entry.description)))));
   list.hidden = false;
 }
@@ -342,7 +355,7 @@ function chooseCommand(entry, rest) {
   const input = $("composer-input");
   const primary = primaryOption(entry);
   input.value = primary ? rest : "";
-  input.placeholder = primary ? `${primary.name}: ${primary.description}` : "Press Enter to send";
+  input.placeholder = primary ? `${shown(primary, "name")}: ${shown(primary, "description")}` : "Press Enter to send";
   renderCommandForm(entry);
   input.focus();
 }
@@ -368,7 +381,7 @@ function optionField(entry, o) {
   const id = `option-${o.name}`;
   if (o.choices && o.choices.length) {
     input = el("select", { id }, el("option", { value: "" }, o.required ? "Choose…" : "(none)"),
-      ...o.choices.map((c) => el("option", { value: JSON.stringify(c.value) }, c.name)));
+      ...o.choices.map((c) => el("option", { value: JSON.stringify(c.value) }, shown(c, "name"))));
   } else if (o.type === OPTION.BOOLEAN) {
     input = el("select", { id }, el("option", { value: "" }, "(none)"), el("option", { value: "true" }, "True"),
       el("option", { value: "false" }, "False"));
@@ -388,8 +401,8 @@ function optionField(entry, o) {
   }
   input.dataset.option = o.name;
   const field = el("label", { class: "field" },
-    el("span", { class: "field-name" }, o.name, o.required ? el("span", { class: "required" }, " *") : null),
-    input, el("span", { class: "field-description" }, o.description));
+    el("span", { class: "field-name" }, shown(o, "name"), o.required ? el("span", { class: "required" }, " *") : null),
+    input, el("span", { class: "field-description" }, shown(o, "description")));
   if (o.autocomplete) attachAutocomplete(entry, o, input, field);
   return field;
 }
@@ -626,6 +639,8 @@ async function main() {
     renderUsers();
     connectEvents(); // ephemeral messages and modals are per user
   });
+  $("locale-select").addEventListener("change", (e) => setLocale({ user_id: state.viewer, locale: e.target.value }));
+  $("guild-locale-select").addEventListener("change", (e) => setLocale({ guild: true, locale: e.target.value }));
   $("messages").addEventListener("scroll", () => {
     const box = $("messages");
     state.follow = box.scrollHeight - box.scrollTop - box.clientHeight < 60;

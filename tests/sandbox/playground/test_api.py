@@ -94,6 +94,23 @@ async def test_refusals_come_back_as_errors(running: Running) -> None:
     assert bad_id.status_code == 400 and "user_id" in bad_id.json()["error"]
 
 
+async def test_switching_languages_changes_what_the_bot_answers(running: Running) -> None:
+    emu = running.emu
+    art, bob, _ = _ids(emu)
+    refused = {"user_id": bob, "channel_id": art, "name": "imagine", "options": {"prompt": "a\x07cat"}}
+    async with httpx.AsyncClient(base_url=running.playground.url, timeout=20) as client:
+        chosen = (await client.post("/api/locale", json={"user_id": bob, "locale": "zh-CN"})).json()
+        server = (await client.post("/api/locale", json={"guild": True, "locale": "ja"})).json()
+        unknown = await client.post("/api/locale", json={"user_id": bob, "locale": "klingon"})
+        answer = (await client.post("/api/slash", json=refused)).json()
+    assert next(u["locale"] for u in chosen["world"]["users"] if u["id"] == bob) == "zh-CN"
+    assert server["world"]["guild"]["locale"] == "ja" and "zh-CN" in server["world"]["locales"]
+    assert unknown.status_code == 400
+    inter = emu.store.interactions[int(answer["interaction_id"])]
+    reply = await emu.wait_for(lambda: next((m for m in inter.ephemeral if m.content), None), timeout=10)
+    assert reply.content == "提示词包含控制字符。请以纯文本输入。"
+
+
 async def test_backend_controls_set_speed_and_arm_faults(running: Running) -> None:
     proxy = running.sandbox.proxy
     async with httpx.AsyncClient(base_url=running.playground.url) as client:

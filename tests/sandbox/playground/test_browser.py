@@ -105,3 +105,23 @@ async def test_vary_region_opens_the_mask_editor_from_the_playground(running: Ru
     await expect(editor.locator("body")).to_have_attribute("data-ready", "true")
     await expect(editor.locator("#prompt")).to_have_value("a harbour")
     assert running.emu.violations == []
+
+
+async def test_a_member_switched_to_chinese_reads_the_command_and_the_refusal_in_chinese(
+    running: Running, page: Page
+) -> None:
+    await page.locator("#locale-select").select_option("zh-CN")
+    composer = page.locator("#composer-input")
+    await composer.click()
+    await composer.press_sequentially("/imag")
+    await expect(page.locator("#command-list")).to_contain_text("根据文字提示词生成四张图片。")
+    await composer.press("Enter")
+    await expect(composer).to_have_attribute(
+        "placeholder", "提示词: 要画什么，可带 Midjourney 参数（例如 a lighthouse at dusk --ar 16:9）。"
+    )
+    # A zero-width space only: the bot refuses it, in the member's language.
+    await composer.fill("\u200b")
+    await composer.press("Enter")
+    await expect(page.get_by_text("提示词只包含不可见字符。请输入一些文字。")).to_be_visible(timeout=10_000)
+    assert running.emu.world.member.locale == "zh-CN"
+    assert running.emu.violations == []
