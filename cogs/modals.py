@@ -16,7 +16,7 @@ from bot.domain import Job, JobKind, Reply, UserPrefs
 from bot.jobs.engine import USE_SETTINGS, UserError
 from bot.jobs.masks import REGION_NAMES, fetch_parent, region_mask
 from cogs.access import JobModal, clicked_channel
-from cogs.aimg_flow import SettingsModal
+from cogs.aimg import SettingsModal
 from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:

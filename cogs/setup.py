@@ -20,7 +20,7 @@ from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig, Service
 from bot.jobs.engine import NEEDS_SECRET, UserError, held_sentence
 from bot.jobs.prompt_rules import banning_problem
 from bot.net import shown_url
-from cogs.aimg_flow import send_sign_in
+from cogs.aimg import send_sign_in
 
 if TYPE_CHECKING:
     from bot.app import MjBot

@@ -64,7 +64,7 @@ from bot.backends.aimg.validation import (
     validate_params,
     workflow_problems,
 )
-from bot.backends.base import AccountOption, Capability
+from bot.backends.base import AccountOption, Capability, ItemOutcome
 from bot.domain import Account, BackendError, ErrorKind, JobStatus, SubmitResult, TaskSnapshot
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class AimgBackend:
     """
 
     service: ClassVar[str] = "AIMG"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GENERATE})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.GENERATE, Capability.ITEMS})
 
     def __init__(
         self,
@@ -290,7 +290,7 @@ class AimgBackend:
         *,
         report_queue: str | None = None,
         information: str | None = None,
-    ) -> AimgOutcome:
+    ) -> ItemOutcome:
         """``aimg:like|unlike|dislike|undislike|delete|report`` on one item; the outcome says
         whether it took effect. ``report_queue`` and ``information`` go with a report."""
         verb = parse_verb(custom_id)
@@ -316,8 +316,8 @@ class AimgBackend:
             # holds too (rather than fail with "already liked").
             item = await self.get_item(item_id)
             if VOTE_REACHED[verb](item):
-                return outcome.model_copy(update={"success": True, "message": None})
-        return outcome
+                return ItemOutcome(success=True)
+        return ItemOutcome(success=outcome.success, message=outcome.message)
 
     async def like_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
         """Like; the seed says this also removes a dislike."""
