@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 #: Items per /aimg creations page.
 PAGE_SIZE = 10
+#: Most images a workflow run may make at once: a Discord message holds 10 files.
+MAX_BATCH = 10
 #: Discord shows at most 25 autocomplete choices.
 MAX_CHOICES = 25
 _SIZE = re.compile(r"\s*(\d+)\s*[x×]\s*(\d+)\s*")
@@ -239,6 +241,9 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         steps="Sampling steps, within the template's limits (default: the template's).",
         cfg="How closely to follow the prompt (CFG scale), within the template's limits.",
         seed="Seed for a repeatable result (default: random).",
+        lora="LoRA names, comma-separated, among the template's (e.g. detail-tweaker, film-grain).",
+        lora_strength="The LoRAs' strengths, comma-separated, in the same order (e.g. 0.8, 0.5).",
+        batch="How many images to make at once, within the template's limit (all are shown).",
     )
     @app_commands.guild_only()
     async def workflow(
@@ -251,6 +256,9 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         steps: int | None = None,
         cfg: float | None = None,
         seed: _SEED | None = None,
+        lora: app_commands.Range[str, 1, 200] | None = None,
+        lora_strength: app_commands.Range[str, 1, 100] | None = None,
+        batch: app_commands.Range[int, 1, MAX_BATCH] | None = None,
     ) -> None:
         if await self._refused(interaction):
             return
@@ -266,6 +274,9 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
                 "steps": steps,
                 "cfgscale": cfg,
                 "seed": seed,
+                "lora": lora,
+                "lora_strength": lora_strength,
+                "batch_size": batch,
             }
         )
         await start_generation(interaction, prompt=prompt, params=params)

@@ -257,14 +257,14 @@ class SupportsServiceAccounts(Protocol):
 class SupportsItems(Protocol):
     async def item_action(
         self,
-        item_id: str,
+        task_id: str,
         custom_id: str,
         *,
         report_queue: str | None = None,
         information: str | None = None,
     ) -> ItemOutcome:
-        """Press item button ``custom_id`` (a vote, delete, report) of the service's item
-        ``item_id``; a report goes in ``report_queue`` with the member's ``information``."""
+        """Press item button ``custom_id`` (a vote, delete, report) of task ``task_id``'s result
+        at the service; a report goes in ``report_queue`` with the member's ``information``."""
         ...
 
     async def get_report_queues(self, *, refresh: bool = False) -> list[str]:

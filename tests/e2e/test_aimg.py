@@ -440,7 +440,7 @@ async def test_workflow_template_runs_like_a_generation(aimg_sandbox: Sandbox, f
         event = feed.get_nowait()
         if event.kind.startswith("message_") and event.data["message"]["id"] == str(result.id):
             shown.append(event.data["message"]["content"])
-    assert any("position 1 in the queue" in c for c in shown), shown
+    assert any("position 1 of 1 in the queue" in c for c in shown), shown
 
     # New seed runs the workflow again with the run's parameters; "Use these settings" too.
     fake_aimg.step_seconds = 0.05

@@ -14,11 +14,12 @@ after which that same session id is the account's secret.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
@@ -31,6 +32,7 @@ from bot.backends.aimg.errors import (
     validated_list,
 )
 from bot.backends.aimg.items import ITEM_VERBS, VOTE_REACHED, parse_verb, result_buttons
+from bot.backends.aimg.library import AimgLibrary
 from bot.backends.aimg.models import (
     WORKFLOW_PARAM,
     AimgItem,
@@ -38,7 +40,6 @@ from bot.backends.aimg.models import (
     AimgMessage,
     AimgModel,
     AimgOutcome,
-    AimgPage,
     AimgParams,
     AimgPrompt,
     AimgQueueLength,
@@ -50,9 +51,8 @@ from bot.backends.aimg.models import (
     AimgWorkflowRequest,
     AimgWorkflowState,
     AimgWorkflowTemplate,
-    MediaType,
 )
-from bot.backends.aimg.status import job_status, to_snapshot
+from bot.backends.aimg.status import job_status, split_task, to_snapshot, workflow_failure, workflow_task
 from bot.backends.aimg.transport import AimgTransport, Query, parse_models
 from bot.backends.aimg.validation import (
     DEFAULT_IMAGE_MODEL,
@@ -74,6 +74,8 @@ VARIATION_STRENGTH = 0.3
 MODELS_TTL_SECONDS = 600.0
 #: Seeds are drawn from the usual Stable Diffusion range.
 _SEED_LIMIT = 2**32
+#: Waiting items whose model is kept at most (see AimgBackend._queue_length).
+_WAITING_KEPT = 1024
 #: reportItems' category when none is given (the service's default).
 DEFAULT_REPORT_QUEUE = "Not Specified"
 
@@ -82,7 +84,7 @@ DEFAULT_REPORT_QUEUE = "Not Specified"
 OPTIONS = {"model": AccountOption(re.compile(r"[\w.\-]{1,64}"), DEFAULT_IMAGE_MODEL)}
 
 
-class AimgBackend:
+class AimgBackend(AimgLibrary):
     """One AIMG account (a session id). Implements :class:`bot.backends.base.Backend`.
 
     ``account.options``: ``model`` is the model ``imagine`` uses (default: the seed's ``f222``).
@@ -102,7 +104,7 @@ class AimgBackend:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._api = AimgTransport(account.base_url, account.secret, http)
+        super().__init__(AimgTransport(account.base_url, account.secret, http))
         self.default_model = account.options.get("model") or DEFAULT_IMAGE_MODEL
         self._rng = rng or random.SystemRandom()
         self._models = Cached(self._load_models, models_ttl, clock)
@@ -110,6 +112,8 @@ class AimgBackend:
         self._workflow_templates = Cached(self._load_workflow_templates, models_ttl, clock)
         self._sample_prompts = Cached(self._load_sample_prompts, models_ttl, clock)
         self._self_user = Cached(self.get_self_user, models_ttl, clock)
+        #: The model of each item seen waiting in AIMG's queue (see _queue_length).
+        self._waiting_models: dict[str, str] = {}
 
     # --- Backend protocol ---------------------------------------------------------------------
 
@@ -129,27 +133,45 @@ class AimgBackend:
     async def action(
         self, task_id: str, custom_id: str, *, hook_url: str | None = None, state: str = ""
     ) -> SubmitResult:
-        """``aimg:reroll`` or ``aimg:variation`` on item ``task_id``; item verbs go to item_action."""
+        """``aimg:reroll`` or ``aimg:variation`` on task ``task_id``'s (first) item; item verbs go
+        to item_action."""
         verb = parse_verb(custom_id)
+        item_id, _ = split_task(task_id)
         if verb == "reroll":
-            return await self.reroll(task_id)
+            return await self.reroll(item_id)
         if verb == "variation":
-            return _submitted(await self.variation(task_id))
+            return _submitted(await self.variation(item_id))
         raise BackendError(
             ErrorKind.INVALID_INPUT, f"{custom_id} does not start a generation; it is an item action."
         )
 
     async def fetch(self, task_id: str) -> AimgSnapshot | None:
-        """getItemStatus; once finished, getItemDetails too (for the prompt and the buttons)."""
+        """getItemStatus of the task's (first) item; while it waits, the length of its queue;
+        once finished, getItemDetails (for the prompt and the buttons). A workflow run's state
+        (``2/getWorkflowStatus``) also gives its own error and every item of its batch."""
+        item_id, workflow_id = split_task(task_id)
         try:
-            status = await self.get_item_status(task_id)
+            status = await self.get_item_status(item_id)
+            run = await self._run(workflow_id) if workflow_id else None
         except BackendError as exc:
             if exc.kind is ErrorKind.NOT_FOUND:
                 return None
             raise
-        if job_status(status) is not JobStatus.SUCCESS:
-            return to_snapshot(status)
-        details = await self.get_item_details(task_id)
+        state = job_status(status)
+        if run is not None and (run.is_error or state is JobStatus.FAILURE):
+            reason = workflow_failure(self._api.hide_session(run.error_message or ""))
+            return AimgSnapshot(task_id=task_id, status=JobStatus.FAILURE, fail_reason=reason)
+        if state is JobStatus.SUBMITTED:
+            return to_snapshot(status, task_id=task_id, queue_length=await self._queue_length(item_id))
+        self._waiting_models.pop(item_id, None)
+        if state is not JobStatus.SUCCESS:
+            return to_snapshot(status, task_id=task_id)
+        if run is not None and not run.is_complete:
+            # The batch's first item is done, the others still run.
+            done = sum(1 for f in run.output_files if f.download_url)
+            progress = min(99, 100 * done // max(len(run.item_ids), 1))
+            return AimgSnapshot(task_id=task_id, status=JobStatus.IN_PROGRESS, progress=progress)
+        details = await self.get_item_details(item_id)
         model = await self._known_model(details.model_id)
         buttons = result_buttons(
             # A workflow's item is re-run by its template, which may not take a subseed.
@@ -158,7 +180,35 @@ class AimgBackend:
             and not details.workflow_template_name,
             video=details.mtype == "video",
         )
-        return to_snapshot(status, buttons=buttons, prompt=details.prompt or None)
+        urls = await self._batch_urls(status, run.item_ids) if run is not None else []
+        return to_snapshot(
+            status, task_id=task_id, buttons=buttons, prompt=details.prompt or None, image_urls=urls
+        )
+
+    async def _run(self, workflow_id: str) -> AimgWorkflowState | None:
+        return next(iter(await self.get_workflow_status(workflow_id)), None)
+
+    async def _batch_urls(self, first: AimgStatus, item_ids: Sequence[str]) -> list[str]:
+        """Every finished image of a batch, its first item's first (each asked with getItemStatus)."""
+        others = [i for i in item_ids if i != first.image_id]
+        statuses = [first, *await asyncio.gather(*(self.get_item_status(i) for i in others))]
+        return [s.url for s in statuses if s.url and job_status(s) is JobStatus.SUCCESS]
+
+    async def _queue_length(self, item_id: str) -> int | None:
+        """How many wait in the queue item ``item_id`` waits in (getQueuesLength): its model's
+        priority (``-p1-``) queues for a PRO user, its other queues else; None when AIMG does not
+        say. The item's model is asked once (getItemDetails) and kept while it waits."""
+        try:
+            model = self._waiting_models.get(item_id) or (await self.get_item_details(item_id)).model_id
+            if len(self._waiting_models) >= _WAITING_KEPT:
+                self._waiting_models.clear()  # items that never left the queue (timed out)
+            self._waiting_models[item_id] = model
+            pro = (await self._self_user.get()).tier > 0
+            queues = await self.get_queues_length([model])
+        except BackendError:
+            return None
+        lengths = [q.queue_length for q in queues if q.model_id == model and ("-p1-" in q.queue_id) == pro]
+        return sum(lengths) if lengths else None
 
     def parse_push(self, body: Any) -> TaskSnapshot:
         raise BackendError(ErrorKind.INVALID_INPUT, "AIMG does not push updates; poll with fetch().")
@@ -285,17 +335,20 @@ class AimgBackend:
 
     async def item_action(
         self,
-        item_id: str,
+        task_id: str,
         custom_id: str,
         *,
         report_queue: str | None = None,
         information: str | None = None,
     ) -> ItemOutcome:
-        """``aimg:like|unlike|dislike|undislike|delete|report`` on one item; the outcome says
-        whether it took effect. ``report_queue`` and ``information`` go with a report."""
+        """``aimg:like|unlike|dislike|undislike|delete|report`` on task ``task_id``'s item (every
+        item of a workflow run's batch); the outcome, its first item's, says whether it took
+        effect. ``report_queue`` and ``information`` go with a report."""
         verb = parse_verb(custom_id)
         if verb not in ITEM_VERBS:
             raise BackendError(ErrorKind.INVALID_INPUT, f"{custom_id} starts a generation; use action().")
+        item_id, workflow_id = split_task(task_id)
+        run = await self._run(workflow_id) if workflow_id else None
         calls: dict[str, Callable[[Sequence[str]], Awaitable[list[AimgOutcome]]]] = {
             "like": self.like_items,
             "unlike": self.unlike_items,
@@ -303,7 +356,7 @@ class AimgBackend:
             "undislike": self.undislike_items,
             "delete": self.delete_items,
         }
-        ids = [item_id]
+        ids = [item_id, *(i for i in run.item_ids if i != item_id)] if run is not None else [item_id]
         outcomes = await (
             self.report_items(ids, report_queue=report_queue, information=information)
             if verb == "report"
@@ -319,35 +372,6 @@ class AimgBackend:
                 return ItemOutcome(success=True)
         return ItemOutcome(success=outcome.success, message=outcome.message)
 
-    async def like_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
-        """Like; the seed says this also removes a dislike."""
-        return await self._api.outcomes("POST", "likeItems", body={"imageIDs": list(item_ids)})
-
-    async def unlike_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
-        return await self._api.outcomes("POST", "unlikeItems", body={"imageIDs": list(item_ids)})
-
-    async def dislike_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
-        """Dislike; the seed says this also removes a like."""
-        return await self._api.outcomes("POST", "dislikeItems", body={"imageIDs": list(item_ids)})
-
-    async def undislike_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
-        return await self._api.outcomes("POST", "undislikeItems", body={"imageIDs": list(item_ids)})
-
-    async def delete_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
-        # DELETE with the ids in the query, comma-separated (the seed's shape, unlike the POSTs).
-        return await self._api.outcomes("DELETE", "deleteItems", query={"imageIDs": ",".join(item_ids)})
-
-    async def report_items(
-        self, item_ids: Sequence[str], *, report_queue: str | None = None, information: str | None = None
-    ) -> list[AimgOutcome]:
-        """Report for review; ``report_queue`` is one of :meth:`get_report_queues` (default: none given)."""
-        body: dict[str, Any] = {"itemIds": list(item_ids)}
-        if report_queue is not None:
-            body["reportQueue"] = report_queue
-        if information is not None:
-            body["additionalInformation"] = information
-        return await self._api.outcomes("POST", "reportItems", body=body)
-
     async def get_report_queues(self, *, refresh: bool = False) -> list[str]:
         """The categories a report may name, in the service's order (cached like the models)."""
         return list(await self._report_queues.get(refresh=refresh))
@@ -358,49 +382,6 @@ class AimgBackend:
             return STRINGS.validate_python(envelope.payload or [])
         except ValidationError as exc:
             raise malformed("getReportQueues", exc) from None
-
-    async def get_my_creations(
-        self,
-        *,
-        pagination_index: str | None = None,
-        limit: int | None = None,
-        mtype: MediaType | None = None,
-        folder_id: str | None = None,
-    ) -> AimgPage:
-        """One page, newest first; pass the previous page's ``next_pagination_index`` for the next."""
-        query: Query = {}
-        if pagination_index is not None:
-            query["paginationIndex"] = pagination_index
-        if limit is not None:
-            query["limit"] = limit
-        if mtype is not None:
-            query["mtype"] = mtype
-        if folder_id is not None:
-            query["folderID"] = folder_id
-        envelope = await self._api.call("GET", "getMyCreations", query=query)
-        items = validated_list(AimgItem, envelope.payload, "getMyCreations")
-        metadata = envelope.metadata or {}
-        next_index = metadata.get("nextPaginationIndex")
-        total = metadata.get("totalCount")
-        return AimgPage(
-            items=items,
-            next_pagination_index=str(next_index) if next_index not in (None, "", 0, "0") else None,
-            total_count=total if isinstance(total, int) else None,
-        )
-
-    async def iter_my_creations(
-        self, *, page_size: int = 100, mtype: MediaType | None = None
-    ) -> AsyncIterator[AimgItem]:
-        """Every item of the account, newest first, a page at a time."""
-        index: str | None = None
-        while True:
-            page = await self.get_my_creations(pagination_index=index, limit=page_size, mtype=mtype)
-            for item in page.items:
-                yield item
-            # A server that hands back the index it was given would otherwise loop forever.
-            if not page.items or page.next_pagination_index in (None, index):
-                return
-            index = page.next_pagination_index
 
     # --- API2 workflows -----------------------------------------------------------------------
 
@@ -427,11 +408,12 @@ class AimgBackend:
         return request, workflow_problems(template, request)
 
     async def run_workflow(self, request: AimgWorkflowRequest) -> SubmitResult:
-        """Enqueue a workflow; the job follows its first item (a batch of one is what Discord shows)."""
+        """Enqueue a workflow; the job follows its first item, and the workflow for its error and
+        the rest of its batch (the task id holds both, :func:`workflow_task`)."""
         handle = await self.enqueue_workflow(request)
         if not handle.item_ids:
             raise BackendError(ErrorKind.UNAVAILABLE, "AIMG started the workflow but named no item.")
-        return SubmitResult(task_id=handle.item_ids[0])
+        return SubmitResult(task_id=workflow_task(handle.item_ids[0], handle.workflow_id))
 
     async def enqueue_workflow(self, request: AimgWorkflowRequest) -> AimgWorkflowHandle:
         """Start a workflow (PRO tier > 0 only); its item ids can be polled with get_item_status too."""

@@ -89,6 +89,10 @@ class AimgTransport:
             raise BackendError(ErrorKind.UNAVAILABLE, f"AIMG sent an unexpected answer to {path}.")
         return envelope
 
+    def hide_session(self, text: str) -> str:
+        """``text`` (a server's) with the session id, in any form it may take, replaced by ``***``."""
+        return scrub(BackendError(ErrorKind.UNAVAILABLE, text), self._session).detail
+
     def _scrub(self, error: BackendError) -> BackendError:
         """Never let the session id through text a server may have echoed."""
         return scrub(error, self._session)

@@ -3,6 +3,7 @@ anything reaches the API: one sentence per problem, naming what is allowed."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -147,10 +148,18 @@ def build_request(model: AimgModel, params: Mapping[str, str]) -> AimgParams | A
 def build_workflow_request(params: Mapping[str, str]) -> AimgWorkflowRequest:
     """The enqueueWorkflow request a workflow job's string parameters make (``WORKFLOW_PARAM``
     names the template; ``prompt``, ``negprompt``, ``seed``, ``steps``, ``cfgscale``, ``width``,
-    ``height`` are sent as the seed's explicit fields; empty means unset, other keys are ignored).
+    ``height``, ``batch_size``, ``lora`` and ``lora_strength`` (comma-separated lists) are sent as
+    the explicit fields; empty means unset, other keys are ignored).
     BackendError(INVALID_INPUT) when a value does not parse."""
     fields = set(AimgWorkflowRequest.model_fields) - {"parameters"}
-    return _parsed(AimgWorkflowRequest, {k: v for k, v in params.items() if k in fields and v != ""})
+    values: dict[str, Any] = {k: v for k, v in params.items() if k in fields and v != ""}
+    for key in _LIST_FIELDS & values.keys():
+        values[key] = [part.strip() for part in values[key].split(",") if part.strip()]
+    return _parsed(AimgWorkflowRequest, values)
+
+
+#: A workflow job's parameters that are lists, kept comma-separated: LoRA names and strengths.
+_LIST_FIELDS = frozenset({"lora", "lora_strength"})
 
 
 def _parsed(model: type[_M], values: Mapping[str, Any]) -> _M:
@@ -173,6 +182,35 @@ def workflow_problems(template: AimgWorkflowTemplate, request: AimgWorkflowReque
         if parameter is None:
             problems.append(f"The {template.name} workflow has no {name} setting; leave it out.")
         elif (problem := parameter_problem(parameter, given[field], template.name)) is not None:
+            problems.append(problem)
+    return problems + _lora_problems(template, request.lora or [], request.lora_strength or [])
+
+
+def _lora_problems(template: AimgWorkflowTemplate, names: list[str], strengths: list[float]) -> list[str]:
+    """What ``template`` would refuse in the LoRAs asked: one strength per LoRA, in the same order;
+    LoRA number N goes in its ``Lora N`` parameter (one of its choices, when it lists them) and
+    its strength in ``Lora N Strength``, within that parameter's limits."""
+    problems = []
+    if strengths and len(strengths) != len(names):
+        problems.append(
+            f"Give one LoRA strength per LoRA, in the same order ({len(names)} LoRAs, "
+            f"{len(strengths)} strengths)."
+        )
+    taken = sum(1 for p in template.parameters if re.fullmatch(r"Lora \d+", p.name))
+    if len(names) > taken:
+        most = f"at most {taken} LoRAs" if taken else "no LoRA"
+        problems.append(f"The {template.name} workflow takes {most} (got {len(names)}).")
+    for number, name in enumerate(names[:taken], start=1):
+        parameter = template.parameter(f"Lora {number}")
+        choices = parameter.dropdown_items if parameter is not None else []
+        if choices and name not in choices:
+            problems.append(
+                f"LoRA {name!r} is not available for the {template.name} workflow; "
+                f"choose one of {listing(choices)}."
+            )
+    for number, strength in enumerate(strengths[:taken], start=1):
+        parameter = template.parameter(f"Lora {number} Strength")
+        if parameter is not None and (problem := parameter_problem(parameter, strength, template.name)):
             problems.append(problem)
     return problems
 
