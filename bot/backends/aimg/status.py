@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 #: one: both are UUIDs), so polling can ask the workflow for its error and for every item of its
 #: batch, after a restart too.
 _WORKFLOW_JOIN = "+"
-#: Longest workflow error a member reads (it is the service's text, shown as data).
+#: Longest sentence a workflow's error makes (its text is the service's, shown as data).
 WORKFLOW_ERROR_CHARS = 300
 
 #: GenerationStatus.status spellings (lower-cased). The seed gives none; these cover the usual ones.
@@ -58,14 +58,15 @@ def split_task(task_id: str) -> tuple[str, str | None]:
 
 def workflow_failure(message: str | None) -> str:
     """Why a workflow failed, as a member reads it: the workflow's own message on one line,
-    without control or format characters, at most :data:`WORKFLOW_ERROR_CHARS` long."""
+    without control or format characters, the sentence at most :data:`WORKFLOW_ERROR_CHARS` long."""
     kept = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in message or "")
     text = " ".join(kept.split())
     if not text:
         return "The workflow failed without saying why."
-    if len(text) > WORKFLOW_ERROR_CHARS:
-        text = text[: WORKFLOW_ERROR_CHARS - 1] + "…"
-    return f"The workflow failed: {text}"
+    sentence = f"The workflow failed: {text}"
+    if len(sentence) > WORKFLOW_ERROR_CHARS:
+        sentence = sentence[: WORKFLOW_ERROR_CHARS - 1] + "…"
+    return sentence
 
 
 def to_snapshot(
