@@ -203,7 +203,7 @@ class TaskSnapshot(BaseModel):
     #: How many wait in that queue, this one included, when the backend says so.
     queue_length: int | None = None
     #: Every image of a result that has several (a batch), ``image_url`` first.
-    image_urls: list[str] = Field(default_factory=list)
+    result_urls: list[str] = Field(default_factory=list)
     #: Prompt words the backend dropped (AIMG reports them).
     ignored_words: list[str] = Field(default_factory=list)
     #: "image" or "video".
@@ -407,7 +407,7 @@ class Job(BaseModel):
     queue_position: int | None = None
     queue_length: int | None = None
     #: Every image of a batch result, ``image_url`` first (empty: the result is ``image_url`` alone).
-    image_urls: list[str] = Field(default_factory=list)
+    result_urls: list[str] = Field(default_factory=list)
     #: Prompt words the backend ignored, shown under the result.
     ignored_words: list[str] = Field(default_factory=list)
     #: "image" or "video".

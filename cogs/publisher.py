@@ -573,7 +573,7 @@ class JobPublisher:
     async def _rest_of_batch(self, job: Job) -> list[tuple[bytes, str]]:
         """A batch result's other images (those the bot may fetch and that fit), in order."""
         files = []
-        for number, url in enumerate(job.image_urls[1:MAX_FILES], start=2):
+        for number, url in enumerate(job.result_urls[1:MAX_FILES], start=2):
             if not self._bot.engine.image_url_allowed(job, url):
                 continue
             data = await self._download(self._bot.engine.download_client(job), url, MAX_UPLOAD_BYTES)

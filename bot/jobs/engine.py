@@ -1346,7 +1346,7 @@ class JobEngine:
                 status=JobStatus.SUCCESS,
                 progress=100,
                 image_url=snap.image_url,
-                image_urls=snap.image_urls,
+                result_urls=snap.result_urls,
                 buttons=buttons,
                 queue_position=None,
                 queue_length=None,

@@ -71,7 +71,7 @@ _JOB_MUTABLE = frozenset(
         "ignored_words",
         "media_type",
         "preview_url",
-        "image_urls",
+        "result_urls",
     }
 )
 
@@ -699,7 +699,7 @@ class Store:
 def _to_column(key: str, value: Any) -> Any:
     if key == "buttons":
         return json.dumps([b.model_dump(mode="json") for b in value])
-    if key in ("ignored_words", "image_urls"):
+    if key in ("ignored_words", "result_urls"):
         return json.dumps(list(value))
     if key == "result_posted":
         return int(bool(value))
@@ -756,7 +756,7 @@ def _job(row: Row | dict[str, Any]) -> Job:
         ignored_words=json.loads(row["ignored_words"]),
         media_type=row["media_type"],
         preview_url=row["preview_url"],
-        image_urls=json.loads(row["image_urls"]),
+        result_urls=json.loads(row["result_urls"]),
         reply=Reply(message_id=row["message_id"], token=row["reply_token"], expires=row["reply_expires"])
         if row["reply_token"] is not None and row["message_id"] is not None
         else None,

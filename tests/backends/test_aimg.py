@@ -31,6 +31,7 @@ from bot.backends.aimg import (
     vote_of,
     vote_verb,
 )
+from bot.backends.aimg.status import WORKFLOW_ERROR_CHARS, split_task, workflow_failure, workflow_task
 from bot.backends.base import Backend
 from bot.domain import Account, BackendError, BackendKind, ErrorKind, JobKind, JobStatus
 from bot.sandbox.fake_aimg import MODELS, TEST_EMAIL, TEST_SESSION_ID, WORKFLOW_TEMPLATES, FakeAimg
@@ -1006,3 +1007,18 @@ async def test_service_info_against_the_fake(fake: FakeAimg, http: httpx.AsyncCl
     assert queues == {"f222-p0-queue": 0, "f222-p1-queue": 1}
     assert len(await backend.get_sample_prompts(random_one=True)) == 1
     assert "Not Specified" in await backend.get_report_queues()
+
+
+def test_a_workflows_error_is_one_bounded_line_of_text() -> None:
+    assert workflow_failure("Out of\nmemory\u200b\x1b[31m") == "The workflow failed: Out of memory [31m"
+    assert workflow_failure(None) == workflow_failure(" \n") == "The workflow failed without saying why."
+    long = workflow_failure("y" * 1000)
+    assert len(long) == WORKFLOW_ERROR_CHARS and long.endswith("y…")
+
+
+def test_a_waiting_item_shows_its_queues_length_never_below_its_position() -> None:
+    waiting = AimgStatus.model_validate(status(status="queued", queuePosition=3))
+    assert to_snapshot(waiting, queue_length=7).queue_length == 7
+    assert to_snapshot(waiting, queue_length=1).queue_length == 3  # asked a moment apart
+    assert to_snapshot(waiting).queue_length is None
+    assert split_task(workflow_task(ITEM, "w1")) == (ITEM, "w1") and split_task(ITEM) == (ITEM, None)

@@ -182,7 +182,7 @@ class AimgBackend(AimgLibrary):
         )
         urls = await self._batch_urls(status, run.item_ids) if run is not None else []
         return to_snapshot(
-            status, task_id=task_id, buttons=buttons, prompt=details.prompt or None, image_urls=urls
+            status, task_id=task_id, buttons=buttons, prompt=details.prompt or None, result_urls=urls
         )
 
     async def _run(self, workflow_id: str) -> AimgWorkflowState | None:

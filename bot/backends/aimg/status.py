@@ -76,11 +76,11 @@ def to_snapshot(
     buttons: Sequence[ResultButton] = (),
     prompt: str | None = None,
     queue_length: int | None = None,
-    image_urls: Sequence[str] = (),
+    result_urls: Sequence[str] = (),
 ) -> AimgSnapshot:
     """A GenerationStatus as a snapshot of task ``task_id`` (default: the item's own id);
     ``buttons`` and ``prompt`` come from the item's details, ``queue_length`` from
-    getQueuesLength, ``image_urls`` from a batch's other items."""
+    getQueuesLength, ``result_urls`` (every image of a batch) from its items."""
     state = job_status(status)
     frame_urls = [f.frame_url for f in sorted(status.frames, key=lambda f: f.frame_number)]
     progress = {JobStatus.SUBMITTED: 0, JobStatus.SUCCESS: 100}.get(state, _percent(status.progress))
@@ -92,7 +92,7 @@ def to_snapshot(
         task_id=task_id or status.image_id,
         status=state,
         progress=progress,
-        image_url=(image_urls[0] if image_urls else image_url) if done else None,
+        image_url=(result_urls[0] if result_urls else image_url) if done else None,
         # GenerationStatus carries no reason; say so rather than leave the member guessing.
         fail_reason="The image service could not generate this item." if failed else None,
         buttons=list(buttons) if done else [],
@@ -100,7 +100,7 @@ def to_snapshot(
         queue_position=waiting,
         # Asked apart from the position: never show fewer waiting than the position says.
         queue_length=max(queue_length, waiting or 0) if queue_length is not None and waiting else None,
-        image_urls=list(image_urls) if done and len(image_urls) > 1 else [],
+        result_urls=list(result_urls) if done and len(result_urls) > 1 else [],
         ignored_words=status.ignored_words,
         media_type="video" if status.mtype == "video" else "image",
         frame_urls=frame_urls,
