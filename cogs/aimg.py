@@ -60,8 +60,6 @@ _LOGOUT_SENTENCES: dict[Unlinked, str] = {
     "on AIMG's website to end that session.",
     "none": "You have no AIMG account linked here.",
 }
-
-
 _DELETE = aimg_custom_id("delete")
 _REPORT = aimg_custom_id("report")
 #: How long a 🚩 click waits for AIMG's report categories. The form must open within Discord's 3 s
@@ -343,8 +341,8 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         view = CreationsView(self.bot, account, whose=whose)
         try:
             content, embeds = await view.load()
-        except BackendError as exc:
-            await interaction.followup.send(exc.user_message, ephemeral=True)
+        except (BackendError, UserError) as exc:
+            await interaction.followup.send(_sentence(exc), ephemeral=True)
             return
         await interaction.followup.send(content, embeds=embeds, view=view, ephemeral=True)
 
@@ -358,8 +356,8 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
             return
         try:
             models = await self.bot.engine.aimg.models(account)
-        except BackendError as exc:
-            await interaction.followup.send(exc.user_message, ephemeral=True)
+        except (BackendError, UserError) as exc:
+            await interaction.followup.send(_sentence(exc), ephemeral=True)
             return
         lines = [_model_limits(m) for m in models]
         embed = discord.Embed(title="AIMG models", description="\n".join(lines)[:4096])
@@ -379,6 +377,10 @@ async def _dimensions(interaction: discord.Interaction[Any], size: str | None) -
         )
         return None
     return {"width": match.group(1), "height": match.group(2)}
+
+
+def _sentence(exc: BackendError | UserError) -> str:
+    return exc.user_message if isinstance(exc, BackendError) else str(exc)
 
 
 def _params(given: Mapping[str, object]) -> dict[str, str]:
@@ -460,8 +462,8 @@ class CreationsView(discord.ui.View):
         await interaction.response.defer()
         try:
             content, embeds = await self.load()
-        except BackendError as exc:
-            await interaction.followup.send(exc.user_message, ephemeral=True)
+        except (BackendError, UserError) as exc:
+            await interaction.followup.send(_sentence(exc), ephemeral=True)
             return
         await interaction.edit_original_response(content=content, embeds=embeds, view=self)
 
@@ -503,6 +505,9 @@ async def start_generation(
         params, problems = await bot.engine.aimg.check_generation(account, prompt, params, video=video)
     except BackendError as exc:
         await refuse(interaction, _refusal(exc, params))
+        return
+    except UserError as exc:
+        await refuse(interaction, str(exc))
         return
     if problems:
         await refuse(interaction, "\n".join(f"• {p}" for p in problems))
@@ -721,9 +726,9 @@ class OtpView(discord.ui.View):
 
 
 class OtpModal(discord.ui.Modal, title="Sign in to AIMG"):
-    def __init__(self, view: OtpView) -> None:
+    def __init__(self, sign_in: OtpView) -> None:
         super().__init__(timeout=900)
-        self.view = view
+        self.sign_in = sign_in
         self.code: discord.ui.TextInput[Any] = discord.ui.TextInput(
             label="One-time code", min_length=4, max_length=12
         )
@@ -742,7 +747,7 @@ class OtpModal(discord.ui.Modal, title="Sign in to AIMG"):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot: MjBot = interaction.client
-        view, pending = self.view, self.view.pending
+        view, pending = self.sign_in, self.sign_in.pending
         try:
             session_id = await bot.engine.aimg.finish_sign_in(
                 pending.guild_id, pending.base_url, pending.session_id, pending.email, self.code.value.strip()
