@@ -108,9 +108,11 @@ async def test_loras_and_a_batch_run_and_every_image_of_the_batch_is_shown(
     # Every image of the batch, each the service's own file, the first item's first.
     assert [a.data for a in result.attachments] == [fake_aimg._render(i) for i in items]
 
-    # 👍 on the batch's message likes every item of it.
+    # 👍 and 🗑️ on the batch's message act on every item of it.
     await _told(aimg_sandbox, await emu.click(bob, result.id, custom_id(result, "👍")), "Liked")
     assert all(i.likes for i in items)
+    await _told(aimg_sandbox, await emu.click(bob, result.id, custom_id(result, "🗑️")), "Deleted")
+    assert all(i.deleted for i in items)
     assert emu.violations == []
 
 
