@@ -208,6 +208,10 @@ class TaskSnapshot(BaseModel):
     final_prompt: str | None = None
     #: Position in the backend's own queue while waiting there (1 = next), when it says so.
     queue_position: int | None = None
+    #: How many wait in that queue, this one included, when the backend says so.
+    queue_length: int | None = None
+    #: Every image of a result that has several (a batch), ``image_url`` first.
+    result_urls: list[str] = Field(default_factory=list)
     #: Prompt words the backend dropped (AIMG reports them).
     ignored_words: list[str] = Field(default_factory=list)
     #: "image" or "video".
@@ -407,8 +411,11 @@ class Job(BaseModel):
     params: dict[str, str] = Field(default_factory=dict)
     #: The text result of /describe and /shorten.
     result_text: str | None = None
-    #: Position in the backend's queue while waiting there (see TaskSnapshot).
+    #: Position in the backend's queue while waiting there, and its length (see TaskSnapshot).
     queue_position: int | None = None
+    queue_length: int | None = None
+    #: Every image of a batch result, ``image_url`` first (empty: the result is ``image_url`` alone).
+    result_urls: list[str] = Field(default_factory=list)
     #: Prompt words the backend ignored, shown under the result.
     ignored_words: list[str] = Field(default_factory=list)
     #: "image" or "video".

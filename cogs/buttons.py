@@ -22,7 +22,7 @@ from bot.domain import Job
 from bot.i18n import Msg, said, tr
 from bot.jobs.engine import UserError
 from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
-from cogs.aimg_flow import item_action_clicked
+from cogs.aimg import item_action_clicked
 from cogs.language import for_member, tell
 from cogs.modals import REMIX_KINDS, modal_for
 from cogs.replies import defer_job_message, refuse
@@ -79,7 +79,7 @@ class ResultButtonItem(
         if bot.engine.is_seed(parent, self.index):
             await _send_seed(interaction, parent)  # ✉️: an answer to the member, no new job
             return
-        if bot.engine.is_item_action(parent, self.index):
+        if bot.engine.aimg.is_item_action(parent, self.index):
             await item_action_clicked(interaction, parent, self.index)  # 👍 👎 🗑️ 🚩: no new job
             return
         if bot.engine.is_bookmark(parent, self.index):

@@ -17,7 +17,7 @@ from bot.i18n import render, said, tr
 from bot.jobs.engine import USE_SETTINGS, UserError
 from bot.jobs.masks import REGION_NAMES, fetch_parent, region_mask
 from cogs.access import JobModal, clicked_channel
-from cogs.aimg_flow import SettingsModal
+from cogs.aimg import SettingsModal
 from cogs.language import member_locale, tell
 from cogs.replies import defer_job_message, refuse
 

@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 
 #: Largest result image the bot re-uploads; above it the message links to the image instead.
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+#: Most files a Discord message carries.
+MAX_FILES = 10
 #: Largest video re-uploaded (Discord's upload limit for servers without boosts); above it, a link.
 MAX_VIDEO_BYTES = 8 * 1024 * 1024
 #: Discord's per-channel budget for each of posts and edits (observed: 5 per 5 s). The window is
@@ -95,8 +97,8 @@ class _Rendering:
     job: Job
     content: str
     embed: discord.Embed | None
-    #: The result file (bytes, filename), attached anew on each request.
-    upload: tuple[bytes, str] | None
+    #: The result files (bytes, filename): one, or every image of a batch; attached anew on each request.
+    uploads: list[tuple[bytes, str]]
     mentions: discord.AllowedMentions
     #: The message already shows this view (a running job's Cancel button): an edit leaves it.
     view_shown: bool
@@ -114,7 +116,7 @@ class _Rendering:
 
     def files(self) -> list[discord.File]:
         # A discord.File is closed once sent, so a second route needs a fresh one.
-        return [discord.File(io.BytesIO(self.upload[0]), filename=self.upload[1])] if self.upload else []
+        return [discord.File(io.BytesIO(data), filename=name) for data, name in self.uploads]
 
 
 class _Window:
@@ -403,7 +405,7 @@ class JobPublisher:
             return False
         job = stored
         content = job_content(job)
-        upload: tuple[bytes, str] | None = None
+        uploads: list[tuple[bytes, str]] = []
         embed: discord.Embed | None = None
         if job.status is JobStatus.SUCCESS and job.image_url:
             video = job.media_type == "video"
@@ -413,7 +415,8 @@ class JobPublisher:
                 # (an uploaded video shows itself; the frame too would show it twice).
                 embed = discord.Embed().set_image(url=job.preview_url)
             if image is not None:
-                upload = (image, f"mjbot_{job.id}.{_extension(image) if video else 'png'}")
+                uploads = [(image, f"mjbot_{job.id}.{_extension(image) if video else 'png'}")]
+                uploads += await self._rest_of_batch(job)
             else:
                 content = job_content(job, link=job.image_url)
         elif job.status is JobStatus.IN_PROGRESS and job.image_url:
@@ -429,7 +432,7 @@ class JobPublisher:
             job=job,
             content=content,
             embed=embed,
-            upload=upload,
+            uploads=uploads,
             mentions=discord.AllowedMentions(
                 everyone=False, roles=False, users=[discord.Object(job.owner_id)]
             ),
@@ -444,7 +447,7 @@ class JobPublisher:
             # A final Discord will not take (or the bot cannot render) must not leave the message
             # at its last progress: a short final says so, with the result's link.
             log.warning("job %s: Discord refused its final (%s); writing a short one", job.id, _why(exc))
-            short = _Rendering(job, short_final(job), None, None, message.mentions, False, with_view=False)
+            short = _Rendering(job, short_final(job), None, [], message.mentions, False, with_view=False)
             await self._deliver(job, slot, short)
         self._shown[job.id] = shown
         if job.status.terminal:
@@ -566,6 +569,17 @@ class JobPublisher:
             job.image_url,
             MAX_VIDEO_BYTES if job.media_type == "video" else MAX_UPLOAD_BYTES,
         )
+
+    async def _rest_of_batch(self, job: Job) -> list[tuple[bytes, str]]:
+        """A batch result's other images (those the bot may fetch and that fit), in order."""
+        files = []
+        for number, url in enumerate(job.result_urls[1:MAX_FILES], start=2):
+            if not self._bot.engine.image_url_allowed(job, url):
+                continue
+            data = await self._download(self._bot.engine.download_client(job), url, MAX_UPLOAD_BYTES)
+            if data is not None:
+                files.append((data, f"mjbot_{job.id}_{number}.png"))
+        return files
 
     async def _download(self, http: httpx.AsyncClient, url: str, limit: int) -> bytes | None:
         try:

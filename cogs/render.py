@@ -83,7 +83,8 @@ def _content(job: Job, prompt_room: int) -> str:
     if job.status is JobStatus.QUEUED and job.error_kind is ErrorKind.QUEUE_FULL:
         return f"{head} (Waiting to start: the image service is busy, the bot will retry)"
     if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTED) and job.queue_position:
-        return f"{head} (Waiting to start: position {job.queue_position} in the queue)"
+        of = f" of {job.queue_length}" if job.queue_length else ""
+        return f"{head} (Waiting to start: position {job.queue_position}{of} in the queue)"
     if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTED, JobStatus.MODAL):
         return f"{head} (Waiting to start)"
     if job.status is JobStatus.IN_PROGRESS:

@@ -22,7 +22,7 @@ from bot.i18n import Msg, render, said, tr
 from bot.jobs.engine import NEEDS_SECRET, UserError, held_sentence
 from bot.jobs.prompt_rules import banning_problem
 from bot.net import shown_url
-from cogs.aimg_flow import send_sign_in
+from cogs.aimg import send_sign_in
 from cogs.language import as_is, member_locale, tell
 
 if TYPE_CHECKING:

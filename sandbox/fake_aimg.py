@@ -18,7 +18,11 @@ silent the fake chooses, and says so here:
   the ``parameters`` array and the explicit fields (which stand for their parameters, and win);
   a parameter the template lacks, or a number outside its min/max, is refused. The run's
   parameters (template defaults filled in, the seed actually used) come back in the item's
-  ``workflowRunParameters``. Each item of the batch is an ordinary queued item;
+  ``workflowRunParameters``. Each item of the batch is an ordinary queued item. ``lora`` and
+  ``lora_strength`` stand for the ``Lora X`` and ``Lora X Strength`` parameters, X counting
+  from 1 (the seed's "Lora X"), and must be as long as each other; a dropdown parameter takes one
+  of its ``dropdownItems`` (or nothing). A run whose item fails is in ``error`` with an
+  ``errorMessage`` (:meth:`FakeAimgFaults.fail_next_workflow` chooses it);
 * a report keeps its ``reportQueue`` and ``additionalInformation`` (:attr:`FakeItem.reports`).
 
 Items run on their own through one queue served by ``concurrency`` workers. Images are real PNGs
@@ -49,6 +53,7 @@ TEST_EMAIL = "bot@sandbox.test"
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 VIDEO_FRAMES = 4
+LORAS = ["detail-tweaker", "film-grain", "watercolor"]
 REPORT_QUEUES = ["Not Specified", "Illegal content", "Non-consensual content", "Copyright", "Spam"]
 SAMPLE_PROMPTS = [
     {"positivePrompt": "a lighthouse on a cliff at dawn, oil painting", "negativePrompt": "blurry"},
@@ -100,6 +105,16 @@ WORKFLOW_TEMPLATES: list[dict[str, Any]] = [
         "txt2img-hires",
         (20, 60, 30),
         _parameter("Upscale Factor", "dropdown", "1.5", "How much to enlarge.", dropdownItems=["1.5", "2"]),
+        *(
+            parameter
+            for n in (1, 2)
+            for parameter in (
+                _parameter(f"Lora {n}", "dropdown", "", "A LoRA.", dropdownItems=LORAS),
+                _parameter(
+                    f"Lora {n} Strength", "number", "0.8", "Its weight.", min="0", max="2", increment="0.05"
+                ),
+            )
+        ),
     ),
 ]
 _TERMINAL = ("completed", "failed")
@@ -219,6 +234,11 @@ class FakeAimgFaults:
     response_delay: float = 0.0
     _failures: int = 0
     _stuck: int = 0
+    _workflow_errors: list[str] = field(default_factory=list)
+
+    def fail_next_workflow(self, message: str) -> None:
+        """The next workflow run's items end ``failed``, the run in error with ``message``."""
+        self._workflow_errors.append(message)
 
     def fail_next_item(self) -> None:
         """The next item created ends ``failed`` after processing."""
@@ -297,6 +317,8 @@ class _Workflow:
     items: list[FakeItem]
     start: str
     end: str | None = None
+    #: The errorMessage the run reports once an item failed.
+    error: str = "An item of the workflow failed."
 
 
 def _now_ms() -> int:
@@ -1020,6 +1042,7 @@ class FakeAimg:
             for key, param in WORKFLOW_FIELDS.items()
             if body.get(key) is not None
         }
+        given |= _loras(body)
         known = {p["name"]: p for p in template["parameters"]}
         unknown = sorted(set(given) - set(known))
         if unknown:
@@ -1036,6 +1059,9 @@ class FakeAimg:
             items=[],
             start=_iso(),
         )
+        error = self.faults._workflow_errors.pop(0) if self.faults._workflow_errors else None
+        if error is not None:
+            workflow.error = error
         for _ in range(int(float(run["Batch Size"]))):
             seed = int(float(run["Seed"]))
             params = {
@@ -1052,6 +1078,7 @@ class FakeAimg:
                 "restoreFaces": False,
             }
             item = await self._new_item(user, "image", "f222", params, workflow=(workflow.id, name))
+            item.fails = item.fails or error is not None  # read when its processing ends
             item.run_parameters = [
                 {"name": n, "value": v} for n, v in (run | {"Seed": str(params["seed"])}).items()
             ]
@@ -1089,7 +1116,7 @@ class FakeAimg:
             "isStarted": started,
             "isComplete": complete,
             "isError": error,
-            "errorMessage": "An item of the workflow failed." if error else None,
+            "errorMessage": workflow.error if error else None,
             "outputFiles": outputs,
             "log": [],
             "state": "error" if error else "completed" if complete else "running",
@@ -1151,8 +1178,24 @@ def _stringified(value: Any) -> str:
     return str(value)
 
 
+def _loras(body: dict[str, Any]) -> dict[str, str]:
+    """The ``Lora X`` and ``Lora X Strength`` parameters the explicit ``lora`` and
+    ``lora_strength`` arrays stand for."""
+    names, strengths = body.get("lora") or [], body.get("lora_strength") or []
+    if not isinstance(names, list) or not isinstance(strengths, list):
+        raise _ApiError("lora and lora_strength must be arrays.", 400)
+    if names and strengths and len(names) != len(strengths):
+        raise _ApiError("lora and lora_strength must have the same length.", 400)
+    loras = {f"Lora {n}": str(name) for n, name in enumerate(names, start=1)}
+    return loras | {f"Lora {n} Strength": _stringified(s) for n, s in enumerate(strengths, start=1)}
+
+
 def _check_parameter(parameter: dict[str, Any], value: str) -> None:
-    """A number parameter's min and max, as a workflow engine would enforce them."""
+    """A number parameter's min and max and a dropdown's items, as a workflow engine would
+    enforce them."""
+    items = parameter.get("dropdownItems")
+    if parameter["dataType"] == "dropdown" and items and value and value not in items:
+        raise _ApiError(f"{parameter['name']} must be one of {', '.join(items)}.", 400)
     if parameter["dataType"] != "number":
         return
     try:

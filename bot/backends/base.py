@@ -45,6 +45,8 @@ class Capability(StrEnum):
     VARY_REGION = "vary_region"
     #: The Midjourney accounts the service drives for this token, and their moderation holds.
     SERVICE_ACCOUNTS = "service_accounts"
+    #: Buttons that act on the result's item at the service and start no task (AIMG's 👍 👎 🗑️ 🚩).
+    ITEMS = "items"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,14 @@ class AccountOption:
 
     pattern: re.Pattern[str]
     example: str
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """Whether an item action took effect; ``message``: the service's reason when it did not."""
+
+    success: bool
+    message: str | None = None
 
 
 class Backend(Protocol):
@@ -271,6 +281,24 @@ class SupportsServiceAccounts(Protocol):
         ...
 
 
+class SupportsItems(Protocol):
+    async def item_action(
+        self,
+        task_id: str,
+        custom_id: str,
+        *,
+        report_queue: str | None = None,
+        information: str | None = None,
+    ) -> ItemOutcome:
+        """Press item button ``custom_id`` (a vote, delete, report) of task ``task_id``'s result
+        at the service; a report goes in ``report_queue`` with the member's ``information``."""
+        ...
+
+    async def get_report_queues(self, *, refresh: bool = False) -> list[str]:
+        """The categories a report may name, in the service's order."""
+        ...
+
+
 PROTOCOLS: Mapping[Capability, type] = {
     Capability.MODAL: SupportsModal,
     Capability.BLEND: SupportsBlend,
@@ -291,4 +319,5 @@ PROTOCOLS: Mapping[Capability, type] = {
     Capability.ACCOUNT_INFO: SupportsAccountInfo,
     Capability.VARY_REGION: SupportsVaryRegion,
     Capability.SERVICE_ACCOUNTS: SupportsServiceAccounts,
+    Capability.ITEMS: SupportsItems,
 }

@@ -16,13 +16,11 @@ import time
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import httpx
 
 from bot.backends import check_options, kinds_with, prompt_limit, registered, service_name
-from bot.backends.aimg import AimgBackend, parse_verb, vote_of, vote_verb
-from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import (
     SEED_BUTTON,
     Backend,
@@ -72,6 +70,8 @@ from bot.domain import (
 )
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
+from bot.jobs.aimg_items import AimgPart
+from bot.jobs.calls import UserError as UserError  # re-exported: the refusal every caller catches
 from bot.jobs.image_urls import expired, job_urls, url_params
 from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
 from bot.jobs.prompt_rules import banned_term, text_problem
@@ -88,19 +88,6 @@ MAX_PROMPT_CHARS = 4000
 QUEUE_FULL_BACKOFF = 5.0
 #: Our own button on a GENERATE result: reopen its parameters in a modal for a new generation.
 USE_SETTINGS = "mjbot:use_settings"
-#: How a member's /aimg logout ended: signed out at AIMG too, only forgotten here, or nothing linked.
-Unlinked = Literal["signed_out", "here_only", "none"]
-#: Seconds /aimg logout waits for AIMG's sign-out before forgetting the session anyway.
-SIGN_OUT_WAIT = 10.0
-#: Result buttons that act on the backend's item (AIMG) and start no job, with what the member reads.
-ITEM_ACTIONS = {
-    aimg_custom_id("like"): "👍 Liked.",
-    aimg_custom_id("unlike"): "👍 Like removed.",
-    aimg_custom_id("dislike"): "👎 Disliked.",
-    aimg_custom_id("undislike"): "👎 Dislike removed.",
-    aimg_custom_id("delete"): "🗑️ Deleted from the image service.",
-    aimg_custom_id("report"): "🚩 Reported to the image service's moderators. Thank you.",
-}
 #: Why an account whose address changed is out of rotation: its secret was dropped with the move.
 NEEDS_SECRET = "its address changed, so its secret was cleared: enter it again with /setup account secret"
 
@@ -154,10 +141,6 @@ class MemberRate:
             raise UserError(f"You are starting jobs too fast. Wait {wait:.0f} s, then try again.")
 
 
-class UserError(Exception):
-    """Input refused before any backend call; the message is the sentence the member reads."""
-
-
 class JobEngine:
     def __init__(
         self,
@@ -207,6 +190,10 @@ class JobEngine:
         self.member_rate = MemberRate()
         #: Shutting down: queued jobs stay queued for the next start (see :meth:`drain`).
         self._draining = False
+        #: AIMG: members' accounts, item actions, checks before queueing, per-model limits.
+        self.aimg = AimgPart(
+            store, accounts, acting_account=self._acting_account, reload_accounts=self.reload_accounts
+        )
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -440,8 +427,8 @@ class JobEngine:
         if parent.status is not JobStatus.SUCCESS or not 0 <= index < len(parent.buttons):
             raise UserError("This button is no longer available. Run /imagine again.")
         button = parent.buttons[index]
-        if button.custom_id in ITEM_ACTIONS:
-            await self.item_action(parent, index, user_id=user_id)
+        if self.aimg.is_item_action(parent, index):
+            await self.aimg.item_action(parent, index, user_id=user_id)
             return []
         picked = self._picked_prompts(parent, button)
         if picked:
@@ -501,13 +488,13 @@ class JobEngine:
         owner = account.options.get("owner_id")
         if owner == str(user_id):
             return account.id
-        found = self.aimg_account(job.guild_id, channel_id, user_id)
+        found = self.aimg.account(job.guild_id, channel_id, user_id)
         if found is None:
             raise UserError(
                 f"This image was made with <@{owner}>'s own AIMG account, which only they can use, "
                 "and no AIMG account of this server is available. Ask a server admin."
             )
-        return found[0].id
+        return found.id
 
     async def is_aimg(self, job: Job) -> bool:
         """Whether ``job`` shows AIMG content: a generation, or a follow-up of one (known from the
@@ -1015,122 +1002,9 @@ class JobEngine:
     # ------------------------------------------------------------------------------- AIMG
 
     @staticmethod
-    def is_item_action(job: Job, index: int) -> bool:
-        """Whether button ``index`` acts on the backend's item (like, delete…) rather than start a job."""
-        return 0 <= index < len(job.buttons) and job.buttons[index].custom_id in ITEM_ACTIONS
-
-    @staticmethod
     def is_seed(job: Job, index: int) -> bool:
         """Whether button ``index`` asks for the result's seed rather than start a job."""
         return 0 <= index < len(job.buttons) and job.buttons[index].custom_id == SEED_BUTTON
-
-    def item_backend(self, job: Job, index: int, user_id: int) -> tuple[AimgBackend, str]:
-        """The client of the account that acts for ``user_id`` on ``job``'s item (the one that made
-        it, see _acting_account), and the item's id, for item button ``index``; a UserError when
-        the button or the account is gone."""
-        if not self.is_item_action(job, index) or job.backend_task_id is None:
-            raise UserError("This button is no longer available.")
-        account_id = self._acting_account(job, user_id, job.channel_id)
-        if account_id is None or not self._accounts.usable(account_id):
-            raise UserError("The account that made this image is not available any more.")
-        backend = self._accounts.backend(account_id)
-        if not isinstance(backend, AimgBackend):
-            raise UserError("This button is no longer available.")
-        return backend, job.backend_task_id
-
-    async def item_action(
-        self,
-        job: Job,
-        index: int,
-        *,
-        user_id: int,
-        report_queue: str | None = None,
-        details: str | None = None,
-    ) -> str:
-        """Like, dislike, delete or report the item a finished job made; the sentence to show.
-
-        👍 and 👎 toggle: the member's vote on the item is stored, and the same button again takes
-        it back. A report goes in ``report_queue`` (AIMG's category) with the member's ``details``."""
-        _check_text(details or "", "report")
-        backend, item_id = self.item_backend(job, index, user_id)
-        custom_id = job.buttons[index].custom_id
-        pressed = vote_of(custom_id)
-        vote: str | None = None
-        if pressed is not None:
-            toggled, vote = vote_verb(pressed, await self._store.aimg_vote(job.id, user_id))
-            custom_id = aimg_custom_id(toggled)
-        try:
-            outcome = await backend.item_action(
-                item_id, custom_id, report_queue=report_queue, information=details
-            )
-        except BackendError as exc:
-            raise UserError(exc.user_message) from None
-        verb = parse_verb(custom_id)
-        done = "done" if outcome.success else "refused"
-        log.info("job %s: %s by %s: %s", job.id, verb, user_id, done, extra=job_fields(job, BackendKind.AIMG))
-        if not outcome.success:
-            reason = f": {outcome.message}" if outcome.message else "."
-            raise UserError(f"The image service did not {verb} this item{reason}")
-        if pressed is not None:
-            await self._store.set_aimg_vote(job.id, user_id, vote)
-        if report_queue:
-            return f"🚩 Reported as {report_queue}. Thanks: AIMG's moderators will review it."
-        return ITEM_ACTIONS[custom_id]
-
-    async def member_vote(self, job_id: int, user_id: int) -> str | None:
-        """The member's 👍 ("like") or 👎 ("dislike") on job ``job_id``'s item; None: no vote."""
-        return await self._store.aimg_vote(job_id, user_id)
-
-    def aimg_account(
-        self, guild_id: int, channel_id: int, user_id: int
-    ) -> tuple[Account, AimgBackend] | None:
-        """The AIMG account a member's generations here use, with its client: their own linked
-        account when they have one, else the first usable shared AIMG account of the channel."""
-        own = [
-            a
-            for a in self._accounts.for_guild(guild_id)
-            if a.source == MEMBER_SOURCE and a.options.get("owner_id") == str(user_id)
-        ]
-        shared = self._accounts.shared(guild_id, channel_id, _AIMG)
-        for account in own + shared:
-            backend = self._accounts.backend(account.id)
-            if self._accounts.usable(account.id) and isinstance(backend, AimgBackend):
-                return account, backend
-        return None
-
-    async def link_member_account(
-        self, *, guild_id: int, user_id: int, base_url: str, session_id: str, email: str
-    ) -> Account:
-        """Store a member's signed-in AIMG session; their generations here use it from now on."""
-        account = await self._store.link_member_account(
-            guild_id=guild_id, user_id=user_id, base_url=base_url, session_id=session_id, email=email
-        )
-        self._accounts.put(account)
-        return account
-
-    async def unlink_member_account(self, guild_id: int, user_id: int) -> Unlinked:
-        """Sign a member's own AIMG session out at AIMG and forget it here. "here_only": AIMG did
-        not confirm the sign-out (its session may live on); "none": they had no account linked."""
-        account = await self._store.member_account(guild_id, user_id)
-        if account is None:
-            return "none"
-        signed_out = await self._sign_out(account)
-        await self._store.remove_account(account.id)
-        await self.reload_accounts()
-        return "signed_out" if signed_out else "here_only"
-
-    async def _sign_out(self, account: Account) -> bool:
-        backend = self._accounts.backend(account.id) if self._accounts.get(account.id) else None
-        if not isinstance(backend, AimgBackend):
-            return False
-        try:
-            async with asyncio.timeout(SIGN_OUT_WAIT):
-                # success False means the session had already ended: it is over either way.
-                await backend.sign_out()
-        except (BackendError, TimeoutError) as exc:
-            log.info("account %s: AIMG sign-out failed (%s)", account.id, type(exc).__name__)
-            return False
-        return True
 
     # --------------------------------------------------------------------- queue and submit
 
@@ -1196,11 +1070,13 @@ class JobEngine:
                     waiting.append(job)
                     continue
                 account_id = account.id
-            slot = await self._model_slot(job, account_id)
+            slot = await self.aimg.model_slot(job, account_id)
             if slot is not None:
                 # AIMG: the job waits here while its model is at the account's limit.
                 key, limit = slot
-                model_load = await self._aimg_load() if model_load is None else model_load
+                model_load = (
+                    await self.aimg.model_load(await self._in_flight()) if model_load is None else model_load
+                )
                 if model_load[key] >= limit:
                     waiting.append(job)
                     continue
@@ -1211,30 +1087,10 @@ class JobEngine:
             self._spawn(self._submit(job, account_id))
         self._show_positions(guild_id, waiting)
 
-    async def _model_slot(self, job: Job, account_id: int) -> tuple[tuple[int, str], int] | None:
-        """For a job on an AIMG account: (account, model) and how many of that model the account
-        may run at once (AIMG's per-tier limit, docs/backends/aimg.md); None: no such limit."""
-        backend = self._accounts.backend(account_id)
-        model = backend.model_of(job.params) if isinstance(backend, AimgBackend) else None
-        if not isinstance(backend, AimgBackend) or model is None:
-            return None
-        try:
-            return (account_id, model), await backend.concurrency(model)
-        except BackendError:
-            return None  # unknown here: AIMG's own refusal (retried as queue full) still guards
-
-    async def _aimg_load(self) -> Counter[tuple[int, str]]:
-        """Jobs in flight per (AIMG account, model)."""
-        load: Counter[tuple[int, str]] = Counter()
-        for job in await self._store.jobs_by_ids({*self._tracked, *self._submitting_jobs}):
-            account_id = self._submitting_jobs.get(job.id, job.account_id)
-            if job.status.terminal or account_id is None or not self._accounts.get(account_id):
-                continue
-            backend = self._accounts.backend(account_id)
-            model = backend.model_of(job.params) if isinstance(backend, AimgBackend) else None
-            if model is not None:
-                load[(account_id, model)] += 1
-        return load
+    async def _in_flight(self) -> list[tuple[Job, int | None]]:
+        """Every job being submitted or tracked, with its account."""
+        jobs = await self._store.jobs_by_ids({*self._tracked, *self._submitting_jobs})
+        return [(job, self._submitting_jobs.get(job.id, job.account_id)) for job in jobs]
 
     def _show_positions(self, guild_id: int, waiting: list[Job]) -> None:
         """Remember each waiting job's place in the queue; re-show the jobs whose place changed."""
@@ -1518,8 +1374,10 @@ class JobEngine:
                 status=JobStatus.SUCCESS,
                 progress=100,
                 image_url=snap.image_url,
+                result_urls=snap.result_urls,
                 buttons=buttons,
                 queue_position=None,
+                queue_length=None,
                 ignored_words=snap.ignored_words,
                 media_type=snap.media_type,
                 preview_url=snap.frame_urls[0] if snap.frame_urls else None,
@@ -1538,6 +1396,7 @@ class JobEngine:
             or (progress or 0) > (job.progress or 0)
             or (snap.image_url and snap.image_url != job.image_url)
             or snap.queue_position != job.queue_position
+            or snap.queue_length != job.queue_length
         ):
             # Most backend events only move a running job's progress: shown at once, written
             # within a second (Store.note_progress). Leaving our queue or a modal is written now.
@@ -1549,6 +1408,7 @@ class JobEngine:
                 progress=progress,
                 image_url=snap.image_url or job.image_url,
                 queue_position=snap.queue_position,
+                queue_length=snap.queue_length,
             )
         else:
             return None

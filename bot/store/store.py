@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 #: Job rows kept in memory (see Store.get_job).
 JOB_ROWS_KEPT = 4096
 #: The columns that only show a running job's progress (see Store.note_progress).
-_PROGRESS_COLUMNS = ("status", "progress", "image_url", "queue_position", "updated_at")
+_PROGRESS_COLUMNS = ("status", "progress", "image_url", "queue_position", "queue_length", "updated_at")
 _PROGRESS_FIELDS = frozenset(_PROGRESS_COLUMNS)
 #: At most this many seconds pass before noted progress is written (see Store.note_progress).
 PROGRESS_WRITE_SECONDS = 1.0
@@ -67,9 +67,11 @@ _JOB_MUTABLE = frozenset(
         "prompt",
         "result_text",
         "queue_position",
+        "queue_length",
         "ignored_words",
         "media_type",
         "preview_url",
+        "result_urls",
     }
 )
 
@@ -697,7 +699,7 @@ class Store:
 def _to_column(key: str, value: Any) -> Any:
     if key == "buttons":
         return json.dumps([b.model_dump(mode="json") for b in value])
-    if key == "ignored_words":
+    if key in ("ignored_words", "result_urls"):
         return json.dumps(list(value))
     if key == "result_posted":
         return int(bool(value))
@@ -750,9 +752,11 @@ def _job(row: Row | dict[str, Any]) -> Job:
         params=json.loads(row["params"]),
         result_text=row["result_text"],
         queue_position=row["queue_position"],
+        queue_length=row["queue_length"],
         ignored_words=json.loads(row["ignored_words"]),
         media_type=row["media_type"],
         preview_url=row["preview_url"],
+        result_urls=json.loads(row["result_urls"]),
         reply=Reply(message_id=row["message_id"], token=row["reply_token"], expires=row["reply_expires"])
         if row["reply_token"] is not None and row["message_id"] is not None
         else None,
