@@ -88,6 +88,7 @@ class MjBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=JobTree,
             shard_count=settings.discord.shard_count,
+            shard_ids=settings.discord.shard_ids,
             http_trace=metrics.discord_trace(),
             **options,
         )

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import DiscordSettings, Settings
+from bot.config import DiscordSettings, Settings, load_settings
 from bot.sandbox.discord import DiscordEmulator
+from bot.sandbox.discord.driver import DriverError
 from bot.sandbox.discord.world import shard_of
 from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.sandbox.runner import Sandbox
@@ -35,4 +36,29 @@ async def test_each_guild_is_served_through_its_own_shard(tmp_path: Path, shard_
             await emu.slash(emu.world.member.id, art.id, "imagine", prompt=f"a lighthouse in {guild.name}")
             grid = await emu.wait_for_message(art.id, is_result, timeout=10)
             assert f"a lighthouse in {guild.name}" in grid.content
+        assert emu.violations == []
+
+
+async def test_a_process_runs_only_its_shards_and_serves_their_guilds(tmp_path: Path) -> None:
+    """`--shards 1 --shard-count 2`: one gateway session, for shard 1; its guild gets its image and
+    the other guild's events reach no session of this bot (another process would run shard 0)."""
+    emu = DiscordEmulator(guilds=2, recommended_shards=2)
+    box = Sandbox(
+        load_settings(jobs=FAST_JOBS.model_dump(), discord={"shard_count": 2, "shards": "1"}),
+        store_path=tmp_path / "mjbot.sqlite3",
+        emulator=emu,
+        proxy=FakeMjProxy(step_seconds=0.05),
+    )
+    async with Running(box):
+        assert box.bot is not None
+        assert box.bot.shard_ids == [1]
+        assert [s.shard for s in emu.gateway.sessions.values()] == [(1, 2)]
+        ours = next(i for i, g in enumerate(emu.world.guilds) if shard_of(g.id, 2) == 1)
+        art = emu.channel("art", guild=ours)
+        await emu.slash(emu.world.member.id, art.id, "imagine", prompt="a lighthouse on shard one")
+        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+        assert "a lighthouse on shard one" in grid.content
+        theirs = emu.channel("art", guild=1 - ours)
+        with pytest.raises(DriverError, match="no bot is connected to the gateway shard"):
+            await emu.slash(emu.world.member.id, theirs.id, "imagine", prompt="not for this process")
         assert emu.violations == []
