@@ -81,6 +81,8 @@ class MjBot(commands.AutoShardedBot):
         intents = discord.Intents.none()
         intents.guilds = True
         metrics = Metrics()
+        if settings.discord.shard_ids is not None:
+            options["shard_ids"] = settings.discord.shard_ids  # this process's part (docs/scaling.md)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -88,7 +90,6 @@ class MjBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=JobTree,
             shard_count=settings.discord.shard_count,
-            shard_ids=settings.discord.shard_ids,
             http_trace=metrics.discord_trace(),
             **options,
         )

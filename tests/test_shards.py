@@ -31,7 +31,9 @@ def test_the_environment_sets_the_shards(monkeypatch: pytest.MonkeyPatch) -> Non
     assert load_settings().discord.shard_ids == [0, 1, 2, 3]
 
 
-def test_the_command_line_overrides_the_environment_and_keeps_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_command_line_overrides_the_environment_keeping_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("MJBOT_DISCORD_SHARDS", "0-3")
     monkeypatch.setenv("MJBOT_DISCORD_SHARD_COUNT", "8")
     monkeypatch.setenv("MJBOT_DISCORD_DEV_GUILD_ID", "42")
