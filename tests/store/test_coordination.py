@@ -4,6 +4,7 @@ fixture); what needs several processes' connections, on PostgreSQL alone."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -118,6 +119,44 @@ async def test_a_holder_whose_connection_is_killed_loses_the_lease_to_another(po
     finally:
         await first.close()
         await second.close()
+
+
+#: A process that takes the dispatcher lease, says so, and waits to be killed.
+_HOLDER = """
+import asyncio, sys
+from bot.store import Store
+
+async def main() -> None:
+    store = await Store.open(sys.argv[1])
+    assert await store.dispatcher_lease().hold()
+    print("held", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_the_lease_of_a_process_killed_9_is_taken_within_seconds(postgres_url: str) -> None:
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _HOLDER, postgres_url, stdout=asyncio.subprocess.PIPE
+    )
+    store = await Store.open(postgres_url)
+    try:
+        assert holder.stdout is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), 30) == b"held\n"
+        lease = store.dispatcher_lease()
+        assert not await lease.hold()
+        holder.kill()
+        await holder.wait()
+        started = time.monotonic()
+        while not await lease.hold():
+            assert time.monotonic() - started < 3 * LEASE_CHECK_SECONDS
+            await asyncio.sleep(LEASE_CHECK_SECONDS / 10)
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+        await store.close()
 
 
 # ----------------------------------------------------------------------------- job news, pushes
