@@ -37,8 +37,9 @@ _CONNECT_SECONDS = 10.0
 #: A lease or listening connection whose machine vanished is dropped by the server within
 #: 5 + 3 × 2 s (keepalives), freeing its lease; a process that exits frees it at once.
 _SESSION_SETTINGS = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
-#: What a connection lost or refused raises.
-_LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+#: What a connection lost or refused raises (a query on a connection the server just ended may
+#: also meet asyncpg's InternalClientError: the end arrives while the query is under way).
+_LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 @functools.lru_cache(maxsize=512)
@@ -109,6 +110,8 @@ class _PostgresLease(Lease):
     async def hold(self) -> bool:
         try:
             if self._held:
+                if self._conn.is_closed():
+                    raise ConnectionError("the connection was closed")
                 await self._conn.fetchval("SELECT 1", timeout=LEASE_CHECK_SECONDS)
                 return True
             if self._conn is None:

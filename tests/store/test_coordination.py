@@ -105,7 +105,8 @@ async def test_a_holder_whose_connection_is_killed_loses_the_lease_to_another(po
         try:
             killed = await killer.fetchval(
                 """SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l
-                   WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()"""
+                   WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()
+                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
             )
         finally:
             await killer.close()
@@ -195,7 +196,8 @@ async def test_a_listener_whose_connection_drops_listens_again_and_reports_the_g
         killer = await asyncpg.connect(postgres_url)
         try:
             await killer.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
             )
         finally:
             await killer.close()
