@@ -23,6 +23,7 @@ from bot.jobs.engine import JobEngine
 from bot.mask_editor import LinkSigner, MaskEditor
 from bot.metrics import Metrics
 from bot.ops import OpsRoutes
+from bot.relay import PushRelay
 from bot.store import Store, open_store
 from bot.web import WebServer
 from cogs.language import CatalogTranslator
@@ -69,6 +70,8 @@ class MjBot(commands.AutoShardedBot):
     early_acks: EarlyAcks
     #: None when Vary (Region) uses the region modal instead ([web] mask_editor).
     mask_editor: MaskEditor | None
+    #: Set when this process runs some of the shards (docs/scaling.md).
+    relay: PushRelay | None = None
     _resuming: asyncio.Task[None] | None = None
 
     def __init__(self, settings: Settings, **options: Any) -> None:
@@ -82,6 +85,8 @@ class MjBot(commands.AutoShardedBot):
         intents = discord.Intents.none()
         intents.guilds = True
         metrics = Metrics()
+        if settings.discord.shard_ids is not None:
+            options["shard_ids"] = settings.discord.shard_ids  # this process's part (docs/scaling.md)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -120,6 +125,13 @@ class MjBot(commands.AutoShardedBot):
             stopping=lambda: self.stopping,
         )
         web = settings.web
+        shards, shard_count = settings.discord.shard_ids, settings.discord.shard_count
+        # Only a process that runs some of the shards has pushes to hand to others.
+        self.relay = (
+            None
+            if shards is None or shard_count is None
+            else PushRelay(self.store, self.engine, shards, shard_count)
+        )
         self.web = WebServer(
             self.engine,
             web.host,
@@ -127,6 +139,7 @@ class MjBot(commands.AutoShardedBot):
             web.public_url,
             max_connections=web.max_connections,
             idle_timeout=web.idle_timeout_seconds,
+            relay=self.relay,
         )
         self.web.add_routes(ops.routes())
         self.mask_editor = None
@@ -150,6 +163,8 @@ class MjBot(commands.AutoShardedBot):
             await self.tree.sync()
         self.publisher.start()
         await self.engine.start()
+        if self.relay is not None:
+            await self.relay.start()
         self._resuming = asyncio.create_task(self._resume_acked_commands())
         # What exists now (modules, discord.py, pydantic's validators, the cogs) lives as long as
         # the process: out of the collector's sight, a full collection no longer walks it
@@ -231,6 +246,8 @@ class MjBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         if hasattr(self, "engine"):
+            if self.relay is not None:
+                await self.relay.stop()
             await self.engine.stop()
             await self.publisher.stop()
             await self.web.stop()

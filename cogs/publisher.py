@@ -56,6 +56,7 @@ from discord.utils import MISSING
 from bot.domain import Job, JobStatus, Reply
 from bot.http_client import read_capped
 from bot.logs import job_fields
+from bot.shards import global_share
 from cogs.render import job_content, job_view, result_embed, short_final
 
 if TYPE_CHECKING:
@@ -204,7 +205,11 @@ class JobPublisher:
         self._resting: list[tuple[float, int]] = []
         self._last_edit: dict[int, float] = {}
         self._busy: set[int] = set()
-        self._global = _Window(GLOBAL_WRITES, GLOBAL_WINDOW)
+        # Processes that run some of the shards each take their share (docs/scaling.md).
+        shards = bot.settings.discord
+        self._global = _Window(
+            global_share(GLOBAL_WRITES, shards.shard_ids, shards.shard_count), GLOBAL_WINDOW
+        )
         self._channels: defaultdict[Bucket, _Window] = defaultdict(
             lambda: _Window(CHANNEL_WRITES, CHANNEL_WINDOW)
         )

@@ -33,6 +33,7 @@ from bot.domain import (
     ResultButton,
     UserPrefs,
 )
+from bot.store.coordination import Coordination
 from bot.store.db import Database, DuplicateError, Row
 from bot.store.db_postgres import PostgresDatabase
 from bot.store.db_sqlite import SqliteDatabase
@@ -84,17 +85,17 @@ class _KeptJob:
     job: Job | None = None
 
 
-class Store:
+class Store(Coordination):
     def __init__(self, db: Database, box: SecretBox | None = None) -> None:
         self._db = db
         #: Seals account secrets written by the bot; None keeps them as given (tests).
         self._box = box
         #: The rows of the jobs read or written last, least recent first. A backend event reads
         #: its job and writes it, and the publisher reads it again; each round trip to the
-        #: database costs ~0.15 ms of CPU. The bot is the only writer of its database (one
-        #: process, docs/scaling.md) and every change to a job goes through update_job or
+        #: database costs ~0.15 ms of CPU. The bot is the only writer of its jobs (its shards'
+        #: ones, docs/scaling.md) and every change to a job goes through update_job or
         #: note_progress, which change a kept row as they change the table, so a kept row is the
-        #: stored row.
+        #: stored row (a job another process notifies is dropped: listen_jobs).
         self._job_rows: OrderedDict[int, _KeptJob] = OrderedDict()
         #: Counts job writes: a row read while one was under way is not kept (it may be older).
         self._job_writes = 0
