@@ -17,7 +17,7 @@ from bot.domain import Job
 from bot.jobs.engine import UserError
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 AGE_REFUSAL = (
     "AIMG makes adult content, so it works only in age-restricted channels. "

@@ -35,7 +35,7 @@ from cogs.access import AGE_REFUSAL, aimg_allowed
 from cogs.aimg_flow import NO_ACCOUNT, send_sign_in, start_generation
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 #: Items per /aimg creations page.
 PAGE_SIZE = 10

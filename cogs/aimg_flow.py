@@ -3,7 +3,7 @@ AIMG generation (a workflow run too), the "Use these settings" modal and the ite
 dislike, delete, and report with the form that asks AIMG's category).
 
 Kept apart from ``cogs/aimg.py`` so that ``cogs/buttons.py`` and ``cogs/modals.py`` can use it
-without importing the cog (which imports them through ``cogs/render.py``).
+without importing the cog (which imports them through ``bot/discord_side/render.py``).
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from bot.backends.aimg import (
     vote_of,
 )
 from bot.backends.aimg import custom_id as aimg_custom_id
+from bot.discord_side.replies import defer_job_message, refuse
 from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind, ErrorKind, Job, JobKind
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
 from cogs.access import JobModal
-from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 NO_ACCOUNT = "This server has no AIMG account for this channel. Ask a server admin to set one up."
 _DELETE = aimg_custom_id("delete")
@@ -47,7 +47,7 @@ async def start_generation(
     """Check ``params`` against the model's limits and the account's tier, then queue the job.
 
     It acknowledges ``interaction`` with the public "thinking…" message that becomes the job's
-    (cogs/replies.py); a refusal withdraws it and tells the member alone. The check runs before
+    (bot/discord_side/replies.py); a refusal withdraws it and tells the member alone. The check runs before
     anything reaches the API, so a refusal names the allowed range. ``video``
     asks for a video: the default video model unless ``params`` names a model (which must be one).
     """

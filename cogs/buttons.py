@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.discord_side.replies import defer_job_message, refuse
 from bot.domain import Job
 from bot.jobs.engine import UserError
 from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
 from cogs.aimg_flow import item_action_clicked
 from cogs.modals import REMIX_KINDS, modal_for
-from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from bot.domain import UserPrefs
 from bot.jobs.engine import UserError
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 
 class Preferences(commands.GroupCog, group_name="prefer", group_description="Your own preferences here."):

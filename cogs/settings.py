@@ -17,7 +17,7 @@ from bot.jobs.engine import UserError
 from bot.jobs.mj_settings import RESET, TOGGLES, VERSIONS
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 #: Panel button labels by index (the custom id carries the index, not the label).
 PANEL_LABELS: tuple[str, ...] = (*(t.label for t in TOGGLES), RESET)

@@ -23,7 +23,7 @@ from bot.net import shown_url
 from cogs.aimg_flow import send_sign_in
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 KIND_CHOICES = [
     app_commands.Choice(name="midjourney-proxy", value=BackendKind.MJ_PROXY.value),

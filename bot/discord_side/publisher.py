@@ -8,7 +8,7 @@ Two routes lead to a job's message:
 
 * **the interaction's webhook** (``/webhooks/{application}/{token}/messages/{id}``), when the job's
   message is the response of the interaction that started it (:class:`bot.domain.Reply`, see
-  ``cogs/replies.py``) and its token lives (15 minutes). Discord keeps these writes outside the
+  ``bot/discord_side/replies.py``) and its token lives (15 minutes). Discord keeps these writes outside the
   global budget and the channel edit limit, so the writes a member waits for, the message's first
   content and the final result, go this way at once, whatever else is queued;
 * **the channel** (``/channels/{id}/messages``), for every progress edit and for messages no live
@@ -53,13 +53,13 @@ import httpx
 from discord.http import handle_message_parameters
 from discord.utils import MISSING
 
+from bot.discord_side.render import job_content, job_view, result_embed, short_final
 from bot.domain import Job, JobStatus, Reply
 from bot.http_client import read_capped
 from bot.logs import job_fields
-from cogs.render import job_content, job_view, result_embed, short_final
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from discord.ext import commands
 from discord.http import Route
 
 from bot.config import Settings
-from bot.early_acks import EarlyAcks, early_names
+from bot.discord_side.early_acks import EarlyAcks, early_names
+from bot.discord_side.publisher import JobPublisher
 from bot.http_client import make_http_client
 from bot.jobs.accounts import AccountPool
 from bot.jobs.engine import JobEngine
@@ -25,7 +26,6 @@ from bot.metrics import Metrics
 from bot.ops import OpsRoutes
 from bot.store import Store, open_store
 from bot.web import WebServer
-from cogs.publisher import JobPublisher
 
 log = logging.getLogger(__name__)
 
