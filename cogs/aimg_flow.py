@@ -2,8 +2,8 @@
 AIMG generation (a workflow run too), the "Use these settings" modal and the item actions (like,
 dislike, delete, and report with the form that asks AIMG's category).
 
-Kept apart from ``cogs/aimg.py`` so that ``cogs/buttons.py`` and ``cogs/modals.py`` can use it
-without importing the cog (which imports them through ``bot/discord_side/render.py``).
+Kept apart from ``cogs/aimg.py`` for an import cycle through the job renderer, which no longer
+exists (``bot/discord_side/render.py`` imports no cog; ``tests/test_layers.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from bot.backends.aimg import (
     vote_of,
 )
 from bot.backends.aimg import custom_id as aimg_custom_id
+from bot.discord_side import custom_ids
 from bot.discord_side.replies import defer_job_message, refuse
 from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind, ErrorKind, Job, JobKind
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
@@ -191,9 +192,8 @@ def _show_vote(message: discord.Message, job: Job, vote: str | None) -> discord.
     view = discord.ui.View.from_message(message, timeout=None)
     for index, button in enumerate(job.buttons):
         cast = vote_of(button.custom_id)
-        item = next(
-            (i for i in view.children if getattr(i, "custom_id", None) == f"mjb:r:{job.id}:{index}"), None
-        )
+        shown_id = custom_ids.result(job.id, index)
+        item = next((i for i in view.children if getattr(i, "custom_id", None) == shown_id), None)
         if cast is not None and isinstance(item, discord.ui.Button):
             item.style = discord.ButtonStyle.success if cast == vote else discord.ButtonStyle.secondary
     return view

@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_side import custom_ids
 from bot.domain import SettingsState
 from bot.jobs.engine import UserError
 from bot.jobs.mj_settings import RESET, TOGGLES, VERSIONS
@@ -62,9 +63,10 @@ async def _redraw(interaction: discord.Interaction[Any], label: str) -> None:
     await interaction.edit_original_response(content=panel_content(state), view=panel_view(state))
 
 
-class ToggleItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:s:(?P<idx>[0-9]+)"):
+class ToggleItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=custom_ids.TOGGLE):
     def __init__(self, index: int, label: str, style: discord.ButtonStyle, row: int | None = None) -> None:
-        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"mjb:s:{index}", row=row))
+        button = discord.ui.Button[Any](label=label, style=style, custom_id=custom_ids.toggle(index), row=row)
+        super().__init__(button)
         self.index = index
 
     @classmethod
@@ -84,13 +86,13 @@ class ToggleItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:
         await _redraw(interaction, PANEL_LABELS[self.index])
 
 
-class VersionSelectItem(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"mjb:sv"):
+class VersionSelectItem(discord.ui.DynamicItem[discord.ui.Select[Any]], template=custom_ids.VERSION):
     def __init__(self, versions: list[tuple[str, str]] | None = None, active: set[str] | None = None) -> None:
         versions = versions or list(VERSIONS.items())
         active = active or set()
         super().__init__(
             discord.ui.Select(
-                custom_id="mjb:sv",
+                custom_id=custom_ids.VERSION,
                 placeholder="Model version",
                 options=[
                     discord.SelectOption(label=name, value=name, default=name in active)

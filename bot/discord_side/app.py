@@ -17,6 +17,7 @@ from discord.http import Route
 
 from bot.config import Settings
 from bot.discord_side.early_acks import EarlyAcks, early_names
+from bot.discord_side.host import Host
 from bot.discord_side.publisher import JobPublisher
 from bot.http_client import make_http_client
 from bot.jobs.accounts import AccountPool
@@ -59,10 +60,9 @@ class JobTree(app_commands.CommandTree["MjBot"]):
         return True
 
 
-class MjBot(commands.AutoShardedBot):
-    # Set in setup_hook; typed here so cogs can rely on them.
+class MjBot(Host):
+    # Set in setup_hook; typed here (and in Host) so cogs can rely on them.
     store: Store
-    engine: JobEngine
     publisher: JobPublisher
     web: WebServer
     early_acks: EarlyAcks
