@@ -8,11 +8,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_side.attachments import read_images
 from bot.discord_side.early_acks import EARLY_ACK
 from bot.discord_side.replies import defer_job_message, refuse
 from bot.domain import JobKind
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
-from cogs.attachments import read_images
 
 if TYPE_CHECKING:
     from bot.discord_side.app import MjBot
