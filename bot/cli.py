@@ -180,7 +180,7 @@ def _copy_store(settings: Settings, url: str) -> int:
 
 
 async def _run(settings: Settings) -> None:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
     assert settings.discord.token is not None
     bot = MjBot(settings)

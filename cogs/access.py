@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.backends.aimg import custom_id as aimg_custom_id
+from bot.discord_side.language import tell
 from bot.domain import Job
 from bot.i18n import said, tr
 from bot.jobs.engine import UserError
-from cogs.language import tell
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 AGE_REFUSAL = tr(
     "AIMG makes adult content, so it works only in age-restricted channels. "

@@ -35,14 +35,15 @@ from bot.backends.aimg import (
     vote_of,
 )
 from bot.backends.aimg import custom_id as aimg_custom_id
+from bot.discord_side import custom_ids
+from bot.discord_side.replies import defer_job_message, refuse
 from bot.domain import MEMBER_SOURCE, Account, BackendError, ErrorKind, Job, JobKind
 from bot.jobs.aimg_items import NO_ACCOUNT, Creations, Unlinked
 from bot.jobs.engine import MAX_PROMPT_CHARS, UserError
 from cogs.access import AGE_REFUSAL, JobModal, aimg_allowed
-from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 #: Items per /aimg creations page.
 PAGE_SIZE = 10
@@ -490,7 +491,7 @@ async def start_generation(
     """Check ``params`` against the model's limits and the account's tier, then queue the job.
 
     It acknowledges ``interaction`` with the public "thinking…" message that becomes the job's
-    (cogs/replies.py); a refusal withdraws it and tells the member alone. The check runs before
+    (bot/discord_side/replies.py); a refusal withdraws it and tells the member alone. The check runs before
     anything reaches the API, so a refusal names the allowed range. ``video``
     asks for a video: the default video model unless ``params`` names a model (which must be one).
     """
@@ -619,9 +620,8 @@ def _show_vote(message: discord.Message, job: Job, vote: str | None) -> discord.
     view = discord.ui.View.from_message(message, timeout=None)
     for index, button in enumerate(job.buttons):
         cast = vote_of(button.custom_id)
-        item = next(
-            (i for i in view.children if getattr(i, "custom_id", None) == f"mjb:r:{job.id}:{index}"), None
-        )
+        shown_id = custom_ids.result(job.id, index)
+        item = next((i for i in view.children if getattr(i, "custom_id", None) == shown_id), None)
         if cast is not None and isinstance(item, discord.ui.Button):
             item.style = discord.ButtonStyle.success if cast == vote else discord.ButtonStyle.secondary
     return view

@@ -1,9 +1,7 @@
-"""Job buttons: parsing their custom ids and handling clicks.
+"""Job buttons: parsing their custom ids (``bot/discord_side/custom_ids.py``) and handling clicks.
 
-- ``mjb:r:<job id>:<index>``: a result button. The backend's own button id (up to ~80 characters)
-  stays in the store, so the Discord id stays short and every button keeps working after a
-  restart: the DynamicItem is registered once and rebuilt from each click.
-- ``mjb:c:<job id>``: Cancel, on a job that is still queued or running.
+Every button keeps working after a restart: its DynamicItem is registered once and rebuilt from
+each click.
 
 A button whose action needs input (Custom Zoom, Vary (Region)) opens its modal as the first
 response; everything else is acknowledged (deferred) before any slow work.
@@ -18,26 +16,24 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.discord_side import custom_ids
+from bot.discord_side.language import for_member, tell
+from bot.discord_side.render import cancel_button
+from bot.discord_side.replies import defer_job_message, refuse
 from bot.domain import Job
 from bot.i18n import Msg, said, tr
 from bot.jobs.engine import UserError
 from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
 from cogs.aimg import item_action_clicked
-from cogs.language import for_member, tell
 from cogs.modals import REMIX_KINDS, modal_for
-from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 log = logging.getLogger(__name__)
 
 
-# Ids are bounded (at most 18 digits) so a forged custom_id cannot overflow SQLite's integers in
-# the job lookup; an id that does not match is simply not ours.
-class ResultButtonItem(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:r:(?P<job>[0-9]{1,18}):(?P<idx>[0-9]{1,3})"
-):
+class ResultButtonItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=custom_ids.RESULT):
     def __init__(
         self,
         job_id: int,
@@ -46,13 +42,9 @@ class ResultButtonItem(
         label: str | None = None,
         emoji: str | discord.PartialEmoji | None = None,
         style: discord.ButtonStyle = discord.ButtonStyle.secondary,
-        row: int | None = None,
     ) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label, emoji=emoji, style=style, custom_id=f"mjb:r:{job_id}:{index}", row=row
-            )
-        )
+        custom_id = custom_ids.result(job_id, index)
+        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=custom_id))
         self.job_id = job_id
         self.index = index
 
@@ -132,17 +124,9 @@ async def _send_seed(interaction: discord.Interaction[Any], job: Job) -> None:
     )
 
 
-class CancelButtonItem(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:c:(?P<job>[0-9]{1,18})"
-):
+class CancelButtonItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=custom_ids.CANCEL):
     def __init__(self, job_id: int) -> None:
-        super().__init__(
-            # On the job's message, which the whole channel reads (docs/i18n.md: shown in English
-            # until the publisher renders it in the server's language).
-            discord.ui.Button(
-                label=tr("Cancel"), style=discord.ButtonStyle.danger, custom_id=f"mjb:c:{job_id}"
-            )
-        )
+        super().__init__(cancel_button(job_id))
         self.job_id = job_id
 
     @classmethod

@@ -9,13 +9,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.early_acks import early_response
+from bot.discord_side.early_acks import early_response
+from bot.discord_side.language import for_member
+from bot.discord_side.replies import refuse
 from bot.i18n import Msg, tr
-from cogs.language import for_member
-from cogs.replies import refuse
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 log = logging.getLogger(__name__)
 

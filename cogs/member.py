@@ -10,16 +10,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.backends import service_name
+from bot.discord_side.language import for_channel, for_member, member_locale, tell
+from bot.discord_side.render import job_view, shown_prompt
 from bot.domain import BackendKind, GuildConfig, Job, JobStatus
 from bot.i18n import render, said, tr
 from bot.jobs.engine import UserError
 from cogs.access import age_refusal, aimg_allowed
 from cogs.buttons import cancelled_text
-from cogs.language import for_channel, for_member, member_locale, tell
-from cogs.render import job_view, shown_prompt
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 PAGE_SIZE = 10
 #: The account fields /info shows, in this order, where the service reports them (the service's

@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.discord_side.language import member_locale, tell
+from bot.discord_side.replies import defer_job_message, refuse
 from bot.domain import Job, JobKind, Reply, UserPrefs
 from bot.i18n import render, said, tr
 from bot.jobs.engine import USE_SETTINGS, UserError
 from bot.jobs.masks import REGION_NAMES, fetch_parent, region_mask
 from cogs.access import JobModal, clicked_channel
 from cogs.aimg import SettingsModal
-from cogs.language import member_locale, tell
-from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 _ZOOM_FLAG = re.compile(r"\s*--zoom\s+\S+", re.IGNORECASE)
 _AR_FLAG = re.compile(r"--(?:ar|aspect)\s", re.IGNORECASE)

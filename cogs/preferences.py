@@ -8,13 +8,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_side.language import tell
 from bot.domain import UserPrefs
 from bot.i18n import said, tr
 from bot.jobs.engine import UserError
-from cogs.language import tell
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 
 class Preferences(commands.GroupCog, group_name="prefer", group_description="Your own preferences here."):

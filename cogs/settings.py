@@ -12,14 +12,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_side import custom_ids
+from bot.discord_side.language import member_locale, tell
 from bot.domain import SettingsState
 from bot.i18n import render, said, tr
 from bot.jobs.engine import UserError
 from bot.jobs.mj_settings import RESET, TOGGLES, VERSIONS
-from cogs.language import member_locale, tell
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 #: Panel button labels by index (the custom id carries the index, not the label).
 PANEL_LABELS: tuple[str, ...] = (*(t.label for t in TOGGLES), RESET)
@@ -70,9 +71,10 @@ async def _redraw(interaction: discord.Interaction[Any], label: str) -> None:
     )
 
 
-class ToggleItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:s:(?P<idx>[0-9]+)"):
+class ToggleItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=custom_ids.TOGGLE):
     def __init__(self, index: int, label: str, style: discord.ButtonStyle, row: int | None = None) -> None:
-        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"mjb:s:{index}", row=row))
+        button = discord.ui.Button[Any](label=label, style=style, custom_id=custom_ids.toggle(index), row=row)
+        super().__init__(button)
         self.index = index
 
     @classmethod
@@ -90,7 +92,7 @@ class ToggleItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:
         await _redraw(interaction, PANEL_LABELS[self.index])
 
 
-class VersionSelectItem(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"mjb:sv"):
+class VersionSelectItem(discord.ui.DynamicItem[discord.ui.Select[Any]], template=custom_ids.VERSION):
     def __init__(
         self,
         versions: list[tuple[str, str]] | None = None,
@@ -101,7 +103,7 @@ class VersionSelectItem(discord.ui.DynamicItem[discord.ui.Select[Any]], template
         active = active or set()
         super().__init__(
             discord.ui.Select(
-                custom_id="mjb:sv",
+                custom_id=custom_ids.VERSION,
                 placeholder=placeholder or None,
                 options=[
                     discord.SelectOption(label=name, value=name, default=name in active)

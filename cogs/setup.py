@@ -17,16 +17,16 @@ from discord.ext import commands
 
 from bot.backends import account_options, service_name
 from bot.crypto import SECRET_LOST
+from bot.discord_side.language import as_is, member_locale, tell
 from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig, ServiceAccount
 from bot.i18n import Msg, render, said, tr
 from bot.jobs.engine import NEEDS_SECRET, UserError, held_sentence
 from bot.jobs.prompt_rules import banning_problem
 from bot.net import shown_url
 from cogs.aimg import send_sign_in
-from cogs.language import as_is, member_locale, tell
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 KIND_CHOICES = [
     app_commands.Choice(name=as_is("midjourney-proxy"), value=BackendKind.MJ_PROXY.value),

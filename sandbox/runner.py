@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 from pydantic import SecretStr
 
-from bot.app import MjBot
 from bot.config import AccountSettings, Settings, StartupError
+from bot.discord_side.app import MjBot
 from bot.domain import BackendKind
 from sandbox.discord import DiscordEmulator, point_discord_py_at
 from sandbox.discord.state import Event, Message

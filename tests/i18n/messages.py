@@ -13,7 +13,7 @@ from typing import Any
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import EXTENSIONS
+from bot.discord_side.app import EXTENSIONS
 from bot.i18n import NAME_CONTEXT
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -319,7 +319,9 @@ async def broken_database(workdir: Path, n: int) -> FaultRow:
 
 async def _import_seconds() -> float:
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", "import bot.cli, bot.app", cwd=REPO)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import bot.cli, bot.discord_side.app", cwd=REPO
+    )
     await proc.wait()
     return time.monotonic() - started
 

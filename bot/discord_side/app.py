@@ -16,7 +16,10 @@ from discord.ext import commands
 from discord.http import Route
 
 from bot.config import Settings
-from bot.early_acks import EarlyAcks, early_names
+from bot.discord_side.early_acks import EarlyAcks, early_names
+from bot.discord_side.host import Host
+from bot.discord_side.language import CatalogTranslator
+from bot.discord_side.publisher import JobPublisher
 from bot.http_client import make_http_client
 from bot.jobs.accounts import AccountPool
 from bot.jobs.engine import JobEngine
@@ -26,8 +29,6 @@ from bot.ops import OpsRoutes
 from bot.relay import PushRelay
 from bot.store import Store, open_store
 from bot.web import WebServer
-from cogs.language import CatalogTranslator
-from cogs.publisher import JobPublisher
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,9 @@ class JobTree(app_commands.CommandTree["MjBot"]):
         return True
 
 
-class MjBot(commands.AutoShardedBot):
-    # Set in setup_hook; typed here so cogs can rely on them.
+class MjBot(Host):
+    # Set in setup_hook; typed here (and in Host) so cogs can rely on them.
     store: Store
-    engine: JobEngine
     publisher: JobPublisher
     web: WebServer
     early_acks: EarlyAcks

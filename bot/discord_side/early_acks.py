@@ -3,7 +3,7 @@
 Discord gives an interaction 3 s to be acknowledged, and in a burst every member waits behind the
 others' handling: discord.py's parse of the event, the command tree, the command itself, the
 job's store writes and backend call. `/imagine`, `/blend`, `/describe` and `/shorten` always
-answer first with the job's public "thinking…" message (``cogs/replies.py``), so that answer
+answer first with the job's public "thinking…" message (``bot/discord_side/replies.py``), so that answer
 can leave as soon as the INTERACTION_CREATE event is read, from the raw payload, before any of
 that work. A command opts in with ``extras={EARLY_ACK: True}``.
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import discord
 
+from bot.discord_side import custom_ids
 from bot.domain import ERROR_SENTENCES, ButtonStyle, ErrorKind, Job, JobKind, JobStatus, ResultButton
+from bot.i18n import tr
 from bot.jobs.engine import remix_dropped
-from cogs.buttons import CancelButtonItem, ResultButtonItem
 
 #: Discord's limit on a message's content.
 MAX_CONTENT = 2000
@@ -120,8 +122,11 @@ def result_embed(job: Job) -> discord.Embed | None:
 def job_view(job: Job, pressed: int | None = None) -> discord.ui.View | None:
     """Cancel while the job runs; its result buttons once done, 5 to a row (U1–U4 🔄 / V1–V4)."""
     view = discord.ui.View(timeout=None)
+    # Only the buttons' layout: their clicks go to the DynamicItems the cogs register once, so
+    # discord.py must not keep the view for the message it is sent with.
+    view.stop()
     if not job.status.terminal:
-        view.add_item(CancelButtonItem(job.id))
+        view.add_item(cancel_button(job.id))
         return view
     if job.status is not JobStatus.SUCCESS or not job.buttons:
         return None
@@ -134,13 +139,24 @@ def job_view(job: Job, pressed: int | None = None) -> discord.ui.View | None:
     rows = _rows(shown, reserved)
     for index, button in enumerate(shown):
         style = discord.ButtonStyle.primary if index == pressed else _STYLES[button.style]
-        item = ResultButtonItem(
-            job.id, index, label=_label(button), emoji=button.emoji or None, style=style, row=rows[index]
+        item = discord.ui.Button[Any](
+            label=_label(button),
+            emoji=button.emoji or None,
+            style=style,
+            custom_id=custom_ids.result(job.id, index),
+            row=rows[index],
         )
         view.add_item(item)
     if link and job.image_url:
         view.add_item(discord.ui.Button(label="Web", emoji="🌐", url=job.image_url[:512], row=rows[-1]))
     return view
+
+
+def cancel_button(job_id: int) -> discord.ui.Button[Any]:
+    custom_id = custom_ids.cancel(job_id)
+    # On the job's message, which the whole channel reads (docs/i18n.md: shown in English until
+    # the publisher renders it in the server's language).
+    return discord.ui.Button(label=tr("Cancel"), style=discord.ButtonStyle.danger, custom_id=custom_id)
 
 
 def _rows(buttons: list[ResultButton], reserved: int) -> list[int]:

@@ -14,9 +14,9 @@ from typing import Any
 
 import discord
 
+from bot.discord_side.early_acks import TOKEN_SECONDS, early_response
+from bot.discord_side.language import for_member
 from bot.domain import Reply
-from bot.early_acks import TOKEN_SECONDS, early_response
-from cogs.language import for_member
 
 #: Discord's error code for a second initial response to one interaction.
 ALREADY_ACKNOWLEDGED = 40060
@@ -24,7 +24,7 @@ ALREADY_ACKNOWLEDGED = 40060
 
 async def defer_job_message(interaction: discord.Interaction[Any]) -> Reply:
     """Acknowledge ``interaction`` with a public "thinking…" message that will show the job
-    (unless bot/early_acks.py already did, from the gateway event)."""
+    (unless bot/discord_side/early_acks.py already did, from the gateway event)."""
     early = early_response(interaction)
     message_id = early.message_id if early is not None else await _defer(interaction)
     if message_id is None:

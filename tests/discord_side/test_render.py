@@ -5,8 +5,8 @@ from __future__ import annotations
 import discord
 import pytest
 
+from bot.discord_side.render import MAX_CONTENT, job_content, job_view, short_final
 from bot.domain import Job, JobKind, JobStatus, ResultButton
-from cogs.render import MAX_CONTENT, job_content, job_view, short_final
 
 #: Markdown characters: escaping doubles the prompt's length.
 MARKDOWN_PROMPT = "*_~`|" * 800
