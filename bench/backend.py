@@ -24,8 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox import images
-from bot.sandbox.fake_mj_proxy import _TERMINAL, FakeMjProxy, _Task
+from sandbox import images
+from sandbox.fake_mj_proxy import _TERMINAL, FakeMjProxy, _Task
 
 #: The reason a task failed on purpose (``--fault-rate``) gives.
 INJECTED_FAILURE = "bench: injected backend failure"

@@ -23,9 +23,9 @@ import discord.gateway
 import discord.http
 import yarl
 
-from bot.app import MjBot
 from bot.cli import run_loop
 from bot.config import Settings
+from bot.discord_side.app import MjBot
 
 
 def point_at_emulator(api_base: str, gateway_url: str) -> None:

@@ -2,10 +2,12 @@
 
     uv run python -m bench.load                      # the full run of docs/performance.md
     uv run python -m bench.load --jobs 10 --channels 2 --duration 1   # a quick look
+    uv run python -m bench.load --store sqlite postgres                # each store, side by side
 
 For each value of ``--jobs`` (one column of the table each) it starts a fresh emulator (global and
 per-channel rate limits enforced), a fake midjourney-proxy (``bench.backend``) and the bot
-(``bench.bot_process``), each backend and bot in its own process,
+(``bench.bot_process``), each backend and bot in its own process, on each ``--store`` (a column
+each: SQLite, or a throwaway PostgreSQL cluster, ``tests/postgres.py``),
 then ``--jobs`` members' ``/imagine`` arrive at once, spread over ``--users`` members and
 ``--channels`` channels; when every job's result is on Discord, ``--clicks`` of the results get
 their U1 clicked at once and those jobs run too. The bot's CPU and peak RSS are read from
@@ -32,15 +34,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from bench.backend import WARM_UP
 from bot.domain import GuildConfig, GuildLimits, JobStatus
-from bot.sandbox.discord import DiscordEmulator, Interaction, Message
-from bot.sandbox.discord.clock import SnowflakeGenerator
-from bot.sandbox.discord.state import CallRecord
-from bot.sandbox.discord.world import Channel, Member, User
 from bot.store import Store
+from sandbox.discord import DiscordEmulator, Interaction, Message
+from sandbox.discord.clock import SnowflakeGenerator
+from sandbox.discord.state import CallRecord
+from sandbox.discord.world import Channel, Member, User
+from tests.postgres import Cluster, server_binaries
 
 #: Discord's global budget per bot token, requests per second (the emulator enforces the same).
 GLOBAL_BUDGET = 50
@@ -70,6 +74,8 @@ class Knobs:
     progress_edit_seconds: float
     timeout: float
     warmup: int
+    #: "sqlite" or "postgres".
+    store: str = "sqlite"
 
 
 @dataclass
@@ -167,12 +173,14 @@ class BackendProcess:
             await self._process.wait()
 
 
-def settings_json(emu: DiscordEmulator, proxy: BackendProcess, store: Path, knobs: Knobs) -> dict[str, Any]:
+def settings_json(
+    emu: DiscordEmulator, proxy: BackendProcess, store: StoreAt, knobs: Knobs
+) -> dict[str, Any]:
     """The bot's settings, secrets in clear (``Settings`` would mask them when dumped)."""
     accounts = math.ceil((knobs.jobs + knobs.clicks) / ACCOUNT_JOBS)
     return {
         "discord": {"token": emu.world.token, "dev_guild_id": emu.world.guild.id},
-        "store": {"path": str(store)},
+        "store": {"path": str(store.path), "url": store.url},
         "web": {"host": "127.0.0.1", "port": 0},
         "jobs": {
             "timeout_seconds": 900,
@@ -193,9 +201,28 @@ def settings_json(emu: DiscordEmulator, proxy: BackendProcess, store: Path, knob
     }
 
 
-async def raise_guild_limits(path: Path, guild_id: int, knobs: Knobs) -> None:
+@dataclass(frozen=True)
+class StoreAt:
+    """The bot's store in a run: the SQLite file ``path``, or the PostgreSQL database ``url``."""
+
+    path: Path
+    url: str | None = None
+
+    async def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """What a query reads, opened read-only beside the bot's own connection."""
+        if self.url is not None:
+            conn = await asyncpg.connect(self.url)
+            try:
+                return [tuple(r) for r in await conn.fetch(sql)]
+            finally:
+                await conn.close()
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            return [tuple(r) for r in db.execute(sql).fetchall()]
+
+
+async def raise_guild_limits(store_at: StoreAt, guild_id: int, knobs: Knobs) -> None:
     """Room for the whole burst: the defaults (10 per member, 50 queued) would refuse most of it."""
-    store = await Store.open(path)
+    store = await Store.open(store_at.url or store_at.path)
     try:
         per_member = min(50, math.ceil((knobs.jobs + knobs.clicks) / knobs.users) + 1)
         limits = GuildLimits(user_concurrent=per_member, queue_length=1000)
@@ -208,12 +235,12 @@ async def raise_guild_limits(path: Path, guild_id: int, knobs: Knobs) -> None:
 
 
 class Run:
-    def __init__(self, knobs: Knobs, tmp: Path) -> None:
+    def __init__(self, knobs: Knobs, tmp: Path, postgres_url: str | None = None) -> None:
         self.knobs = knobs
         self.tmp = tmp
         self.emu = DiscordEmulator()
         self.proxy = BackendProcess(knobs)
-        self.store_path = tmp / "bench.sqlite3"
+        self.store = StoreAt(tmp / "bench.sqlite3", postgres_url)
         self.users, self.channels = populate(self.emu, knobs.users, knobs.channels)
         self.process: asyncio.subprocess.Process | None = None
         self.log_path = tmp / "bot.log"
@@ -229,9 +256,9 @@ class Run:
         self.emu.rest.prepare()
         await self.emu.start()
         await self.proxy.start()
-        await raise_guild_limits(self.store_path, self.emu.world.guild.id, self.knobs)
+        await raise_guild_limits(self.store, self.emu.world.guild.id, self.knobs)
         config = self.tmp / "settings.json"
-        config.write_text(json.dumps(settings_json(self.emu, self.proxy, self.store_path, self.knobs)))
+        config.write_text(json.dumps(settings_json(self.emu, self.proxy, self.store, self.knobs)))
         env = {
             **os.environ,
             "MJBOT_BENCH_API_BASE": self.emu.api_base,
@@ -272,10 +299,9 @@ class Run:
         assert self.process is not None
         return self.process.pid
 
-    def unposted(self) -> tuple[int, int]:
+    async def unposted(self) -> tuple[int, int]:
         """(jobs, jobs whose final message is not on Discord yet), from the bot's own record."""
-        with contextlib.closing(sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True)) as db:
-            row = db.execute("SELECT COUNT(*), SUM(1 - result_posted) FROM jobs").fetchone()
+        [row] = await self.store.rows("SELECT COUNT(*), SUM(1 - result_posted) FROM jobs")
         return int(row[0]), int(row[1] or 0)
 
     async def settle(self, interactions: Sequence[Interaction], deadline: float) -> None:
@@ -285,7 +311,7 @@ class Run:
             if self.process is not None and self.process.returncode is not None:
                 raise RuntimeError(f"the bot exited ({self.process.returncode}); its log:\n{self.bot_log()}")
             answered = all(_answered(i) for i in interactions)
-            jobs, waiting = self.unposted()
+            jobs, waiting = await self.unposted()
             if answered and waiting == 0:
                 return
             if time.monotonic() > deadline:
@@ -438,8 +464,21 @@ def _final(writes: list[tuple[float, bool, bool]]) -> tuple[float, bool] | None:
     return next(((at, hooked) for at, hooked, running in writes if not running), None)
 
 
+#: The measured jobs (not the warm-up's).
+_MEASURED = f"(prompt IS NULL OR prompt NOT LIKE '{WARM_UP} %')"
+
+
+async def read_jobs(store: StoreAt) -> tuple[list[tuple[Any, ...]], dict[int, str]]:
+    """The measured jobs' (id, message id, task id, status), and their prompts by id."""
+    jobs = await store.rows(f"SELECT id, message_id, backend_task_id, status FROM jobs WHERE {_MEASURED}")
+    prompts = await store.rows(f"SELECT id, prompt FROM jobs WHERE parent_job_id IS NULL AND {_MEASURED}")
+    return jobs, {int(r[0]): str(r[1]) for r in prompts}
+
+
 def measure(
     run: Run,
+    jobs: list[tuple[Any, ...]],
+    prompts: dict[int, str],
     report: dict[str, Any],
     imagines: list[Interaction],
     clicks: list[Interaction],
@@ -447,13 +486,6 @@ def measure(
     rss: float,
 ) -> dict[str, str]:
     emu = run.emu
-    with contextlib.closing(sqlite3.connect(f"file:{run.store_path}?mode=ro", uri=True)) as db:
-        measured = f"(prompt IS NULL OR prompt NOT LIKE '{WARM_UP} %')"
-        columns = "id, message_id, backend_task_id, status"
-        jobs = db.execute(f"SELECT {columns} FROM jobs WHERE {measured}").fetchall()
-        prompts = dict(
-            db.execute(f"SELECT id, prompt FROM jobs WHERE parent_job_id IS NULL AND {measured}").fetchall()
-        )
     total = len(jobs)
     calls = [c for c in emu.calls if c.at >= run.started]
     ok_calls = [c for c in calls if c.status < 400 and c.route is not None]
@@ -560,9 +592,11 @@ def measure(
 # ------------------------------------------------------------------------------------ main
 
 
-async def run_one(knobs: Knobs) -> Result:
+async def run_one(knobs: Knobs, cluster: Cluster | None) -> Result:
     with tempfile.TemporaryDirectory(prefix="mjbot-bench-") as tmp:
-        run = Run(knobs, Path(tmp))
+        run = Run(
+            knobs, Path(tmp), cluster.create_database() if knobs.store == "postgres" and cluster else None
+        )
         await run.start()
         try:
             imagines, clicks, before, after = await run.drive()
@@ -574,20 +608,21 @@ async def run_one(knobs: Knobs) -> Result:
             raise
         finally:
             await run.stop()
-        rows = measure(run, report, imagines, clicks, after.cpu - before.cpu, after.peak_rss_mib)
-        print_failures(run.store_path)
+        jobs, prompts = await read_jobs(run.store)
+        rows = measure(
+            run, jobs, prompts, report, imagines, clicks, after.cpu - before.cpu, after.peak_rss_mib
+        )
+        await print_failures(run.store)
         print_rate_limits(run)
     return Result(knobs, rows)
 
 
-def print_failures(store_path: Path) -> None:
+async def print_failures(store: StoreAt) -> None:
     """Why jobs failed, most common first (to stderr: the table stays one table)."""
-    with contextlib.closing(sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)) as db:
-        reasons = db.execute(
-            """SELECT error_kind, substr(error_detail, 1, 100), COUNT(*) FROM jobs
-               WHERE status = 'failure' AND (prompt IS NULL OR prompt NOT LIKE 'warm-up %')
-               GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5"""
-        ).fetchall()
+    reasons = await store.rows(
+        f"""SELECT error_kind, substr(error_detail, 1, 100), COUNT(*) FROM jobs
+            WHERE status = 'failure' AND {_MEASURED} GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5"""
+    )
     for kind, detail, count in reasons:
         print(f"  failed x{count}: {kind}: {detail}", file=sys.stderr)
 
@@ -602,7 +637,7 @@ def print_rate_limits(run: Run) -> None:
 
 
 def table(results: Sequence[Result]) -> str:
-    head = ["", *(f"{r.knobs.jobs} jobs" for r in results)]
+    head = ["", *(f"{r.knobs.jobs} jobs, {r.knobs.store}" for r in results)]
     names = list(results[0].rows)
     body = [[name, *(r.rows[name] for r in results)] for name in names]
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
@@ -636,6 +671,9 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[Knobs], argparse.Name
     parser.add_argument(
         "--warmup", type=int, default=64, help="/imagine sent and finished before the measured burst"
     )
+    parser.add_argument(
+        "--store", nargs="+", choices=("sqlite", "postgres"), default=["sqlite"], help="one run (column) each"
+    )
     args = parser.parse_args(argv)
     knobs = [
         Knobs(
@@ -652,15 +690,30 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[Knobs], argparse.Name
             progress_edit_seconds=args.progress_edit,
             timeout=args.timeout,
             warmup=args.warmup,
+            store=store,
         )
         for jobs in args.jobs
+        for store in args.store
     ]
     return knobs, args
 
 
 async def amain(argv: Sequence[str] | None = None) -> str:
     runs, args = parse(argv)
-    results = [await run_one(knobs) for knobs in runs]
+    cluster = None
+    if "postgres" in args.store:
+        binaries = server_binaries()
+        if binaries is None:
+            raise SystemExit(
+                "--store postgres needs PostgreSQL's server binaries: apt-get install postgresql"
+            )
+        cluster = Cluster(binaries)
+        cluster.start()
+    try:
+        results = [await run_one(knobs, cluster) for knobs in runs]
+    finally:
+        if cluster is not None:
+            cluster.stop()
     k = runs[0]
     title = (
         f"mode {args.mode}, backend {k.duration:g} s ± {k.spread:.0%} in {k.progress_steps} progress steps, "

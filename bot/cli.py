@@ -32,7 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="Run the bot (the sandbox when no Discord token is configured).")
     run.add_argument("--config", type=Path, help="TOML config file (see config.example.toml).")
     run.add_argument(
-        "--shard-count", type=int, help="Gateway shards to run (default: Discord's recommendation)."
+        "--shard-count", type=int, help="Gateway shards in all (default: Discord's recommendation)."
+    )
+    run.add_argument(
+        "--shards", metavar="IDS", help="The shard ids this process runs, e.g. 0-3 (needs --shard-count)."
     )
     sandbox = sub.add_parser("sandbox", help="Run the bot against a local Discord emulator and fake backend.")
     check = sub.add_parser("check", help="Check the config, the store and every config-file account.")
@@ -88,13 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     config = getattr(args, "config", None) or (
         Path(os.environ["MJBOT_CONFIG"]) if "MJBOT_CONFIG" in os.environ else None
     )
+    discord = {
+        key: value for key in ("shard_count", "shards") if (value := getattr(args, key, None)) is not None
+    }
     try:
-        settings = load_settings(config)
+        settings = load_settings(config, **({"discord": discord} if discord else {}))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if getattr(args, "shard_count", None):
-        settings.discord.shard_count = args.shard_count
     # `mjbot check` prints a table; only warnings and errors go to the log.
     log_format = args.log_format or settings.log.format
     _setup_logging("WARNING" if command in ("check", "store") else args.log_level, log_format)
@@ -107,20 +111,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             if command == "sandbox" or settings.discord.token is None:
-                if command != "sandbox":
-                    print(
-                        "No Discord token configured ([discord] token or MJBOT_DISCORD_TOKEN): "
-                        "starting the local sandbox instead.\n"
-                    )
-                from bot.sandbox.runner import run_sandbox
-
-                run_loop(run_sandbox(settings, port=args.port, demo=not args.no_demo))
+                _run_sandbox(settings, args, asked=command == "sandbox")
             else:
                 run_loop(_run(settings))
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return 1
     return 0
+
+
+def _run_sandbox(settings: Settings, args: argparse.Namespace, *, asked: bool) -> None:
+    """The bot's one way into the top-level ``sandbox`` package, imported on use: it is in a source
+    checkout, not in the wheel or the container image."""
+    try:
+        from sandbox.runner import run_sandbox
+    except ModuleNotFoundError as exc:
+        if exc.name != "sandbox":
+            raise
+        raise StartupError(
+            "This install has no sandbox (it runs from a source checkout: python3 dev.py); "
+            "set a Discord token ([discord] token or MJBOT_DISCORD_TOKEN) to run the bot."
+        ) from None
+    if not asked:
+        print(
+            "No Discord token configured ([discord] token or MJBOT_DISCORD_TOKEN): "
+            "starting the local sandbox instead.\n"
+        )
+    run_loop(run_sandbox(settings, port=args.port, demo=not args.no_demo))
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:
@@ -163,7 +180,7 @@ def _copy_store(settings: Settings, url: str) -> int:
 
 
 async def _run(settings: Settings) -> None:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
     assert settings.discord.token is not None
     bot = MjBot(settings)

@@ -22,19 +22,38 @@ from pydantic_settings import (
 from bot.backends import check_options
 from bot.domain import BackendKind
 from bot.net import AddressPolicy
+from bot.shards import parse_shards
 
 
 class DiscordSettings(BaseModel):
     token: SecretStr | None = None
     #: Sync slash commands to this guild only at start-up (instant, for development).
     dev_guild_id: int | None = None
-    #: Gateway shards, all run by this process (None: Discord's recommendation). docs/scaling.md.
+    #: Gateway shards in all (None: Discord's recommendation). docs/scaling.md.
     shard_count: int | None = Field(default=None, ge=1)
+    #: The shard ids this process runs, e.g. "0-3" or "0,2,5-6" (None: all of them); needs
+    #: shard_count, so that the processes sharing one store agree on who owns a guild.
+    shards: str | None = None
 
-    @field_validator("token", mode="before")
+    @field_validator("token", "shards", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if value in ("", None) else value
+
+    @model_validator(mode="after")
+    def _shards_within_count(self) -> DiscordSettings:
+        ids = self.shard_ids
+        if ids is not None:
+            if self.shard_count is None:
+                raise ValueError("shards needs shard_count (every process must use the same count)")
+            if ids[-1] >= self.shard_count:
+                raise ValueError(f"shard ids run from 0 to shard_count - 1 ({self.shard_count - 1})")
+        return self
+
+    @property
+    def shard_ids(self) -> list[int] | None:
+        """The shard ids this process runs, or None for all of them."""
+        return parse_shards(self.shards) if self.shards is not None else None
 
 
 def is_postgres_url(url: str) -> bool:
@@ -93,6 +112,7 @@ class WebSettings(BaseModel):
     @property
     def mask_editor_on(self) -> bool:
         return self.mask_editor if self.mask_editor is not None else bool(self.public_url)
+
     #: Connections open at once; more are answered 503 and closed (keep it under the fd limit).
     max_connections: int = Field(default=100, ge=1)
     #: Longest wait for a request's headers (an idle connection is closed then) and for its body.

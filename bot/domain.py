@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.i18n import Msg, tr
+
 
 class BackendKind(StrEnum):
     MJ_PROXY = "mj_proxy"
@@ -131,22 +133,27 @@ class ErrorKind(StrEnum):
 
 
 #: What a member reads for each kind of failure: what happened, and what to do.
-ERROR_SENTENCES: dict[ErrorKind, str] = {
-    ErrorKind.AUTH: "The image service refused the bot's credentials. Ask a server admin to check it.",
-    ErrorKind.QUOTA: "The image service account is out of credits or hours. Ask an admin, or try later.",
-    ErrorKind.QUEUE_FULL: "The image service is busy right now. Try again in a minute.",
-    ErrorKind.BANNED_PROMPT: "The image service refused this prompt. Rephrase it and try again.",
-    ErrorKind.MODERATION: "The image service is holding this account for moderation. Ask a server admin.",
-    ErrorKind.NOT_FOUND: "The image service no longer knows this job. Start a new one with /imagine.",
-    ErrorKind.INVALID_INPUT: "The image service rejected the request. Check the prompt and images.",
-    ErrorKind.UNAVAILABLE: "The image service is unreachable right now. Try again in a few minutes.",
-    ErrorKind.TIMEOUT: "The job took too long and was stopped. Try again.",
-    ErrorKind.LINKS_EXPIRED: "Discord's links to your images expired while the job waited. "
-    "Run the command again and upload the images again.",
-    ErrorKind.UNEXPECTED: "The bot could not use the image service's answer, so it stopped the job. "
-    "Try again; if it keeps happening, tell a server admin.",
-    ErrorKind.UNSUPPORTED: "This channel's image service can't do that. "
-    "Use another command, or ask a server admin.",
+ERROR_SENTENCES: dict[ErrorKind, Msg] = {
+    ErrorKind.AUTH: tr("The image service refused the bot's credentials. Ask a server admin to check it."),
+    ErrorKind.QUOTA: tr("The image service account is out of credits or hours. Ask an admin, or try later."),
+    ErrorKind.QUEUE_FULL: tr("The image service is busy right now. Try again in a minute."),
+    ErrorKind.BANNED_PROMPT: tr("The image service refused this prompt. Rephrase it and try again."),
+    ErrorKind.MODERATION: tr("The image service is holding this account for moderation. Ask a server admin."),
+    ErrorKind.NOT_FOUND: tr("The image service no longer knows this job. Start a new one with /imagine."),
+    ErrorKind.INVALID_INPUT: tr("The image service rejected the request. Check the prompt and images."),
+    ErrorKind.UNAVAILABLE: tr("The image service is unreachable right now. Try again in a few minutes."),
+    ErrorKind.TIMEOUT: tr("The job took too long and was stopped. Try again."),
+    ErrorKind.LINKS_EXPIRED: tr(
+        "Discord's links to your images expired while the job waited. "
+        "Run the command again and upload the images again."
+    ),
+    ErrorKind.UNEXPECTED: tr(
+        "The bot could not use the image service's answer, so it stopped the job. "
+        "Try again; if it keeps happening, tell a server admin."
+    ),
+    ErrorKind.UNSUPPORTED: tr(
+        "This channel's image service can't do that. Use another command, or ask a server admin."
+    ),
 }
 
 
@@ -159,10 +166,11 @@ class BackendError(Exception):
         self.detail = detail
 
     @property
-    def user_message(self) -> str:
+    def user_message(self) -> Msg:
         sentence = ERROR_SENTENCES[self.kind]
         if self.detail:
-            return f"{sentence} (Service said: {self.detail[:300]})"
+            # The service's own words are shown as it said them.
+            return tr("{sentence} (Service said: {detail})", sentence=sentence, detail=self.detail[:300])
         return sentence
 
 
@@ -200,6 +208,10 @@ class TaskSnapshot(BaseModel):
     final_prompt: str | None = None
     #: Position in the backend's own queue while waiting there (1 = next), when it says so.
     queue_position: int | None = None
+    #: How many wait in that queue, this one included, when the backend says so.
+    queue_length: int | None = None
+    #: Every image of a result that has several (a batch), ``image_url`` first.
+    result_urls: list[str] = Field(default_factory=list)
     #: Prompt words the backend dropped (AIMG reports them).
     ignored_words: list[str] = Field(default_factory=list)
     #: "image" or "video".
@@ -399,8 +411,11 @@ class Job(BaseModel):
     params: dict[str, str] = Field(default_factory=dict)
     #: The text result of /describe and /shorten.
     result_text: str | None = None
-    #: Position in the backend's queue while waiting there (see TaskSnapshot).
+    #: Position in the backend's queue while waiting there, and its length (see TaskSnapshot).
     queue_position: int | None = None
+    queue_length: int | None = None
+    #: Every image of a batch result, ``image_url`` first (empty: the result is ``image_url`` alone).
+    result_urls: list[str] = Field(default_factory=list)
     #: Prompt words the backend ignored, shown under the result.
     ignored_words: list[str] = Field(default_factory=list)
     #: "image" or "video".

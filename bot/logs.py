@@ -78,7 +78,6 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-
 def redact_handlers(logger: logging.Logger | None = None) -> None:
     """Put the filter on every handler of ``logger`` (default: the root logger), once."""
     for handler in (logger or logging.getLogger()).handlers:

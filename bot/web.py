@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bot.config import StartupError
 from bot.jobs.engine import JobEngine
+from bot.relay import PushRelay
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,14 @@ class WebServer:
         *,
         max_connections: int = 100,
         idle_timeout: float = 5.0,
+        relay: PushRelay | None = None,
     ) -> None:
         """``max_connections``: open at once, more are answered 503 and closed. ``idle_timeout``:
         the longest wait for a request's headers (from the connection's start or the last
-        response) and, separately, for its body."""
+        response) and, separately, for its body. ``relay``: where pushes for jobs of servers on
+        other processes' shards go (None: this process runs every shard)."""
         self._engine = engine
+        self._relay = relay
         self._host = host
         self._port = port
         self._public_url = public_url
@@ -112,6 +116,8 @@ class WebServer:
             return web.json_response({"error": "body is nested too deeply"}, status=400)
         except (ValueError, UnicodeDecodeError):
             return web.json_response({"error": "body is not JSON"}, status=400)
+        if self._relay is not None and await self._relay.hand_off(job_id, body):
+            return web.Response(body=_ACCEPTED, content_type="application/json")
         if not await self._engine.tracking.on_push(job_id, secret, body):
             return _unknown_job()
         return web.Response(body=_ACCEPTED, content_type="application/json")

@@ -13,17 +13,19 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.backends.aimg import custom_id as aimg_custom_id
+from bot.discord_side.language import tell
 from bot.domain import Job
+from bot.i18n import said, tr
 from bot.jobs.calls import UserError
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
-AGE_REFUSAL = (
+AGE_REFUSAL = tr(
     "AIMG makes adult content, so it works only in age-restricted channels. "
     "Use an age-restricted channel, or ask an admin to allow this one."
 )
-ELSEWHERE = "This button no longer works here."
+ELSEWHERE = tr("This button no longer works here.")
 #: Item actions that act on the owner's item for everyone: never opened to anyone.
 _OWNER_ONLY = frozenset({aimg_custom_id("delete"), aimg_custom_id("report")})
 
@@ -54,7 +56,7 @@ async def owned_job(interaction: discord.Interaction[Any], job_id: int) -> Job:
     bot: MjBot = interaction.client
     job = await bot.engine.get(job_id)
     if job is None:
-        raise UserError("This job is no longer known to the bot. Run /imagine again.")
+        raise UserError(tr("This job is no longer known to the bot. Run /imagine again."))
     if job.guild_id != interaction.guild_id:
         raise UserError(ELSEWHERE)
     if (
@@ -62,7 +64,7 @@ async def owned_job(interaction: discord.Interaction[Any], job_id: int) -> Job:
         and not can_manage(interaction)
         and not (await bot.store.guild_config(job.guild_id)).buttons_anyone
     ):
-        raise UserError(f"Only <@{job.owner_id}> can use these buttons.")
+        raise UserError(tr("Only <@{owner}> can use these buttons.", owner=job.owner_id))
     return job
 
 
@@ -71,13 +73,15 @@ async def usable_job(interaction: discord.Interaction[Any], job_id: int, index: 
     every check of :func:`owned_job`, the owner-only item actions and the age gate."""
     job = await owned_job(interaction, job_id)
     if not 0 <= index < len(job.buttons):
-        raise UserError("This button is no longer available. Run /imagine again.")
+        raise UserError(tr("This button is no longer available. Run /imagine again."))
     if (
         job.buttons[index].custom_id in _OWNER_ONLY
         and interaction.user.id != job.owner_id
         and not can_manage(interaction)
     ):
-        raise UserError(f"Only <@{job.owner_id}> or a moderator can delete or report this item.")
+        raise UserError(
+            tr("Only <@{owner}> or a moderator can delete or report this item.", owner=job.owner_id)
+        )
     refusal = await age_refusal(interaction, job)
     if refusal is not None:
         raise UserError(refusal)
@@ -97,26 +101,23 @@ def can_manage(interaction: discord.Interaction[Any]) -> bool:
 
 
 async def refuse_quietly(interaction: discord.Interaction[Any], text: str) -> None:
-    """Tell only the member ``text``, as the response or (once responded) a follow-up."""
-    quiet = discord.AllowedMentions.none()
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=quiet)
-    else:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=quiet)
+    """Tell only the member ``text`` (in their language), as the response or (once responded) a
+    follow-up."""
+    await tell(interaction, text)
 
 
 class JobModal(discord.ui.Modal):
     """A modal opened from button ``index`` of ``job``: its submit is checked as the click was
     (the member, the server and the channel may have changed since it opened)."""
 
-    def __init__(self, job: Job, index: int) -> None:
-        super().__init__(timeout=900)
+    def __init__(self, job: Job, index: int, title: str = discord.utils.MISSING) -> None:
+        super().__init__(title=title, timeout=900)
         self.job, self.index = job, index
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         try:
             self.job = await usable_job(interaction, self.job.id, self.index)
         except UserError as exc:
-            await refuse_quietly(interaction, str(exc))
+            await refuse_quietly(interaction, said(exc))
             return False
         return True

@@ -5,13 +5,18 @@ Every subcommand works only where :func:`cogs.access.aimg_allowed` says so (age-
 channels). Generations and workflow runs become GENERATE jobs, shown and tracked like any other
 job; model, size and sampler suggestions come from the account's ``getModels``, in the order the
 service gives, and template suggestions from its ``2/getAggregatedWorkflowTemplates``.
+
+Also what the result buttons and modals share: the checked start of a generation, "Use these
+settings", the item actions (👍 👎 🗑️ 🚩, with the report form) and the one-time-code sign-in.
+Everything AIMG answers comes through the engine's AIMG part (``bot.engine.aimg``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
@@ -19,27 +24,32 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.backends.aimg import (
+    DEFAULT_REPORT_QUEUE,
     DEFAULT_VIDEO_MODEL,
     WORKFLOW_FIELDS,
     WORKFLOW_PARAM,
-    AimgBackend,
     AimgItem,
     AimgItemDetails,
     AimgModel,
-    AimgPage,
     AimgWorkflowTemplate,
+    vote_of,
 )
-from bot.domain import MEMBER_SOURCE, Account, BackendError
-from bot.jobs.engine import Unlinked
+from bot.backends.aimg import custom_id as aimg_custom_id
+from bot.discord_side import custom_ids
+from bot.discord_side.replies import defer_job_message, refuse
+from bot.domain import MEMBER_SOURCE, Account, BackendError, ErrorKind, Job, JobKind
+from bot.jobs.aimg_items import NO_ACCOUNT, Creations, Unlinked
+from bot.jobs.calls import UserError
 from bot.jobs.rules import MAX_PROMPT_CHARS
-from cogs.access import AGE_REFUSAL, aimg_allowed
-from cogs.aimg_flow import NO_ACCOUNT, send_sign_in, start_generation
+from cogs.access import AGE_REFUSAL, JobModal, aimg_allowed
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 #: Items per /aimg creations page.
 PAGE_SIZE = 10
+#: Most images a workflow run may make at once: a Discord message holds 10 files.
+MAX_BATCH = 10
 #: Discord shows at most 25 autocomplete choices.
 MAX_CHOICES = 25
 _SIZE = re.compile(r"\s*(\d+)\s*[x×]\s*(\d+)\s*")
@@ -52,6 +62,13 @@ _LOGOUT_SENTENCES: dict[Unlinked, str] = {
     "on AIMG's website to end that session.",
     "none": "You have no AIMG account linked here.",
 }
+_DELETE = aimg_custom_id("delete")
+_REPORT = aimg_custom_id("report")
+#: How long a 🚩 click waits for AIMG's report categories. The form must open within Discord's 3 s
+#: to answer; the categories are cached, so only the first click in a while waits at all.
+REPORT_QUEUES_WAIT = 2.0
+#: Longest report details (a short paragraph for AIMG's moderators).
+REPORT_DETAILS_CHARS = 1000
 
 
 class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate with AIMG (adults only)."):
@@ -67,47 +84,46 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         await interaction.response.send_message(AGE_REFUSAL, ephemeral=True)
         return True
 
-    async def _deferred_account(
-        self, interaction: discord.Interaction[Any]
-    ) -> tuple[Account, AimgBackend] | None:
+    async def _deferred_account(self, interaction: discord.Interaction[Any]) -> Account | None:
         """For commands that call AIMG: the age gate, an ephemeral defer, then the account to use.
         None (after telling the member why) when the command cannot go on."""
         if await self._refused(interaction):
             return None
         await interaction.response.defer(ephemeral=True, thinking=True)
-        found = self._backend(interaction)
-        if found is None:
+        account = self._account(interaction)
+        if account is None:
             await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
-        return found
+        return account
 
-    def _backend(self, interaction: discord.Interaction[Any]) -> tuple[Account, AimgBackend] | None:
+    def _account(self, interaction: discord.Interaction[Any]) -> Account | None:
         if interaction.guild_id is None or interaction.channel_id is None:
             return None
-        return self.bot.engine.aimg_account(interaction.guild_id, interaction.channel_id, interaction.user.id)
+        return self.bot.engine.aimg.account(interaction.guild_id, interaction.channel_id, interaction.user.id)
 
     async def _listed(
-        self, interaction: discord.Interaction[Any], load: Callable[[AimgBackend], Awaitable[list[_T]]]
+        self, interaction: discord.Interaction[Any], load: Callable[[Account], Awaitable[list[_T]]]
     ) -> list[_T]:
         """A list of the account's for autocomplete: none (rather than an error) when it cannot answer."""
-        found = self._backend(interaction)
-        if found is None or not await aimg_allowed(self.bot, interaction):
+        account = self._account(interaction)
+        if account is None or not await aimg_allowed(self.bot, interaction):
             return []
         try:
-            return await load(found[1])
-        except BackendError:
+            return await load(account)
+        except (BackendError, UserError):
             return []
 
     async def _models(self, interaction: discord.Interaction[Any]) -> list[AimgModel]:
-        return await self._listed(interaction, lambda backend: backend.get_models())
+        return await self._listed(interaction, self.bot.engine.aimg.models)
 
     async def _chosen_model(self, interaction: discord.Interaction[Any]) -> AimgModel | None:
         """The model typed in the command so far, else the one a generation would use."""
-        found = self._backend(interaction)
+        account = self._account(interaction)
         models = await self._models(interaction)
-        if found is None or not models:
+        if account is None or not models:
             return None
         namespace = interaction.namespace
-        wanted = namespace.model or (DEFAULT_VIDEO_MODEL if namespace.video else found[1].default_model)
+        default = self.bot.engine.aimg.default_model(account)
+        wanted = namespace.model or (DEFAULT_VIDEO_MODEL if namespace.video else default)
         return next((m for m in models if m.model_id == wanted), None)
 
     # ----------------------------------------------------------------------------- generate
@@ -165,7 +181,7 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
     ) -> list[app_commands.Choice[str]]:
         """What the member typed, then AIMG's sample prompts that contain it (those that fit)."""
         typed = current.strip()
-        samples = await self._listed(interaction, lambda backend: backend.sample_prompts())
+        samples = await self._listed(interaction, self.bot.engine.aimg.sample_prompts)
         offered = [
             p.positive_prompt
             for p in samples
@@ -225,6 +241,9 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         steps="Sampling steps, within the template's limits (default: the template's).",
         cfg="How closely to follow the prompt (CFG scale), within the template's limits.",
         seed="Seed for a repeatable result (default: random).",
+        lora="LoRA names, comma-separated, among the template's (e.g. detail-tweaker, film-grain).",
+        lora_strength="The LoRAs' strengths, comma-separated, in the same order (e.g. 0.8, 0.5).",
+        batch="How many images to make at once, within the template's limit (all are shown).",
     )
     @app_commands.guild_only()
     async def workflow(
@@ -237,6 +256,9 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         steps: int | None = None,
         cfg: float | None = None,
         seed: _SEED | None = None,
+        lora: app_commands.Range[str, 1, 200] | None = None,
+        lora_strength: app_commands.Range[str, 1, 100] | None = None,
+        batch: app_commands.Range[int, 1, MAX_BATCH] | None = None,
     ) -> None:
         if await self._refused(interaction):
             return
@@ -252,6 +274,9 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
                 "steps": steps,
                 "cfgscale": cfg,
                 "seed": seed,
+                "lora": lora,
+                "lora_strength": lora_strength,
+                "batch_size": batch,
             }
         )
         await start_generation(interaction, prompt=prompt, params=params)
@@ -261,7 +286,7 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
         typed = current.lower()
-        templates = await self._listed(interaction, lambda backend: backend.get_workflow_templates())
+        templates = await self._listed(interaction, self.bot.engine.aimg.workflow_templates)
         return [
             app_commands.Choice(name=_template_label(t)[:100], value=t.name)
             for t in templates
@@ -278,14 +303,14 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
     async def login(
         self, interaction: discord.Interaction[Any], email: app_commands.Range[str, 3, 254]
     ) -> None:
-        found = await self._deferred_account(interaction)
-        if found is None:
+        account = await self._deferred_account(interaction)
+        if account is None:
             return
         assert interaction.guild_id is not None
-        guild_id, user_id, base_url = interaction.guild_id, interaction.user.id, found[0].base_url
+        guild_id, user_id, base_url = interaction.guild_id, interaction.user.id, account.base_url
 
         async def link(session_id: str) -> str:
-            await self.bot.engine.link_member_account(
+            await self.bot.engine.aimg.link_member_account(
                 guild_id=guild_id, user_id=user_id, base_url=base_url, session_id=session_id, email=email
             )
             return (
@@ -301,7 +326,7 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         assert interaction.guild_id is not None
         # Signing out at AIMG takes a request: acknowledge first.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        unlinked = await self.bot.engine.unlink_member_account(interaction.guild_id, interaction.user.id)
+        unlinked = await self.bot.engine.aimg.unlink_member_account(interaction.guild_id, interaction.user.id)
         await interaction.followup.send(_LOGOUT_SENTENCES[unlinked], ephemeral=True)
 
     # ---------------------------------------------------------------------------- creations
@@ -311,15 +336,15 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
     )
     @app_commands.guild_only()
     async def creations(self, interaction: discord.Interaction[Any]) -> None:
-        found = await self._deferred_account(interaction)
-        if found is None:
+        account = await self._deferred_account(interaction)
+        if account is None:
             return
-        whose = "your own account" if found[0].source == MEMBER_SOURCE else "this server's account"
-        view = CreationsView(found[1], whose=whose)
+        whose = "your own account" if account.source == MEMBER_SOURCE else "this server's account"
+        view = CreationsView(self.bot, account, whose=whose)
         try:
             content, embeds = await view.load()
-        except BackendError as exc:
-            await interaction.followup.send(exc.user_message, ephemeral=True)
+        except (BackendError, UserError) as exc:
+            await interaction.followup.send(_sentence(exc), ephemeral=True)
             return
         await interaction.followup.send(content, embeds=embeds, view=view, ephemeral=True)
 
@@ -328,13 +353,13 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
     @app_commands.command(name="models", description="List the AIMG models and their limits.")
     @app_commands.guild_only()
     async def models(self, interaction: discord.Interaction[Any]) -> None:
-        found = await self._deferred_account(interaction)
-        if found is None:
+        account = await self._deferred_account(interaction)
+        if account is None:
             return
         try:
-            models = await found[1].get_models()
-        except BackendError as exc:
-            await interaction.followup.send(exc.user_message, ephemeral=True)
+            models = await self.bot.engine.aimg.models(account)
+        except (BackendError, UserError) as exc:
+            await interaction.followup.send(_sentence(exc), ephemeral=True)
             return
         lines = [_model_limits(m) for m in models]
         embed = discord.Embed(title="AIMG models", description="\n".join(lines)[:4096])
@@ -354,6 +379,10 @@ async def _dimensions(interaction: discord.Interaction[Any], size: str | None) -
         )
         return None
     return {"width": match.group(1), "height": match.group(2)}
+
+
+def _sentence(exc: BackendError | UserError) -> str:
+    return exc.user_message if isinstance(exc, BackendError) else str(exc)
 
 
 def _params(given: Mapping[str, object]) -> dict[str, str]:
@@ -406,44 +435,37 @@ class CreationsView(discord.ui.View):
     """Previous / Next through getMyCreations; the service pages by an opaque index, so the
     indexes of the pages seen so far are kept to go back."""
 
-    def __init__(self, backend: AimgBackend, *, whose: str) -> None:
+    def __init__(self, bot: MjBot, account: Account, *, whose: str) -> None:
         super().__init__(timeout=900)
-        self.backend, self.whose = backend, whose
+        self.bot, self.account, self.whose = bot, account, whose
         #: The index of each page seen, the first being None; the last is the page shown.
         self.indexes: list[str | None] = [None]
-        self.page: AimgPage | None = None
+        self.shown: Creations | None = None
 
     async def load(self) -> tuple[str, list[discord.Embed]]:
         """Fetch the page ``indexes[-1]``; the message's text and one card per item (prompt,
         model, thumbnail: getMyCreations has no prompt or model, getItemDetails has)."""
-        page = await self.backend.get_my_creations(pagination_index=self.indexes[-1], limit=PAGE_SIZE)
-        self.page = page
+        shown = await self.bot.engine.aimg.creations(self.account, self.indexes[-1], PAGE_SIZE)
+        self.shown, page = shown, shown.page
         self.previous.disabled = len(self.indexes) == 1
         self.next.disabled = page.next_pagination_index is None
         if not page.items:
             return "No creations yet: generate something with /aimg generate.", []
-        details = await asyncio.gather(*(self._details(item) for item in page.items))
         first = (len(self.indexes) - 1) * PAGE_SIZE
         total = f" of {page.total_count}" if page.total_count is not None else ""
         content = f"**AIMG creations of {self.whose}** ({first + 1}-{first + len(page.items)}{total})"
         cards = [
             _creation_card(first + n, item, info)
-            for n, (item, info) in enumerate(zip(page.items, details, strict=True), start=1)
+            for n, (item, info) in enumerate(zip(page.items, shown.details, strict=True), start=1)
         ]
         return content, cards
-
-    async def _details(self, item: AimgItem) -> AimgItemDetails | None:
-        try:
-            return await self.backend.get_item_details(item.id)
-        except BackendError:
-            return None  # its card shows what getMyCreations said
 
     async def _turn(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer()
         try:
             content, embeds = await self.load()
-        except BackendError as exc:
-            await interaction.followup.send(exc.user_message, ephemeral=True)
+        except (BackendError, UserError) as exc:
+            await interaction.followup.send(_sentence(exc), ephemeral=True)
             return
         await interaction.edit_original_response(content=content, embeds=embeds, view=self)
 
@@ -455,9 +477,297 @@ class CreationsView(discord.ui.View):
 
     @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
     async def next(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
-        if self.page is not None and self.page.next_pagination_index is not None:
-            self.indexes.append(self.page.next_pagination_index)
+        following = self.shown.page.next_pagination_index if self.shown is not None else None
+        if following is not None:
+            self.indexes.append(following)
         await self._turn(interaction)
+
+
+# ----------------------------------------------------- generations, items and sign-in
+
+
+async def start_generation(
+    interaction: discord.Interaction[Any], *, prompt: str, params: dict[str, str], video: bool = False
+) -> None:
+    """Check ``params`` against the model's limits and the account's tier, then queue the job.
+
+    It acknowledges ``interaction`` with the public "thinking…" message that becomes the job's
+    (bot/discord_side/replies.py); a refusal withdraws it and tells the member alone. The check runs before
+    anything reaches the API, so a refusal names the allowed range. ``video``
+    asks for a video: the default video model unless ``params`` names a model (which must be one).
+    """
+    bot: MjBot = interaction.client
+    reply = await defer_job_message(interaction)
+    assert interaction.guild_id is not None and interaction.channel_id is not None
+    account = bot.engine.aimg.account(interaction.guild_id, interaction.channel_id, interaction.user.id)
+    if account is None:
+        await refuse(interaction, NO_ACCOUNT)
+        return
+    try:
+        params, problems = await bot.engine.aimg.check_generation(account, prompt, params, video=video)
+    except BackendError as exc:
+        await refuse(interaction, _refusal(exc, params))
+        return
+    except UserError as exc:
+        await refuse(interaction, str(exc))
+        return
+    if problems:
+        await refuse(interaction, "\n".join(f"• {p}" for p in problems))
+        return
+    try:
+        await bot.engine.submit(
+            JobKind.GENERATE,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            owner_id=interaction.user.id,
+            prompt=prompt,
+            params=params,
+            # A member's own account runs only their jobs; shared ones are chosen by the engine.
+            account_id=account.id if account.source == MEMBER_SOURCE else None,
+            reply=reply,
+        )
+    except UserError as exc:
+        await refuse(interaction, str(exc))
+
+
+def _refusal(exc: BackendError, params: dict[str, str]) -> str:
+    if params.get(WORKFLOW_PARAM) and exc.kind is ErrorKind.QUOTA:
+        # AIMG's API2 (workflows) serves PRO accounts only; the usual "out of credits" would mislead.
+        return (
+            "AIMG runs workflow templates for PRO accounts only, and this account is not one. "
+            f"Use /aimg generate instead. (Service said: {exc.detail[:300]})"
+        )
+    return exc.user_message
+
+
+class SettingsModal(JobModal, title="Use these settings"):
+    """A finished generation's parameters (button ``index`` of ``job``), editable, for a new
+    generation (model, size and sampler are kept; Discord modals hold five inputs)."""
+
+    def __init__(self, job: Job, index: int) -> None:
+        super().__init__(job, index)
+        params = job.params
+        self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Prompt", style=discord.TextStyle.paragraph, default=job.prompt[:4000], max_length=4000
+        )
+        self.negative: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Negative prompt",
+            style=discord.TextStyle.paragraph,
+            default=params.get("negprompt", ""),
+            required=False,
+            max_length=MAX_PROMPT_CHARS,
+        )
+        self.steps: discord.ui.TextInput[Any] = _number_input("Steps", params.get("steps", ""))
+        self.cfg: discord.ui.TextInput[Any] = _number_input("CFG scale", params.get("cfgscale", ""))
+        self.seed: discord.ui.TextInput[Any] = _number_input("Seed (empty: random)", params.get("seed", ""))
+        for item in (self.prompt, self.negative, self.steps, self.cfg, self.seed):
+            self.add_item(item)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        typed = {
+            "negprompt": self.negative.value,
+            "steps": self.steps.value.strip(),
+            "cfgscale": self.cfg.value.strip().replace(",", "."),
+            "seed": self.seed.value.strip(),
+        }
+        # An emptied field goes back to the model's default rather than keep the old value.
+        params = {k: v for k, v in {**self.job.params, **typed}.items() if v}
+        await start_generation(interaction, prompt=self.prompt.value.strip(), params=params)
+
+
+def _number_input(label: str, default: str) -> discord.ui.TextInput[Any]:
+    return discord.ui.TextInput(label=label, default=default, required=False, max_length=20)
+
+
+async def item_action_clicked(interaction: discord.Interaction[Any], job: Job, index: int) -> None:
+    """👍, 👎, 🗑️ or 🚩 on a result: act on the item at the service, confirm privately. A deleted
+    item's message goes too (the click handler has checked who may: cogs/access.py). 🚩 first
+    opens a form asking AIMG's report category and optional details."""
+    if job.buttons[index].custom_id == _REPORT:
+        await _open_report(interaction, job, index)
+        return
+    await interaction.response.defer()
+    await _item_action(interaction, job, index)
+
+
+async def _item_action(
+    interaction: discord.Interaction[Any],
+    job: Job,
+    index: int,
+    *,
+    report_queue: str | None = None,
+    details: str | None = None,
+) -> None:
+    """The item action itself, once ``interaction`` is acknowledged."""
+    bot: MjBot = interaction.client
+    try:
+        text = await bot.engine.aimg.item_action(
+            job, index, user_id=interaction.user.id, report_queue=report_queue, details=details
+        )
+    except UserError as exc:
+        await interaction.followup.send(str(exc), ephemeral=True)
+        return
+    if job.buttons[index].custom_id == _DELETE and interaction.message is not None:
+        await interaction.message.delete()
+    elif vote_of(job.buttons[index].custom_id) is not None and interaction.message is not None:
+        vote = await bot.engine.aimg.member_vote(job.id, interaction.user.id)
+        await bot.publisher.edit_view(job, _show_vote(interaction.message, job, vote))
+    await interaction.followup.send(text, ephemeral=True)
+
+
+def _show_vote(message: discord.Message, job: Job, vote: str | None) -> discord.ui.View:
+    """The result's buttons again, 👍 or 👎 green when it is the vote of the member who just
+    voted (the message is shared: it shows the last voter's vote)."""
+    view = discord.ui.View.from_message(message, timeout=None)
+    for index, button in enumerate(job.buttons):
+        cast = vote_of(button.custom_id)
+        shown_id = custom_ids.result(job.id, index)
+        item = next((i for i in view.children if getattr(i, "custom_id", None) == shown_id), None)
+        if cast is not None and isinstance(item, discord.ui.Button):
+            item.style = discord.ButtonStyle.success if cast == vote else discord.ButtonStyle.secondary
+    return view
+
+
+async def _open_report(interaction: discord.Interaction[Any], job: Job, index: int) -> None:
+    """Open the report form (a modal must be the first answer to the click, so no defer)."""
+    bot: MjBot = interaction.client
+    try:
+        async with asyncio.timeout(REPORT_QUEUES_WAIT):
+            queues = await bot.engine.aimg.report_queues(job, index, interaction.user.id)
+    except UserError as exc:
+        text = str(exc)
+    except BackendError as exc:
+        text = exc.user_message
+    except TimeoutError:
+        text = "AIMG did not send its report categories in time. Click 🚩 again in a minute."
+    else:
+        await interaction.response.send_modal(ReportModal(job, index, queues))
+        return
+    await interaction.response.send_message(text, ephemeral=True)
+
+
+class ReportModal(JobModal, title="Report this item"):
+    """🚩: one of AIMG's report categories (getReportQueues) and optional details for its moderators."""
+
+    def __init__(self, job: Job, index: int, queues: Sequence[str]) -> None:
+        super().__init__(job, index)
+        # Discord lists 25 options of at most 100 characters; with no category AIMG files the
+        # report under its default, so offer that one.
+        offered = [q for q in queues if 0 < len(q) <= 100][:25] or [DEFAULT_REPORT_QUEUE]
+        self.category: discord.ui.Select[Any] = discord.ui.Select(
+            options=[discord.SelectOption(label=q, value=q) for q in offered],
+            placeholder="What is wrong with it?",
+            min_values=1,
+            max_values=1,
+        )
+        self.details: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            placeholder="Anything that helps AIMG's moderators.",
+            required=False,
+            max_length=REPORT_DETAILS_CHARS,
+        )
+        self.add_item(discord.ui.Label(text="Category", component=self.category))
+        self.add_item(discord.ui.Label(text="Details (optional)", component=self.details))
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer()
+        details = self.details.value.strip() or None
+        await _item_action(
+            interaction, self.job, self.index, report_queue=self.category.values[0], details=details
+        )
+
+
+# ----------------------------------------------------------------------------------- sign-in
+
+#: What a finished sign-in does with the new session id; returns the sentence to show.
+SignedIn = Callable[[str], Awaitable[str]]
+
+
+async def send_sign_in(
+    interaction: discord.Interaction[Any], base_url: str, email: str, finish: SignedIn, *, retry: str
+) -> None:
+    """Start AIMG's sign-in (a fresh session asks for a one-time code by email) and answer the
+    deferred ``interaction`` with an "Enter code" button; ``finish`` runs once AIMG accepts it."""
+    bot: MjBot = interaction.client
+    assert interaction.guild_id is not None
+    try:
+        session_id = await bot.engine.aimg.start_sign_in(interaction.guild_id, base_url, email)
+    except BackendError as exc:
+        await interaction.followup.send(exc.user_message, ephemeral=True)
+        return
+    pending = PendingSignIn(interaction.guild_id, base_url, session_id, email)
+    await interaction.followup.send(
+        f"AIMG sent a one-time code to {email}. Click **Enter code** to finish signing in.",
+        view=OtpView(pending, owner_id=interaction.user.id, finish=finish, retry=retry),
+        ephemeral=True,
+    )
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """A session waiting for its one-time code (its id is a credential: never shown)."""
+
+    guild_id: int
+    base_url: str
+    session_id: str = field(repr=False)
+    email: str
+
+
+class OtpView(discord.ui.View):
+    """The "Enter code" button of a pending sign-in (a modal cannot follow a deferred command)."""
+
+    def __init__(self, pending: PendingSignIn, *, owner_id: int, finish: SignedIn, retry: str) -> None:
+        super().__init__(timeout=900)
+        self.pending, self.owner_id = pending, owner_id
+        self.finish, self.retry = finish, retry
+
+    @discord.ui.button(label="Enter code", style=discord.ButtonStyle.primary)
+    async def enter(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
+        await interaction.response.send_modal(OtpModal(self))
+
+
+class OtpModal(discord.ui.Modal, title="Sign in to AIMG"):
+    def __init__(self, sign_in: OtpView) -> None:
+        super().__init__(timeout=900)
+        self.sign_in = sign_in
+        self.code: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="One-time code", min_length=4, max_length=12
+        )
+        self.adult: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="I am 18 or older (type YES)", max_length=3
+        )
+        self.add_item(self.code)
+        self.add_item(self.adult)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        if self.adult.value.strip().lower() != "yes":
+            await interaction.response.send_message(
+                "AIMG is for adults only: the account was not linked. Type YES only if you are 18 or older.",
+                ephemeral=True,
+            )
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        bot: MjBot = interaction.client
+        view, pending = self.sign_in, self.sign_in.pending
+        try:
+            session_id = await bot.engine.aimg.finish_sign_in(
+                pending.guild_id, pending.base_url, pending.session_id, pending.email, self.code.value.strip()
+            )
+            text = await view.finish(session_id)
+        except BackendError as exc:
+            # A wrong code leaves the code request standing: the member may type it again.
+            text = (
+                "That one-time code is wrong or has expired. Click **Enter code** to type it again."
+                if exc.kind is ErrorKind.INVALID_INPUT
+                else f"{exc.user_message} Run {view.retry} again for a new code."
+            )
+            await interaction.followup.send(text, ephemeral=True)
+            return
+        except UserError as exc:
+            await interaction.followup.send(str(exc), ephemeral=True)
+            return
+        view.stop()
+        await interaction.followup.send(text, ephemeral=True)
 
 
 async def setup(bot: MjBot) -> None:

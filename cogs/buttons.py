@@ -1,9 +1,7 @@
-"""Job buttons: parsing their custom ids and handling clicks.
+"""Job buttons: parsing their custom ids (``bot/discord_side/custom_ids.py``) and handling clicks.
 
-- ``mjb:r:<job id>:<index>``: a result button. The backend's own button id (up to ~80 characters)
-  stays in the store, so the Discord id stays short and every button keeps working after a
-  restart: the DynamicItem is registered once and rebuilt from each click.
-- ``mjb:c:<job id>``: Cancel, on a job that is still queued or running.
+Every button keeps working after a restart: its DynamicItem is registered once and rebuilt from
+each click.
 
 A button whose action needs input (Custom Zoom, Vary (Region)) opens its modal as the first
 response; everything else is acknowledged (deferred) before any slow work.
@@ -18,25 +16,25 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.discord_side import custom_ids
+from bot.discord_side.language import for_member, tell
+from bot.discord_side.render import cancel_button
+from bot.discord_side.replies import defer_job_message, refuse
 from bot.domain import Job
+from bot.i18n import Msg, said, tr
 from bot.jobs.calls import UserError
 from bot.jobs.clicks import Click, Form
 from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
-from cogs.aimg_flow import item_action_clicked
+from cogs.aimg import item_action_clicked
 from cogs.modals import modal_for
-from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 log = logging.getLogger(__name__)
 
 
-# Ids are bounded (at most 18 digits) so a forged custom_id cannot overflow SQLite's integers in
-# the job lookup; an id that does not match is simply not ours.
-class ResultButtonItem(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:r:(?P<job>[0-9]{1,18}):(?P<idx>[0-9]{1,3})"
-):
+class ResultButtonItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=custom_ids.RESULT):
     def __init__(
         self,
         job_id: int,
@@ -45,13 +43,9 @@ class ResultButtonItem(
         label: str | None = None,
         emoji: str | discord.PartialEmoji | None = None,
         style: discord.ButtonStyle = discord.ButtonStyle.secondary,
-        row: int | None = None,
     ) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label, emoji=emoji, style=style, custom_id=f"mjb:r:{job_id}:{index}", row=row
-            )
-        )
+        custom_id = custom_ids.result(job_id, index)
+        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=custom_id))
         self.job_id = job_id
         self.index = index
 
@@ -74,7 +68,7 @@ class ResultButtonItem(
             parent = await usable_job(interaction, self.job_id, self.index)
             plan = await bot.engine.click(parent, self.index, user_id=interaction.user.id)
         except UserError as exc:
-            await refuse_quietly(interaction, str(exc))
+            await refuse_quietly(interaction, said(exc))
             return
         if plan.does is Click.SEED:
             await _send_seed(interaction, parent)  # ✉️: an answer to the member, no new job
@@ -86,7 +80,7 @@ class ResultButtonItem(
             await bookmark_clicked(interaction, parent, self.index)  # ❤️: no new image, no job
             return
         if plan.refusal is not None:
-            await interaction.response.send_message(plan.refusal, ephemeral=True)
+            await tell(interaction, plan.refusal)
             return
         if plan.form is not None:
             await _open_form(interaction, parent, self.index, plan.form)
@@ -101,7 +95,7 @@ class ResultButtonItem(
                 reply=reply,
             )
         except UserError as exc:
-            await refuse(interaction, str(exc))
+            await refuse(interaction, said(exc))
             return
         if interaction.message is not None:
             await bot.publisher.edit_view(parent, mark_pressed(interaction.message, self.custom_id))
@@ -115,13 +109,13 @@ async def _open_form(interaction: discord.Interaction[Any], job: Job, index: int
     if form is Form.REGION and editor is not None:
         url = editor.link(job, index, interaction.user.id, clicked_channel(interaction))
         if url is not None:
-            await interaction.response.send_message(
-                "Paint the part to change in the editor (the link works once, for 15 minutes):",
-                view=editor_link_view(url),
-                ephemeral=True,
+            await tell(
+                interaction,
+                tr("Paint the part to change in the editor (the link works once, for 15 minutes):"),
+                view=editor_link_view(url, for_member(interaction, tr("Open the editor"))),
             )
             return
-    await interaction.response.send_modal(modal_for(form, job, index))
+    await interaction.response.send_modal(modal_for(form, job, index, interaction))
 
 
 async def _send_seed(interaction: discord.Interaction[Any], job: Job) -> None:
@@ -130,20 +124,16 @@ async def _send_seed(interaction: discord.Interaction[Any], job: Job) -> None:
     try:
         seed = await bot.engine.member.seed(job)
     except UserError as exc:
-        await interaction.followup.send(str(exc), ephemeral=True)
+        await tell(interaction, said(exc))
         return
-    await interaction.followup.send(
-        f"The seed of this image is `{seed}` (add `--seed {seed}` to a prompt).", ephemeral=True
+    await tell(
+        interaction, tr("The seed of this image is `{seed}` (add `--seed {seed}` to a prompt).", seed=seed)
     )
 
 
-class CancelButtonItem(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:c:(?P<job>[0-9]{1,18})"
-):
+class CancelButtonItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=custom_ids.CANCEL):
     def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(label="Cancel", style=discord.ButtonStyle.danger, custom_id=f"mjb:c:{job_id}")
-        )
+        super().__init__(cancel_button(job_id))
         self.job_id = job_id
 
     @classmethod
@@ -159,7 +149,7 @@ class CancelButtonItem(
             await owned_job(interaction, self.job_id)
             still_running = await bot.engine.cancel(self.job_id)
         except UserError as exc:
-            await refuse_quietly(interaction, str(exc))
+            await refuse_quietly(interaction, said(exc))
             return
         if still_running is not None:
             await refuse_quietly(interaction, cancelled_text(self.job_id, still_running))
@@ -172,24 +162,26 @@ async def bookmark_clicked(interaction: discord.Interaction[Any], job: Job, inde
     try:
         await bot.engine.bookmark(job, index, user_id=interaction.user.id)
     except UserError as exc:
-        await interaction.followup.send(str(exc), ephemeral=True)
+        await tell(interaction, said(exc))
         return
-    await interaction.followup.send("❤️ Bookmarked.", ephemeral=True)
+    await tell(interaction, tr("❤️ Bookmarked."))
 
 
-def cancelled_text(job_id: int, still_running: str | None) -> str:
+def cancelled_text(job_id: int, still_running: str | None) -> Msg:
     """What a member reads once their job is cancelled, true to what its service did."""
     if still_running is None:
-        return f"Job #{job_id} is cancelled."
-    return (
-        f"Job #{job_id} is cancelled here, but {still_running} could not stop it, "
-        "so it may still finish there (and count against the account)."
+        return tr("Job #{job} is cancelled.", job=job_id)
+    return tr(
+        "Job #{job} is cancelled here, but {service} could not stop it, "
+        "so it may still finish there (and count against the account).",
+        job=job_id,
+        service=still_running,
     )
 
 
-def editor_link_view(url: str) -> discord.ui.View:
+def editor_link_view(url: str, label: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(discord.ui.Button(label="Open the editor", emoji="🖌️", url=url))
+    view.add_item(discord.ui.Button(label=label, emoji="🖌️", url=url))
     return view
 
 

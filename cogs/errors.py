@@ -9,32 +9,36 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.early_acks import early_response
-from cogs.replies import refuse
+from bot.discord_side.early_acks import early_response
+from bot.discord_side.language import for_member
+from bot.discord_side.replies import refuse
+from bot.i18n import Msg, tr
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 log = logging.getLogger(__name__)
 
 
-#: Discord's names for the permissions the bot asks for.
-_PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_messages": "Manage Messages"}
+#: Discord's names for the permissions the bot asks for (as its client shows them in each language).
+_PERMISSION_NAMES = {"manage_guild": tr("Manage Server"), "manage_messages": tr("Manage Messages")}
 
 
-def describe(error: app_commands.AppCommandError) -> str:
+def describe(error: app_commands.AppCommandError) -> Msg:
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command works in servers only."
+        return tr("This command works in servers only.")
     if isinstance(error, app_commands.MissingPermissions):
-        names = ", ".join(
-            _PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions
-        )
-        return f"You need the {names} permission to do that."
+        names = [_PERMISSION_NAMES.get(p) or p.replace("_", " ").title() for p in error.missing_permissions]
+        # One name stays a Msg, so that it is shown in the member's language too.
+        permission = names[0] if len(names) == 1 else ", ".join(names)
+        return tr("You need the {permission} permission to do that.", permission=permission)
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: try again in {error.retry_after:.0f} s."
+        return tr("Slow down: try again in {seconds:.0f} s.", seconds=error.retry_after)
     if isinstance(error, app_commands.TransformerError):
-        return f"That value is not valid: {error.value!r}."
-    return "Something went wrong on the bot's side. Try again; if it keeps happening, tell a server admin."
+        return tr("That value is not valid: {value!r}.", value=error.value)
+    return tr(
+        "Something went wrong on the bot's side. Try again; if it keeps happening, tell a server admin."
+    )
 
 
 class Errors(commands.Cog):
@@ -51,7 +55,7 @@ class Errors(commands.Cog):
             log.error(
                 "command %s failed", interaction.command and interaction.command.name, exc_info=error.original
             )
-        message = describe(error)
+        message = for_member(interaction, describe(error))
         if early_response(interaction) is not None and not isinstance(error, app_commands.CommandInvokeError):
             # Acknowledged early with a public "thinking…" message, but refused before the
             # command ran: no job will fill that message, so take it back.

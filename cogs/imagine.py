@@ -8,15 +8,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_side.attachments import read_images
+from bot.discord_side.early_acks import EARLY_ACK
+from bot.discord_side.replies import defer_job_message, refuse
 from bot.domain import JobKind
-from bot.early_acks import EARLY_ACK
+from bot.i18n import said
 from bot.jobs.calls import UserError
 from bot.jobs.rules import MAX_PROMPT_CHARS
-from cogs.attachments import read_images
-from cogs.replies import defer_job_message, refuse
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 
 class Imagine(commands.Cog):
@@ -33,7 +34,7 @@ class Imagine(commands.Cog):
         params: dict[str, str] | None = None,
     ) -> None:
         """The one path every command takes: acknowledge, read images, queue the job, whose
-        message is the acknowledgement's (see cogs/replies.py)."""
+        message is the acknowledgement's (see bot/discord_side/replies.py)."""
         # Acknowledge before anything slow (reading attachments, the store).
         reply = await defer_job_message(interaction)
         assert interaction.guild_id is not None
@@ -52,15 +53,15 @@ class Imagine(commands.Cog):
                 reply=reply,
             )
         except UserError as exc:
-            await refuse(interaction, str(exc))
+            await refuse(interaction, said(exc))
             await self.bot.store.forget_command(interaction.id)
         except Exception:
             # Answered by the error handler: not a command to run again after a restart.
             await self.bot.store.forget_command(interaction.id)
             raise
 
-    # Every command here acknowledges first thing (_start), so bot/early_acks.py may do it for them
-    # from the gateway event.
+    # Every command here acknowledges first thing (_start), so bot/discord_side/early_acks.py may do
+    # it for them from the gateway event.
     @app_commands.command(
         name="imagine", description="Create four images from a text prompt.", extras={EARLY_ACK: True}
     )

@@ -10,17 +10,20 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.backends import service_name
+from bot.discord_side.language import for_channel, for_member, member_locale, tell
+from bot.discord_side.render import job_view, shown_prompt
 from bot.domain import BackendKind, GuildConfig, Job, JobStatus
+from bot.i18n import render, said, tr
 from bot.jobs.calls import UserError
 from cogs.access import age_refusal, aimg_allowed
 from cogs.buttons import cancelled_text
-from cogs.render import job_view, shown_prompt
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 PAGE_SIZE = 10
-#: The account fields /info shows, in this order, where the service reports them.
+#: The account fields /info shows, in this order, where the service reports them (the service's
+#: own words, shown as it says them).
 ACCOUNT_FIELDS = (
     "Fast Time Remaining",
     "Job Mode",
@@ -30,22 +33,32 @@ ACCOUNT_FIELDS = (
     "Visibility Mode",
 )
 _STATUS = {
-    JobStatus.QUEUED: "⏳ waiting",
-    JobStatus.SUBMITTED: "⏳ starting",
-    JobStatus.MODAL: "⏳ starting",
-    JobStatus.IN_PROGRESS: "🎨 running",
-    JobStatus.SUCCESS: "✅ done",
-    JobStatus.FAILURE: "❌ failed",
-    JobStatus.CANCELLED: "🚫 cancelled",
+    JobStatus.QUEUED: tr("⏳ waiting"),
+    JobStatus.SUBMITTED: tr("⏳ starting"),
+    JobStatus.MODAL: tr("⏳ starting"),
+    JobStatus.IN_PROGRESS: tr("🎨 running"),
+    JobStatus.SUCCESS: tr("✅ done"),
+    JobStatus.FAILURE: tr("❌ failed"),
+    JobStatus.CANCELLED: tr("🚫 cancelled"),
 }
 
 
-def job_line(job: Job) -> str:
-    link = f" [message](https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.message_id})"
+def job_line(job: Job, locale: str) -> str:
+    link = render(
+        tr(
+            " [message]({url})",
+            url=f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.message_id}",
+        ),
+        locale,
+    )
     where = link if job.message_id else ""
     progress = f" {job.progress}%" if job.status is JobStatus.IN_PROGRESS and job.progress else ""
     prompt = shown_prompt(job.prompt or job.kind.value)[:80]
-    return f"`#{job.id}` {_STATUS[job.status]}{progress} · {job.kind.value} · {prompt}{where}"
+    return f"`#{job.id}` {render(_STATUS[job.status], locale)}{progress} · {job.kind.value} · {prompt}{where}"
+
+
+def _lines(jobs: list[Job], locale: str) -> str:
+    return "\n".join(job_line(job, locale) for job in jobs)
 
 
 class Member(commands.Cog):
@@ -58,9 +71,11 @@ class Member(commands.Cog):
         if interaction.guild_id is None:
             return []
         jobs = await self.bot.store.member_jobs(interaction.guild_id, interaction.user.id, limit=25)
+        locale = member_locale(interaction)
         return [
             app_commands.Choice(
-                name=f"#{j.id} {j.status.value}: {j.prompt or j.kind.value}"[:100], value=j.id
+                name=f"#{j.id} {render(_STATUS[j.status], locale)}: {j.prompt or j.kind.value}"[:100],
+                value=j.id,
             )
             for j in jobs
             if current in str(j.id) or current.lower() in j.prompt.lower()
@@ -79,21 +94,36 @@ class Member(commands.Cog):
         running = [j for j in jobs if not j.status.terminal]
         limits = config.limits
         daily = (
-            f"today: {max(0, limits.user_daily - today)} of {limits.user_daily} left"
+            tr(
+                "today: {left} of {daily} left",
+                left=max(0, limits.user_daily - today),
+                daily=limits.user_daily,
+            )
             if limits.user_daily
-            else "no daily limit"
+            else tr("no daily limit")
         )
         here = await self._channel_services(interaction, config)
-        embed = discord.Embed(title="Your jobs here")
+        locale = member_locale(interaction)
+        embed = discord.Embed(title=render(tr("Your jobs here"), locale))
         embed.add_field(
-            name="Running or waiting", value="\n".join(map(job_line, running)) or "none", inline=False
-        )
-        embed.add_field(
-            name="Limits",
-            value=f"{active} of {limits.user_concurrent} at once · {daily}",
+            name=render(tr("Running or waiting"), locale),
+            value=_lines(running, locale) or render(tr("none"), locale),
             inline=False,
         )
-        embed.add_field(name="This channel", value=here, inline=False)
+        embed.add_field(
+            name=render(tr("Limits"), locale),
+            value=render(
+                tr(
+                    "{active} of {limit} at once · {daily}",
+                    active=active,
+                    limit=limits.user_concurrent,
+                    daily=daily,
+                ),
+                locale,
+            ),
+            inline=False,
+        )
+        embed.add_field(name=render(tr("This channel"), locale), value=render(here, locale), inline=False)
         channel = config.channel(interaction.channel_id)
         if channel.enabled:
             await self._send_with_account(interaction, embed, channel.backend)
@@ -115,13 +145,19 @@ class Member(commands.Cog):
         try:
             found = await self.bot.engine.member.account_info(guild_id, channel_id, only)
         except UserError as exc:
-            embed.add_field(name="Account", value=str(exc), inline=False)
+            embed.add_field(
+                name=for_member(interaction, tr("Account")),
+                value=for_member(interaction, said(exc)),
+                inline=False,
+            )
         else:
             if found is not None:
                 service, fields = found
                 lines = [f"{key}: {fields[key]}" for key in ACCOUNT_FIELDS if key in fields]
                 embed.add_field(
-                    name=f"Account ({service})", value=("\n".join(lines) or "no details")[:1024], inline=False
+                    name=for_member(interaction, tr("Account ({service})", service=service)),
+                    value=("\n".join(lines) or for_member(interaction, tr("no details")))[:1024],
+                    inline=False,
                 )
         await interaction.followup.send(embed=embed, ephemeral=True)
 
@@ -131,7 +167,7 @@ class Member(commands.Cog):
         assert interaction.channel_id is not None
         channel = config.channel(interaction.channel_id)
         if not channel.enabled:
-            return "the bot is off in this channel"
+            return tr("the bot is off in this channel")
         adult_ok = await aimg_allowed(self.bot, interaction)
         kinds = {
             a.kind
@@ -141,7 +177,7 @@ class Member(commands.Cog):
             and channel.backend in (None, a.kind)
             and (adult_ok or a.kind is not BackendKind.AIMG)
         }
-        return ", ".join(sorted(service_name(k) for k in kinds)) or "no image service set up here"
+        return ", ".join(sorted(service_name(k) for k in kinds)) or tr("no image service set up here")
 
     @app_commands.command(name="jobs", description="Your recent jobs in this server, newest first.")
     @app_commands.describe(page="Which page (10 jobs each).")
@@ -154,17 +190,24 @@ class Member(commands.Cog):
             interaction.guild_id, interaction.user.id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
         )
         if not jobs:
-            text = (
-                "You have no jobs here yet. Start one with /imagine."
+            await tell(
+                interaction,
+                tr("You have no jobs here yet. Start one with /imagine.")
                 if page == 1
-                else "No jobs on that page."
+                else tr("No jobs on that page."),
             )
-            await interaction.response.send_message(text, ephemeral=True)
             return
+        locale = member_locale(interaction)
         embed = discord.Embed(
-            title=f"Your jobs (page {page})", description="\n".join(map(job_line, jobs))[:4096]
+            title=render(tr("Your jobs (page {page})", page=page), locale),
+            description=_lines(jobs, locale)[:4096],
         )
-        embed.set_footer(text=f"/jobs page:{page + 1} for older ones · /show job:<number> to post one again")
+        embed.set_footer(
+            text=render(
+                tr("/jobs page:{next} for older ones · /show job:<number> to post one again", next=page + 1),
+                locale,
+            )
+        )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(
@@ -177,24 +220,32 @@ class Member(commands.Cog):
         assert interaction.guild_id is not None
         found = await self.bot.engine.get(job)
         if found is None or found.guild_id != interaction.guild_id:
-            await interaction.response.send_message(f"There is no job #{job} in this server.", ephemeral=True)
+            await tell(interaction, tr("There is no job #{job} in this server.", job=job))
             return
         if found.owner_id != interaction.user.id and not interaction.permissions.manage_messages:
-            await interaction.response.send_message("You can only show your own jobs.", ephemeral=True)
+            await tell(interaction, tr("You can only show your own jobs."))
             return
         if found.status is not JobStatus.SUCCESS:
-            await interaction.response.send_message(
-                f"Job #{job} has no result to show ({_STATUS[found.status]}).", ephemeral=True
+            await tell(
+                interaction,
+                tr("Job #{job} has no result to show ({status}).", job=job, status=_STATUS[found.status]),
             )
             return
         refusal = await age_refusal(interaction, found)
         if refusal is not None:
-            await interaction.response.send_message(refusal, ephemeral=True)
+            await tell(interaction, refusal)
             return
         await interaction.response.defer(thinking=True)
         files = []
-        content = (
-            f"**{shown_prompt(found.prompt or found.kind.value)}** - <@{found.owner_id}> (job #{found.id})"
+        # Posted in the channel, for everyone there: in the server's language.
+        content = for_channel(
+            interaction,
+            tr(
+                "**{prompt}** - <@{owner}> (job #{job})",
+                prompt=shown_prompt(found.prompt or found.kind.value),
+                owner=found.owner_id,
+                job=found.id,
+            ),
         )
         image = await self.bot.publisher.download_result(found)
         if image is not None:
@@ -224,25 +275,23 @@ class Member(commands.Cog):
             )
             running = [j for j in mine if not j.status.terminal]
             if not running:
-                await interaction.response.send_message(
-                    "You have no unfinished job to cancel.", ephemeral=True
-                )
+                await tell(interaction, tr("You have no unfinished job to cancel."))
                 return
             job = running[0].id
         found = await engine.get(job)
         if found is None or found.guild_id != interaction.guild_id:
-            await interaction.response.send_message(f"There is no job #{job} in this server.", ephemeral=True)
+            await tell(interaction, tr("There is no job #{job} in this server.", job=job))
             return
         if found.owner_id != interaction.user.id and not interaction.permissions.manage_messages:
-            await interaction.response.send_message("You can only cancel your own jobs.", ephemeral=True)
+            await tell(interaction, tr("You can only cancel your own jobs."))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             still_running = await engine.cancel(job)
         except UserError as exc:
-            await interaction.followup.send(str(exc), ephemeral=True)
+            await tell(interaction, said(exc))
             return
-        await interaction.followup.send(cancelled_text(job, still_running), ephemeral=True)
+        await tell(interaction, cancelled_text(job, still_running))
 
     @app_commands.command(
         name="seed", description="The seed of one of your finished images (Midjourney's ✉️)."
@@ -254,22 +303,24 @@ class Member(commands.Cog):
         assert interaction.guild_id is not None
         found = await self.bot.engine.get(job)
         if found is None or found.guild_id != interaction.guild_id:
-            await interaction.response.send_message(f"There is no job #{job} in this server.", ephemeral=True)
+            await tell(interaction, tr("There is no job #{job} in this server.", job=job))
             return
         if found.owner_id != interaction.user.id and not interaction.permissions.manage_messages:
-            await interaction.response.send_message(
-                "You can only ask the seed of your own jobs.", ephemeral=True
-            )
+            await tell(interaction, tr("You can only ask the seed of your own jobs."))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             seed = await self.bot.engine.member.seed(found)
         except UserError as exc:
-            await interaction.followup.send(str(exc), ephemeral=True)
+            await tell(interaction, said(exc))
             return
-        await interaction.followup.send(
-            f"Job #{job}'s seed is **{seed}**. Add `--seed {seed}` to a prompt to start from it.",
-            ephemeral=True,
+        await tell(
+            interaction,
+            tr(
+                "Job #{job}'s seed is **{seed}**. Add `--seed {seed}` to a prompt to start from it.",
+                job=job,
+                seed=seed,
+            ),
         )
 
 

@@ -8,11 +8,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_side.language import tell
 from bot.domain import UserPrefs
+from bot.i18n import said, tr
 from bot.jobs.calls import UserError
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 
 class Preferences(commands.GroupCog, group_name="prefer", group_description="Your own preferences here."):
@@ -38,11 +40,15 @@ class Preferences(commands.GroupCog, group_name="prefer", group_description="You
             try:
                 await self.bot.engine.member.check_remix(interaction.guild_id, interaction.channel_id)
             except UserError as exc:
-                await interaction.response.send_message(str(exc), ephemeral=True)
+                await tell(interaction, said(exc))
                 return
         prefs = await self._update(interaction, remix=not current.remix)
-        state = "on: variations, re-rolls and pans open a prompt editor first" if prefs.remix else "off"
-        await interaction.response.send_message(f"Remix mode is {state}.", ephemeral=True)
+        await tell(
+            interaction,
+            tr("Remix mode is on: variations, re-rolls and pans open a prompt editor first.")
+            if prefs.remix
+            else tr("Remix mode is off."),
+        )
 
     @app_commands.command(name="suffix", description="Add text to the end of every /imagine prompt you send.")
     @app_commands.describe(text="e.g. --ar 16:9 --v 6. Leave empty to remove your suffix.")
@@ -54,12 +60,14 @@ class Preferences(commands.GroupCog, group_name="prefer", group_description="You
         try:
             prefs = await self.bot.engine.member.set_suffix(interaction.guild_id, interaction.user.id, text)
         except UserError as exc:
-            await interaction.response.send_message(str(exc), ephemeral=True)
+            await tell(interaction, said(exc))
             return
-        message = (
-            f"Your prompts now end with `{prefs.suffix}`." if prefs.suffix else "Your suffix is removed."
+        await tell(
+            interaction,
+            tr("Your prompts now end with `{suffix}`.", suffix=prefs.suffix)
+            if prefs.suffix
+            else tr("Your suffix is removed."),
         )
-        await interaction.response.send_message(message, ephemeral=True)
 
 
 async def setup(bot: MjBot) -> None:

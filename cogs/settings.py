@@ -12,38 +12,44 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_side import custom_ids
+from bot.discord_side.language import member_locale, tell
 from bot.domain import SettingsState
+from bot.i18n import render, said, tr
 from bot.jobs.calls import UserError
 from bot.jobs.mj_settings import RESET, TOGGLES, VERSIONS
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 #: Panel button labels by index (the custom id carries the index, not the label).
 PANEL_LABELS: tuple[str, ...] = (*(t.label for t in TOGGLES), RESET)
 
 
-def panel_content(state: SettingsState) -> str:
+def panel_content(state: SettingsState, locale: str) -> str:
     where = (
-        "These settings belong to the server's image service account and apply to everyone using it."
+        tr("These settings belong to the server's image service account and apply to everyone using it.")
         if state.source == "backend"
-        else "These settings are yours in this server; they are added to prompts that do not set them."
+        else tr("These settings are yours in this server; they are added to prompts that do not set them.")
     )
-    suffix = f"`{state.suffix}`" if state.suffix else "none"
-    return f"**Adjust your settings here.** Current suffix: {suffix}\n-# {where}"
+    suffix = f"`{state.suffix}`" if state.suffix else tr("none")
+    return render(
+        tr("**Adjust your settings here.** Current suffix: {suffix}\n-# {where}", suffix=suffix, where=where),
+        locale,
+    )
 
 
-def panel_view(state: SettingsState) -> discord.ui.View:
+def panel_view(state: SettingsState, locale: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     offered = set(state.available) if state.available else None
     versions = [(v, name) for v, name in VERSIONS.items() if offered is None or name in offered]
     if versions:
-        view.add_item(VersionSelectItem(versions, state.active))
+        view.add_item(VersionSelectItem(versions, state.active, render(tr("Model version"), locale)))
     buttons = [(i, label) for i, label in enumerate(PANEL_LABELS) if offered is None or label in offered]
     for position, (index, label) in enumerate(buttons):
         on = label in state.active
         style = discord.ButtonStyle.success if on else discord.ButtonStyle.secondary
-        view.add_item(ToggleItem(index, label, style, row=1 + position // 5))
+        view.add_item(ToggleItem(index, render(label, locale), style, row=1 + position // 5))
     return view
 
 
@@ -57,14 +63,18 @@ async def _redraw(interaction: discord.Interaction[Any], label: str) -> None:
             interaction.guild_id, interaction.user.id, interaction.channel_id, label
         )
     except UserError as exc:
-        await interaction.followup.send(str(exc), ephemeral=True)
+        await tell(interaction, said(exc))
         return
-    await interaction.edit_original_response(content=panel_content(state), view=panel_view(state))
+    locale = member_locale(interaction)
+    await interaction.edit_original_response(
+        content=panel_content(state, locale), view=panel_view(state, locale)
+    )
 
 
-class ToggleItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:s:(?P<idx>[0-9]+)"):
+class ToggleItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=custom_ids.TOGGLE):
     def __init__(self, index: int, label: str, style: discord.ButtonStyle, row: int | None = None) -> None:
-        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"mjb:s:{index}", row=row))
+        button = discord.ui.Button[Any](label=label, style=style, custom_id=custom_ids.toggle(index), row=row)
+        super().__init__(button)
         self.index = index
 
     @classmethod
@@ -77,21 +87,24 @@ class ToggleItem(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mjb:
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         if self.index >= len(PANEL_LABELS):
-            await interaction.response.send_message(
-                "This panel is out of date. Run /settings again.", ephemeral=True
-            )
+            await tell(interaction, tr("This panel is out of date. Run /settings again."))
             return
         await _redraw(interaction, PANEL_LABELS[self.index])
 
 
-class VersionSelectItem(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"mjb:sv"):
-    def __init__(self, versions: list[tuple[str, str]] | None = None, active: set[str] | None = None) -> None:
+class VersionSelectItem(discord.ui.DynamicItem[discord.ui.Select[Any]], template=custom_ids.VERSION):
+    def __init__(
+        self,
+        versions: list[tuple[str, str]] | None = None,
+        active: set[str] | None = None,
+        placeholder: str = "",
+    ) -> None:
         versions = versions or list(VERSIONS.items())
         active = active or set()
         super().__init__(
             discord.ui.Select(
-                custom_id="mjb:sv",
-                placeholder="Model version",
+                custom_id=custom_ids.VERSION,
+                placeholder=placeholder or None,
                 options=[
                     discord.SelectOption(label=name, value=name, default=name in active)
                     for _, name in versions
@@ -134,9 +147,10 @@ class Settings(commands.Cog):
                 interaction.guild_id, interaction.user.id, interaction.channel_id
             )
         except UserError as exc:
-            await interaction.followup.send(str(exc), ephemeral=True)
+            await tell(interaction, said(exc))
             return
-        await interaction.followup.send(panel_content(state), view=panel_view(state), ephemeral=True)
+        locale = member_locale(interaction)
+        await tell(interaction, panel_content(state, locale), view=panel_view(state, locale))
 
     async def _shortcut(self, interaction: discord.Interaction[Any], label: str, sentence: str) -> None:
         assert interaction.guild_id is not None and interaction.channel_id is not None
@@ -148,31 +162,30 @@ class Settings(commands.Cog):
             if label not in state.active:
                 state = await self.bot.engine.member.toggle_setting(*ids, label)
         except UserError as exc:
-            await interaction.followup.send(str(exc), ephemeral=True)
+            await tell(interaction, said(exc))
             return
-        await interaction.followup.send(
-            f"{sentence} Current suffix: `{state.suffix or 'none'}`", ephemeral=True
-        )
+        suffix = f"`{state.suffix}`" if state.suffix else tr("none")
+        await tell(interaction, tr("{sentence} Current suffix: {suffix}", sentence=sentence, suffix=suffix))
 
     @app_commands.command(name="fast", description="Switch to Fast mode.")
     @app_commands.guild_only()
     async def fast(self, interaction: discord.Interaction[Any]) -> None:
-        await self._shortcut(interaction, "Fast mode", "Fast mode is on.")
+        await self._shortcut(interaction, "Fast mode", tr("Fast mode is on."))
 
     @app_commands.command(name="relax", description="Switch to Relax mode (slower, no fast hours used).")
     @app_commands.guild_only()
     async def relax(self, interaction: discord.Interaction[Any]) -> None:
-        await self._shortcut(interaction, "Relax mode", "Relax mode is on.")
+        await self._shortcut(interaction, "Relax mode", tr("Relax mode is on."))
 
     @app_commands.command(name="public", description="Switch to Public mode.")
     @app_commands.guild_only()
     async def public(self, interaction: discord.Interaction[Any]) -> None:
-        await self._shortcut(interaction, "Public mode", "Public mode is on.")
+        await self._shortcut(interaction, "Public mode", tr("Public mode is on."))
 
     @app_commands.command(name="stealth", description="Switch to Stealth mode (needs a Pro plan).")
     @app_commands.guild_only()
     async def stealth(self, interaction: discord.Interaction[Any]) -> None:
-        await self._shortcut(interaction, "Stealth mode", "Stealth mode is on.")
+        await self._shortcut(interaction, "Stealth mode", tr("Stealth mode is on."))
 
 
 async def setup(bot: MjBot) -> None:

@@ -7,6 +7,7 @@ ever typed into a modal and never shown back.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -16,21 +17,23 @@ from discord.ext import commands
 
 from bot.backends import account_options, service_name
 from bot.crypto import SECRET_LOST
+from bot.discord_side.language import as_is, member_locale, tell
 from bot.domain import Account, BackendKind, ChannelConfig, GuildConfig, ServiceAccount
+from bot.i18n import Msg, render, said, tr
 from bot.jobs.calls import UserError
 from bot.jobs.guild_setup import NEEDS_SECRET, held_sentence
 from bot.jobs.prompt_rules import banning_problem
 from bot.net import shown_url
-from cogs.aimg_flow import send_sign_in
+from cogs.aimg import send_sign_in
 
 if TYPE_CHECKING:
-    from bot.app import MjBot
+    from bot.discord_side.app import MjBot
 
 KIND_CHOICES = [
-    app_commands.Choice(name="midjourney-proxy", value=BackendKind.MJ_PROXY.value),
-    app_commands.Choice(name="TheNextLeg", value=BackendKind.NEXTLEG.value),
-    app_commands.Choice(name="useapi.net", value=BackendKind.USEAPI.value),
-    app_commands.Choice(name="AIMG", value=BackendKind.AIMG.value),
+    app_commands.Choice(name=as_is("midjourney-proxy"), value=BackendKind.MJ_PROXY.value),
+    app_commands.Choice(name=as_is("TheNextLeg"), value=BackendKind.NEXTLEG.value),
+    app_commands.Choice(name=as_is("useapi.net"), value=BackendKind.USEAPI.value),
+    app_commands.Choice(name=as_is("AIMG"), value=BackendKind.AIMG.value),
 ]
 FLAVOUR_CHOICES = [
     app_commands.Choice(name="Java plus (mj-api-secret header)", value="java"),
@@ -50,42 +53,65 @@ def _options(flavour: str | None, extra: str | None) -> dict[str, str]:
             continue
         match = _OPTION.match(part)
         if match is None:
-            raise UserError(f"{part.strip()!r} is not a key=value option (e.g. channel=1234; model=f222).")
+            raise UserError(
+                tr("{part!r} is not a key=value option (e.g. channel=1234; model=f222).", part=part.strip())
+            )
         options[match.group(1)] = match.group(2)
     return options
 
 
-def _status(account: Account) -> str:
+def _status(account: Account) -> Msg:
+    # The reasons are the engine's and the service's words (docs/i18n.md lists what is English).
     if account.quarantine_reason in (SECRET_LOST, NEEDS_SECRET):
-        return f"⛔ out of rotation: {account.quarantine_reason}"
+        return tr("⛔ out of rotation: {reason}", reason=account.quarantine_reason)
     if account.quarantine_reason:
-        return f"⛔ out of rotation: {account.quarantine_reason[:150]} (fix it, then /setup account reset)"
-    return "✅ enabled" if account.enabled else "⏸️ disabled"
+        return tr(
+            "⛔ out of rotation: {reason} (fix it, then /setup account reset)",
+            reason=account.quarantine_reason[:150],
+        )
+    return tr("✅ enabled") if account.enabled else tr("⏸️ disabled")
 
 
-def account_lines(account: Account, running: int) -> str:
-    secret = "set (hidden)" if account.secret else "none"
-    channel = f"<#{account.channel_id}>" if account.channel_id else "all channels"
+def account_lines(account: Account, running: int) -> Msg:
+    secret = tr("set (hidden)") if account.secret else tr("none")
+    channel = f"<#{account.channel_id}>" if account.channel_id else tr("all channels")
     # Only the options its service reads: an older row may hold anything an admin typed.
     known = account_options(account.kind)
-    options = ", ".join(f"{k}={v}" for k, v in account.options.items() if k in known) or "none"
-    source = "config file" if account.source == "config" else "added with /setup"
-    return (
-        f"{_status(account)}\n{service_name(account.kind)} at {shown_url(account.base_url)}\n"
-        f"jobs: {running}/{account.max_jobs} · answers in {channel} · secret: {secret}\n"
-        f"options: {options} · {source}"
+    options = ", ".join(f"{k}={v}" for k, v in account.options.items() if k in known) or tr("none")
+    source = tr("config file") if account.source == "config" else tr("added with /setup")
+    return tr(
+        "{status}\n{service} at {url}\njobs: {running}/{max_jobs} · answers in {channel} · secret: {secret}\n"
+        "options: {options} · {source}",
+        status=_status(account),
+        service=service_name(account.kind),
+        url=shown_url(account.base_url),
+        running=running,
+        max_jobs=account.max_jobs,
+        channel=channel,
+        secret=secret,
+        options=options,
+        source=source,
     )
 
 
-def service_lines(status: list[ServiceAccount] | None) -> str:
+def service_lines(status: list[ServiceAccount] | None, locale: str) -> str:
     """The Midjourney accounts a service drives for an account, one line each (a hold with its
     message), for /setup account list."""
     if status is None:
-        return "\nMidjourney accounts at the service: could not be read (see /setup account test)"
+        return "\n" + render(
+            tr("Midjourney accounts at the service: could not be read (see /setup account test)"), locale
+        )
     lines = [
         f"⛔ {held_sentence(s)}"
         if s.hold
-        else f"Midjourney account {s.name}: in rotation, max {s.max_jobs} jobs"
+        else render(
+            tr(
+                "Midjourney account {name}: in rotation, max {max_jobs} jobs",
+                name=s.name,
+                max_jobs=s.max_jobs,
+            ),
+            locale,
+        )
         for s in status[:5]
     ]
     return "".join(
@@ -93,35 +119,37 @@ def service_lines(status: list[ServiceAccount] | None) -> str:
     )
 
 
-def service_note(status: list[ServiceAccount] | None) -> str:
+def service_note(status: list[ServiceAccount] | None) -> Msg | str:
     """The same, in a few words, for /setup show."""
     if status is None:
-        return " · its Midjourney accounts could not be read"
+        return tr(" · its Midjourney accounts could not be read")
     held = [s.name for s in status if s.hold]
-    return f" · ⛔ Midjourney holds {', '.join(held)} (see /setup account list)" if held else ""
+    return (
+        tr(" · ⛔ Midjourney holds {names} (see /setup account list)", names=", ".join(held)) if held else ""
+    )
 
 
 class SecretModal(discord.ui.Modal):
     """Takes an account's secret, for a new account or to replace one. The secret is never shown."""
 
-    secret: discord.ui.TextInput[Any] = discord.ui.TextInput(
-        label="Secret (API key, token or session id)",
-        placeholder="Leave empty if the service needs none",
-        required=False,
-        max_length=500,
-    )
-
-    def __init__(self, title: str, on_secret: Any) -> None:
-        super().__init__(title=title, timeout=600)
+    def __init__(self, title: str, on_secret: Any, locale: str) -> None:
+        super().__init__(title=render(title, locale)[:45], timeout=600)
         self._on_secret = on_secret
+        self.secret: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label=render(tr("Secret (API key, token or session id)"), locale),
+            placeholder=render(tr("Leave empty if the service needs none"), locale),
+            required=False,
+            max_length=500,
+        )
+        self.add_item(self.secret)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             text = await self._on_secret(self.secret.value.strip())
         except UserError as exc:
-            text = str(exc)
-        await interaction.followup.send(text, ephemeral=True)
+            text = said(exc)
+        await tell(interaction, text)
 
 
 class Setup(commands.GroupCog, group_name="setup", group_description="Set the bot up for this server."):
@@ -146,9 +174,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         return interaction.guild_id, interaction.user.id
 
     async def _reply(self, interaction: discord.Interaction[Any], text: str) -> None:
-        await interaction.response.send_message(
-            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        await tell(interaction, text)
 
     async def account_names(
         self, interaction: discord.Interaction[Any], current: str
@@ -187,15 +213,15 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     ) -> None:
         guild_id, user_id = self._ids(interaction)
         if not base_url.startswith(("http://", "https://")):
-            await self._reply(interaction, "The base URL must start with http:// or https://.")
+            await self._reply(interaction, tr("The base URL must start with http:// or https://."))
             return
         try:
             parsed = _options(flavour.value if flavour else None, options)
         except UserError as exc:
-            await self._reply(interaction, str(exc))
+            await self._reply(interaction, said(exc))
             return
 
-        async def create(secret: str) -> str:
+        async def create(secret: str) -> Msg:
             account = await self.bot.engine.setup.add_account(
                 guild_id,
                 user_id,
@@ -207,10 +233,14 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
                 channel_id=channel.id if channel else None,
                 options=parsed,
             )
-            test = f"/setup account test name:{account.name}"
-            return f"Added **{account.name}** ({kind.name}). Check it with `{test}`."
+            return tr(
+                "Added **{name}** ({service}). Check it with `/setup account test name:{name}`.",
+                name=account.name,
+                service=kind.name,
+            )
 
-        await interaction.response.send_modal(SecretModal(f"Secret for {name.strip()}"[:45], create))
+        title = tr("Secret for {name}", name=name.strip())
+        await interaction.response.send_modal(SecretModal(title, create, member_locale(interaction)))
 
     @account.command(name="aimg_login", description="Add an AIMG account by signing in with its email (18+).")
     @app_commands.describe(
@@ -231,11 +261,11 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     ) -> None:
         guild_id, user_id = self._ids(interaction)
         if not base_url.startswith(("http://", "https://")):
-            await self._reply(interaction, "The base URL must start with http:// or https://.")
+            await self._reply(interaction, tr("The base URL must start with http:// or https://."))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
 
-        async def create(session_id: str) -> str:
+        async def create(session_id: str) -> Msg:
             account = await self.bot.engine.setup.add_account(
                 guild_id,
                 user_id,
@@ -247,7 +277,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
                 channel_id=None,
                 options={"model": model} if model else {},
             )
-            return f"Signed in: **{account.name}** is this server's AIMG account now."
+            return tr("Signed in: **{name}** is this server's AIMG account now.", name=account.name)
 
         await send_sign_in(
             interaction, base_url.rstrip("/"), email, create, retry="/setup account aimg_login"
@@ -258,15 +288,16 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         guild_id, _ = self._ids(interaction)
         accounts = await self.bot.engine.setup.accounts(guild_id)
         if not accounts:
-            await self._reply(interaction, "No accounts yet. Add one with /setup account add.")
+            await self._reply(interaction, tr("No accounts yet. Add one with /setup account add."))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)  # services are asked
         services = await self.bot.engine.setup.service_status(guild_id)
-        embed = discord.Embed(title="Image service accounts")
+        locale = member_locale(interaction)
+        embed = discord.Embed(title=render(tr("Image service accounts"), locale))
         for account, running in accounts[:25]:
-            lines = account_lines(account, running)
+            lines = render(account_lines(account, running), locale)
             if account.id in services:
-                lines += service_lines(services[account.id])
+                lines += service_lines(services[account.id], locale)
             embed.add_field(name=account.name, value=lines[:1024], inline=False)
         await interaction.followup.send(embed=embed, ephemeral=True)
 
@@ -294,7 +325,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         fields: dict[str, Any] = {}
         if base_url is not None:
             if not base_url.startswith(("http://", "https://")):
-                await self._reply(interaction, "The base URL must start with http:// or https://.")
+                await self._reply(interaction, tr("The base URL must start with http:// or https://."))
                 return
             fields["base_url"] = base_url.rstrip("/")
         if max_jobs is not None:
@@ -308,10 +339,13 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         try:
             account = await self.bot.engine.setup.edit_account(guild_id, user_id, name, **fields)
         except UserError as exc:
-            await self._reply(interaction, str(exc))
+            await self._reply(interaction, said(exc))
             return
         running = {a.id: n for a, n in await self.bot.engine.setup.accounts(guild_id)}.get(account.id, 0)
-        await self._reply(interaction, f"**{account.name}** now:\n{account_lines(account, running)}")
+        await self._reply(
+            interaction,
+            tr("**{name}** now:\n{lines}", name=account.name, lines=account_lines(account, running)),
+        )
 
     @account.command(name="secret", description="Replace an account's secret (asked in a private form).")
     @app_commands.describe(name="The account whose secret to replace.")
@@ -319,11 +353,12 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
     async def account_secret(self, interaction: discord.Interaction[Any], name: str) -> None:
         guild_id, user_id = self._ids(interaction)
 
-        async def replace(secret: str) -> str:
+        async def replace(secret: str) -> Msg:
             await self.bot.engine.setup.edit_account(guild_id, user_id, name, secret=secret)
-            return f"The secret of **{name}** is replaced."
+            return tr("The secret of **{name}** is replaced.", name=name)
 
-        await interaction.response.send_modal(SecretModal(f"New secret for {name}"[:45], replace))
+        title = tr("New secret for {name}", name=name)
+        await interaction.response.send_modal(SecretModal(title, replace, member_locale(interaction)))
 
     @account.command(
         name="test", description="Check that an account's service answers and accepts its secret."
@@ -336,8 +371,8 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         try:
             text = await self.bot.engine.setup.test_account(guild_id, name)
         except UserError as exc:
-            text = str(exc)
-        await interaction.followup.send(text, ephemeral=True)
+            text = said(exc)
+        await tell(interaction, text)
 
     @account.command(name="reset", description="Put an account that was taken out of rotation back in.")
     @app_commands.describe(name="The account to put back.")
@@ -348,8 +383,8 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         try:
             text = await self.bot.engine.setup.reset_account(guild_id, user_id, name)
         except UserError as exc:
-            text = str(exc)
-        await interaction.followup.send(text, ephemeral=True)
+            text = said(exc)
+        await tell(interaction, text)
 
     @account.command(
         name="remove", description="Remove an account added with /setup (its jobs' history stays)."
@@ -361,9 +396,9 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         try:
             await self.bot.engine.setup.remove_account(guild_id, user_id, name)
         except UserError as exc:
-            await self._reply(interaction, str(exc))
+            await self._reply(interaction, said(exc))
             return
-        await self._reply(interaction, f"**{name}** is removed.")
+        await self._reply(interaction, tr("**{name}** is removed.", name=name))
 
     # ------------------------------------------------------------------- channels and limits
 
@@ -400,9 +435,13 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         await self.bot.engine.setup.configure(
             guild_id, user_id, f"channel {channel_id}: {setting.model_dump_json()}", change
         )
-        state = "on" if enabled else "off"
-        service = f", using {backend.name} accounts only" if backend else ""
-        await self._reply(interaction, f"The bot is {state} in <#{channel_id}>{service}.")
+        service = tr(", using {service} accounts only", service=backend.name) if backend else ""
+        await self._reply(
+            interaction,
+            tr("The bot is on in <#{channel}>{service}.", channel=channel_id, service=service)
+            if enabled
+            else tr("The bot is off in <#{channel}>{service}.", channel=channel_id, service=service),
+        )
 
     @app_commands.command(
         name="channels", description="Turn the bot on or off in every channel without its own setting."
@@ -418,8 +457,12 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
             f"all channels: {enabled}",
             lambda c: c.model_copy(update={"all_channels": enabled}),
         )
-        text = "everywhere" if enabled else "only in channels turned on with /setup channel"
-        await self._reply(interaction, f"The bot now answers {text}.")
+        await self._reply(
+            interaction,
+            tr("The bot now answers everywhere.")
+            if enabled
+            else tr("The bot now answers only in channels turned on with /setup channel."),
+        )
 
     @app_commands.command(name="limits", description="Per-member and server limits on jobs.")
     @app_commands.describe(
@@ -451,7 +494,7 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
             return config.model_copy(update={"limits": config.limits.model_copy(update=updates)})
 
         config = await self.bot.engine.setup.configure(guild_id, user_id, f"limits: {updates}", change)
-        await self._reply(interaction, "Limits now:\n" + _limits_text(config))
+        await self._reply(interaction, tr("Limits now:\n{limits}", limits=_limits_text(config)))
 
     @words.command(name="add", description="Refuse prompts containing a word (or a regular expression).")
     @app_commands.describe(text="The word, or the pattern.", regex="True: text is a regular expression.")
@@ -475,9 +518,9 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         try:
             await self.bot.engine.setup.configure(guild_id, user_id, f"{key} + {text}", change)
         except UserError as exc:
-            await self._reply(interaction, str(exc))
+            await self._reply(interaction, said(exc))
             return
-        await self._reply(interaction, f"Prompts containing `{text}` are now refused.")
+        await self._reply(interaction, tr("Prompts containing `{text}` are now refused.", text=text))
 
     @words.command(name="remove", description="Allow a word or pattern again.")
     @app_commands.describe(text="The word or pattern to allow again.")
@@ -494,12 +537,13 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
             )
 
         await self.bot.engine.setup.configure(guild_id, user_id, f"banned - {text}", change)
-        await self._reply(interaction, f"`{text}` is allowed again.")
+        await self._reply(interaction, tr("`{text}` is allowed again.", text=text))
 
     @words.command(name="list", description="The words and patterns this server refuses.")
     async def words_list(self, interaction: discord.Interaction[Any]) -> None:
         guild_id, _ = self._ids(interaction)
-        await self._reply(interaction, _words_text(await self.bot.store.guild_config(guild_id)))
+        config = await self.bot.store.guild_config(guild_id)
+        await self._reply(interaction, _words_text(config, member_locale(interaction)))
 
     @app_commands.command(name="buttons", description="Who may click a job's result buttons.")
     @app_commands.describe(
@@ -513,8 +557,14 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
             f"buttons anyone: {anyone}",
             lambda c: c.model_copy(update={"buttons_anyone": anyone}),
         )
-        text = "anyone" if anyone else "only the job's owner (and people with Manage Messages)"
-        await self._reply(interaction, f"Result buttons can now be used by {text}.")
+        await self._reply(
+            interaction,
+            tr("Result buttons can now be used by anyone.")
+            if anyone
+            else tr(
+                "Result buttons can now be used by only the job's owner (and people with Manage Messages)."
+            ),
+        )
 
     @app_commands.command(name="show", description="This server's whole setup on one page.")
     async def show(self, interaction: discord.Interaction[Any]) -> None:
@@ -522,23 +572,50 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         await interaction.response.defer(ephemeral=True, thinking=True)  # services are asked
         config = await self.bot.store.guild_config(guild_id)
         accounts = await self.bot.engine.setup.accounts(guild_id)
-        services = await self.bot.engine.setup.service_status(guild_id)
-        embed = discord.Embed(title="Bot setup for this server")
+        services, summaries = await asyncio.gather(
+            self.bot.engine.setup.service_status(guild_id), self.bot.engine.setup.service_summaries(guild_id)
+        )
+        locale = member_locale(interaction)
+
+        def shown(text: str) -> str:
+            return render(text, locale)
+
+        embed = discord.Embed(title=shown(tr("Bot setup for this server")))
         account_text = "\n".join(
-            f"**{a.name}**: {service_name(a.kind)}, {n}/{a.max_jobs} jobs, {_status(a)}"
-            + (service_note(services[a.id]) if a.id in services else "")
+            shown(
+                tr(
+                    "**{name}**: {service}, {running}/{max_jobs} jobs, {status}{note}",
+                    name=a.name,
+                    service=service_name(a.kind),
+                    running=n,
+                    max_jobs=a.max_jobs,
+                    status=_status(a),
+                    note=service_note(services[a.id]) if a.id in services else "",
+                )
+            )
+            + (f" · {summaries[a.id]}" if a.id in summaries else "")
             for a, n in accounts
         )
         embed.add_field(
-            name="Accounts",
-            value=(account_text or "none: add one with /setup account add")[:1024],
+            name=shown(tr("Accounts")),
+            value=(account_text or shown(tr("none: add one with /setup account add")))[:1024],
             inline=False,
         )
-        embed.add_field(name="Channels", value=_channels_text(config)[:1024], inline=False)
-        embed.add_field(name="Limits", value=_limits_text(config), inline=False)
-        embed.add_field(name="Refused in prompts", value=_words_text(config)[:1024], inline=False)
-        who = "anyone" if config.buttons_anyone else "the job's owner and people with Manage Messages"
-        embed.add_field(name="Result buttons", value=f"Usable by {who}.", inline=False)
+        embed.add_field(
+            name=shown(tr("Channels")),
+            value="\n".join(map(shown, _channels_lines(config)))[:1024],
+            inline=False,
+        )
+        embed.add_field(name=shown(tr("Limits")), value=shown(_limits_text(config)), inline=False)
+        embed.add_field(
+            name=shown(tr("Refused in prompts")), value=_words_text(config, locale)[:1024], inline=False
+        )
+        who = (
+            tr("Usable by anyone.")
+            if config.buttons_anyone
+            else tr("Usable by the job's owner and people with Manage Messages.")
+        )
+        embed.add_field(name=shown(tr("Result buttons")), value=shown(who), inline=False)
         await interaction.followup.send(embed=embed, ephemeral=True)
 
     @app_commands.command(name="audit", description="The latest changes to this server's setup.")
@@ -546,37 +623,46 @@ class Setup(commands.GroupCog, group_name="setup", group_description="Set the bo
         guild_id, _ = self._ids(interaction)
         entries = await self.bot.store.audit_log(guild_id, 20)
         if not entries:
-            await self._reply(interaction, "No setup changes yet.")
+            await self._reply(interaction, tr("No setup changes yet."))
             return
         lines = [f"<t:{int(e.at)}:R> <@{e.user_id}> {e.action}: {e.detail[:120]}" for e in entries]
         await self._reply(interaction, "\n".join(lines)[:2000])
 
 
-def _limits_text(config: GuildConfig) -> str:
+def _limits_text(config: GuildConfig) -> Msg:
     limits = config.limits
-    daily = limits.user_daily if limits.user_daily is not None else "no limit"
-    timeout = f"{limits.job_timeout_minutes} min" if limits.job_timeout_minutes else "the bot's default"
-    return (
-        f"Per member: {limits.user_concurrent} at once, {daily} per day · queue: {limits.queue_length} jobs"
-        f" · job timeout: {timeout}"
+    daily = limits.user_daily if limits.user_daily is not None else tr("no limit")
+    timeout = (
+        tr("{minutes} min", minutes=limits.job_timeout_minutes)
+        if limits.job_timeout_minutes
+        else tr("the bot's default")
+    )
+    return tr(
+        "Per member: {running} at once, {daily} per day · queue: {queue} jobs · job timeout: {timeout}",
+        running=limits.user_concurrent,
+        daily=daily,
+        queue=limits.queue_length,
+        timeout=timeout,
     )
 
 
-def _words_text(config: GuildConfig) -> str:
-    words = ", ".join(f"`{w}`" for w in config.banned_words) or "no words"
-    patterns = ", ".join(f"`{p}`" for p in config.banned_patterns) or "no patterns"
+def _words_text(config: GuildConfig, locale: str) -> str:
+    words = ", ".join(f"`{w}`" for w in config.banned_words) or render(tr("no words"), locale)
+    patterns = ", ".join(f"`{p}`" for p in config.banned_patterns) or render(tr("no patterns"), locale)
     return f"{words}; {patterns}"
 
 
-def _channels_text(config: GuildConfig) -> str:
-    head = "On in every channel" if config.all_channels else "Off except where turned on"
+def _channels_lines(config: GuildConfig) -> list[Msg]:
+    head = tr("On in every channel") if config.all_channels else tr("Off except where turned on")
     lines = [head]
     for channel_id, setting in config.channels.items():
-        state = "on" if setting.enabled else "off"
-        extra = f", {service_name(setting.backend)} only" if setting.backend else ""
-        extra += ", AIMG allowed" if setting.aimg_allowed else ""
-        lines.append(f"<#{channel_id}>: {state}{extra}")
-    return "\n".join(lines)
+        state = tr("on") if setting.enabled else tr("off")
+        only = tr(", {service} only", service=service_name(setting.backend)) if setting.backend else ""
+        aimg = tr(", AIMG allowed") if setting.aimg_allowed else ""
+        lines.append(
+            tr("<#{channel}>: {state}{only}{aimg}", channel=channel_id, state=state, only=only, aimg=aimg)
+        )
+    return lines
 
 
 async def setup(bot: MjBot) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from bot.app import SHUTDOWN_SECONDS
 from bot.cli import _parser
 from bot.config import Settings, WebSettings
+from bot.discord_side.app import SHUTDOWN_SECONDS
 from bot.web import HEALTH_PATH
 
 ROOT = Path(__file__).resolve().parents[1]

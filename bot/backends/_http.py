@@ -107,7 +107,8 @@ def api_root(base_url: str, version: str = "/v2") -> str:
 
 
 def refuse_uploads(images: Sequence[bytes], service: str) -> None:
-    """The hosted APIs take images as URLs inside the prompt, never as uploaded bytes."""
+    """The hosted APIs take images as URLs inside the prompt, never as uploaded bytes (the bot
+    sends them by URL, ``imagine_urls``)."""
     if images:
         raise BackendError(
             ErrorKind.INVALID_INPUT,

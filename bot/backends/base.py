@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -26,9 +26,11 @@ class Capability(StrEnum):
     GENERATE = "generate"
     REMIX = "remix"
     FETCH_MANY = "fetch_many"
-    #: Blend and describe of images given by URL (the Discord attachment's), not by bytes.
+    #: Blend, describe and /imagine's image prompts given by URL (the Discord attachment's), not
+    #: by bytes.
     BLEND_URLS = "blend_urls"
     DESCRIBE_URL = "describe_url"
+    IMAGINE_URLS = "imagine_urls"
     #: Custom Zoom: a button pressed with a prompt carrying ``--zoom`` (and ``--ar``).
     CUSTOM_ZOOM = "custom_zoom"
     #: The seed of a finished task (Midjourney's ✉️).
@@ -43,6 +45,8 @@ class Capability(StrEnum):
     VARY_REGION = "vary_region"
     #: The Midjourney accounts the service drives for this token, and their moderation holds.
     SERVICE_ACCOUNTS = "service_accounts"
+    #: Buttons that act on the result's item at the service and start no task (AIMG's 👍 👎 🗑️ 🚩).
+    ITEMS = "items"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,14 @@ class AccountOption:
     example: str
 
 
+@dataclass(frozen=True)
+class ItemOutcome:
+    """Whether an item action took effect; ``message``: the service's reason when it did not."""
+
+    success: bool
+    message: str | None = None
+
+
 class Backend(Protocol):
     """One backend account's API, mapped onto the domain model. No Discord knowledge here.
 
@@ -62,15 +74,25 @@ class Backend(Protocol):
     an opaque string the backend echoes back in the task.
     """
 
-    #: The service's name, as a member reads it ("useapi.net").
-    service: ClassVar[str]
-    #: What the backend offers beyond this protocol; the engine calls nothing else (a method of
-    #: the same name is not enough: its signature may differ, tests/backends/test_capabilities.py).
-    capabilities: ClassVar[frozenset[Capability]]
+    @property
+    def service(self) -> str:
+        """The service's name, as a member reads it ("useapi.net"; with the flavour where it
+        changes what works: "midjourney-proxy (open-source)")."""
+        ...
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """What this account's client offers beyond this protocol; the engine calls nothing else
+        (a method of the same name is not enough: its signature may differ,
+        tests/backends/test_capabilities.py). It may depend on the account (its flavour)."""
+        ...
 
     async def imagine(
         self, prompt: str, images: Sequence[bytes] = (), *, hook_url: str | None = None, state: str = ""
-    ) -> SubmitResult: ...
+    ) -> SubmitResult:
+        """``images``: the image prompts' bytes; a backend declaring ``IMAGINE_URLS`` gets them by
+        URL instead (:class:`SupportsImagineUrls`), never here."""
+        ...
 
     async def action(
         self, task_id: str, custom_id: str, *, hook_url: str | None = None, state: str = ""
@@ -86,7 +108,8 @@ class Backend(Protocol):
 
 
 class BackendClass(Protocol):
-    """A backend class, as the registry holds it: what it declares, and how to make one."""
+    """A backend class, as the registry holds it: what it declares, and how to make one.
+    ``capabilities`` here is everything some account of the kind may offer."""
 
     service: str
     capabilities: frozenset[Capability]
@@ -178,6 +201,20 @@ class SupportsDescribeUrl(Protocol):
     ) -> SubmitResult: ...
 
 
+class SupportsImagineUrls(Protocol):
+    async def imagine_urls(
+        self, prompt: str, urls: Sequence[str], *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        """/imagine with image prompts: the images at ``urls`` (in order) before ``prompt``, as
+        :func:`image_prompt` writes them."""
+        ...
+
+
+def image_prompt(urls: Sequence[str], prompt: str) -> str:
+    """A Midjourney prompt with image prompts: their URLs first, then the text and parameters."""
+    return " ".join([*urls, prompt])
+
+
 class SupportsCustomZoom(Protocol):
     async def custom_zoom(
         self, task_id: str, custom_id: str, prompt: str, *, hook_url: str | None = None, state: str = ""
@@ -244,6 +281,24 @@ class SupportsServiceAccounts(Protocol):
         ...
 
 
+class SupportsItems(Protocol):
+    async def item_action(
+        self,
+        task_id: str,
+        custom_id: str,
+        *,
+        report_queue: str | None = None,
+        information: str | None = None,
+    ) -> ItemOutcome:
+        """Press item button ``custom_id`` (a vote, delete, report) of task ``task_id``'s result
+        at the service; a report goes in ``report_queue`` with the member's ``information``."""
+        ...
+
+    async def get_report_queues(self, *, refresh: bool = False) -> list[str]:
+        """The categories a report may name, in the service's order."""
+        ...
+
+
 PROTOCOLS: Mapping[Capability, type] = {
     Capability.MODAL: SupportsModal,
     Capability.BLEND: SupportsBlend,
@@ -256,6 +311,7 @@ PROTOCOLS: Mapping[Capability, type] = {
     Capability.FETCH_MANY: SupportsFetchMany,
     Capability.BLEND_URLS: SupportsBlendUrls,
     Capability.DESCRIBE_URL: SupportsDescribeUrl,
+    Capability.IMAGINE_URLS: SupportsImagineUrls,
     Capability.CUSTOM_ZOOM: SupportsCustomZoom,
     Capability.SEED: SupportsSeed,
     Capability.NIJI: SupportsNiji,
@@ -263,4 +319,5 @@ PROTOCOLS: Mapping[Capability, type] = {
     Capability.ACCOUNT_INFO: SupportsAccountInfo,
     Capability.VARY_REGION: SupportsVaryRegion,
     Capability.SERVICE_ACCOUNTS: SupportsServiceAccounts,
+    Capability.ITEMS: SupportsItems,
 }

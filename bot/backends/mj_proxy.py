@@ -24,8 +24,8 @@ import base64
 import copy
 import logging
 import re
-from collections.abc import Sequence
-from typing import Any, ClassVar, Literal, cast, get_args
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, Literal, TypeVar, cast, get_args
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -457,6 +457,35 @@ def _envelope_error(envelope: CsharpErrorEnvelope) -> BackendError:
 # --------------------------------------------------------------------------------------------
 
 
+#: How a member knows each flavour.
+FLAVOUR_NAMES: dict[Flavour, str] = {"java": "plus", "csharp": "C#", "oss": "open-source"}
+
+_EVERY_FLAVOUR = frozenset(
+    {Capability.BLEND, Capability.DESCRIBE, Capability.FETCH_MANY, Capability.SERVICE_STATUS}
+)
+_PLUS = _EVERY_FLAVOUR | {Capability.MODAL, Capability.SHORTEN, Capability.REMIX, Capability.NIJI}
+#: What each flavour offers (docs/backends/midjourney-proxy.md): the open-source proxy has no
+#: /submit/action, /submit/modal, /submit/shorten nor ``botType``; only C# cancels and tells seeds.
+FLAVOUR_CAPABILITIES: dict[Flavour, frozenset[Capability]] = {
+    "java": _PLUS,
+    "csharp": _PLUS | {Capability.CANCEL, Capability.SEED},
+    "oss": _EVERY_FLAVOUR,
+}
+
+_V = TypeVar("_V")
+
+
+class _ByFlavour(Generic[_V]):
+    """A class attribute whose value on an instance depends on its flavour: ``every`` read on the
+    class (what the registry lists for the kind), ``by[flavour]`` on an account's client."""
+
+    def __init__(self, every: _V, by: Mapping[Flavour, _V]) -> None:
+        self._every, self._by = every, by
+
+    def __get__(self, client: MjProxyBackend | None, owner: object = None) -> _V:
+        return self._every if client is None else self._by[client.flavour]
+
+
 #: The account options this backend reads (see :func:`bot.backends.check_options`).
 OPTIONS = {"flavour": AccountOption(re.compile("|".join(get_args(Flavour))), "|".join(get_args(Flavour)))}
 
@@ -468,21 +497,10 @@ class MjProxyBackend:
     not have created a task, and "try again later" is the honest answer either way.
     """
 
-    service: ClassVar[str] = "midjourney-proxy"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.MODAL,
-            Capability.BLEND,
-            Capability.DESCRIBE,
-            Capability.SHORTEN,
-            Capability.CANCEL,
-            Capability.REMIX,
-            Capability.FETCH_MANY,
-            Capability.SEED,
-            Capability.NIJI,
-            Capability.SERVICE_STATUS,
-        }
-    )
+    #: "midjourney-proxy" on the class (the registry's); an account's names its flavour.
+    service = _ByFlavour("midjourney-proxy", {f: f"midjourney-proxy ({n})" for f, n in FLAVOUR_NAMES.items()})
+    #: Every flavour's on the class (the registry's); an account's are its flavour's.
+    capabilities = _ByFlavour(frozenset().union(*FLAVOUR_CAPABILITIES.values()), FLAVOUR_CAPABILITIES)
 
     def __init__(self, account: Account, http: httpx.AsyncClient) -> None:
         flavour = account.options.get("flavour", "java")

@@ -15,8 +15,8 @@ What shapes this module:
   banned-word prefilter is the exception: 400 ``{"success": false, "msg": "Invalid phrase: …"}``.
 * **Pace.** The API allows about one request per 3 s per token. Every request waits its turn in a
   per-account :class:`Pacer` (``options["min_interval"]`` seconds, default 3) instead of failing.
-* **Images** are URLs: inside the prompt (``"<url> <prompt>"``), or ``url``/``urls`` of
-  ``/describe`` and ``/blend``; uploaded bytes are refused.
+* **Images** are URLs: inside the prompt (``"<url> <prompt>"``, :meth:`NextLegBackend.imagine_urls`),
+  or ``url``/``urls`` of ``/describe`` and ``/blend``; uploaded bytes are refused.
 * **Custom Zoom** is ``/button`` with ``prompt``, ``zoom`` and ``ar`` fields: the bot's prompt
   carries them as ``--zoom``/``--ar`` flags (as Midjourney's box does) and they are split out.
 * ``GET /message/{id}`` puts the result under ``response`` or flat beside ``progress`` (the docs and
@@ -51,7 +51,7 @@ from bot.backends._http import (
     try_json,
     try_validate,
 )
-from bot.backends.base import AccountOption, Capability
+from bot.backends.base import AccountOption, Capability, image_prompt
 from bot.domain import (
     Account,
     BackendError,
@@ -402,6 +402,7 @@ class NextLegBackend:
             Capability.SETTINGS,
             Capability.BLEND_URLS,
             Capability.DESCRIBE_URL,
+            Capability.IMAGINE_URLS,
             Capability.CUSTOM_ZOOM,
             Capability.SEED,
             Capability.ACCOUNT_INFO,
@@ -427,6 +428,13 @@ class NextLegBackend:
         return await self._submit(
             "POST", "/imagine", ImagineRequest(msg=prompt, ref=state, webhook_override=hook_url)
         )
+
+    async def imagine_urls(
+        self, prompt: str, urls: Sequence[str], *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        """Image prompts go at the start of ``msg``; the service fetches them (``INVALID_LINK``
+        when it cannot)."""
+        return await self.imagine(image_prompt(urls, prompt), hook_url=hook_url, state=state)
 
     async def action(
         self, task_id: str, custom_id: str, *, hook_url: str | None = None, state: str = ""

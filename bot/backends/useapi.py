@@ -23,8 +23,8 @@ What shapes this module:
   transient on useapi's side, nothing to do with the job's own duration) → UNAVAILABLE; other
   5xx and transport errors → UNAVAILABLE.
 * **Images** are URLs inside the prompt, in ``blendUrls`` or ``describeUrl``; uploaded bytes are
-  refused. So /blend and /describe are declared as ``BLEND_URLS`` and ``DESCRIBE_URL``: the bot
-  passes the attachments' Discord CDN URLs.
+  refused. So /imagine's image prompts, /blend and /describe are declared as ``IMAGINE_URLS``,
+  ``BLEND_URLS`` and ``DESCRIBE_URL``: the bot passes the attachments' Discord CDN URLs.
 * **Buttons with input**: ``prompt`` (Custom Zoom, and any button with Remix on) and ``mask``
   (Vary (Region): the PNG mask in base64, white the part to repaint) go with the button call.
 * **Prompts** are at most 2048 characters; longer ones are refused before anything is sent.
@@ -56,7 +56,7 @@ from bot.backends._http import (
     try_json,
     try_validate,
 )
-from bot.backends.base import AccountOption, Capability
+from bot.backends.base import AccountOption, Capability, image_prompt
 from bot.domain import (
     Account,
     BackendError,
@@ -330,6 +330,7 @@ class UseApiBackend:
             Capability.VARY_REGION,
             Capability.BLEND_URLS,
             Capability.DESCRIBE_URL,
+            Capability.IMAGINE_URLS,
             Capability.SEED,
             Capability.ACCOUNT_INFO,
             Capability.SERVICE_ACCOUNTS,
@@ -356,6 +357,12 @@ class UseApiBackend:
         return await self._submit(
             "/jobs/imagine", ImagineRequest(prompt=prompt, **self._job_fields(hook_url, state))
         )
+
+    async def imagine_urls(
+        self, prompt: str, urls: Sequence[str], *, hook_url: str | None = None, state: str = ""
+    ) -> SubmitResult:
+        """Image prompts go at the start of ``prompt``, within its 2048 characters."""
+        return await self.imagine(image_prompt(urls, prompt), hook_url=hook_url, state=state)
 
     async def action(
         self, task_id: str, custom_id: str, *, hook_url: str | None = None, state: str = ""

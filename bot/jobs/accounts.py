@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot.backends import create_backend
-from bot.backends.base import Backend
+from bot.backends.base import Backend, Capability
 from bot.domain import MEMBER_SOURCE, Account, BackendKind
 from bot.net import AddressPolicy, parse_address, same_origin
 
@@ -76,26 +76,43 @@ class AccountPool:
         *,
         usable_only: bool = False,
         kinds: Collection[BackendKind] | None = None,
+        needs: Collection[Capability] = (),
     ) -> bool:
         """Whether any enabled (and, with ``usable_only``, not quarantined) shared account of one
-        of ``kinds`` (default: any) answers here."""
+        of ``kinds`` (default: any), offering one of ``needs`` (default: nothing asked), answers here."""
         return any(
             a.enabled and (not usable_only or self.usable(a.id))
-            for a in self.shared(guild_id, channel_id, kinds)
+            for a in self.shared(guild_id, channel_id, kinds, needs)
         )
 
     def shared(
-        self, guild_id: int, channel_id: int, kinds: Collection[BackendKind] | None = None
+        self,
+        guild_id: int,
+        channel_id: int,
+        kinds: Collection[BackendKind] | None = None,
+        needs: Collection[Capability] = (),
     ) -> list[Account]:
-        """The guild's accounts of ``kinds`` (default: any) answering in the channel, members'
-        own accounts left out: those run their owner's jobs only, pinned when queued."""
+        """The guild's accounts of ``kinds`` (default: any) answering in the channel and offering
+        one of ``needs`` (see :meth:`offers`), members' own accounts left out: those run their
+        owner's jobs only, pinned when queued."""
         return [
             a
             for a in self.for_guild(guild_id)
             if a.source != MEMBER_SOURCE
             and a.channel_id in (None, channel_id)
             and (kinds is None or a.kind in kinds)
+            and self.offers(a.id, needs)
         ]
+
+    def offers(self, account_id: int, needs: Collection[Capability]) -> bool:
+        """Whether the account's client offers one of ``needs`` (none asked: True). What a client
+        offers may depend on the account, not only its kind (midjourney-proxy's flavour)."""
+        return not needs or not self.backend(account_id).capabilities.isdisjoint(needs)
+
+    def services(self, accounts: Collection[Account]) -> str:
+        """The accounts' services as members know them, flavour included ("TheNextLeg and
+        midjourney-proxy (open-source)")."""
+        return " and ".join(sorted({self.backend(a.id).service for a in accounts}))
 
     def http_for(self, account_id: int | None) -> httpx.AsyncClient:
         """The HTTP client for requests made for the account (its calls and its images)."""
@@ -147,12 +164,13 @@ class AccountPool:
         channel_id: int,
         busy: Mapping[int, int],
         kinds: Collection[BackendKind] | None = None,
+        needs: Collection[Capability] = (),
     ) -> Account | None:
-        """A random healthy account of ``kinds`` (default: any) with free capacity (seed 003's
-        rule), or None when all are full."""
+        """A random healthy account of ``kinds`` (default: any), offering one of ``needs``, with
+        free capacity (docs/backends/useapi.md's rule), or None when all are full."""
         free = [
             a
-            for a in self.shared(guild_id, channel_id, kinds)
+            for a in self.shared(guild_id, channel_id, kinds, needs)
             if self.usable(a.id) and busy.get(a.id, 0) < a.max_jobs
         ]
         return self._rng.choice(free) if free else None

@@ -34,6 +34,7 @@ _ABILITIES: dict[Capability, str] = {
     Capability.FETCH_MANY: "list jobs",
     Capability.BLEND_URLS: "blend images",
     Capability.DESCRIBE_URL: "describe images",
+    Capability.IMAGINE_URLS: "take image prompts",
     Capability.CUSTOM_ZOOM: "zoom by a custom amount",
     Capability.SEED: "tell a job's seed",
     Capability.NIJI: "use the Niji bot",

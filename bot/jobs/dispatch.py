@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.domain import MEMBER_SOURCE, ErrorKind, Job
 from bot.jobs.accounts import AccountPool
-from bot.jobs.rules import Rules, job_kinds
+from bot.jobs.rules import Rules, job_kinds, needs
 from bot.jobs.tracking import JobObserver, Tracker
 from bot.store import Store
 
@@ -190,7 +190,7 @@ class Dispatcher:
                     continue
                 account_id = job.account_id
             else:
-                account = self._accounts.choose(guild_id, job.channel_id, busy, kinds)
+                account = self._accounts.choose(guild_id, job.channel_id, busy, kinds, needs(job.kind))
                 if account is None:
                     waiting.append(job)
                     continue

@@ -216,6 +216,13 @@ class GuildSetup:
         found = await asyncio.gather(*(read(a) for a in listing))
         return {account.id: status for account, status in zip(listing, found, strict=True)}
 
+    async def service_summaries(self, guild_id: int) -> dict[int, str]:
+        """For each of the guild's accounts whose service sums up its own accounts and queue
+        (midjourney-proxy, by flavour): that line, where it answered in time."""
+        listing = [account for account, _ in await self.accounts(guild_id)]
+        found = await asyncio.gather(*(_service_status(self._accounts.backend(a.id)) for a in listing))
+        return {account.id: line for account, line in zip(listing, found, strict=True) if line}
+
     async def test_account(self, guild_id: int, name: str) -> str:
         """Call the account's service cheaply; a sentence saying whether it works."""
         account = await self._known_account(guild_id, name)

@@ -9,7 +9,6 @@ import time
 from collections.abc import Sequence
 from typing import Protocol, cast
 
-from bot.backends.aimg import AimgBackend
 from bot.backends.base import Capability, SupportsCancel
 from bot.config import JobSettings
 from bot.domain import MEMBER_SOURCE, Account, BackendError, Job, JobKind, JobStatus, Reply, ResultButton
@@ -36,15 +35,14 @@ log = logging.getLogger(__name__)
 
 
 class ItemActions(Protocol):
-    """What the AIMG part does for a click: act on an item, or find a member's AIMG account."""
+    """What the AIMG part (:class:`bot.jobs.aimg_items.AimgPart`) does for a click: act on an
+    item, or find the AIMG account a member's generations use."""
 
     def is_item_action(self, job: Job, index: int) -> bool: ...
 
     async def item_action(self, job: Job, index: int, *, user_id: int) -> str: ...
 
-    def aimg_account(
-        self, guild_id: int, channel_id: int, user_id: int
-    ) -> tuple[Account, AimgBackend] | None: ...
+    def account(self, guild_id: int, channel_id: int, user_id: int) -> Account | None: ...
 
 
 class Intake:
@@ -112,7 +110,7 @@ class Intake:
         config = await self._store.guild_config(guild_id)
         if account_id is None:
             self._rules.check_served(config, guild_id, channel_id, kind)
-            self._rules.check_length(config, guild_id, channel_id, kind, prompt)
+            self._rules.check_length(config, guild_id, channel_id, kind, prompt, image_urls)
         # An /imagine is checked as it will be sent: with the member's settings flags and suffix.
         banning = bool(config.banned_words or config.banned_patterns)
         sent = (
@@ -223,13 +221,13 @@ class Intake:
         owner = account.options.get("owner_id")
         if owner == str(user_id):
             return account.id
-        found = self._items.aimg_account(job.guild_id, channel_id, user_id)
+        found = self._items.account(job.guild_id, channel_id, user_id)
         if found is None:
             raise UserError(
                 f"This image was made with <@{owner}>'s own AIMG account, which only they can use, "
                 "and no AIMG account of this server is available. Ask a server admin."
             )
-        return found[0].id
+        return found.id
 
     def _follow_up_params(
         self, parent: Job, button: ResultButton, prompt: str | None, remix: bool

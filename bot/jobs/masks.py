@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.domain import Job
 from bot.http_client import read_capped
+from bot.i18n import tr
 from bot.jobs.calls import UserError
 from bot.jobs.engine import JobEngine
 
@@ -34,7 +35,7 @@ MAX_MASK_PIXELS = 25_000_000
 _FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 #: Largest parent image downloaded to draw a mask on.
 MAX_PARENT_BYTES = 20 * 1024 * 1024
-_TOO_LARGE = "The original image is too large to mask. Use Vary (Region) on another image."
+_TOO_LARGE = tr("The original image is too large to mask. Use Vary (Region) on another image.")
 #: "border" repaints everything outside the centre box.
 BORDER = "border"
 REGION_NAMES = (*REGIONS, BORDER)
@@ -83,26 +84,31 @@ async def fetch_parent(engine: JobEngine, job: Job) -> ParentImage:
     """The image a Vary (Region) is drawn on, downloaded with a cap and read from its header only;
     UserError with the sentence to show when it cannot be had."""
     if not job.image_url:
-        raise UserError("The original image is gone, so a region cannot be drawn on it.")
+        raise UserError(tr("The original image is gone, so a region cannot be drawn on it."))
     if not engine.image_url_allowed(job, job.image_url):
         # The URL came from the backend; never let it point the bot at its own network.
-        raise UserError("The original image is not on the image service's own host, so it cannot be masked.")
+        raise UserError(
+            tr("The original image is not on the image service's own host, so it cannot be masked.")
+        )
     try:
         data = await read_capped(engine.download_client(job), job.image_url, MAX_PARENT_BYTES)
     except httpx.HTTPError:
-        raise UserError("The original image could not be downloaded. Try again in a minute.") from None
+        raise UserError(tr("The original image could not be downloaded. Try again in a minute.")) from None
     if data is None:
         raise UserError(_TOO_LARGE)
     try:
         mime, (width, height) = await asyncio.to_thread(image_header, data)
     except ValueError:
         raise UserError(
-            "The original image could not be read, so a region cannot be drawn on it. "
-            "Try again in a minute, or use Vary (Region) on another image."
+            tr(
+                "The original image could not be read, so a region cannot be drawn on it. "
+                "Try again in a minute, or use Vary (Region) on another image."
+            )
         ) from None
     if width * height > MAX_MASK_PIXELS:
         raise UserError(_TOO_LARGE)
     return ParentImage(data, mime, (width, height))
+
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Point = tuple[Fraction, Fraction]

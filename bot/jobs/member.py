@@ -32,6 +32,8 @@ from bot.store import Store
 SETTINGS_TIMEOUT = 30.0
 #: How long an account's /info answer is reused (seconds).
 ACCOUNT_INFO_SECONDS = 60.0
+#: Where an account takes an edited prompt for a button (Remix).
+_REMIX = frozenset({Capability.REMIX})
 
 _T = TypeVar("_T")
 
@@ -88,15 +90,15 @@ class MemberCommands:
         """The panel's labels that change what the bot sends to the channel's services: the
         prompt flags, and Remix where a service can take an edited prompt."""
         accounts = imagine_accounts(self._accounts, config, guild_id, channel_id)
-        return mj_settings.offered(remix=_remixes(accounts))
+        return mj_settings.offered(remix=any(self._accounts.offers(a.id, _REMIX) for a in accounts))
 
     async def check_remix(self, guild_id: int, channel_id: int) -> None:
         """A UserError naming the channel's services when none takes an edited prompt for a
         button, so Remix mode would change nothing there."""
         config = await self._store.guild_config(guild_id)
         accounts = imagine_accounts(self._accounts, config, guild_id, channel_id)
-        if not _remixes(accounts):
-            names = " and ".join(sorted({service_name(a.kind) for a in accounts})) or "No image service here"
+        if not any(self._accounts.offers(a.id, _REMIX) for a in accounts):
+            names = self._accounts.services(accounts) or "No image service here"
             raise UserError(f"{names} {cannot(Capability.REMIX)} Remix mode would change nothing here.")
 
     async def settings(self, guild_id: int, user_id: int, channel_id: int) -> SettingsState:
@@ -190,11 +192,6 @@ def service_keeps_settings(accounts: Sequence[Account]) -> bool:
     """Whether the /settings panel is the service's own: every account an /imagine may go to
     keeps Midjourney settings itself (TheNextLeg). Otherwise the bot keeps them, as flags."""
     return bool(accounts) and all(Capability.SETTINGS in registered()[a.kind].capabilities for a in accounts)
-
-
-def _remixes(accounts: Sequence[Account]) -> bool:
-    """Whether any of ``accounts`` takes an edited prompt for a button (Remix)."""
-    return any(Capability.REMIX in registered()[a.kind].capabilities for a in accounts)
 
 
 async def _in_time(call: Awaitable[_T], command: str = "/settings") -> _T:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from bot.domain import UserPrefs
+from bot.i18n import tr
 
 #: Versions offered in the panel's select: value → label. TheNextLeg's own labels come first.
 VERSIONS: dict[str, str] = {
@@ -38,24 +39,26 @@ class Toggle:
     value: str | bool | None
 
 
-#: The panel's buttons, in seed 000's order (versions are in the select).
+#: The panel's buttons, in seed 000's order (versions are in the select). A label is the setting's
+#: key (in English, as TheNextLeg names it) and what the panel shows, in the member's language
+#: (docs/i18n.md); the MJ Test and version names are Midjourney's and stay as they are.
 TOGGLES: tuple[Toggle, ...] = (
     Toggle("MJ Test", "version", "test"),
     Toggle("MJ Test Photo", "version", "testp"),
-    Toggle("Half quality", "quality", ".5"),
-    Toggle("Base quality", "quality", "1"),
-    Toggle("High quality (2x cost)", "quality", "2"),
-    Toggle("Style low", "stylize", "50"),
-    Toggle("Style med", "stylize", "100"),
-    Toggle("Style high", "stylize", "250"),
-    Toggle("Style very high", "stylize", "750"),
-    Toggle("Remix mode", "remix", True),
-    Toggle("Public mode", "stealth", False),
-    Toggle("Stealth mode", "stealth", True),
-    Toggle("Fast mode", "mode", "fast"),
-    Toggle("Relax mode", "mode", "relax"),
+    Toggle(tr("Half quality"), "quality", ".5"),
+    Toggle(tr("Base quality"), "quality", "1"),
+    Toggle(tr("High quality (2x cost)"), "quality", "2"),
+    Toggle(tr("Style low"), "stylize", "50"),
+    Toggle(tr("Style med"), "stylize", "100"),
+    Toggle(tr("Style high"), "stylize", "250"),
+    Toggle(tr("Style very high"), "stylize", "750"),
+    Toggle(tr("Remix mode"), "remix", True),
+    Toggle(tr("Public mode"), "stealth", False),
+    Toggle(tr("Stealth mode"), "stealth", True),
+    Toggle(tr("Fast mode"), "mode", "fast"),
+    Toggle(tr("Relax mode"), "mode", "relax"),
 )
-RESET = "Reset Settings"
+RESET = tr("Reset Settings")
 _BY_LABEL = {t.label: t for t in TOGGLES}
 #: The fields that become prompt flags (see :func:`flags`). Public and Stealth are not prompt
 #: flags (Midjourney switches them with its own commands), so the bot cannot apply them.

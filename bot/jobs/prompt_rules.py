@@ -18,6 +18,7 @@ from typing import Any
 import re2
 
 from bot.domain import GuildConfig
+from bot.i18n import Msg, tr
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +45,37 @@ _FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Mn", "Me", "Zs", "Zl", "Zp"})
 
 
-def text_problem(text: str, what: str = "prompt") -> str | None:
-    """Why ``text`` (the member's ``what``) cannot be used, as the sentence they read; None if it can.
+#: The names of what a member types (``what`` in `text_problem`), in the reader's language.
+_WHAT = {
+    name.msgid: name
+    for name in (
+        tr("prompt"),
+        tr("negative prompt"),
+        tr("suffix"),
+        tr("report"),
+        tr("word"),
+        tr("pattern"),
+    )
+}
+
+
+def text_problem(text: str, what: str = "prompt") -> Msg | None:
+    """Why ``text`` (the member's ``what``: a name in `_WHAT`, else shown as given) cannot be used,
+    as the sentence they read; None if it can.
 
     Control and bidi characters are refused rather than removed: what is sent is what was typed.
     """
+    what = _WHAT.get(what, what)
     if _CONTROL.search(text):
-        return f"The {what} contains control characters. Type it as plain text."
+        return tr("The {what} contains control characters. Type it as plain text.", what=what)
     if _BIDI.search(text):
-        return (
-            f"The {what} contains text-direction control characters, which can make a message read "
-            "differently from what it says. Remove them."
+        return tr(
+            "The {what} contains text-direction control characters, which can make a message read "
+            "differently from what it says. Remove them.",
+            what=what,
         )
     if text and not any(_visible(c) for c in text):
-        return f"The {what} has only invisible characters. Type some words."
+        return tr("The {what} has only invisible characters. Type some words.", what=what)
     return None
 
 
@@ -65,7 +83,7 @@ def _visible(char: str) -> bool:
     return char not in _FILLERS and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
 
 
-def banning_problem(config: GuildConfig, text: str, *, regex: bool) -> str | None:
+def banning_problem(config: GuildConfig, text: str, *, regex: bool) -> Msg | None:
     """Why ``text`` cannot be added to the server's banned words (or patterns, with ``regex``), as
     the sentence an admin reads; None if it can."""
     kept = config.banned_patterns if regex else config.banned_words
@@ -73,29 +91,34 @@ def banning_problem(config: GuildConfig, text: str, *, regex: bool) -> str | Non
         return None
     limit = MAX_BANNED_PATTERNS if regex else MAX_BANNED_WORDS
     if len(kept) >= limit:
-        return f"This server already refuses {limit} {'patterns' if regex else 'words'}. Remove one first."
-    if len(text) > MAX_BANNED_CHARS:
-        return f"A banned word or pattern may have at most {MAX_BANNED_CHARS} characters."
-    if sum(map(len, [*config.banned_words, *config.banned_patterns, text])) > MAX_BANNED_TOTAL_CHARS:
         return (
-            f"The banned words and patterns may have {MAX_BANNED_TOTAL_CHARS} characters together. "
-            "Remove some first."
+            tr("This server already refuses {limit} patterns. Remove one first.", limit=limit)
+            if regex
+            else tr("This server already refuses {limit} words. Remove one first.", limit=limit)
+        )
+    if len(text) > MAX_BANNED_CHARS:
+        return tr("A banned word or pattern may have at most {limit} characters.", limit=MAX_BANNED_CHARS)
+    if sum(map(len, [*config.banned_words, *config.banned_patterns, text])) > MAX_BANNED_TOTAL_CHARS:
+        return tr(
+            "The banned words and patterns may have {limit} characters together. Remove some first.",
+            limit=MAX_BANNED_TOTAL_CHARS,
         )
     return text_problem(text, "pattern" if regex else "word") or (_pattern_problem(text) if regex else None)
 
 
-def _pattern_problem(pattern: str) -> str | None:
+def _pattern_problem(pattern: str) -> Msg | None:
     try:
         compiled = re2.compile(pattern, _options())
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        return (
-            f"The bot cannot use that pattern ({reason}): it is matched with RE2, which has no "
-            "backreferences or lookarounds and limits a pattern's size. Rewrite it."
+        return tr(
+            "The bot cannot use that pattern ({reason}): it is matched with RE2, which has no "
+            "backreferences or lookarounds and limits a pattern's size. Rewrite it.",
+            reason=reason,
         )
     if compiled.search("") is not None:
         # Its first match in any prompt could be the empty one, which refuses nothing.
-        return "That pattern also matches empty text. Make it need at least one character."
+        return tr("That pattern also matches empty text. Make it need at least one character.")
     return None
 
 

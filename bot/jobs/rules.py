@@ -4,9 +4,10 @@ limits, the per-member flood limit, and which accounts a job of each kind may ru
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from bot.backends import kinds_with, prompt_limit, service_name
-from bot.backends.base import Capability
+from bot.backends.base import Capability, image_prompt
 from bot.domain import BackendKind, GuildConfig, Job, JobKind
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import UserError, cannot
@@ -38,6 +39,13 @@ _KINDS_FOR: dict[JobKind, frozenset[BackendKind]] = {
 }
 #: What a member calls a generation field, in a refusal.
 FIELD_NAMES = {"negprompt": "negative prompt"}
+#: Where an account gets /imagine's image prompts as links in the prompt.
+_IMAGINE_URLS = frozenset({Capability.IMAGINE_URLS})
+
+
+def needs(kind: JobKind) -> frozenset[Capability]:
+    """What a new job of ``kind`` needs of its account: one of these (none: every account's own)."""
+    return frozenset(c for c in (_CAPABILITY_OF.get(kind), _URL_CAPABILITY_OF.get(kind)) if c is not None)
 
 
 def _backend_kinds(kind: JobKind) -> frozenset[BackendKind]:
@@ -62,11 +70,14 @@ def check_text(text: str, what: str = "prompt") -> None:
         raise UserError(problem)
 
 
-def check_prompt_fits(kind: BackendKind, prompt: str) -> None:
+def check_prompt_fits(kind: BackendKind, prompt: str, links: Sequence[str] = ()) -> None:
+    """``links``: the image prompts' URLs the service gets at the start of the prompt."""
     limit = prompt_limit(kind)
-    if limit is not None and len(prompt) > limit:
+    sent = image_prompt(links, prompt)
+    if limit is not None and len(sent) > limit:
+        what = "Your prompt with the links of your images" if links else "Your prompt"
         raise UserError(
-            f"Your prompt has {len(prompt)} characters; {service_name(kind)}, the image service here, "
+            f"{what} has {len(sent)} characters; {service_name(kind)}, the image service here, "
             f"takes at most {limit}. Shorten it."
         )
 
@@ -112,28 +123,40 @@ class Rules:
     def check_served(self, config: GuildConfig, guild_id: int, channel_id: int, kind: JobKind) -> None:
         """Refuse a job no shared account here can run: none is set up for the channel, or none's
         service can do what the job needs (said with the service's name)."""
-        if self._accounts.serves(guild_id, channel_id, kinds=job_kinds(kind, channel_id, config)):
+        kinds = job_kinds(kind, channel_id, config)
+        if self._accounts.serves(guild_id, channel_id, kinds=kinds, needs=needs(kind)):
             return
         only = config.channel(channel_id).backend
-        here = {
-            a.kind
+        here = [
+            a
             for a in self._accounts.shared(guild_id, channel_id, _KINDS_FOR[kind])
             if a.enabled and only in (None, a.kind)
-        }
+        ]
         capability = _CAPABILITY_OF.get(kind)
         if not here or capability is None:
             raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
-        names = " and ".join(sorted(service_name(k) for k in here))
-        raise UserError(f"{names} {cannot(capability)} Ask a server admin for another image service.")
+        accounts = "account" if len(here) == 1 else "accounts"
+        raise UserError(
+            f"This server's {self._accounts.services(here)} {accounts} {cannot(capability)} "
+            "Ask a server admin for another image service."
+        )
 
     def check_length(
-        self, config: GuildConfig, guild_id: int, channel_id: int, kind: JobKind, prompt: str
+        self,
+        config: GuildConfig,
+        guild_id: int,
+        channel_id: int,
+        kind: JobKind,
+        prompt: str,
+        image_urls: Sequence[str] = (),
     ) -> None:
-        """Refuse a prompt longer than a service here takes (the job may go to any of them)."""
+        """Refuse a prompt longer than a service here takes (the job may go to any of them), with
+        the images' links where the service gets them in the prompt."""
         kinds = job_kinds(kind, channel_id, config)
         for account in self._accounts.shared(guild_id, channel_id, kinds):
             if account.enabled:
-                check_prompt_fits(account.kind, prompt)
+                links = kind is JobKind.IMAGINE and self._accounts.offers(account.id, _IMAGINE_URLS)
+                check_prompt_fits(account.kind, prompt, image_urls if links else ())
 
     async def check_allowed(
         self, config: GuildConfig, guild_id: int, channel_id: int, owner_id: int, prompt: str, sent: str
@@ -170,4 +193,6 @@ class Rules:
     def can_ever_run(self, job: Job, kinds: frozenset[BackendKind]) -> bool:
         if job.account_id is not None:
             return self._accounts.usable(job.account_id)
-        return self._accounts.serves(job.guild_id, job.channel_id, usable_only=True, kinds=kinds)
+        return self._accounts.serves(
+            job.guild_id, job.channel_id, usable_only=True, kinds=kinds, needs=needs(job.kind)
+        )

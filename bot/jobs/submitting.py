@@ -18,6 +18,7 @@ from bot.backends.base import (
     SupportsDescribe,
     SupportsDescribeUrl,
     SupportsGenerate,
+    SupportsImagineUrls,
     SupportsModal,
     SupportsNiji,
     SupportsRemix,
@@ -254,6 +255,10 @@ class Submitter:
         if job.kind is JobKind.GENERATE:
             generator = capable(backend, Capability.GENERATE, SupportsGenerate)
             return await generator.generate({**job.params, "prompt": job.prompt}, state=state)
+        if inputs and Capability.IMAGINE_URLS in backend.capabilities:
+            return await cast(SupportsImagineUrls, backend).imagine_urls(
+                job.prompt, _fresh_urls(job, "/imagine"), hook_url=hook, state=state
+            )
         return await backend.imagine(job.prompt, inputs, hook_url=hook, state=state)
 
 

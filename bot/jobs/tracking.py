@@ -148,8 +148,10 @@ class Tracker:
                 status=JobStatus.SUCCESS,
                 progress=100,
                 image_url=snap.image_url,
+                result_urls=snap.result_urls,
                 buttons=self._result_buttons(job, snap),
                 queue_position=None,
+                queue_length=None,
                 ignored_words=snap.ignored_words,
                 media_type=snap.media_type,
                 preview_url=snap.frame_urls[0] if snap.frame_urls else None,
@@ -168,6 +170,7 @@ class Tracker:
             or (progress or 0) > (job.progress or 0)
             or (snap.image_url and snap.image_url != job.image_url)
             or snap.queue_position != job.queue_position
+            or snap.queue_length != job.queue_length
         ):
             # Most backend events only move a running job's progress: shown at once, written
             # within a second (Store.note_progress). Leaving our queue or a modal is written now.
@@ -179,6 +182,7 @@ class Tracker:
                 progress=progress,
                 image_url=snap.image_url or job.image_url,
                 queue_position=snap.queue_position,
+                queue_length=snap.queue_length,
             )
         else:
             return None

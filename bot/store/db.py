@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from importlib import resources
 from typing import Any, ClassVar
@@ -61,11 +61,48 @@ class Queries(ABC):
         return int(row[0])
 
 
+#: How often a lease's holder confirms it and the others try to take it (docs/scaling.md).
+LEASE_CHECK_SECONDS = 1.0
+
+#: Called with a notification's payload (:meth:`Database.listen`).
+OnPayload = Callable[[str], None]
+#: Called after notifications may have been missed (a listening connection made again).
+OnGap = Callable[[], None]
+
+
+class Lease(ABC):
+    """Held by one process at a time among all those on the database; free again within seconds
+    when its holder's process dies."""
+
+    @abstractmethod
+    async def hold(self) -> bool:
+        """Take the lease if it is free, or confirm that it is still ours: whether it is ours now.
+        Call it every :data:`LEASE_CHECK_SECONDS` (and before acting as the holder)."""
+
+    @abstractmethod
+    async def release(self) -> None: ...
+
+
 class Database(Queries):
-    """One connection to one database, used by one process (docs/scaling.md)."""
+    """One database, under one store; several processes may share a PostgreSQL one (docs/scaling.md)."""
 
     #: What the migrations' ``{ID}``, ``{INT}``, ``{REAL}`` and ``{BLOB}`` are in this engine.
     TYPES: ClassVar[Mapping[str, str]]
+    #: Appended to a SELECT in a transaction to lock the rows it reads until the commit.
+    FOR_UPDATE: ClassVar[str]
+
+    @abstractmethod
+    def lease(self, name: str) -> Lease:
+        """The lease called ``name`` (one holder among every store on this database)."""
+
+    @abstractmethod
+    async def notify(self, channel: str, payload: str) -> None:
+        """Send ``payload`` to every listener of ``channel`` on this database (this process's too)."""
+
+    @abstractmethod
+    async def listen(self, channel: str, on_payload: OnPayload, on_gap: OnGap) -> None:
+        """Call ``on_payload`` with each payload notified on ``channel`` from now on, and
+        ``on_gap`` when some may have been missed (the listener stays until :meth:`close`)."""
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Queries]:

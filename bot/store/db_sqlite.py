@@ -1,5 +1,6 @@
 """The store's SQLite database: one aiosqlite connection in WAL mode, checked at open, the schema
-version in ``PRAGMA user_version``."""
+version in ``PRAGMA user_version``. One process uses a file, so its leases and notifications are
+this process's own (shared by the stores it opens on one file)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,23 @@ from typing import ClassVar
 import aiosqlite
 
 from bot.config import StartupError
-from bot.store.db import Args, Database, DuplicateError, Queries, Row, migrations
+from bot.store.db import Args, Database, DuplicateError, Lease, OnGap, OnPayload, Queries, Row, migrations
+
+#: Per database file (its resolved path): the lease holders, and the listeners per channel.
+_HOLDERS: dict[tuple[str, str], _SqliteLease] = {}
+_LISTENERS: dict[tuple[str, str], list[OnPayload]] = {}
+
+
+class _SqliteLease(Lease):
+    def __init__(self, key: tuple[str, str]) -> None:
+        self._key = key
+
+    async def hold(self) -> bool:
+        return _HOLDERS.setdefault(self._key, self) is self
+
+    async def release(self) -> None:
+        if _HOLDERS.get(self._key) is self:
+            del _HOLDERS[self._key]
 
 
 async def _check(db: aiosqlite.Connection) -> None:
@@ -112,9 +129,15 @@ class SqliteDatabase(Database):
         "REAL": "REAL",
         "BLOB": "BLOB",
     }
+    # One connection, its calls one at a time: a transaction is alone anyway.
+    FOR_UPDATE: ClassVar[str] = ""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, path: Path | str = ":memory:") -> None:
         self._db = db
+        #: Names this database among the process's (":memory:" ones are each their own).
+        self._file = str(Path(path).resolve()) if str(path) != ":memory:" else f":memory:{id(self)}"
+        self._leases: list[_SqliteLease] = []
+        self._listening: list[tuple[tuple[str, str], OnPayload]] = []
         self._statements = _Statements(db)
         #: Held by every call, so that a transaction's statements are its own.
         self._lock = asyncio.Lock()
@@ -141,7 +164,7 @@ class SqliteDatabase(Database):
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
             await _check(db)
-            database = cls(db)
+            database = cls(db, path)
             await database.migrate()
         except (OSError, sqlite3.Error) as exc:
             # The connection's thread is not a daemon: left open, it keeps the process alive.
@@ -201,5 +224,24 @@ class SqliteDatabase(Database):
             return f"the store cannot be written ({type(exc).__name__}: {exc})"
         return None
 
+    def lease(self, name: str) -> Lease:
+        lease = _SqliteLease((self._file, name))
+        self._leases.append(lease)
+        return lease
+
+    async def notify(self, channel: str, payload: str) -> None:
+        loop = asyncio.get_running_loop()
+        for on_payload in _LISTENERS.get((self._file, channel), []):
+            loop.call_soon(on_payload, payload)
+
+    async def listen(self, channel: str, on_payload: OnPayload, on_gap: OnGap) -> None:
+        key = (self._file, channel)
+        _LISTENERS.setdefault(key, []).append(on_payload)
+        self._listening.append((key, on_payload))
+
     async def close(self) -> None:
+        for lease in self._leases:
+            await lease.release()
+        for key, on_payload in self._listening:
+            _LISTENERS[key].remove(on_payload)
         await self._db.close()

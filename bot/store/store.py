@@ -33,6 +33,7 @@ from bot.domain import (
     ResultButton,
     UserPrefs,
 )
+from bot.store.coordination import Coordination
 from bot.store.db import Database, DuplicateError, Row
 from bot.store.db_postgres import PostgresDatabase
 from bot.store.db_sqlite import SqliteDatabase
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 #: Job rows kept in memory (see Store.get_job).
 JOB_ROWS_KEPT = 4096
 #: The columns that only show a running job's progress (see Store.note_progress).
-_PROGRESS_COLUMNS = ("status", "progress", "image_url", "queue_position", "updated_at")
+_PROGRESS_COLUMNS = ("status", "progress", "image_url", "queue_position", "queue_length", "updated_at")
 _PROGRESS_FIELDS = frozenset(_PROGRESS_COLUMNS)
 #: At most this many seconds pass before noted progress is written (see Store.note_progress).
 PROGRESS_WRITE_SECONDS = 1.0
@@ -67,9 +68,11 @@ _JOB_MUTABLE = frozenset(
         "prompt",
         "result_text",
         "queue_position",
+        "queue_length",
         "ignored_words",
         "media_type",
         "preview_url",
+        "result_urls",
     }
 )
 
@@ -82,17 +85,17 @@ class _KeptJob:
     job: Job | None = None
 
 
-class Store:
+class Store(Coordination):
     def __init__(self, db: Database, box: SecretBox | None = None) -> None:
         self._db = db
         #: Seals account secrets written by the bot; None keeps them as given (tests).
         self._box = box
         #: The rows of the jobs read or written last, least recent first. A backend event reads
         #: its job and writes it, and the publisher reads it again; each round trip to the
-        #: database costs ~0.15 ms of CPU. The bot is the only writer of its database (one
-        #: process, docs/scaling.md) and every change to a job goes through update_job or
+        #: database costs ~0.15 ms of CPU. The bot is the only writer of its jobs (its shards'
+        #: ones, docs/scaling.md) and every change to a job goes through update_job or
         #: note_progress, which change a kept row as they change the table, so a kept row is the
-        #: stored row.
+        #: stored row (a job another process notifies is dropped: listen_jobs).
         self._job_rows: OrderedDict[int, _KeptJob] = OrderedDict()
         #: Counts job writes: a row read while one was under way is not kept (it may be older).
         self._job_writes = 0
@@ -697,7 +700,7 @@ class Store:
 def _to_column(key: str, value: Any) -> Any:
     if key == "buttons":
         return json.dumps([b.model_dump(mode="json") for b in value])
-    if key == "ignored_words":
+    if key in ("ignored_words", "result_urls"):
         return json.dumps(list(value))
     if key == "result_posted":
         return int(bool(value))
@@ -750,9 +753,11 @@ def _job(row: Row | dict[str, Any]) -> Job:
         params=json.loads(row["params"]),
         result_text=row["result_text"],
         queue_position=row["queue_position"],
+        queue_length=row["queue_length"],
         ignored_words=json.loads(row["ignored_words"]),
         media_type=row["media_type"],
         preview_url=row["preview_url"],
+        result_urls=json.loads(row["result_urls"]),
         reply=Reply(message_id=row["message_id"], token=row["reply_token"], expires=row["reply_expires"])
         if row["reply_token"] is not None and row["message_id"] is not None
         else None,

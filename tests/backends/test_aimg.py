@@ -31,9 +31,10 @@ from bot.backends.aimg import (
     vote_of,
     vote_verb,
 )
+from bot.backends.aimg.status import WORKFLOW_ERROR_CHARS, split_task, workflow_failure, workflow_task
 from bot.backends.base import Backend
 from bot.domain import Account, BackendError, BackendKind, ErrorKind, JobKind, JobStatus
-from bot.sandbox.fake_aimg import MODELS, TEST_EMAIL, TEST_SESSION_ID, WORKFLOW_TEMPLATES, FakeAimg
+from sandbox.fake_aimg import MODELS, TEST_EMAIL, TEST_SESSION_ID, WORKFLOW_TEMPLATES, FakeAimg
 from tests.backends.support import png_size
 
 SESSION = "0b6b1c2e-5d3c-4a8e-9f43-8f0e7f6a1d22"
@@ -721,11 +722,11 @@ async def test_workflow_checks_name_the_template_limits(given: dict[str, str], p
     assert server.sent("2/enqueueWorkflow") == []  # refused before the API was called
 
 
-async def test_generate_with_a_template_enqueues_the_workflow_and_follows_its_first_item() -> None:
+async def test_generate_with_a_template_enqueues_the_workflow_and_follows_its_first_item_and_run() -> None:
     server = Server({"2/getAggregatedWorkflowTemplates": TEMPLATES, "2/enqueueWorkflow": ENQUEUED})
     params = {WORKFLOW_PARAM: "txt2img-hires", "prompt": "a cat", "seed": "5", "width": "768", "remix": "1"}
     result = await mocked(server).generate(params)
-    assert (result.task_id, result.queue_position) == (ITEM, None)
+    assert (result.task_id, result.queue_position) == (f"{ITEM}+w1", None)
     assert server.body("2/enqueueWorkflow") == {
         "workflowTemplateName": "txt2img-hires",
         "prompt": "a cat",
@@ -747,7 +748,7 @@ async def test_a_workflow_item_rerolls_its_workflow_and_offers_no_variation() ->
         }
     )
     backend = mocked(server)
-    assert (await backend.action(ITEM, "aimg:reroll")).task_id == ITEM
+    assert (await backend.action(ITEM, "aimg:reroll")).task_id == f"{ITEM}+w1"
     body = server.body("2/enqueueWorkflow")
     assert body["parameters"] == [{"name": "Positive Prompt", "value": "a cat"}]
     assert body["workflowTemplateName"] == "txt2img-basic" and body["seed"] != 5
@@ -988,7 +989,8 @@ async def test_workflow_generation_and_reroll_against_the_fake(
     first = (await backend.generate(params)).task_id
     done = (await poll_until_done(backend, first))[-1]
     assert [b.custom_id for b in done.buttons][:2] == ["aimg:reroll", "aimg:like"]
-    again = await backend.get_item_details((await backend.action(first, "aimg:reroll")).task_id)
+    rerolled = (await backend.action(first, "aimg:reroll")).task_id
+    again = await backend.get_item_details(rerolled.partition("+")[0])
     run = {p.name: p.value for p in again.workflow_run_parameters}
     assert (again.workflow_template_name, again.prompt, again.steps) == ("txt2img-hires", "a castle", 25)
     assert run["Upscale Factor"] == "1.5" and run["Seed"] != "5" and again.seed != 5
@@ -1005,3 +1007,18 @@ async def test_service_info_against_the_fake(fake: FakeAimg, http: httpx.AsyncCl
     assert queues == {"f222-p0-queue": 0, "f222-p1-queue": 1}
     assert len(await backend.get_sample_prompts(random_one=True)) == 1
     assert "Not Specified" in await backend.get_report_queues()
+
+
+def test_a_workflows_error_is_one_bounded_line_of_text() -> None:
+    assert workflow_failure("Out of\nmemory\u200b\x1b[31m") == "The workflow failed: Out of memory [31m"
+    assert workflow_failure(None) == workflow_failure(" \n") == "The workflow failed without saying why."
+    long = workflow_failure("y" * 1000)
+    assert len(long) == WORKFLOW_ERROR_CHARS and long.endswith("y…")
+
+
+def test_a_waiting_item_shows_its_queues_length_never_below_its_position() -> None:
+    waiting = AimgStatus.model_validate(status(status="queued", queuePosition=3))
+    assert to_snapshot(waiting, queue_length=7).queue_length == 7
+    assert to_snapshot(waiting, queue_length=1).queue_length == 3  # asked a moment apart
+    assert to_snapshot(waiting).queue_length is None
+    assert split_task(workflow_task(ITEM, "w1")) == (ITEM, "w1") and split_task(ITEM) == (ITEM, None)

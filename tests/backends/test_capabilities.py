@@ -8,12 +8,14 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+import httpx
 import pytest
 
 from bot.backends import registered
 from bot.backends.base import PROTOCOLS, Capability
+from bot.backends.mj_proxy import FLAVOUR_NAMES, MjProxyBackend
 from bot.backends.useapi import BlendDimensions
-from bot.domain import BackendKind, SubmitResult
+from bot.domain import Account, BackendKind, SubmitResult
 
 
 def _methods(protocol: type) -> list[str]:
@@ -78,3 +80,37 @@ def test_a_method_of_the_right_name_but_another_signature_is_caught() -> None:
         "*, hook_url: 'str | None' = None, state: 'str' = '') -> 'SubmitResult'"
     ]
     assert mismatches(_UrlBlender, frozenset({Capability.CANCEL})) == ["_UrlBlender.cancel: missing"]
+
+
+@pytest.mark.parametrize(
+    ("flavour", "lacks"),
+    [
+        ("java", {Capability.CANCEL, Capability.SEED}),
+        ("csharp", set()),
+        (
+            "oss",
+            {
+                Capability.MODAL,
+                Capability.SHORTEN,
+                Capability.REMIX,
+                Capability.CANCEL,
+                Capability.SEED,
+                Capability.NIJI,
+            },
+        ),
+    ],
+)
+async def test_a_proxy_account_offers_what_its_flavour_does(flavour: str, lacks: set[Capability]) -> None:
+    account = Account(
+        id=1,
+        guild_id=1,
+        name="p",
+        kind=BackendKind.MJ_PROXY,
+        base_url="http://p",
+        options={"flavour": flavour},
+    )
+    async with httpx.AsyncClient() as http:
+        client = MjProxyBackend(account, http)
+    assert client.capabilities == MjProxyBackend.capabilities - lacks
+    assert client.service == f"midjourney-proxy ({FLAVOUR_NAMES[flavour]})"
+    assert MjProxyBackend.service == "midjourney-proxy"

@@ -24,7 +24,7 @@ from bot.domain import (
     JobStatus,
     TaskSnapshot,
 )
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.fake_mj_proxy import FakeMjProxy
 from tests.backends.hook_receiver import HookReceiver
 from tests.backends.support import png_size, poll_until_done
 

@@ -14,8 +14,8 @@ import pytest
 from bot.backends.base import Backend
 from bot.backends.useapi import UseApiBackend
 from bot.domain import Account, BackendError, BackendKind, ErrorKind, JobKind, JobStatus, TaskSnapshot
-from bot.sandbox import images
-from bot.sandbox.fake_useapi import FakeAccount, FakeUseApi
+from sandbox import images
+from sandbox.fake_useapi import FakeAccount, FakeUseApi
 from tests.backends.hook_receiver import HookReceiver
 from tests.backends.support import png_size, poll_until_done
 

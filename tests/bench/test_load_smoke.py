@@ -9,11 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import DEBIAN_BINARIES, server_binaries
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(60)
-def test_a_tiny_run_prints_the_table() -> None:
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_tiny_run_prints_the_table(store: str) -> None:
+    if store == "postgres" and server_binaries() is None:
+        pytest.skip(
+            f"PostgreSQL is not installed (no {DEBIAN_BINARIES}/*/bin/initdb): apt-get install postgresql"
+        )
     # A real subprocess, as a developer runs it: the benchmark starts the bot as its own process.
     done = subprocess.run(
         [
@@ -32,6 +39,8 @@ def test_a_tiny_run_prints_the_table() -> None:
             "40",
             "--warmup",
             "4",
+            "--store",
+            store,
         ],
         cwd=ROOT,
         capture_output=True,
@@ -41,6 +50,7 @@ def test_a_tiny_run_prints_the_table() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     table = done.stdout
+    assert f"| 10 jobs, {store} " in table
     # The interpreter the bot ran on is named: the CPU rows depend on it.
     assert f"bot on CPython {platform.python_version()} ({sys.executable})" in table
     for row in (

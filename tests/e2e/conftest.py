@@ -13,10 +13,10 @@ from PIL import Image
 
 from bot.config import JobSettings, Settings
 from bot.domain import BackendKind
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import ExtraBackend, Sandbox
+from sandbox.discord import Message
+from sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import ExtraBackend, Sandbox
 
 #: Fast job settings for tests: quick polling, short timeout, progress edits coalesced.
 FAST_JOBS = JobSettings(timeout_seconds=20, poll_interval_seconds=0.3, progress_edit_seconds=0.5)

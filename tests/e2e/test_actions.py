@@ -12,10 +12,10 @@ from PIL import Image
 
 from bot.jobs.masks import MAX_PARENT_BYTES
 from bot.jobs.rules import MemberRate
-from bot.sandbox import images
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox import images
+from sandbox.discord import Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 
 GRID_LABELS = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]

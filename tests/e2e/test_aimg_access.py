@@ -8,9 +8,9 @@ import time
 import httpx
 
 from bot.domain import JobKind, JobStatus
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction, Message
+from sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id, is_result
 from tests.e2e.test_aimg import _after_dark, _ephemeral, _generate, _generations, _result, _seen
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_aimg import SAMPLE_PROMPTS, FakeAimg
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Message
+from sandbox.fake_aimg import SAMPLE_PROMPTS, FakeAimg
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id, is_result
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.jobs import engine
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_aimg import FakeAimg
-from bot.sandbox.runner import Sandbox
+from bot.jobs import aimg_items
+from sandbox.discord import Interaction, Message
+from sandbox.fake_aimg import FakeAimg
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id
 
 _ADULT = "I am 18 or older (type YES)"
@@ -77,7 +77,7 @@ async def test_logout_signs_the_session_out_at_aimg(
     code = fake_aimg.otp_for(email)
     assert code is not None
     await _said(aimg_sandbox, await _enter(aimg_sandbox, prompt, code), "Signed in")
-    monkeypatch.setattr(engine, "SIGN_OUT_WAIT", 0.2)
+    monkeypatch.setattr(aimg_items, "SIGN_OUT_WAIT", 0.2)
     fake_aimg.faults.response_delay = 1.0
     out = await emu.slash(emu.world.member.id, emu.channel("after-dark").id, "aimg", subcommand="logout")
     await _said(aimg_sandbox, out, "did not confirm the sign-out")

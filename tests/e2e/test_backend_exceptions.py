@@ -18,9 +18,9 @@ from bot import backends
 from bot.backends.base import Capability
 from bot.backends.mj_proxy import MjProxyBackend
 from bot.domain import ERROR_SENTENCES, Account, BackendKind, ErrorKind
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, custom_id, is_result
 
 UNUSABLE = ERROR_SENTENCES[ErrorKind.UNEXPECTED]

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.fake_mj_proxy import FakeMjProxy
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "good-secret-41f0"

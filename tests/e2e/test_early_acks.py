@@ -1,4 +1,4 @@
-"""Job commands are acknowledged from the gateway event (bot/early_acks.py), end to end."""
+"""Job commands are acknowledged from the gateway event (bot/discord_side/early_acks.py), end to end."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import discord
 import pytest
 
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction, Message
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import is_result
 
 
@@ -60,7 +60,9 @@ async def test_a_failed_early_acknowledgement_is_made_by_the_command(
     # The early one failed (Discord's 500); the command's own defer() acknowledged it, and the job
     # went on in that response as usual.
     assert [status for _, status in _callbacks(sandbox, inter)] == [500, 200]
-    assert any(r.name == "bot.early_acks" and str(inter.id) in r.getMessage() for r in caplog.records)
+    assert any(
+        r.name == "bot.discord_side.early_acks" and str(inter.id) in r.getMessage() for r in caplog.records
+    )
     assert inter.original is not None and grid.id == inter.original.id
     assert emu.violations == []
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, done_without_image, is_result
 
 GRID = [["U1", "U2", "U3", "U4", "🔄"], ["V1", "V2", "V3", "V4"]]
@@ -36,17 +36,12 @@ async def test_each_flavour_runs_the_grid_buttons(make_sandbox: Callable[..., Sa
         assert emu.violations == []
 
 
-async def test_the_open_source_flavour_says_clearly_what_it_cannot_do(
+async def test_an_upscale_on_the_open_source_proxy_offers_no_buttons(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
+    # (What the flavour cannot do is refused before a job: tests/e2e/test_account_capabilities.py.)
     proxy = FakeMjProxy(flavour="oss", step_seconds=0.02)
     async with Running(make_sandbox(proxy=proxy)) as box:
-        emu = box.emulator
-        art, bob = emu.channel("art"), emu.world.member
-        await emu.slash(bob.id, art.id, "shorten", prompt="a long prompt about many things")
-        failed = await emu.wait_for_message(art.id, lambda m: "(Failed)" in m.content, timeout=10)
-        assert "open-source" in failed.content or "cannot" in failed.content
-        # An upscale on the open-source proxy has nothing more to offer: no buttons.
         _, upscale = await _grid_and_its_u1(box, "a plain grid")
         assert "Image #1" in upscale.content
         assert upscale.components == []

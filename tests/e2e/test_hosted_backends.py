@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.domain import BackendKind
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_nextleg import FakeNextLeg
-from bot.sandbox.fake_useapi import FakeAccount, FakeUseApi
-from bot.sandbox.runner import ExtraBackend, Sandbox
+from sandbox.discord import Message
+from sandbox.fake_nextleg import FakeNextLeg
+from sandbox.fake_useapi import FakeAccount, FakeUseApi
+from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 
 GRID = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]

@@ -10,9 +10,9 @@ import pytest
 
 from bot.config import JobSettings
 from bot.domain import Job
-from bot.sandbox.discord import Interaction
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 
 GRID_ROWS = [["U1", "U2", "U3", "U4", "🔄"], ["V1", "V2", "V3", "V4"]]

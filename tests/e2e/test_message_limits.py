@@ -9,9 +9,9 @@ import asyncio
 from collections.abc import Callable
 
 from bot.domain import Job
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result
 
 #: A prompt at the bot's limit (4000 characters), in words the fake proxy lets through.

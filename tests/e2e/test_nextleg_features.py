@@ -9,9 +9,9 @@ from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from bot.domain import BackendKind
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_nextleg import FakeNextLeg, seed_of
-from bot.sandbox.runner import ExtraBackend, Sandbox
+from sandbox.discord import Interaction, Message
+from sandbox.fake_nextleg import FakeNextLeg, seed_of
+from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 
 
@@ -144,6 +144,7 @@ async def test_custom_zoom_sends_prompt_zoom_and_aspect_ratio(make_sandbox: Call
         bob = emu.world.member
         upscale = await _upscale(box, "a castle")
         assert "Custom Zoom" in _labels(upscale)
+        assert "Vary (Region)" not in _labels(upscale)  # the service takes no mask with a button
         click = await emu.click(bob.id, upscale.id, custom_id(upscale, "Custom Zoom"))
         await emu.wait_for_response(click)
         assert click.modal is not None and click.modal["title"] == "Zoom Out"
@@ -221,7 +222,7 @@ async def test_seed_where_the_service_cannot_tell_it(sandbox: Sandbox) -> None:
     assert sandbox.bot is not None
     [job] = await sandbox.bot.store.member_jobs(emu.world.guild.id, bob.id, limit=5)
     inter = await emu.slash(bob.id, art.id, "seed", job=job.id)
-    await _said(sandbox, inter, "midjourney-proxy can't tell a job's seed from the bot yet.")
+    await _said(sandbox, inter, "midjourney-proxy (plus) can't tell a job's seed from the bot yet.")
     assert emu.violations == []
 
 

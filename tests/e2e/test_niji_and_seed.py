@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
+from tests.e2e.test_setup import _reply
 
 
 def _bodies(proxy: FakeMjProxy, path: str) -> list[dict[str, object]]:
@@ -154,6 +155,18 @@ async def test_account_test_counts_the_proxys_own_accounts_and_queue(
         tested = await _tested(box)
         assert tested.endswith("1 of 1 Discord accounts enabled and 1 tasks queued.")
         assert "lighthouse" not in tested  # counts only, never what the proxy sent
+
+
+async def test_setup_show_counts_the_proxys_own_accounts_and_queue(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    proxy = FakeMjProxy(flavour="oss", step_seconds=0.02)
+    async with Running(make_sandbox(proxy=proxy)) as box:
+        emu = box.emulator
+        inter = await emu.slash(emu.world.admin.id, emu.channel("general").id, "setup", subcommand="show")
+        shown = await _reply(box, inter)
+        assert "The proxy has 1 of 1 Discord accounts enabled and 0 tasks queued." in shown
+        assert emu.violations == []
 
 
 async def test_account_test_on_csharp_says_only_what_it_offers(make_sandbox: Callable[..., Sandbox]) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.config import Settings
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
 from bot.store.db_postgres import PostgresDatabase
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, buttons, custom_id, is_result
 from tests.e2e.test_imagine import GRID_ROWS
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from bot.sandbox.discord import Interaction
-from bot.sandbox.fake_aimg import FakeAimg
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction
+from sandbox.fake_aimg import FakeAimg
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id, is_result
 
 

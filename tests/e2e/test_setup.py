@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.sandbox.discord import Interaction
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, custom_id, is_result
 
 SECRET = "sk-very-secret-token-1234"

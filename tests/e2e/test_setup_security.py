@@ -14,9 +14,9 @@ from aiohttp import web
 
 from bot.config import NetworkSettings, Settings
 from bot.domain import BackendKind
-from bot.sandbox.discord import Interaction
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running
 
 SECRET = "sk-stored-secret-5678"

@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 from bot.backends.base import Capability
 from bot.backends.useapi import UseApiBackend
-from bot.domain import ERROR_SENTENCES, BackendKind, ErrorKind
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.fake_nextleg import FakeNextLeg
-from bot.sandbox.fake_useapi import FakeUseApi
-from bot.sandbox.runner import ExtraBackend, Sandbox
+from bot.domain import BackendKind
+from sandbox.discord import Interaction, Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.fake_nextleg import FakeNextLeg
+from sandbox.fake_useapi import FakeUseApi
+from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result
 
 PUBLIC_STEALTH = {"Public mode", "Stealth mode"}
@@ -202,7 +202,8 @@ async def test_setup_list_and_show_name_services_as_members_know_them(
 
 
 async def test_cancel_says_when_the_service_could_not_stop_the_job(sandbox: Sandbox) -> None:
-    # The Java proxy has no cancel (404): the bot stops the job, but the service may finish it.
+    # The plus proxy has no cancel route: the bot stops the job, says the service may finish it,
+    # and does not call a route that is not there.
     emu = sandbox.emulator
     art, bob = emu.channel("art"), emu.world.member
     sandbox.proxy.faults.stick_next_task()
@@ -212,24 +213,26 @@ async def test_cancel_says_when_the_service_could_not_stop_the_job(sandbox: Sand
     )
     click = await emu.click(bob.id, running.id, custom_id(running, "Cancel"))
     said = await _said(sandbox, click, "Job #1 is cancelled here")
-    assert "midjourney-proxy could not stop it" in said
+    assert "midjourney-proxy (plus) could not stop it" in said
     await emu.wait_for_message(art.id, lambda m: "(Cancelled)" in m.content, timeout=10)
+    assert not [r for r in sandbox.proxy.requests if r.path.endswith("/cancel")]
     assert emu.violations == []
 
 
 async def test_what_a_service_cannot_do_is_never_the_members_mistake(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
-    # The open-source proxy has no /shorten (its account is known only once the job runs there):
-    # the failure names the service and does not ask the member to check their prompt.
+    # The open-source proxy has no /shorten: refused before a job, privately, naming the service
+    # and its flavour, and not asking the member to check their prompt.
     async with Running(make_sandbox(proxy=FakeMjProxy(flavour="oss", step_seconds=0.02))) as box:
         emu = box.emulator
         art = emu.channel("art")
-        await emu.slash(emu.world.member.id, art.id, "shorten", prompt="a long prompt about many things")
-        failed = await emu.wait_for_message(art.id, lambda m: "(Failed)" in m.content, timeout=10)
-        assert ERROR_SENTENCES[ErrorKind.UNSUPPORTED] in failed.content
-        assert "midjourney-proxy (open-source) has no /shorten" in failed.content
-        assert "Check the prompt" not in failed.content
+        bob = emu.world.member
+        inter = await emu.slash(bob.id, art.id, "shorten", prompt="a long prompt about many things")
+        said = await _said(box, inter, "can't shorten prompts")
+        assert said.startswith("This server's midjourney-proxy (open-source) account can't")
+        assert "Check the prompt" not in said
+        assert not [m for m in emu.messages(art.id) if "(Failed)" in m.content]
         assert emu.violations == []
 
 

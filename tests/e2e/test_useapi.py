@@ -15,9 +15,9 @@ from PIL import Image
 
 from bot.config import Settings, WebSettings
 from bot.domain import BackendKind
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_useapi import FakeAccount, FakeUseApi
-from bot.sandbox.runner import ExtraBackend, Sandbox
+from sandbox.discord import Message
+from sandbox.fake_useapi import FakeAccount, FakeUseApi
+from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, custom_id, is_result, png_bytes
 from tests.e2e.test_setup import _reply
 
@@ -82,6 +82,27 @@ async def test_custom_zoom_sends_its_prompt_with_the_button(make_sandbox: Callab
         assert "a lighthouse at dusk" in zoomed.content
         [call] = _button_calls(fake, "Custom Zoom")
         assert call["prompt"] == "a lighthouse at dusk --ar 1:1 --zoom 1.8"
+        assert emu.violations == []
+
+
+async def test_a_button_prompt_too_long_for_useapi_is_refused_before_sending(
+    make_sandbox: Callable[..., Sandbox],
+) -> None:
+    fake = FakeUseApi(step_seconds=0.02)
+    async with Running(_box(make_sandbox, fake)) as box:
+        emu = box.emulator
+        upscale = await _upscale(box, "a lighthouse")
+        click = await emu.click(emu.world.member.id, upscale.id, custom_id(upscale, "Custom Zoom"))
+        await emu.wait_for_response(click)
+        assert click.modal is not None
+        # 2040 characters typed; with the zoom's own flags it is more than useapi.net takes.
+        submit = await emu.submit_modal(
+            click, click.modal["custom_id"], {"Prompt": "a" * 2040, "Zoom (1 to 2)": "1.8"}
+        )
+        said = await emu.wait_for(lambda: next((m for m in submit.ephemeral if "2048" in m.content), None))
+        assert said.content.startswith("Your prompt has 20")
+        assert said.content.endswith("useapi.net, the image service here, takes at most 2048. Shorten it.")
+        assert _button_calls(fake, "Custom Zoom") == []
         assert emu.violations == []
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from bot.config import Settings, WebSettings
 from bot.domain import Job
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, is_result
 
 IDLE_TIMEOUT = 1.0
@@ -102,7 +102,7 @@ async def test_an_aborted_upload_is_one_quiet_log_line(
         _, writer = await asyncio.open_connection(*_address(box))
         writer.write(
             f"POST /hooks/{job.id}/{job.hook_secret} HTTP/1.1\r\nHost: x\r\n"
-            "Content-Type: application/json\r\nContent-Length: 10000\r\n\r\n{\"id\": ".encode()
+            'Content-Type: application/json\r\nContent-Length: 10000\r\n\r\n{"id": '.encode()
         )
         await writer.drain()
         await asyncio.sleep(0.1)

@@ -51,7 +51,12 @@ async def pool() -> AsyncIterator[AccountPool]:
 
 
 async def add_account(
-    store: Store, pool: AccountPool, name: str, kind: BackendKind = BackendKind.MJ_PROXY, max_jobs: int = 2
+    store: Store,
+    pool: AccountPool,
+    name: str,
+    kind: BackendKind = BackendKind.MJ_PROXY,
+    max_jobs: int = 2,
+    options: dict[str, str] | None = None,
 ) -> int:
     """A config-file account of ``kind`` in GUILD, known to ``pool``."""
     account_id = await store.upsert_config_account(
@@ -61,7 +66,7 @@ async def add_account(
         base_url="http://127.0.0.1:9",
         max_jobs=max_jobs,
         channel_id=None,
-        options={},
+        options=options or {},
     )
     accounts = await store.list_accounts()
     pool.sync(accounts, {a.id: "secret" for a in accounts})

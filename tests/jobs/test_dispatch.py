@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.domain import ErrorKind, Job, JobStatus
+from bot.domain import ErrorKind, Job, JobKind, JobStatus
 from bot.jobs.accounts import AccountPool
 from bot.store import Store
 from tests.jobs.conftest import GUILD, Seen, add_account, make_dispatcher, queue
@@ -113,3 +113,18 @@ async def test_a_drained_dispatcher_starts_nothing(store: Store, pool: AccountPo
     await dispatcher.dispatch(GUILD)
     await _settle()
     assert started.jobs == []
+
+
+async def test_a_job_goes_to_an_account_whose_client_offers_what_it_needs(
+    store: Store, pool: AccountPool
+) -> None:
+    # Two midjourney-proxy accounts with room; only the C# flavour has /shorten.
+    await add_account(store, pool, "oss", options={"flavour": "oss"}, max_jobs=5)
+    csharp = await add_account(store, pool, "csharp", options={"flavour": "csharp"}, max_jobs=5)
+    shortens = [await queue(store, owner_id=100 + n, kind=JobKind.SHORTEN) for n in range(4)]
+    dispatcher = make_dispatcher(store, pool, Seen(), started := Started())
+
+    await dispatcher.dispatch(GUILD)
+    await _settle()
+    assert started.jobs == [(job.id, csharp) for job in shortens]
+    started.done.set()

@@ -120,7 +120,7 @@ def test_the_largest_allowed_lists_fit_one_discord_message() -> None:
     words = ["w" * 9 for _ in range(MAX_BANNED_WORDS)]
     patterns = ["p" * 10 for _ in range(MAX_BANNED_PATTERNS)]
     assert sum(map(len, words + patterns)) == MAX_BANNED_TOTAL_CHARS
-    assert len(_words_text(GuildConfig(banned_words=words, banned_patterns=patterns))) <= 2000
+    assert len(_words_text(GuildConfig(banned_words=words, banned_patterns=patterns), "en-US")) <= 2000
 
 
 def test_the_compiled_patterns_are_cached() -> None:

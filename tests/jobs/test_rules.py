@@ -1,10 +1,12 @@
 """A new job's rules alone: the per-member flood limit, the server's limits counted in the store,
-its banned words, and the sentence naming the service that cannot do what was asked."""
+its banned words, and the sentence naming the service that cannot do what was asked (each account
+by what its own client offers) or whose prompt limit the prompt, with its images' links, passes."""
 
 from __future__ import annotations
 
 import pytest
 
+from bot.backends import prompt_limit
 from bot.domain import BackendKind, GuildConfig, GuildLimits, JobKind
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import UserError
@@ -52,5 +54,27 @@ async def test_a_job_no_account_here_can_run_is_refused_naming_the_service(
         rules.check_served(GuildConfig(), GUILD, CHANNEL, JobKind.IMAGINE)
     await add_account(store, pool, "nextleg", kind=BackendKind.NEXTLEG)
     rules.check_served(GuildConfig(), GUILD, CHANNEL, JobKind.IMAGINE)
-    with pytest.raises(UserError, match="TheNextLeg can't shorten prompts from the bot yet"):
+    with pytest.raises(UserError, match=r"This server's TheNextLeg account can't shorten prompts"):
         rules.check_served(GuildConfig(), GUILD, CHANNEL, JobKind.SHORTEN)
+
+
+async def test_what_a_job_needs_is_asked_of_each_account(store: Store, pool: AccountPool) -> None:
+    rules = Rules(store, pool)
+    await add_account(store, pool, "oss", options={"flavour": "oss"})
+    with pytest.raises(UserError, match=r"midjourney-proxy \(open-source\) account can't shorten prompts"):
+        rules.check_served(GuildConfig(), GUILD, CHANNEL, JobKind.SHORTEN)
+    await add_account(store, pool, "csharp", options={"flavour": "csharp"})
+    rules.check_served(GuildConfig(), GUILD, CHANNEL, JobKind.SHORTEN)
+
+
+async def test_image_prompts_sent_as_links_count_in_a_prompt_length(store: Store, pool: AccountPool) -> None:
+    rules = Rules(store, pool)
+    await add_account(store, pool, "useapi", kind=BackendKind.USEAPI)
+    limit = prompt_limit(BackendKind.USEAPI)
+    assert limit is not None
+    prompt, links = "a" * (limit - 10), ["https://cdn.discordapp.com/attachments/1/2/cat.png"]
+    rules.check_length(GuildConfig(), GUILD, CHANNEL, JobKind.IMAGINE, prompt)
+    with pytest.raises(UserError, match="Your prompt with the links of your images has"):
+        rules.check_length(GuildConfig(), GUILD, CHANNEL, JobKind.IMAGINE, prompt, links)
+    # A /blend's images are not in its prompt.
+    rules.check_length(GuildConfig(), GUILD, CHANNEL, JobKind.BLEND, prompt, links)

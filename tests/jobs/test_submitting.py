@@ -20,8 +20,8 @@ from bot.jobs.rules import Rules
 from bot.jobs.submitting import FAILURES_BEFORE_QUARANTINE, Submitter
 from bot.jobs.tracking import Tracker
 from bot.metrics import Metrics
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
 from bot.store import Store
+from sandbox.fake_mj_proxy import FakeMjProxy
 from tests.jobs.conftest import GUILD, Seen, queue
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, WebSettings
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction, Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, custom_id, is_result
 
 

@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from bot.sandbox.runner import Sandbox
+from sandbox.runner import Sandbox
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.mask_editor.conftest import editor_link, new_result, results
 

@@ -9,7 +9,7 @@ import time
 import httpx
 from PIL import Image
 
-from bot.sandbox.runner import Sandbox
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id
 from tests.mask_editor.conftest import editor_link, new_result, results
 

@@ -15,9 +15,9 @@ import discord.gateway
 import discord.http
 import yarl
 
-from bot.app import MjBot
 from bot.cli import _setup_logging, run_loop
 from bot.config import Settings
+from bot.discord_side.app import MjBot
 from bot.jobs.rules import MemberRate
 
 

@@ -29,9 +29,9 @@ from bot.backends.mj_proxy import MjProxyBackend
 from bot.config import Settings
 from bot.domain import BackendKind, JobStatus
 from bot.jobs.rules import MemberRate
-from bot.sandbox.discord import DiscordEmulator, Interaction
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import DiscordEmulator, Interaction
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running
 from tests.e2e.test_backend_exceptions import _exceptions, _faulty
 from tests.reliability.harness import PROXY_SECRET, REPO, BotProcess, until
@@ -319,7 +319,9 @@ async def broken_database(workdir: Path, n: int) -> FaultRow:
 
 async def _import_seconds() -> float:
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", "import bot.cli, bot.app", cwd=REPO)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import bot.cli, bot.discord_side.app", cwd=REPO
+    )
     await proc.wait()
     return time.monotonic() - started
 

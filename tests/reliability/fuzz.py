@@ -23,6 +23,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bot.config import JobSettings
+from bot.discord_side.attachments import read_image
+from bot.discord_side.render import job_content
 from bot.domain import BackendKind, Job, JobKind, JobStatus, UserPrefs
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
@@ -31,8 +33,6 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.rules import MemberRate
 from bot.store import Store
 from bot.web import WebServer
-from cogs.attachments import read_image
-from cogs.render import job_content
 
 T = TypeVar("T")
 GUILD, CHANNEL, OWNER = 1, 2, 3

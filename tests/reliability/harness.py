@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from bot.domain import JobStatus
-from bot.sandbox.discord import DiscordEmulator
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import DiscordEmulator
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 #: The fake backend's API secret: it must never show up in a log line or a Discord payload.

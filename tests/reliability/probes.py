@@ -29,10 +29,10 @@ import httpx
 from bot.config import NetworkSettings, Settings
 from bot.domain import BackendKind
 from bot.logs import TEXT_FORMAT, RedactingFilter
-from bot.sandbox import images
-from bot.sandbox.discord import Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox import images
+from sandbox.discord import Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, custom_id
 from tests.e2e.test_actions import _new_result, _seen
 from tests.e2e.test_setup_security import Internal, _add, _reply, _setup

@@ -22,9 +22,9 @@ import discord.http
 
 from bot.config import JobSettings, Settings
 from bot.domain import JobStatus
-from bot.sandbox.discord import Interaction, Message
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction, Message
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.reliability.harness import PROXY_SECRET, BotProcess, Tally, secret_leaks, tally
 
 

@@ -14,9 +14,9 @@ import discord.http
 import pytest
 
 from bot.config import JobSettings, Settings
-from bot.sandbox.discord import Interaction
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from sandbox.discord import Interaction
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import is_result, png_bytes
 from tests.reliability.harness import PROXY_SECRET, BotProcess, tally, until
 from tests.reliability.scenarios import CrashRun, crash_run

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from bot.domain import BackendKind
 from bot.jobs.rules import MemberRate
 from bot.net import allowed_image_url
-from bot.sandbox.discord import Message
-from bot.sandbox.discord.messages import delete
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import ExtraBackend, Sandbox
+from sandbox.discord import Message
+from sandbox.discord.messages import delete
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import Running, buttons, is_result
 
 

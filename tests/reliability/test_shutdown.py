@@ -13,10 +13,10 @@ import discord.gateway
 import discord.http
 import httpx
 
-from bot.app import RESTARTING
 from bot.config import JobSettings, LogSettings, Settings
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
+from bot.discord_side.app import RESTARTING
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import is_result
 from tests.reliability.harness import PROXY_SECRET, BotProcess, until
 

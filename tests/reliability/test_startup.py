@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -21,10 +22,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from bot.crypto import SECRET_LOST
-from bot.sandbox.discord import DiscordEmulator
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
-from bot.sandbox.runner import Sandbox
 from bot.store import Store
+from sandbox.discord import DiscordEmulator
+from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running
 from tests.e2e.test_setup import _add_account, _reply
 from tests.reliability.harness import REPO
@@ -308,6 +309,34 @@ async def test_a_taken_sandbox_port_ends_with_one_sentence_naming_the_option(tmp
     assert ended.code is not None and ended.code != 0, ended.stderr
     said = ended.sentence()
     assert str(port) in said and "--port" in said
+
+
+async def test_an_install_without_the_sandbox_says_to_set_a_token_when_none_is_set(tmp_path: Path) -> None:
+    """The wheel and the container image carry `bot` and `cogs` only: `mjbot` with no token there
+    ends in one sentence, not a traceback. Here: those two packages and the installed
+    dependencies, without the checkout's root on the path (no site, so no editable-install path)."""
+    for package in ("bot", "cogs"):
+        (tmp_path / package).symlink_to(REPO / package)
+    paths = sysconfig.get_paths()
+    env = _clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), paths["purelib"], paths["platlib"]]))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-S",
+        "-m",
+        "bot.cli",
+        "--port",
+        "0",
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), EXIT_SECONDS)
+    ended = Exit(proc.returncode, 0.0, out.decode(), err.decode())
+    assert ended.code == 1, ended.stderr
+    said = ended.sentence()
+    assert "no sandbox" in said and "MJBOT_DISCORD_TOKEN" in said
+    assert "starting the local sandbox" not in ended.stdout
 
 
 async def test_a_taken_webhook_port_ends_start_up_with_one_sentence(

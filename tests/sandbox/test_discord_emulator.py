@@ -17,7 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from bot.sandbox.discord import DiscordEmulator, DriverError, Limits, Rate, point_discord_py_at
+from sandbox.discord import DiscordEmulator, DriverError, Limits, Rate, point_discord_py_at
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -520,3 +520,41 @@ async def test_heartbeats_are_acknowledged_after_a_round_trip(
     finally:
         await client.close()
         await task
+
+
+def _command_with(option_names: list[dict[str, str]], **extra: Any) -> dict[str, Any]:
+    options = [
+        {"type": 3, "name": f"opt{i}", "description": "An option.", "name_localizations": names}
+        for i, names in enumerate(option_names)
+    ]
+    return {"type": 1, "name": "draw", "description": "Draw.", "options": options, **extra}
+
+
+async def test_localized_names_follow_discords_name_rules(emulator: DiscordEmulator, bot: SandboxBot) -> None:
+    app_id = emulator.world.application_id
+    fine = _command_with(
+        [{"zh-CN": "提示词", "ja": "プロンプト"}, {"hi": "इमेज", "th": "ภาพ"}, {"zh-CN": "图片1"}],
+        description_localizations={"zh-CN": "画画。"},
+    )
+    await bot.http.bulk_upsert_global_commands(app_id, [fine])
+    assert emulator.violations == []
+    refused: list[tuple[dict[str, Any], str, str]] = [
+        (_command_with([{"zh-CN": "Prompt"}]), "APPLICATION_COMMAND_INVALID_NAME", "zh-CN"),
+        (_command_with([{"ja": "画像 1"}]), "APPLICATION_COMMAND_INVALID_NAME", "ja"),
+        (_command_with([{"ja": "・点"}]), "APPLICATION_COMMAND_INVALID_NAME", "ja"),
+        (_command_with([{"zh-CN": "长" * 33}]), "SCHEMA_MAXLENGTH", "zh-CN"),  # the spec says it
+        (_command_with([{"zh": "提示词"}]), "LOCALE_INVALID", "zh"),
+        (
+            _command_with([{"zh-CN": "图片"}, {"zh-CN": "图片"}]),
+            "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+            "",
+        ),
+        (_command_with([], description_localizations={"jp": "描く。"}), "LOCALE_INVALID", "jp"),
+    ]
+    for command, code, where in refused:
+        with pytest.raises(discord.HTTPException) as error:
+            await bot.http.bulk_upsert_global_commands(app_id, [command])
+        assert error.value.code == 50035
+        errors = str(emulator.violations[-1].errors)
+        assert code in errors and where in errors, (command, errors)
+    assert len(emulator.violations) == len(refused)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.sandbox.fake_aimg import MODELS, TEST_SESSION_ID, FakeAimg
+from sandbox.fake_aimg import MODELS, TEST_SESSION_ID, FakeAimg
 
 #: Every field of the seed's Model object (wikiURL is optional).
 MODEL_KEYS = {
@@ -329,3 +329,35 @@ async def test_queues_and_samples(fake: FakeAimg, http: httpx.AsyncClient) -> No
     assert len(await payload(await http.get("/getSamplePrompts"))) == 3
     assert len(await payload(await http.get("/getSamplePrompts", params={"randomOne": "true"}))) == 1
     assert len(MODELS) == 5
+
+
+async def test_workflow_loras_and_a_failed_run(fake: FakeAimg, http: httpx.AsyncClient) -> None:
+    base = {"workflowTemplateName": "txt2img-hires", "prompt": "a cat"}
+    loras = {"lora": ["film-grain", "watercolor"], "lora_strength": [0.5, 1.25]}
+    handle = await payload(await http.post("/2/enqueueWorkflow", json=base | loras))
+    info = await payload(await http.get("/getItemDetails", params={"imageID": handle["itemIds"][0]}))
+    run = {p["name"]: p["value"] for p in info["workflowRunParameters"]}
+    assert [run[f"Lora {n}{s}"] for n in (1, 2) for s in ("", " Strength")] == [
+        "film-grain",
+        "0.5",
+        "watercolor",
+        "1.25",
+    ]
+    uneven = await http.post(
+        "/2/enqueueWorkflow", json=base | {"lora": ["film-grain"], "lora_strength": [1, 2]}
+    )
+    assert (await refused(uneven)) == ("lora and lora_strength must have the same length.", 400)
+    unknown = await http.post("/2/enqueueWorkflow", json=base | {"lora": ["nope"]})
+    assert (await refused(unknown)) == ("Lora 1 must be one of detail-tweaker, film-grain, watercolor.", 400)
+
+    fake.faults.fail_next_workflow("Out of memory on the GPU.")
+    failing = await payload(await http.post("/2/enqueueWorkflow", json=base | {"batchSize": 2}))
+    for item_id in failing["itemIds"]:
+        assert (await finished(fake, item_id))["status"] == "failed"
+    query = {"workflowId": failing["workflowId"]}
+    state = await payload(await http.get("/2/getWorkflowStatus", params=query))
+    assert (state["isError"], state["state"], state["errorMessage"]) == (
+        True,
+        "error",
+        "Out of memory on the GPU.",
+    )

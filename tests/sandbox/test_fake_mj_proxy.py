@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from bot.backends.mj_proxy import Flavour
-from bot.sandbox import images
-from bot.sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox import images
+from sandbox.fake_mj_proxy import FakeMjProxy
 from tests.backends.hook_receiver import HookReceiver
 
 SECRET = "fake-secret"

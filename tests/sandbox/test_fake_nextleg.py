@@ -11,8 +11,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot.sandbox import images
-from bot.sandbox.fake_nextleg import GRID_BUTTONS, SETTINGS_LABELS, UPSCALE_BUTTONS, FakeNextLeg
+from sandbox import images
+from sandbox.fake_nextleg import GRID_BUTTONS, SETTINGS_LABELS, UPSCALE_BUTTONS, FakeNextLeg
 from tests.backends.hook_receiver import HookReceiver
 
 SECRET = "fake-tnl"

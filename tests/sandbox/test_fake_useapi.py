@@ -11,8 +11,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot.sandbox import images
-from bot.sandbox.fake_useapi import FakeAccount, FakeUseApi
+from sandbox import images
+from sandbox.fake_useapi import FakeAccount, FakeUseApi
 from tests.backends.hook_receiver import HookReceiver
 
 SECRET = "fake-useapi"

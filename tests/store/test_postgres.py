@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from bot.check import run_checks
 from bot.config import ConfigError, Settings, StartupError, StoreSettings, load_settings
 from bot.domain import GuildConfig
-from bot.sandbox.runner import Sandbox
 from bot.store import Store
+from sandbox.runner import Sandbox
 from tests.store.test_contract import NEWEST
 
 

@@ -1,0 +1,124 @@
+"""What processes sharing one store coordinate through it (docs/scaling.md): account slots, leases,
+and pushes handed to the process that owns a job's server. On SQLite (one process a file) the same
+calls are this process's own affairs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from bot.domain import JobStatus
+from bot.store.db import Database, Lease, Queries
+
+log = logging.getLogger(__name__)
+
+_TERMINAL = tuple(s.value for s in JobStatus if s.terminal)
+_CLAIMED = f"""SELECT COUNT(*) FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
+    WHERE c.account_id = ? AND (j.status IS NULL OR j.status NOT IN ({",".join("?" * len(_TERMINAL))}))"""
+#: The channel every process listens on for jobs with news ("job_id guild_id").
+JOBS_CHANNEL = "mjbot_jobs"
+#: The lease of the one process that runs the queues (LEASE_CHECK_SECONDS apart).
+DISPATCHER = "dispatcher"
+
+#: Called with (job id, its guild id) for each job with news (Coordination.listen_jobs).
+OnJob = Callable[[int, int], None]
+
+
+class Coordination:
+    """The coordination calls of :class:`bot.store.Store`."""
+
+    _db: Database
+    #: The job rows the store keeps (bot/store/store.py); a row another process changed is dropped.
+    _job_rows: MutableMapping[int, Any]
+
+    # ----------------------------------------------------------------- account capacity
+
+    async def claim_slot(self, account_id: int, max_jobs: int, job_id: int) -> bool:
+        """Claim one of the account's ``max_jobs`` slots for the job; False when all are taken.
+        Claims are counted under a lock on the account's row, so processes claiming at once never
+        exceed ``max_jobs``. A job holds at most one claim (claiming again is True at once); a
+        claim whose job has finished counts no more; an unknown account has no slot."""
+        async with self._db.transaction() as q:
+            if not await q.fetchall(
+                f"SELECT id FROM accounts WHERE id = ?{self._db.FOR_UPDATE}", (account_id,)
+            ):
+                return False
+            held = await q.fetchone("SELECT account_id FROM account_claims WHERE job_id = ?", (job_id,))
+            if held is not None and held[0] == account_id:
+                return True
+            await q.execute("DELETE FROM account_claims WHERE job_id = ?", (job_id,))
+            if await self._claimed(q, account_id) >= max_jobs:
+                return False
+            await q.execute(
+                "INSERT INTO account_claims (job_id, account_id, claimed_at) VALUES (?, ?, ?)",
+                (job_id, account_id, time.time()),
+            )
+            return True
+
+    async def release_slot(self, job_id: int) -> None:
+        """Give back the job's slot (none held: nothing happens)."""
+        await self._db.execute("DELETE FROM account_claims WHERE job_id = ?", (job_id,))
+
+    async def claimed_slots(self, account_id: int) -> int:
+        """The account's slots held by jobs not finished."""
+        return await self._claimed(self._db, account_id)
+
+    @staticmethod
+    async def _claimed(q: Queries, account_id: int) -> int:
+        row = await q.fetchone(_CLAIMED, (account_id, *_TERMINAL))
+        return int(row[0]) if row else 0
+
+    # ----------------------------------------------------------------------------- leases
+
+    def dispatcher_lease(self) -> Lease:
+        """The lease of the one process that runs the queues (docs/scaling.md)."""
+        return self._db.lease(DISPATCHER)
+
+    # ----------------------------------------------------------------- pushes and news
+
+    async def notify_job(self, job_id: int, guild_id: int) -> None:
+        """Tell every process listening (this one too) that the job has news."""
+        await self._db.notify(JOBS_CHANNEL, f"{job_id} {guild_id}")
+
+    async def listen_jobs(self, on_job: OnJob, on_gap: Callable[[], None]) -> None:
+        """Call ``on_job(job_id, guild_id)`` for each job notified from now on, after dropping what
+        this process keeps of its row; ``on_gap()`` when notifications may have been missed
+        (re-read what is pending then: :meth:`relayed_jobs`)."""
+
+        def on_payload(payload: str) -> None:
+            try:
+                job_id, guild_id = (int(part) for part in payload.split())
+            except ValueError:
+                log.warning("Ignored a job notification that is not 'job_id guild_id': %r", payload[:100])
+                return
+            self._job_rows.pop(job_id, None)
+            on_job(job_id, guild_id)
+
+        await self._db.listen(JOBS_CHANNEL, on_payload, on_gap)
+
+    async def relay_push(self, job_id: int, guild_id: int, body: object) -> None:
+        """Keep a backend push for the process that owns the job's server, and tell it."""
+        await self._db.insert(
+            "INSERT INTO relayed_pushes (job_id, body, received_at) VALUES (?, ?, ?)",
+            (job_id, json.dumps(body), time.time()),
+        )
+        await self.notify_job(job_id, guild_id)
+
+    async def take_relayed_pushes(self, job_id: int) -> list[object]:
+        """The pushes kept for the job, oldest first, removed: each is taken by one caller only."""
+        async with self._db.transaction() as q:
+            rows = await q.fetchall(
+                "DELETE FROM relayed_pushes WHERE job_id = ? RETURNING id, body", (job_id,)
+            )
+        return [json.loads(body) for _, body in sorted((r[0], r[1]) for r in rows)]
+
+    async def relayed_jobs(self) -> list[tuple[int, int]]:
+        """(job id, guild id) of every job with pushes kept, for an owner starting or back from a gap."""
+        rows = await self._db.fetchall(
+            """SELECT DISTINCT p.job_id, j.guild_id FROM relayed_pushes p JOIN jobs j ON j.id = p.job_id
+               ORDER BY p.job_id"""
+        )
+        return [(int(r[0]), int(r[1])) for r in rows]

@@ -1,0 +1,141 @@
+"""The bot speaks the member's language (docs/i18n.md): Discord's ``locale`` for private answers,
+else the server's ``guild_locale``, else English; the server's language for what the channel sees;
+the registered commands carry their translations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.discord import Interaction, Message
+from sandbox.runner import Sandbox
+from tests.e2e.conftest import custom_id, is_result
+
+#: A prompt with a control character (BEL): refused before anything is queued.
+CONTROL_PROMPT = "a lighthouse\x07 at dusk"
+
+
+async def _private(box: Sandbox, inter: Interaction) -> Message:
+    """The bot's first private answer to ``inter`` with something in it."""
+
+    def found() -> Message | None:
+        return next((m for m in inter.ephemeral if (m.content.strip() or m.embeds) and not m.loading), None)
+
+    return await box.emulator.wait_for(found, timeout=10)
+
+
+def _option(command: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(o for o in command["options"] if o["name"] == name)
+
+
+async def test_the_registered_commands_carry_their_translations(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    imagine = emu.driver.command("imagine")
+    # Command names are Midjourney's and stay; their help is translated.
+    assert not imagine.get("name_localizations")
+    assert imagine["description_localizations"] == {
+        "zh-CN": "根据文字提示词生成四张图片。",
+        "ja": "テキストのプロンプトから画像を 4 枚作ります。",
+    }
+    prompt = _option(imagine, "prompt")
+    assert prompt["name_localizations"] == {"zh-CN": "提示词", "ja": "プロンプト"}
+    assert prompt["description_localizations"]["zh-CN"].startswith("要画什么")
+    dimensions = _option(emu.driver.command("blend"), "dimensions")
+    assert [c["name_localizations"]["ja"] for c in dimensions["choices"]] == [
+        "縦長（2:3）",
+        "正方形（1:1）",
+        "横長（3:2）",
+    ]
+    # A service's name is the same in every language.
+    setup = emu.driver.command("setup")
+    add = next(
+        o
+        for group in setup["options"]
+        if group["name"] == "account"
+        for o in group["options"]
+        if o["name"] == "add"
+    )
+    assert all(not c.get("name_localizations") for c in _option(add, "kind")["choices"])
+    assert _option(add, "base_url")["name_localizations"] == {"zh-CN": "地址", "ja": "アドレス"}
+    # Checked by the emulator against Discord's spec and name rules when the bot registered them.
+    assert emu.violations == []
+
+
+async def test_a_chinese_member_reads_chinese(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    bob, art = emu.world.member, emu.channel("art")
+    bob.locale = "zh-CN"
+    await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse at dusk")
+    await emu.wait_for_message(art.id, is_result, timeout=10)
+    jobs = await _private(sandbox, await emu.slash(bob.id, art.id, "jobs"))
+    assert jobs.embeds[0]["title"] == "你的任务（第 1 页）"
+    assert "✅ 已完成" in jobs.embeds[0]["description"]
+    assert jobs.embeds[0]["footer"]["text"].startswith("更早的任务：/jobs 页码:2")
+    choices = await emu.autocomplete(bob.id, art.id, "show", "job", job="")
+    assert choices[0]["name"].endswith("✅ 已完成: a lighthouse at dusk")
+
+    refused = await emu.slash(bob.id, art.id, "imagine", prompt=CONTROL_PROMPT)
+    assert (await _private(sandbox, refused)).content == "提示词包含控制字符。请以纯文本输入。"
+    # The public "thinking…" message was taken back: only the first job's message is left.
+    assert len([m for m in emu.messages(art.id) if not m.deleted]) == 1
+    assert emu.violations == []
+
+
+async def test_a_japanese_member_reads_japanese(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    alice, bob, art = emu.world.admin, emu.world.member, emu.channel("art")
+    bob.locale = "ja"
+    refused = await emu.slash(
+        bob.id, art.id, "imagine", prompt="a fox", image1=("notes.png", b"not an image", "image/png")
+    )
+    assert (await _private(sandbox, refused)).content == (
+        "notes.png は PNG、JPEG、WebP、GIF のいずれの画像でもありません。画像ファイルを添付してください。"
+    )
+
+    await emu.slash(alice.id, art.id, "imagine", prompt="a red fox")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+    click = await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+    assert (await _private(sandbox, click)).content == f"これらのボタンを使えるのは <@{alice.id}> だけです。"
+    # Midjourney's own button labels stay as the service names them.
+    assert custom_id(emu.message(grid.id), "U1")
+
+    panel = await _private(sandbox, await emu.slash(bob.id, art.id, "settings"))
+    assert panel.content.startswith("**ここで設定を変更できます。**")
+    labels = [c.get("label") for row in panel.components for c in row["components"]]
+    assert "スタイル 高" in labels and "設定をリセット" in labels
+    assert emu.violations == []
+
+
+async def test_an_unknown_locale_reads_english_else_the_servers_language(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    bob, art = emu.world.member, emu.channel("art")
+    bob.locale = "fr"
+    refused = await emu.slash(bob.id, art.id, "imagine", prompt=CONTROL_PROMPT)
+    assert (await _private(sandbox, refused)).content == (
+        "The prompt contains control characters. Type it as plain text."
+    )
+    # No French catalog: the server's language comes next.
+    emu.world.guild.locale = "ja"
+    refused = await emu.slash(bob.id, art.id, "imagine", prompt=CONTROL_PROMPT)
+    assert (await _private(sandbox, refused)).content == (
+        "プロンプトに制御文字が含まれています。プレーンテキストで入力してください。"
+    )
+    assert emu.violations == []
+
+
+async def test_the_channel_reads_the_servers_language_and_the_member_their_own(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    bob, art = emu.world.member, emu.channel("art")
+    emu.world.guild.locale = "zh-CN"
+    bob.locale = "ja"
+    await emu.slash(bob.id, art.id, "imagine", prompt="a quiet harbor")
+    grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+    job_id = int(custom_id(grid, "U1").split(":")[2])
+
+    await emu.slash(bob.id, art.id, "show", job=job_id)
+    shown = await emu.wait_for_message(art.id, lambda m: m.id != grid.id and is_result(m), timeout=10)
+    assert not shown.ephemeral
+    assert shown.content.endswith(f"（任务 #{job_id}）")
+
+    missing = await _private(sandbox, await emu.slash(bob.id, art.id, "show", job=job_id + 100))
+    assert missing.content == f"このサーバーにジョブ #{job_id + 100} はありません。"
+    assert emu.violations == []
