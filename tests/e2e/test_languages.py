@@ -180,3 +180,30 @@ async def test_aimgs_refusals_are_in_the_members_language(aimg_sandbox: Sandbox,
     )
     assert fake_aimg.count("/generateImage") == fake_aimg.count("/2/enqueueWorkflow") == 0
     assert emu.violations == []
+
+
+async def test_aimgs_forms_and_item_buttons_are_in_the_members_language(aimg_sandbox: Sandbox) -> None:
+    emu = aimg_sandbox.emulator
+    bob, after_dark = emu.world.member, emu.channel("after-dark")
+    bob.locale = "ja"
+    await emu.slash(bob.id, after_dark.id, "aimg", subcommand="generate", prompt="a castle", steps=30)
+    result = await emu.wait_for_message(after_dark.id, is_result, timeout=10)
+    liked = await emu.click(bob.id, result.id, custom_id(result, "👍"))
+    assert (await _private(aimg_sandbox, liked)).content == "👍 いいねしました。"
+
+    click = await emu.click(bob.id, result.id, custom_id(result, "Use these settings"))
+    await emu.wait_for_response(click)
+    assert click.modal is not None and click.modal["title"] == "この設定を使う"
+    labels = [c["label"] for row in click.modal["components"] for c in row["components"]]
+    assert labels == [
+        "プロンプト",
+        "ネガティブプロンプト",
+        "ステップ数",
+        "CFG scale",
+        "シード（空欄：ランダム）",
+    ]
+    refused = await emu.submit_modal(click, click.modal["custom_id"], {"ステップ数": "99"})
+    assert (await _private(aimg_sandbox, refused)).content == (
+        "• F222 のステップ数は 10 から 50 の間にしてください（指定値：99）。"
+    )
+    assert emu.violations == []
