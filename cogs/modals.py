@@ -56,7 +56,7 @@ def modal_for(
     if button.is_vary_region:
         return RegionModal(job, index, locale)
     if button.custom_id == USE_SETTINGS:
-        return SettingsModal(job, index)
+        return SettingsModal(job, index, locale)
     if prefs.remix and can_remix and button.kind in REMIX_KINDS:
         return RemixModal(job, index, locale)
     return None
