@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 
 from bot.domain import JobStatus
-from bot.store.db import Database, Lease, Queries
+from bot.store.db import Lease, Queries
+from bot.store.jobs import Jobs
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,9 @@ DISPATCHER = "dispatcher"
 OnJob = Callable[[int, int], None]
 
 
-class Coordination:
-    """The coordination calls of :class:`bot.store.Store`."""
-
-    _db: Database
-    #: The job rows the store keeps (bot/store/store.py); a row another process changed is dropped.
-    _job_rows: MutableMapping[int, Any]
+class Coordination(Jobs):
+    """The coordination calls of :class:`bot.store.Store`; a job row another process changed is
+    dropped from the ones :class:`Jobs` keeps."""
 
     # ----------------------------------------------------------------- account capacity
 
