@@ -10,13 +10,17 @@ from pathlib import Path
 
 from bot.config import is_postgres_url
 from bot.crypto import SecretBox
+from bot.store.commands import Commands
 from bot.store.coordination import Coordination
 from bot.store.db import Database
 from bot.store.db_postgres import PostgresDatabase
 from bot.store.db_sqlite import SqliteDatabase
+from bot.store.guilds import Guilds
+from bot.store.job_queries import JobQueries
+from bot.store.members import Members
 
 
-class Store(Coordination):
+class Store(Coordination, JobQueries, Members, Guilds, Commands):
     """One store, made of one part per concern; each part's calls run on the same database."""
 
     def __init__(self, db: Database, box: SecretBox | None = None) -> None:
