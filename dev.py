@@ -39,6 +39,15 @@ def uv() -> str:
     return str(exe)
 
 
+def workers(args: list[str]) -> list[str]:
+    """pytest-xdist options unless ``args`` choose (``-n 0`` runs in one process). The tests mostly
+    wait on sockets, subprocesses and timers, so two workers per CPU; tests that share a heavy
+    session fixture run on one worker (their xdist_group, tests/conftest.py)."""
+    if any(a.startswith(("-n", "--numprocesses", "--dist")) for a in args) or "no:xdist" in args:
+        return []
+    return ["-n", str(min(8, 2 * (os.cpu_count() or 1))), "--dist", "loadgroup"]
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - this script must run (and say why) on old Pythons
         print("mjbot needs Python 3.11 or newer.", file=sys.stderr)
@@ -51,7 +60,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("UV_SYSTEM_CERTS", "1")
     run = [tool, "run", "--locked", "--project", str(ROOT)]
     if command == "test":
-        return subprocess.call([*run, "pytest", *rest], cwd=ROOT)
+        return subprocess.call([*run, "pytest", *workers(rest), *rest], cwd=ROOT)
     if command == "lint":
         return subprocess.call([*run, "ruff", "check", "."], cwd=ROOT) or subprocess.call(
             [*run, "mypy"], cwd=ROOT
