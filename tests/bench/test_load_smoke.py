@@ -13,8 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(60)
-# Three processes against a deadline: on test_startup.py's xdist worker (one at a time).
-@pytest.mark.xdist_group("subprocesses")
+@pytest.mark.serial  # three processes against a deadline
 def test_a_tiny_run_prints_the_table() -> None:
     # A real subprocess, as a developer runs it: the benchmark starts the bot as its own process.
     done = subprocess.run(

@@ -29,11 +29,8 @@ MET = {"final": "3 finals refused", "early-ack": "3 acknowledgements"}
 
 @pytest.mark.parametrize(
     "point",
-    # "database" times mjbot's start-up, as test_startup.py does: on that file's xdist worker.
-    [
-        pytest.param(p, marks=pytest.mark.xdist_group("subprocesses")) if p == "database" else p
-        for p in FAULT_POINTS
-    ],
+    # "database" times mjbot's start-up against a deadline, as test_startup.py does.
+    [pytest.param(p, marks=pytest.mark.serial) if p == "database" else p for p in FAULT_POINTS],
 )
 async def test_every_fault_point_leaves_nothing_hanging_and_loses_nothing(tmp_path: Path, point: str) -> None:
     # The broken database: one run of each kind (garbage, truncated, read-only).
