@@ -84,8 +84,6 @@ log = logging.getLogger(__name__)
 
 #: Longest prompt accepted; Midjourney's own limit is about 6000 characters.
 MAX_PROMPT_CHARS = 4000
-#: Seconds before retrying an account that said its queue is full (jittered ±25%).
-QUEUE_FULL_BACKOFF = 5.0
 #: Our own button on a GENERATE result: reopen its parameters in a modal for a new generation.
 USE_SETTINGS = "mjbot:use_settings"
 #: Why an account whose address changed is out of rotation: its secret was dropped with the move.
@@ -1196,7 +1194,7 @@ class JobEngine:
                 return
         elif exc.kind is ErrorKind.QUEUE_FULL and time.time() < job.deadline:
             # Wait and retry within the job's deadline; meanwhile the account counts as full.
-            backoff = QUEUE_FULL_BACKOFF * (0.75 + 0.5 * self._rng.random())
+            backoff = self._settings.queue_full_retry_seconds * (0.75 + 0.5 * self._rng.random())
             self._cooldown[account_id] = time.monotonic() + backoff
             updated = await self._store.update_job(job.id, error_kind=exc.kind, error_detail=exc.detail)
             self._observer.job_changed(updated)
