@@ -22,6 +22,8 @@ from pathlib import Path
 UV_VERSION = "0.13.9"
 ROOT = Path(__file__).resolve().parent
 TOOLS = ROOT / ".tools"
+#: pytest's exit code when it selected no test.
+NO_TESTS = 5
 
 
 def uv() -> str:
@@ -39,6 +41,25 @@ def uv() -> str:
     return str(exe)
 
 
+def test(pytest: list[str], args: list[str]) -> int:
+    """pytest ``args`` in pytest-xdist workers, two per CPU (the tests mostly wait on sockets,
+    subprocesses and timers), then the tests marked ``serial`` in one process: they time whole
+    processes against a deadline, which other workers' load would eat into. ``-n``, ``--dist``,
+    ``-m`` or ``-p no:xdist`` in ``args``: one plain pytest run."""
+    if any(a.startswith(("-n", "--numprocesses", "--dist", "-m")) for a in args) or "no:xdist" in args:
+        return subprocess.call([*pytest, *args], cwd=ROOT)
+    workers = str(min(8, 2 * (os.cpu_count() or 1)))
+    parallel = subprocess.call(
+        [*pytest, "-n", workers, "--dist", "loadgroup", "-m", "not serial", *args], cwd=ROOT
+    )
+    if parallel not in (0, NO_TESTS) and ("-x" in args or "--exitfirst" in args):
+        return parallel
+    serial = subprocess.call([*pytest, "-m", "serial", *args], cwd=ROOT)
+    if NO_TESTS in (parallel, serial):
+        return serial if parallel == NO_TESTS else parallel  # one of them may select nothing
+    return parallel or serial
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 11):  # noqa: UP036 - this script must run (and say why) on old Pythons
         print("mjbot needs Python 3.11 or newer.", file=sys.stderr)
@@ -51,7 +72,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("UV_SYSTEM_CERTS", "1")
     run = [tool, "run", "--locked", "--project", str(ROOT)]
     if command == "test":
-        return subprocess.call([*run, "pytest", *rest], cwd=ROOT)
+        return test([*run, "pytest"], rest)
     if command == "lint":
         return subprocess.call([*run, "ruff", "check", "."], cwd=ROOT) or subprocess.call(
             [*run, "mypy"], cwd=ROOT

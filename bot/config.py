@@ -154,6 +154,8 @@ class JobSettings(BaseModel):
     poll_interval_seconds: float = Field(default=5.0, gt=0)
     #: The least time between two progress edits of one job message.
     progress_edit_seconds: float = Field(default=3.0, ge=0)
+    #: How long an account that said its queue is full rests before a retry (jittered ±25 %).
+    queue_full_retry_seconds: float = Field(default=5.0, gt=0)
 
 
 class AccountSettings(BaseModel):

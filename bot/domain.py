@@ -169,8 +169,10 @@ class BackendError(Exception):
     def user_message(self) -> Msg:
         sentence = ERROR_SENTENCES[self.kind]
         if self.detail:
-            # The service's own words are shown as it said them.
-            return tr("{sentence} (Service said: {detail})", sentence=sentence, detail=self.detail[:300])
+            # The service's own words are shown as it said them; the bot's own sentence about the
+            # service (a Msg) in the reader's language.
+            detail = self.detail if isinstance(self.detail, Msg) else self.detail[:300]
+            return tr("{sentence} (Service said: {detail})", sentence=sentence, detail=detail)
         return sentence
 
 

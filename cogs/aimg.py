@@ -36,8 +36,10 @@ from bot.backends.aimg import (
 )
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.discord_side import custom_ids
+from bot.discord_side.language import for_member, member_locale, tell
 from bot.discord_side.replies import defer_job_message, refuse
 from bot.domain import MEMBER_SOURCE, Account, BackendError, ErrorKind, Job, JobKind
+from bot.i18n import Msg, render, said, tr
 from bot.jobs.aimg_items import NO_ACCOUNT, Creations, Unlinked
 from bot.jobs.calls import UserError
 from bot.jobs.rules import MAX_PROMPT_CHARS
@@ -55,12 +57,16 @@ MAX_CHOICES = 25
 _SIZE = re.compile(r"\s*(\d+)\s*[x×]\s*(\d+)\s*")
 _SEED = app_commands.Range[int, 0, 2**32 - 1]
 _T = TypeVar("_T")
-_LOGOUT_SENTENCES: dict[Unlinked, str] = {
-    "signed_out": "You are signed out of AIMG and your account is unlinked; generations here use the "
-    "server's account again.",
-    "here_only": "Your AIMG account is unlinked here, but AIMG did not confirm the sign-out: sign out "
-    "on AIMG's website to end that session.",
-    "none": "You have no AIMG account linked here.",
+_LOGOUT_SENTENCES: dict[Unlinked, Msg] = {
+    "signed_out": tr(
+        "You are signed out of AIMG and your account is unlinked; generations here use the "
+        "server's account again."
+    ),
+    "here_only": tr(
+        "Your AIMG account is unlinked here, but AIMG did not confirm the sign-out: sign out "
+        "on AIMG's website to end that session."
+    ),
+    "none": tr("You have no AIMG account linked here."),
 }
 _DELETE = aimg_custom_id("delete")
 _REPORT = aimg_custom_id("report")
@@ -81,7 +87,7 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         """True (after telling the member why) when AIMG commands may not run in this channel."""
         if await aimg_allowed(self.bot, interaction):
             return False
-        await interaction.response.send_message(AGE_REFUSAL, ephemeral=True)
+        await tell(interaction, AGE_REFUSAL)
         return True
 
     async def _deferred_account(self, interaction: discord.Interaction[Any]) -> Account | None:
@@ -92,7 +98,7 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         await interaction.response.defer(ephemeral=True, thinking=True)
         account = self._account(interaction)
         if account is None:
-            await interaction.followup.send(NO_ACCOUNT, ephemeral=True)
+            await tell(interaction, NO_ACCOUNT)
         return account
 
     def _account(self, interaction: discord.Interaction[Any]) -> Account | None:
@@ -194,9 +200,9 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
     async def _model_choices(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        typed = current.lower()
+        typed, locale = current.lower(), member_locale(interaction)
         return [
-            app_commands.Choice(name=_model_label(m)[:100], value=m.model_id)
+            app_commands.Choice(name=_model_label(m, locale)[:100], value=m.model_id)
             for m in await self._models(interaction)
             if typed in m.model_id.lower() or typed in m.name.lower()
         ][:MAX_CHOICES]
@@ -288,7 +294,7 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         typed = current.lower()
         templates = await self._listed(interaction, self.bot.engine.aimg.workflow_templates)
         return [
-            app_commands.Choice(name=_template_label(t)[:100], value=t.name)
+            app_commands.Choice(name=for_member(interaction, _template_label(t))[:100], value=t.name)
             for t in templates
             if typed in t.name.lower() and len(t.name) <= 100
         ][:MAX_CHOICES]
@@ -313,9 +319,10 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
             await self.bot.engine.aimg.link_member_account(
                 guild_id=guild_id, user_id=user_id, base_url=base_url, session_id=session_id, email=email
             )
-            return (
-                f"Signed in as {email}. Your /aimg generations in this server now go to your own "
-                "AIMG library; /aimg creations lists them. /aimg logout unlinks it."
+            return tr(
+                "Signed in as {email}. Your /aimg generations in this server now go to your own "
+                "AIMG library; /aimg creations lists them. /aimg logout unlinks it.",
+                email=email,
             )
 
         await send_sign_in(interaction, base_url, email, link, retry="/aimg login")
@@ -327,7 +334,7 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         # Signing out at AIMG takes a request: acknowledge first.
         await interaction.response.defer(ephemeral=True, thinking=True)
         unlinked = await self.bot.engine.aimg.unlink_member_account(interaction.guild_id, interaction.user.id)
-        await interaction.followup.send(_LOGOUT_SENTENCES[unlinked], ephemeral=True)
+        await tell(interaction, _LOGOUT_SENTENCES[unlinked])
 
     # ---------------------------------------------------------------------------- creations
 
@@ -339,12 +346,11 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         account = await self._deferred_account(interaction)
         if account is None:
             return
-        whose = "your own account" if account.source == MEMBER_SOURCE else "this server's account"
-        view = CreationsView(self.bot, account, whose=whose)
+        view = CreationsView(self.bot, account, member_locale(interaction))
         try:
             content, embeds = await view.load()
         except (BackendError, UserError) as exc:
-            await interaction.followup.send(_sentence(exc), ephemeral=True)
+            await tell(interaction, _sentence(exc))
             return
         await interaction.followup.send(content, embeds=embeds, view=view, ephemeral=True)
 
@@ -359,10 +365,11 @@ class Aimg(commands.GroupCog, group_name="aimg", group_description="Generate wit
         try:
             models = await self.bot.engine.aimg.models(account)
         except (BackendError, UserError) as exc:
-            await interaction.followup.send(_sentence(exc), ephemeral=True)
+            await tell(interaction, _sentence(exc))
             return
-        lines = [_model_limits(m) for m in models]
-        embed = discord.Embed(title="AIMG models", description="\n".join(lines)[:4096])
+        locale = member_locale(interaction)
+        lines = [_model_limits(m, locale) for m in models]
+        embed = discord.Embed(title=render(tr("AIMG models"), locale), description="\n".join(lines)[:4096])
         await interaction.followup.send(embed=embed, ephemeral=True)
 
 
@@ -373,16 +380,19 @@ async def _dimensions(interaction: discord.Interaction[Any], size: str | None) -
         return {}
     match = _SIZE.fullmatch(size)
     if match is None:
-        await interaction.response.send_message(
-            f"Size {size!r} is not WIDTHxHEIGHT (e.g. 512x768); type it that way or pick a suggestion.",
-            ephemeral=True,
+        await tell(
+            interaction,
+            tr(
+                "Size {size} is not WIDTHxHEIGHT (e.g. 512x768); type it that way or pick a suggestion.",
+                size=repr(size),
+            ),
         )
         return None
     return {"width": match.group(1), "height": match.group(2)}
 
 
 def _sentence(exc: BackendError | UserError) -> str:
-    return exc.user_message if isinstance(exc, BackendError) else str(exc)
+    return exc.user_message if isinstance(exc, BackendError) else said(exc)
 
 
 def _params(given: Mapping[str, object]) -> dict[str, str]:
@@ -395,30 +405,35 @@ def _template_label(template: AimgWorkflowTemplate) -> str:
     steps = template.parameter(WORKFLOW_FIELDS["steps"])
     if steps is None or steps.min is None or steps.max is None:
         return template.name
-    return f"{template.name} (steps {steps.min}-{steps.max})"
+    return tr("{template} (steps {low}-{high})", template=template.name, low=steps.min, high=steps.max)
 
 
-def _model_label(model: AimgModel) -> str:
+def _model_label(model: AimgModel, locale: str) -> str:
     """A model as an autocomplete choice: name, media and what the account needs for it."""
-    notes = ["video" if model.is_video else "image"]
+    notes = [tr("video") if model.is_video else tr("image")]
     if model.min_tier:
-        notes.append(f"PRO tier {model.min_tier}")
+        notes.append(tr("PRO tier {tier}", tier=model.min_tier))
     if model.registration_wall:
-        notes.append("signed-up accounts")
-    return f"{model.name} ({', '.join(notes)})"
+        notes.append(tr("signed-up accounts"))
+    return f"{model.name} ({', '.join(render(note, locale) for note in notes)})"
 
 
-def _model_limits(model: AimgModel) -> str:
-    sizes = f"{'/'.join(map(str, model.allowed_widths))} x {'/'.join(map(str, model.allowed_heights))}"
-    variations = ", variations" if model.supports_variations and not model.is_video else ""
-    return (
-        f"**{discord.utils.escape_markdown(_model_label(model))}** `{model.model_id}`: "
-        f"steps {model.min_steps}-{model.max_steps}, CFG {model.min_cfg_scale:g}-{model.max_cfg_scale:g}, "
-        f"sizes {sizes} (at most {model.max_resolution} pixels){variations}"
+def _model_limits(model: AimgModel, locale: str) -> str:
+    shown = tr(
+        "**{label}** `{model}`: steps {steps}, CFG {cfg}, sizes {sizes} (at most {pixels} pixels)",
+        label=discord.utils.escape_markdown(_model_label(model, locale)),
+        model=model.model_id,
+        steps=f"{model.min_steps}-{model.max_steps}",
+        cfg=f"{model.min_cfg_scale:g}-{model.max_cfg_scale:g}",
+        sizes=f"{'/'.join(map(str, model.allowed_widths))} x {'/'.join(map(str, model.allowed_heights))}",
+        pixels=model.max_resolution,
     )
+    if model.supports_variations and not model.is_video:
+        shown = tr("{limits}, variations", limits=shown)
+    return render(shown, locale)
 
 
-def _creation_card(number: int, item: AimgItem, info: AimgItemDetails | None) -> discord.Embed:
+def _creation_card(number: int, item: AimgItem, info: AimgItemDetails | None, locale: str) -> discord.Embed:
     """One creation: its model as the title (linking the file), its prompt, its votes, and the
     image as a thumbnail (a video has no still to show here). ``info`` None: details unreadable."""
     title = f"{number}. {info.model_name or info.model_id}" if info else f"{number}. {item.mtype}"
@@ -427,7 +442,9 @@ def _creation_card(number: int, item: AimgItem, info: AimgItemDetails | None) ->
     if item.mtype == "image" and item.url:
         card.set_thumbnail(url=item.url)
     when = f" · <t:{item.completed_date // 1000}:R>" if item.completed_date else ""
-    card.add_field(name="Votes", value=f"👍 {item.like_count} 👎 {item.dislike_count}{when}")
+    card.add_field(
+        name=render(tr("Votes"), locale), value=f"👍 {item.like_count} 👎 {item.dislike_count}{when}"
+    )
     return card
 
 
@@ -435,9 +452,11 @@ class CreationsView(discord.ui.View):
     """Previous / Next through getMyCreations; the service pages by an opaque index, so the
     indexes of the pages seen so far are kept to go back."""
 
-    def __init__(self, bot: MjBot, account: Account, *, whose: str) -> None:
+    def __init__(self, bot: MjBot, account: Account, locale: str) -> None:
         super().__init__(timeout=900)
-        self.bot, self.account, self.whose = bot, account, whose
+        self.bot, self.account, self.locale = bot, account, locale
+        self.previous.label = render(tr("Previous"), locale)
+        self.next.label = render(tr("Next"), locale)
         #: The index of each page seen, the first being None; the last is the page shown.
         self.indexes: list[str | None] = [None]
         self.shown: Creations | None = None
@@ -450,22 +469,35 @@ class CreationsView(discord.ui.View):
         self.previous.disabled = len(self.indexes) == 1
         self.next.disabled = page.next_pagination_index is None
         if not page.items:
-            return "No creations yet: generate something with /aimg generate.", []
+            return render(tr("No creations yet: generate something with /aimg generate."), self.locale), []
         first = (len(self.indexes) - 1) * PAGE_SIZE
-        total = f" of {page.total_count}" if page.total_count is not None else ""
-        content = f"**AIMG creations of {self.whose}** ({first + 1}-{first + len(page.items)}{total})"
+        whose = (
+            tr("your own account") if self.account.source == MEMBER_SOURCE else tr("this server's account")
+        )
+        low, high = first + 1, first + len(page.items)
+        content = (
+            tr("**AIMG creations of {whose}** ({low}-{high})", whose=whose, low=low, high=high)
+            if page.total_count is None
+            else tr(
+                "**AIMG creations of {whose}** ({low}-{high} of {total})",
+                whose=whose,
+                low=low,
+                high=high,
+                total=page.total_count,
+            )
+        )
         cards = [
-            _creation_card(first + n, item, info)
+            _creation_card(first + n, item, info, self.locale)
             for n, (item, info) in enumerate(zip(page.items, shown.details, strict=True), start=1)
         ]
-        return content, cards
+        return render(content, self.locale), cards
 
     async def _turn(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer()
         try:
             content, embeds = await self.load()
         except (BackendError, UserError) as exc:
-            await interaction.followup.send(_sentence(exc), ephemeral=True)
+            await tell(interaction, _sentence(exc))
             return
         await interaction.edit_original_response(content=content, embeds=embeds, view=self)
 
@@ -509,10 +541,10 @@ async def start_generation(
         await refuse(interaction, _refusal(exc, params))
         return
     except UserError as exc:
-        await refuse(interaction, str(exc))
+        await refuse(interaction, said(exc))
         return
     if problems:
-        await refuse(interaction, "\n".join(f"• {p}" for p in problems))
+        await refuse(interaction, "\n".join(f"• {for_member(interaction, p)}" for p in problems))
         return
     try:
         await bot.engine.submit(
@@ -527,39 +559,52 @@ async def start_generation(
             reply=reply,
         )
     except UserError as exc:
-        await refuse(interaction, str(exc))
+        await refuse(interaction, said(exc))
 
 
 def _refusal(exc: BackendError, params: dict[str, str]) -> str:
     if params.get(WORKFLOW_PARAM) and exc.kind is ErrorKind.QUOTA:
         # AIMG's API2 (workflows) serves PRO accounts only; the usual "out of credits" would mislead.
-        return (
-            "AIMG runs workflow templates for PRO accounts only, and this account is not one. "
-            f"Use /aimg generate instead. (Service said: {exc.detail[:300]})"
+        return tr(
+            "{sentence} (Service said: {detail})",
+            sentence=tr(
+                "AIMG runs workflow templates for PRO accounts only, and this account is not one. "
+                "Use /aimg generate instead."
+            ),
+            detail=exc.detail[:300],
         )
     return exc.user_message
 
 
-class SettingsModal(JobModal, title="Use these settings"):
+class SettingsModal(JobModal):
     """A finished generation's parameters (button ``index`` of ``job``), editable, for a new
-    generation (model, size and sampler are kept; Discord modals hold five inputs)."""
+    generation (model, size and sampler are kept; Discord modals hold five inputs), in ``locale``."""
 
-    def __init__(self, job: Job, index: int) -> None:
-        super().__init__(job, index)
+    def __init__(self, job: Job, index: int, locale: str) -> None:
+        super().__init__(job, index, title=render(tr("Use these settings"), locale))
         params = job.params
         self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            label="Prompt", style=discord.TextStyle.paragraph, default=job.prompt[:4000], max_length=4000
+            label=render(tr("Prompt"), locale),
+            style=discord.TextStyle.paragraph,
+            default=job.prompt[:4000],
+            max_length=4000,
         )
         self.negative: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            label="Negative prompt",
+            label=render(tr("Negative prompt"), locale),
             style=discord.TextStyle.paragraph,
             default=params.get("negprompt", ""),
             required=False,
             max_length=MAX_PROMPT_CHARS,
         )
-        self.steps: discord.ui.TextInput[Any] = _number_input("Steps", params.get("steps", ""))
-        self.cfg: discord.ui.TextInput[Any] = _number_input("CFG scale", params.get("cfgscale", ""))
-        self.seed: discord.ui.TextInput[Any] = _number_input("Seed (empty: random)", params.get("seed", ""))
+        self.steps: discord.ui.TextInput[Any] = _number_input(
+            render(tr("Steps"), locale), params.get("steps", "")
+        )
+        self.cfg: discord.ui.TextInput[Any] = _number_input(
+            render(tr("CFG scale"), locale), params.get("cfgscale", "")
+        )
+        self.seed: discord.ui.TextInput[Any] = _number_input(
+            render(tr("Seed (empty: random)"), locale), params.get("seed", "")
+        )
         for item in (self.prompt, self.negative, self.steps, self.cfg, self.seed):
             self.add_item(item)
 
@@ -605,14 +650,14 @@ async def _item_action(
             job, index, user_id=interaction.user.id, report_queue=report_queue, details=details
         )
     except UserError as exc:
-        await interaction.followup.send(str(exc), ephemeral=True)
+        await tell(interaction, said(exc))
         return
     if job.buttons[index].custom_id == _DELETE and interaction.message is not None:
         await interaction.message.delete()
     elif vote_of(job.buttons[index].custom_id) is not None and interaction.message is not None:
         vote = await bot.engine.aimg.member_vote(job.id, interaction.user.id)
         await bot.publisher.edit_view(job, _show_vote(interaction.message, job, vote))
-    await interaction.followup.send(text, ephemeral=True)
+    await tell(interaction, text)
 
 
 def _show_vote(message: discord.Message, job: Job, vote: str | None) -> discord.ui.View:
@@ -635,39 +680,40 @@ async def _open_report(interaction: discord.Interaction[Any], job: Job, index: i
         async with asyncio.timeout(REPORT_QUEUES_WAIT):
             queues = await bot.engine.aimg.report_queues(job, index, interaction.user.id)
     except UserError as exc:
-        text = str(exc)
+        text = said(exc)
     except BackendError as exc:
         text = exc.user_message
     except TimeoutError:
-        text = "AIMG did not send its report categories in time. Click 🚩 again in a minute."
+        text = tr("AIMG did not send its report categories in time. Click 🚩 again in a minute.")
     else:
-        await interaction.response.send_modal(ReportModal(job, index, queues))
+        await interaction.response.send_modal(ReportModal(job, index, queues, member_locale(interaction)))
         return
-    await interaction.response.send_message(text, ephemeral=True)
+    await tell(interaction, text)
 
 
-class ReportModal(JobModal, title="Report this item"):
-    """🚩: one of AIMG's report categories (getReportQueues) and optional details for its moderators."""
+class ReportModal(JobModal):
+    """🚩: one of AIMG's report categories (getReportQueues) and optional details for its
+    moderators; its own words in ``locale`` (the categories are AIMG's, as it names them)."""
 
-    def __init__(self, job: Job, index: int, queues: Sequence[str]) -> None:
-        super().__init__(job, index)
+    def __init__(self, job: Job, index: int, queues: Sequence[str], locale: str) -> None:
+        super().__init__(job, index, title=render(tr("Report this item"), locale))
         # Discord lists 25 options of at most 100 characters; with no category AIMG files the
         # report under its default, so offer that one.
         offered = [q for q in queues if 0 < len(q) <= 100][:25] or [DEFAULT_REPORT_QUEUE]
         self.category: discord.ui.Select[Any] = discord.ui.Select(
             options=[discord.SelectOption(label=q, value=q) for q in offered],
-            placeholder="What is wrong with it?",
+            placeholder=render(tr("What is wrong with it?"), locale),
             min_values=1,
             max_values=1,
         )
         self.details: discord.ui.TextInput[Any] = discord.ui.TextInput(
             style=discord.TextStyle.paragraph,
-            placeholder="Anything that helps AIMG's moderators.",
+            placeholder=render(tr("Anything that helps AIMG's moderators."), locale),
             required=False,
             max_length=REPORT_DETAILS_CHARS,
         )
-        self.add_item(discord.ui.Label(text="Category", component=self.category))
-        self.add_item(discord.ui.Label(text="Details (optional)", component=self.details))
+        self.add_item(discord.ui.Label(text=render(tr("Category"), locale), component=self.category))
+        self.add_item(discord.ui.Label(text=render(tr("Details (optional)"), locale), component=self.details))
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer()
@@ -693,13 +739,14 @@ async def send_sign_in(
     try:
         session_id = await bot.engine.aimg.start_sign_in(interaction.guild_id, base_url, email)
     except BackendError as exc:
-        await interaction.followup.send(exc.user_message, ephemeral=True)
+        await tell(interaction, exc.user_message)
         return
     pending = PendingSignIn(interaction.guild_id, base_url, session_id, email)
-    await interaction.followup.send(
-        f"AIMG sent a one-time code to {email}. Click **Enter code** to finish signing in.",
-        view=OtpView(pending, owner_id=interaction.user.id, finish=finish, retry=retry),
-        ephemeral=True,
+    locale = member_locale(interaction)
+    await tell(
+        interaction,
+        tr("AIMG sent a one-time code to {email}. Click **Enter code** to finish signing in.", email=email),
+        view=OtpView(pending, owner_id=interaction.user.id, finish=finish, retry=retry, locale=locale),
     )
 
 
@@ -716,34 +763,41 @@ class PendingSignIn:
 class OtpView(discord.ui.View):
     """The "Enter code" button of a pending sign-in (a modal cannot follow a deferred command)."""
 
-    def __init__(self, pending: PendingSignIn, *, owner_id: int, finish: SignedIn, retry: str) -> None:
+    def __init__(
+        self, pending: PendingSignIn, *, owner_id: int, finish: SignedIn, retry: str, locale: str
+    ) -> None:
         super().__init__(timeout=900)
         self.pending, self.owner_id = pending, owner_id
         self.finish, self.retry = finish, retry
+        self.enter.label = render(tr("Enter code"), locale)
 
     @discord.ui.button(label="Enter code", style=discord.ButtonStyle.primary)
     async def enter(self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]) -> None:
-        await interaction.response.send_modal(OtpModal(self))
+        await interaction.response.send_modal(OtpModal(self, member_locale(interaction)))
 
 
-class OtpModal(discord.ui.Modal, title="Sign in to AIMG"):
-    def __init__(self, sign_in: OtpView) -> None:
-        super().__init__(timeout=900)
+class OtpModal(discord.ui.Modal):
+    def __init__(self, sign_in: OtpView, locale: str) -> None:
+        super().__init__(title=render(tr("Sign in to AIMG"), locale), timeout=900)
         self.sign_in = sign_in
         self.code: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            label="One-time code", min_length=4, max_length=12
+            label=render(tr("One-time code"), locale), min_length=4, max_length=12
         )
+        # The answer is checked as YES in every language (the label says so).
         self.adult: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            label="I am 18 or older (type YES)", max_length=3
+            label=render(tr("I am 18 or older (type YES)"), locale), max_length=3
         )
         self.add_item(self.code)
         self.add_item(self.adult)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         if self.adult.value.strip().lower() != "yes":
-            await interaction.response.send_message(
-                "AIMG is for adults only: the account was not linked. Type YES only if you are 18 or older.",
-                ephemeral=True,
+            await tell(
+                interaction,
+                tr(
+                    "AIMG is for adults only: the account was not linked. "
+                    "Type YES only if you are 18 or older."
+                ),
             )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -757,17 +811,21 @@ class OtpModal(discord.ui.Modal, title="Sign in to AIMG"):
         except BackendError as exc:
             # A wrong code leaves the code request standing: the member may type it again.
             text = (
-                "That one-time code is wrong or has expired. Click **Enter code** to type it again."
+                tr("That one-time code is wrong or has expired. Click **Enter code** to type it again.")
                 if exc.kind is ErrorKind.INVALID_INPUT
-                else f"{exc.user_message} Run {view.retry} again for a new code."
+                else tr(
+                    "{sentence} Run {command} again for a new code.",
+                    sentence=exc.user_message,
+                    command=view.retry,
+                )
             )
-            await interaction.followup.send(text, ephemeral=True)
+            await tell(interaction, text)
             return
         except UserError as exc:
-            await interaction.followup.send(str(exc), ephemeral=True)
+            await tell(interaction, said(exc))
             return
         view.stop()
-        await interaction.followup.send(text, ephemeral=True)
+        await tell(interaction, text)
 
 
 async def setup(bot: MjBot) -> None:

@@ -43,8 +43,6 @@ _REGION_LABELS = {
 def modal_for(form: Form, job: Job, index: int, interaction: discord.Interaction[Any]) -> discord.ui.Modal:
     """The modal that asks what button ``index`` of ``job`` needs (see JobEngine.click), in the
     language of the member who clicked (``interaction``'s)."""
-    if form is Form.SETTINGS:
-        return SettingsModal(job, index)
     return _FORMS[form](job, index, member_locale(interaction))
 
 
@@ -136,10 +134,10 @@ class RegionModal(JobModal):
         await _press(interaction, reply, self.job, self.index, prompt=self.prompt.value, mask_png=mask)
 
 
-#: The forms that open in the member's language (``SettingsModal`` shows the generation's own).
 _FORMS: dict[Form, Callable[[Job, int, str], JobModal]] = {
     Form.ZOOM: ZoomModal,
     Form.REGION: RegionModal,
+    Form.SETTINGS: SettingsModal,
     Form.REMIX: RemixModal,
 }
 

@@ -17,6 +17,7 @@ from bot.backends.mj_proxy import MjProxyBackend
 from bot.backends.nextleg import NextLegBackend
 from bot.backends.useapi import UseApiBackend
 from bot.domain import Account, BackendKind
+from bot.i18n import tr
 
 _FACTORIES: dict[BackendKind, BackendClass] = {
     BackendKind.MJ_PROXY: MjProxyBackend,
@@ -55,9 +56,22 @@ def check_options(kind: BackendKind, options: Mapping[str, str]) -> None:
     for key, value in options.items():
         rule = allowed.get(key)
         if rule is None:
-            raise ValueError(f"{kind.value} accounts have no option {key!r}; the options are: {shown}.")
+            raise ValueError(
+                tr(
+                    "{kind} accounts have no option {key}; the options are: {shown}.",
+                    kind=kind.value,
+                    key=repr(key),
+                    shown=shown,
+                )
+            )
         if not rule.pattern.fullmatch(value):
-            raise ValueError(f"The {key} option does not look right (e.g. {key}={rule.example}).")
+            raise ValueError(
+                tr(
+                    "The {key} option does not look right (e.g. {key}={example}).",
+                    key=key,
+                    example=rule.example,
+                )
+            )
 
 
 def create_backend(account: Account, http: httpx.AsyncClient) -> Backend:

@@ -44,6 +44,7 @@ from bot.domain import (
     SubmitResult,
     TaskSnapshot,
 )
+from bot.i18n import tr
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +304,6 @@ _SEEDED_ACTIONS = frozenset(
 )
 
 #: How the open-source proxy is named in the errors a member reads.
-_OSS = "This midjourney-proxy (open-source)"
 
 _PROGRESS = re.compile(r"(\d{1,3})")
 
@@ -334,7 +334,7 @@ def data_url(image: bytes) -> str:
     for signature, offset, mime in _IMAGE_SIGNATURES:
         if image[offset : offset + len(signature)] == signature:
             return f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
-    raise BackendError(ErrorKind.INVALID_INPUT, "Unsupported image type (use PNG, JPEG, WebP or GIF).")
+    raise BackendError(ErrorKind.INVALID_INPUT, tr("Unsupported image type (use PNG, JPEG, WebP or GIF)."))
 
 
 def parse_progress(progress: str | int | None) -> int | None:
@@ -545,7 +545,11 @@ class MjProxyBackend:
             change = legacy_change(custom_id)
             if change is None:
                 raise BackendError(
-                    ErrorKind.UNSUPPORTED, f"{_OSS} cannot do that; it supports U, V and re-roll only."
+                    ErrorKind.UNSUPPORTED,
+                    tr(
+                        "This midjourney-proxy (open-source) cannot do that; "
+                        "it supports U, V and re-roll only."
+                    ),
                 )
             action, index = change
             return await self._submit(
@@ -572,7 +576,8 @@ class MjProxyBackend:
         """
         if self.flavour == "oss":
             raise BackendError(
-                ErrorKind.UNSUPPORTED, f"{_OSS} has no Remix, so the prompt cannot be changed."
+                ErrorKind.UNSUPPORTED,
+                tr("This midjourney-proxy (open-source) has no Remix, so the prompt cannot be changed."),
             )
         body = ActionRequest(
             task_id=task_id,
@@ -600,7 +605,10 @@ class MjProxyBackend:
             # Nothing on the open-source proxy ever waits in MODAL, so nothing needs confirming.
             raise BackendError(
                 ErrorKind.UNSUPPORTED,
-                f"{_OSS} cannot take a prompt or mask for a button (no Custom Zoom, Vary Region or Remix).",
+                tr(
+                    "This midjourney-proxy (open-source) cannot take a prompt or mask for a button "
+                    "(no Custom Zoom, Vary Region or Remix)."
+                ),
             )
         mask = data_url(mask_png) if mask_png is not None else None
         return await self._submit(
@@ -632,7 +640,9 @@ class MjProxyBackend:
 
     async def shorten(self, prompt: str, *, hook_url: str | None = None, state: str = "") -> SubmitResult:
         if self.flavour == "oss":
-            raise BackendError(ErrorKind.UNSUPPORTED, f"{_OSS} has no /shorten.")
+            raise BackendError(
+                ErrorKind.UNSUPPORTED, tr("This midjourney-proxy (open-source) has no /shorten.")
+            )
         return await self._submit(
             "/submit/shorten",
             ShortenRequest(prompt=prompt, notify_hook=hook_url, state=state, bot_type=self._bot_type),

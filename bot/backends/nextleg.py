@@ -63,6 +63,7 @@ from bot.domain import (
     SubmitResult,
     TaskSnapshot,
 )
+from bot.i18n import tr
 from bot.jobs.picks import numbered, pick_button
 
 log = logging.getLogger(__name__)
@@ -479,7 +480,7 @@ class NextLegBackend:
         if dimensions != "SQUARE":
             # The service's /blend has no shape field (docs/backends/thenextleg.md).
             raise BackendError(
-                ErrorKind.INVALID_INPUT, f"{SERVICE} blends square images only; choose Square."
+                ErrorKind.INVALID_INPUT, tr("TheNextLeg blends square images only; choose Square.")
             )
         body = BlendRequest(urls=list(urls), ref=state, webhook_override=hook_url)
         return await self._submit("POST", "/blend", body)
@@ -644,7 +645,7 @@ def split_zoom(prompt: str) -> tuple[float, str | None, str]:
     except ValueError:
         zoom = 0.0
     if not 1.0 <= zoom <= 2.0:
-        raise BackendError(ErrorKind.INVALID_INPUT, "Custom Zoom needs a zoom from 1 to 2.")
+        raise BackendError(ErrorKind.INVALID_INPUT, tr("Custom Zoom needs a zoom from 1 to 2."))
     ar_match = _AR_FLAG.search(prompt)
     rest = _AR_FLAG.sub("", _ZOOM_FLAG.sub("", prompt)).strip()
     return zoom, ar_match.group(1) if ar_match else None, rest

@@ -67,6 +67,7 @@ from bot.domain import (
     SubmitResult,
     TaskSnapshot,
 )
+from bot.i18n import tr
 
 log = logging.getLogger(__name__)
 
@@ -274,15 +275,22 @@ def status_error(status: int, body: UseApiErrorBody | None, text: str, path: str
     if status == 429:
         if body is not None and body.executing_jobs:
             count = len(body.executing_jobs)
-            return BackendError(ErrorKind.QUEUE_FULL, f"All job slots are busy ({count} running). ({said})")
+            return BackendError(
+                ErrorKind.QUEUE_FULL,
+                tr("All job slots are busy ({count} running). ({said})", count=count, said=said),
+            )
         return BackendError(
-            ErrorKind.QUEUE_FULL, f"Discord is rate-limiting the account; retry shortly. ({said})"
+            ErrorKind.QUEUE_FULL,
+            tr("Discord is rate-limiting the account; retry shortly. ({said})", said=said),
         )
     if status == 596:
         return BackendError(
             ErrorKind.MODERATION,
-            f"The Midjourney account has a pending moderation message or CAPTCHA; clear it in Discord, "
-            f"then reset the account at useapi. ({said})",
+            tr(
+                "The Midjourney account has a pending moderation message or CAPTCHA; clear it in Discord, "
+                "then reset the account at useapi. ({said})",
+                said=said,
+            ),
         )
     if status in (401, 403):
         return BackendError(ErrorKind.AUTH, f"useapi.net refused the API token (HTTP {status}).")
@@ -457,7 +465,7 @@ class UseApiBackend:
     ) -> SubmitResult:
         """Blend 2–5 images, given by URL."""
         if not 2 <= len(urls) <= 5:
-            raise BackendError(ErrorKind.INVALID_INPUT, "A blend takes 2 to 5 images.")
+            raise BackendError(ErrorKind.INVALID_INPUT, tr("A blend takes 2 to 5 images."))
         body = BlendRequest(
             blend_urls=list(urls),
             blend_dimensions=_BLEND_DIMENSIONS[dimensions],

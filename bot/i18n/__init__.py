@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 #: Where the catalogs are: ``zh_CN.po`` serves Discord's ``zh-CN``, ``ja.po`` its ``ja``.
@@ -49,6 +49,15 @@ def tr(msgid: str, /, **values: object) -> Msg:
     The catalog test (tests/test_i18n.py) finds every call by its name, so the id must be a
     literal string and its placeholders exactly the keyword arguments given."""
     return Msg(msgid, **values)
+
+
+def joined(sentences: Sequence[str]) -> str:
+    """``sentences`` one after another, each translated: a space between them in English, none in
+    Chinese or Japanese (the catalogs' ``{first} {rest}``)."""
+    if not sentences:
+        return ""
+    first, *rest = sentences
+    return tr("{first} {rest}", first=first, rest=joined(rest)) if rest else first
 
 
 def render(text: str, *locales: str | None) -> str:

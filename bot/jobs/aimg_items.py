@@ -32,6 +32,7 @@ from bot.backends.aimg import (
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import Capability, SupportsItems
 from bot.domain import MEMBER_SOURCE, Account, BackendError, BackendKind, Job
+from bot.i18n import Msg, tr
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import UserError
 from bot.jobs.prompt_rules import text_problem
@@ -45,15 +46,16 @@ Unlinked = Literal["signed_out", "here_only", "none"]
 #: Seconds /aimg logout waits for AIMG's sign-out before forgetting the session anyway.
 SIGN_OUT_WAIT = 10.0
 #: Result buttons that act on the backend's item and start no job, with what the member reads.
-ITEM_ACTIONS = {
-    aimg_custom_id("like"): "👍 Liked.",
-    aimg_custom_id("unlike"): "👍 Like removed.",
-    aimg_custom_id("dislike"): "👎 Disliked.",
-    aimg_custom_id("undislike"): "👎 Dislike removed.",
-    aimg_custom_id("delete"): "🗑️ Deleted from the image service.",
-    aimg_custom_id("report"): "🚩 Reported to the image service's moderators. Thank you.",
+ITEM_ACTIONS: dict[str, Msg] = {
+    aimg_custom_id("like"): tr("👍 Liked."),
+    aimg_custom_id("unlike"): tr("👍 Like removed."),
+    aimg_custom_id("dislike"): tr("👎 Disliked."),
+    aimg_custom_id("undislike"): tr("👎 Dislike removed."),
+    aimg_custom_id("delete"): tr("🗑️ Deleted from the image service."),
+    aimg_custom_id("report"): tr("🚩 Reported to the image service's moderators. Thank you."),
 }
-NO_ACCOUNT = "This server has no AIMG account for this channel. Ask a server admin to set one up."
+NO_ACCOUNT = tr("This server has no AIMG account for this channel. Ask a server admin to set one up.")
+_GONE = tr("This button is no longer available.")
 _AIMG = frozenset({BackendKind.AIMG})
 #: The account that acts for a member on a job's item: (job, user id, channel id) → account id.
 ActingAccount = Callable[[Job, int, int], "int | None"]
@@ -133,7 +135,7 @@ class AimgPart:
 
     async def check_generation(
         self, account: Account, prompt: str, params: dict[str, str], *, video: bool
-    ) -> tuple[dict[str, str], list[str]]:
+    ) -> tuple[dict[str, str], list[Msg]]:
         """The parameters as the job will keep them, and everything the chosen model (or workflow
         template) and the account would refuse in them. ``video`` asks for a video: the default
         video model unless ``params`` names a model (which must be one)."""
@@ -147,7 +149,9 @@ class AimgPart:
         user = await client.get_self_user()
         problems = request_problems(model, {**params, "prompt": prompt}, user=user)
         if video and not model.is_video:
-            problems.append(f"{model.name} makes images; choose a video model or leave video off.")
+            problems.append(
+                tr("{model} makes images; choose a video model or leave video off.", model=model.name)
+            )
         return {**params, "model_name": model.model_id}, problems
 
     # ------------------------------------------------------------------------------ sign-in
@@ -225,13 +229,13 @@ class AimgPart:
         that made it, see JobEngine._acting_account), and the item's id; a UserError when the
         button or the account is gone."""
         if not self.is_item_action(job, index) or job.backend_task_id is None:
-            raise UserError("This button is no longer available.")
+            raise UserError(_GONE)
         account_id = self._acting_account(job, user_id, job.channel_id)
         if account_id is None or not self._accounts.usable(account_id):
-            raise UserError("The account that made this image is not available any more.")
+            raise UserError(tr("The account that made this image is not available any more."))
         backend = self._accounts.backend(account_id)
         if Capability.ITEMS not in backend.capabilities:
-            raise UserError("This button is no longer available.")
+            raise UserError(_GONE)
         return cast(SupportsItems, backend), job.backend_task_id
 
     async def report_queues(self, job: Job, index: int, user_id: int) -> list[str]:
@@ -247,7 +251,7 @@ class AimgPart:
         user_id: int,
         report_queue: str | None = None,
         details: str | None = None,
-    ) -> str:
+    ) -> Msg:
         """Like, dislike, delete or report the item a finished job made; the sentence to show.
 
         👍 and 👎 toggle: the member's vote on the item is stored, and the same button again takes
@@ -272,12 +276,13 @@ class AimgPart:
         done = "done" if outcome.success else "refused"
         log.info("job %s: %s by %s: %s", job.id, verb, user_id, done, extra=job_fields(job, BackendKind.AIMG))
         if not outcome.success:
-            reason = f": {outcome.message}" if outcome.message else "."
-            raise UserError(f"The image service did not {verb} this item{reason}")
+            raise UserError(_not_done(verb, outcome.message))
         if pressed is not None:
             await self._store.set_aimg_vote(job.id, user_id, vote)
         if report_queue:
-            return f"🚩 Reported as {report_queue}. Thanks: AIMG's moderators will review it."
+            return tr(
+                "🚩 Reported as {category}. Thanks: AIMG's moderators will review it.", category=report_queue
+            )
         return ITEM_ACTIONS[custom_id]
 
     async def member_vote(self, job_id: int, user_id: int) -> str | None:
@@ -309,3 +314,20 @@ class AimgPart:
             if model is not None:
                 load[(account_id, model)] += 1
         return load
+
+
+#: What a member reads when AIMG refused an item action, by its verb (with AIMG's own words, when
+#: it gave any, as it wrote them).
+_NOT_DONE: dict[str, Msg] = {
+    "like": tr("The image service did not like this item."),
+    "unlike": tr("The image service did not remove the like from this item."),
+    "dislike": tr("The image service did not dislike this item."),
+    "undislike": tr("The image service did not remove the dislike from this item."),
+    "delete": tr("The image service did not delete this item."),
+    "report": tr("The image service did not report this item."),
+}
+
+
+def _not_done(verb: str, said: str | None) -> Msg:
+    sentence = _NOT_DONE[verb]  # an item action's verb: ITEM_ACTIONS holds the button
+    return tr("{sentence} (Service said: {detail})", sentence=sentence, detail=said) if said else sentence

@@ -89,7 +89,9 @@ class JobEngine:
             model_slot=self.aimg.model_slot,
             model_load=self._aimg_load,
         )
-        self.submitting = Submitter(store, accounts, observer, calls, rules, self.dispatch, self.tracking)
+        self.submitting = Submitter(
+            store, accounts, observer, settings, calls, rules, self.dispatch, self.tracking
+        )
         self.setup = GuildSetup(store, accounts, self.dispatch, config_secrets)
         self.member = MemberCommands(store, accounts)
         self.intake = Intake(

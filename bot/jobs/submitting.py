@@ -25,6 +25,7 @@ from bot.backends.base import (
     SupportsShorten,
     SupportsVaryRegion,
 )
+from bot.config import JobSettings
 from bot.domain import (
     BackendError,
     Dimensions,
@@ -49,8 +50,6 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-#: Seconds before retrying an account that said its queue is full (jittered ±25%).
-QUEUE_FULL_BACKOFF = 5.0
 #: Errors that take an account out of rotation until an admin resets it.
 _HOLDS = frozenset({ErrorKind.AUTH, ErrorKind.MODERATION})
 #: Submits in a row an account may fail as unreachable before it leaves rotation for a while.
@@ -70,6 +69,7 @@ class Submitter:
         store: Store,
         accounts: AccountPool,
         observer: JobObserver,
+        settings: JobSettings,
         calls: CallCounter,
         rules: Rules,
         dispatcher: Dispatcher,
@@ -78,6 +78,7 @@ class Submitter:
         self._store = store
         self._accounts = accounts
         self._observer = observer
+        self._settings = settings
         self._calls = calls
         self._rules = rules
         self._dispatcher = dispatcher
@@ -165,8 +166,8 @@ class Submitter:
                 self._dispatcher.wake(job.guild_id)
                 return
         elif exc.kind is ErrorKind.QUEUE_FULL and time.time() < job.deadline:
-            # Wait and retry within the job's deadline; meanwhile the account counts as full.
-            backoff = QUEUE_FULL_BACKOFF * (0.75 + 0.5 * self._rng.random())
+            # Wait (jittered ±25%) and retry within the job's deadline; meanwhile the account is full.
+            backoff = self._settings.queue_full_retry_seconds * (0.75 + 0.5 * self._rng.random())
             self._dispatcher.cooldowns.cool(account_id, backoff)
             updated = await self._store.update_job(job.id, error_kind=exc.kind, error_detail=exc.detail)
             self._observer.job_changed(updated)

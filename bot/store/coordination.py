@@ -7,17 +7,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 
-from bot.domain import JobStatus
-from bot.store.db import Database, Lease, Queries
+from bot.store.db import Lease, Queries
+from bot.store.jobs import NOT_TERMINAL, TERMINAL, Jobs
 
 log = logging.getLogger(__name__)
 
-_TERMINAL = tuple(s.value for s in JobStatus if s.terminal)
 _CLAIMED = f"""SELECT COUNT(*) FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
-    WHERE c.account_id = ? AND (j.status IS NULL OR j.status NOT IN ({",".join("?" * len(_TERMINAL))}))"""
+    WHERE c.account_id = ? AND (j.status IS NULL OR j.status {NOT_TERMINAL})"""
 #: The channel every process listens on for jobs with news ("job_id guild_id").
 JOBS_CHANNEL = "mjbot_jobs"
 #: The lease of the one process that runs the queues (LEASE_CHECK_SECONDS apart).
@@ -27,12 +25,9 @@ DISPATCHER = "dispatcher"
 OnJob = Callable[[int, int], None]
 
 
-class Coordination:
-    """The coordination calls of :class:`bot.store.Store`."""
-
-    _db: Database
-    #: The job rows the store keeps (bot/store/store.py); a row another process changed is dropped.
-    _job_rows: MutableMapping[int, Any]
+class Coordination(Jobs):
+    """The coordination calls of :class:`bot.store.Store`; a job row another process changed is
+    dropped from the ones :class:`Jobs` keeps."""
 
     # ----------------------------------------------------------------- account capacity
 
@@ -68,7 +63,7 @@ class Coordination:
 
     @staticmethod
     async def _claimed(q: Queries, account_id: int) -> int:
-        row = await q.fetchone(_CLAIMED, (account_id, *_TERMINAL))
+        row = await q.fetchone(_CLAIMED, (account_id, *TERMINAL))
         return int(row[0]) if row else 0
 
     # ----------------------------------------------------------------------------- leases

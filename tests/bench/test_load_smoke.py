@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.serial  # three processes against a deadline
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_a_tiny_run_prints_the_table(store: str) -> None:
     if store == "postgres" and server_binaries() is None:

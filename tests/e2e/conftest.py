@@ -18,8 +18,11 @@ from sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
 from sandbox.fake_mj_proxy import FakeMjProxy
 from sandbox.runner import ExtraBackend, Sandbox
 
-#: Fast job settings for tests: quick polling, short timeout, progress edits coalesced.
-FAST_JOBS = JobSettings(timeout_seconds=20, poll_interval_seconds=0.3, progress_edit_seconds=0.5)
+#: Fast job settings for tests: quick polling, short timeout, progress edits coalesced. A
+#: queue-full rest (1.5–2.5 s) stays longer than the progress pacing, so its "will retry" is shown.
+FAST_JOBS = JobSettings(
+    timeout_seconds=20, poll_interval_seconds=0.3, progress_edit_seconds=0.5, queue_full_retry_seconds=2.0
+)
 
 
 @pytest.fixture
@@ -101,6 +104,12 @@ def done_without_image(message: Message | None) -> Message | None:
 
 def is_result(message: Message) -> bool:
     return bool(message.attachments) and bool(message.components)
+
+
+def is_answer(message: Message) -> bool:
+    """A finished /describe or /shorten: its embed and buttons, none of them Cancel (the running
+    job's message has an embed and a Cancel button too)."""
+    return bool(message.embeds) and bool(message.components) and "Cancel" not in str(buttons(message))
 
 
 @pytest.fixture

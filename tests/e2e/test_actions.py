@@ -16,7 +16,7 @@ from sandbox import images
 from sandbox.discord import Message
 from sandbox.fake_mj_proxy import FakeMjProxy
 from sandbox.runner import Sandbox
-from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
+from tests.e2e.conftest import Running, buttons, custom_id, is_answer, is_result, png_bytes
 
 GRID_LABELS = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
 UPSCALE_LABELS = [
@@ -237,9 +237,7 @@ async def test_describe_then_pick_3_imagines_that_prompt(sandbox: Sandbox) -> No
     await emu.slash(
         bob.id, art.id, "describe", image=("photo.png", png_bytes("teal", (300, 200)), "image/png")
     )
-    described = await emu.wait_for_message(
-        art.id, lambda m: bool(m.embeds) and bool(m.components), timeout=10
-    )
+    described = await emu.wait_for_message(art.id, is_answer, timeout=10)
     assert "1️⃣" in described.embeds[0]["description"]
     labels = [label for row in buttons(described) for label in row]
     assert labels[:4] == ["1️⃣", "2️⃣", "3️⃣", "4️⃣"]
@@ -258,9 +256,7 @@ async def test_describe_imagine_all_starts_four_jobs(sandbox: Sandbox) -> None:
     emu = sandbox.emulator
     art, bob = emu.channel("art"), emu.world.member
     await emu.slash(bob.id, art.id, "describe", image=("photo.png", png_bytes(), "image/png"))
-    described = await emu.wait_for_message(
-        art.id, lambda m: bool(m.embeds) and bool(m.components), timeout=10
-    )
+    described = await emu.wait_for_message(art.id, is_answer, timeout=10)
     await emu.click(bob.id, described.id, custom_id(described, "Imagine all"))
     await emu.wait_for(lambda: sandbox.proxy.count("/mj/submit/imagine") == 4 or None, timeout=10)
 
@@ -270,9 +266,7 @@ async def test_shorten_then_imagine_an_option(sandbox: Sandbox) -> None:
     art, bob = emu.channel("art"), emu.world.member
     prompt = "a very detailed painting of an old lighthouse on a cliff at dusk with seagulls"
     await emu.slash(bob.id, art.id, "shorten", prompt=prompt)
-    shortened = await emu.wait_for_message(
-        art.id, lambda m: bool(m.embeds) and bool(m.components), timeout=10
-    )
+    shortened = await emu.wait_for_message(art.id, is_answer, timeout=10)
     text = shortened.embeds[0]["description"]
     assert "Important tokens" in text
     assert "Shortened prompts" in text

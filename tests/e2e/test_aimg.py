@@ -349,7 +349,7 @@ async def test_report_asks_for_a_category_and_optional_details(
     assert again.modal is not None
     refused = await emu.submit_modal(again, again.modal["custom_id"], {"Category": ["Copyright"]})
     text = await _ephemeral(aimg_sandbox, refused, "did not report")
-    assert text == "The image service did not report this item: Item already reported."
+    assert text == "The image service did not report this item. (Service said: Item already reported.)"
     assert _bodies(fake_aimg, "/reportItems")[-1] == {"itemIds": [item.id], "reportQueue": "Copyright"}
     assert fake_aimg.count("/getReportQueues") == 1  # cached on the backend, like the models
     assert emu.violations == []

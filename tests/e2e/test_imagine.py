@@ -168,7 +168,13 @@ async def test_queue_full_waits_with_a_clear_message_then_retries(sandbox: Sandb
 
 
 async def test_queue_full_until_the_deadline_fails_clearly(make_sandbox: Callable[..., Sandbox]) -> None:
-    jobs = JobSettings(timeout_seconds=1.0, poll_interval_seconds=0.2, progress_edit_seconds=0.0)
+    # Rests of 0.6–1.0 s: the third submit comes after the 1 s deadline, whatever the jitter.
+    jobs = JobSettings(
+        timeout_seconds=1.0,
+        poll_interval_seconds=0.2,
+        progress_edit_seconds=0.0,
+        queue_full_retry_seconds=0.8,
+    )
     async with Running(make_sandbox(jobs=jobs)) as box:
         for _ in range(3):
             box.proxy.faults.fail_next_submit(code=23)

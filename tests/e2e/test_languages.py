@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.discord import Interaction, Message
+from sandbox.fake_aimg import FakeAimg
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id, is_result
 
@@ -138,4 +139,71 @@ async def test_the_channel_reads_the_servers_language_and_the_member_their_own(s
 
     missing = await _private(sandbox, await emu.slash(bob.id, art.id, "show", job=job_id + 100))
     assert missing.content == f"このサーバーにジョブ #{job_id + 100} はありません。"
+    assert emu.violations == []
+
+
+async def test_aimgs_refusals_are_in_the_members_language(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:
+    emu = aimg_sandbox.emulator
+    bob, art, after_dark = emu.world.member, emu.channel("art"), emu.channel("after-dark")
+
+    async def aimg(channel: int, subcommand: str, **options: object) -> str:
+        inter = await emu.slash(bob.id, channel, "aimg", subcommand=subcommand, **options)
+        return (await _private(aimg_sandbox, inter)).content
+
+    bob.locale = "ja"
+    # A workflow parameter outside the template's limits, and a model the account's tier cannot use.
+    assert await aimg(after_dark.id, "workflow", template="txt2img-hires", prompt="a castle", batch=5) == (
+        "• txt2img-hires ワークフローでは、Batch Size は 1 から 4 の間にしてください（指定値：5）。"
+    )
+    assert await aimg(after_dark.id, "generate", prompt="a castle", model="pro-xl") == (
+        "• Pro XL には PRO ティア 2 が必要です。このアカウントはティア 1 です。"
+    )
+    # The bot's own sentence about the service, inside the service error's frame.
+    assert await aimg(
+        after_dark.id,
+        "workflow",
+        template="txt2img-hires",
+        prompt="a cat",
+        lora="film-grain",
+        lora_strength="strong",
+    ) == (
+        "画像サービスがリクエストを拒否しました。プロンプトと画像を確認してください。"
+        "（サービスの応答：次の値が正しくありません：lora_strength。）"
+    )
+
+    bob.locale = "zh-CN"
+    assert await aimg(art.id, "generate", prompt="a castle") == (
+        "AIMG 会生成成人内容，因此只能在年龄限制频道中使用。请使用年龄限制频道，或请管理员允许这个频道。"
+    )
+    assert await aimg(after_dark.id, "generate", prompt="a castle", model="f222", steps=99) == (
+        "• F222 的步数必须在 10 到 50 之间（收到 99）。"
+    )
+    assert fake_aimg.count("/generateImage") == fake_aimg.count("/2/enqueueWorkflow") == 0
+    assert emu.violations == []
+
+
+async def test_aimgs_forms_and_item_buttons_are_in_the_members_language(aimg_sandbox: Sandbox) -> None:
+    emu = aimg_sandbox.emulator
+    bob, after_dark = emu.world.member, emu.channel("after-dark")
+    bob.locale = "ja"
+    await emu.slash(bob.id, after_dark.id, "aimg", subcommand="generate", prompt="a castle", steps=30)
+    result = await emu.wait_for_message(after_dark.id, is_result, timeout=10)
+    liked = await emu.click(bob.id, result.id, custom_id(result, "👍"))
+    assert (await _private(aimg_sandbox, liked)).content == "👍 いいねしました。"
+
+    click = await emu.click(bob.id, result.id, custom_id(result, "Use these settings"))
+    await emu.wait_for_response(click)
+    assert click.modal is not None and click.modal["title"] == "この設定を使う"
+    labels = [c["label"] for row in click.modal["components"] for c in row["components"]]
+    assert labels == [
+        "プロンプト",
+        "ネガティブプロンプト",
+        "ステップ数",
+        "CFG scale",
+        "シード（空欄：ランダム）",
+    ]
+    refused = await emu.submit_modal(click, click.modal["custom_id"], {"ステップ数": "99"})
+    assert (await _private(aimg_sandbox, refused)).content == (
+        "• F222 のステップ数は 10 から 50 の間にしてください（指定値：99）。"
+    )
     assert emu.violations == []

@@ -12,7 +12,7 @@ from bot.domain import BackendKind
 from sandbox.discord import Interaction, Message
 from sandbox.fake_nextleg import FakeNextLeg, seed_of
 from sandbox.runner import ExtraBackend, Sandbox
-from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
+from tests.e2e.conftest import Running, buttons, custom_id, is_answer, is_result, png_bytes
 
 
 def _nextleg(fake: FakeNextLeg, max_jobs: int = 3) -> ExtraBackend:
@@ -49,7 +49,7 @@ async def test_describe_sends_the_attachments_discord_url_and_its_prompts_can_be
         inter = await emu.slash(
             bob.id, art.id, "describe", image=("photo.png", png_bytes("teal"), "image/png")
         )
-        described = await emu.wait_for_message(art.id, lambda m: bool(m.embeds) and bool(m.components), 15)
+        described = await emu.wait_for_message(art.id, is_answer, 15)
         [url] = _attachment_urls(box, inter)
         assert {"ex", "is", "hm"} <= set(parse_qs(urlsplit(url).query))  # signed, as Discord's are
         assert [r.json for r in fake.requests if r.path == "/v2/describe"] == [

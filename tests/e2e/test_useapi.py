@@ -18,7 +18,7 @@ from bot.domain import BackendKind
 from sandbox.discord import Message
 from sandbox.fake_useapi import FakeAccount, FakeUseApi
 from sandbox.runner import ExtraBackend, Sandbox
-from tests.e2e.conftest import FAST_JOBS, Running, custom_id, is_result, png_bytes
+from tests.e2e.conftest import FAST_JOBS, Running, custom_id, is_answer, is_result, png_bytes
 from tests.e2e.test_setup import _reply
 
 CHANNEL = "1100000000000000001"
@@ -239,7 +239,7 @@ async def test_blend_and_describe_send_the_attachments_urls(make_sandbox: Callab
         async with httpx.AsyncClient() as http:  # the emulator's CDN serves what bob attached
             assert (await http.get(urls[0])).content == png_bytes("red")
         await emu.slash(bob.id, art.id, "describe", image=("c.png", png_bytes(), "image/png"))
-        await emu.wait_for_message(art.id, lambda m: bool(m.embeds) and bool(m.components), timeout=10)
+        await emu.wait_for_message(art.id, is_answer, timeout=10)
         [describe] = [r.json for r in fake.requests if r.path == "/v2/jobs/describe"]
         assert urlsplit(str(describe["describeUrl"])).path.endswith("/c.png")
         assert emu.violations == []

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The code whose sentences are marked (docs/i18n.md lists the files still in English).
 SOURCES = ("bot", "cogs")
 #: Cogs whose commands are not translated yet (docs/i18n.md).
-PENDING_COGS = frozenset({"cogs.aimg"})
+PENDING_COGS: frozenset[str] = frozenset()
 #: discord.py's description of an option nobody described.
 _UNDESCRIBED = "…"
 

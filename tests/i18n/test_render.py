@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.i18n import Msg, pick, render, said, tr
+from bot.i18n import Msg, joined, pick, render, said, tr
 from bot.jobs.calls import UserError
 
 
@@ -36,3 +36,11 @@ def test_a_plain_string_is_shown_as_it_is() -> None:
 def test_an_error_keeps_its_message() -> None:
     assert isinstance(said(UserError(tr("This button no longer works here."))), Msg)
     assert said(UserError("plain")) == "plain"
+
+
+def test_joined_sentences_are_each_translated_with_the_languages_spacing() -> None:
+    both = joined([tr("The prompt is empty."), tr("{model} does not support variations.", model="F222")])
+    assert both == "The prompt is empty. F222 does not support variations."
+    assert render(both, "ja") == "プロンプトが空です。F222 はバリエーションに対応していません。"
+    assert render(both, "zh-CN") == "提示词为空。F222 不支持变体。"
+    assert joined([]) == "" and joined([tr("The prompt is empty.")]) == "The prompt is empty."

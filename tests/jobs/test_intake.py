@@ -1,12 +1,11 @@
 """Intake alone: a command or a press is checked, stored QUEUED and handed to dispatch; a /describe
 pick becomes a new /imagine, a follow-up stays on its parent's account, an item action starts no
-job, and a cancel is written once."""
+job, a member's own AIMG account acts for its owner alone, and a cancel is written once."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.backends.aimg import AimgBackend
 from bot.config import JobSettings
 from bot.domain import Account, BackendKind, Job, JobKind, JobStatus, ResultButton
 from bot.jobs.accounts import AccountPool
@@ -25,8 +24,9 @@ LIKE = "like"
 class Items:
     """The AIMG part's side of a click: item buttons are those whose id is LIKE."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: Account | None = None) -> None:
         self.acted: list[tuple[int, int, int]] = []
+        self.shared = shared
 
     def is_item_action(self, job: Job, index: int) -> bool:
         return job.buttons[index].custom_id == LIKE
@@ -35,10 +35,8 @@ class Items:
         self.acted.append((job.id, index, user_id))
         return "👍 Liked."
 
-    def aimg_account(
-        self, guild_id: int, channel_id: int, user_id: int
-    ) -> tuple[Account, AimgBackend] | None:
-        return None
+    def account(self, guild_id: int, channel_id: int, user_id: int) -> Account | None:
+        return self.shared
 
 
 async def _sent(job: Job, account_id: int) -> None:
@@ -120,6 +118,24 @@ async def test_a_follow_up_runs_on_its_parents_account_and_an_item_action_starts
     running = await store.update_job(parent.id, status=JobStatus.IN_PROGRESS)
     with pytest.raises(UserError, match="no longer available"):
         await intake.press(running, 0, user_id=BOB, channel_id=CHANNEL)
+
+
+async def test_a_members_own_account_acts_for_its_owner_and_others_use_theirs(
+    store: Store, pool: AccountPool
+) -> None:
+    shared = await add_account(store, pool, "aimg", kind=BackendKind.AIMG)
+    own = await store.link_member_account(
+        guild_id=GUILD, user_id=BOB, base_url="http://127.0.0.1:9", session_id="s", email="bob@example.com"
+    )
+    accounts = await store.list_accounts()
+    pool.sync(accounts, {a.id: "secret" for a in accounts})
+    made = await _finished(store, await queue(store, owner_id=BOB, kind=JobKind.GENERATE), own.id)
+    alone, items = _intake(store, pool, Seen()), Items(pool.get(shared))
+
+    assert alone.acting_account(made, BOB, CHANNEL) == own.id
+    assert _intake(store, pool, Seen(), items).acting_account(made, 200, CHANNEL) == shared
+    with pytest.raises(UserError, match=f"made with <@{BOB}>'s own AIMG account"):
+        alone.acting_account(made, 200, CHANNEL)
 
 
 async def test_a_cancel_is_written_once(store: Store, pool: AccountPool) -> None:

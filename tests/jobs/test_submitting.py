@@ -24,6 +24,9 @@ from bot.store import Store
 from sandbox.fake_mj_proxy import FakeMjProxy
 from tests.jobs.conftest import GUILD, Seen, queue
 
+#: The configured rest after a "queue full" answer (jittered ±25%).
+QUEUE_FULL_RETRY = 40.0
+
 
 @dataclass
 class Parts:
@@ -73,7 +76,8 @@ async def parts(store: Store, pool: AccountPool) -> AsyncIterator[Parts]:
         start=lambda job, account_id: holder[0].submit(job, account_id),
         model_slot=_no_slot, model_load=_no_load,
     )  # fmt: skip
-    holder.append(Submitter(store, pool, seen, calls, rules, dispatcher, tracker))
+    settings = JobSettings(queue_full_retry_seconds=QUEUE_FULL_RETRY)
+    holder.append(Submitter(store, pool, seen, settings, calls, rules, dispatcher, tracker))
     yield Parts(store, proxy, account, dispatcher, tracker, holder[0], seen)
     await dispatcher.stop()
     await proxy.stop()
@@ -109,7 +113,8 @@ async def test_a_full_queue_makes_the_account_rest_briefly_and_the_job_wait(
     parts.proxy.faults.fail_next_submit(code=23, description="队列已满")
     done = await parts.run(await queue(store, owner_id=100))
     assert (done.status, done.error_kind) == (JobStatus.QUEUED, ErrorKind.QUEUE_FULL)
-    assert parts.dispatcher.cooldowns.until(parts.account) > time.monotonic()
+    rest = parts.dispatcher.cooldowns.until(parts.account) - time.monotonic()
+    assert 0.7 * QUEUE_FULL_RETRY < rest <= 1.25 * QUEUE_FULL_RETRY
     assert parts.dispatcher.cooldowns.resting(parts.account) is None  # busy, not failing
 
 

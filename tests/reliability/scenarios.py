@@ -49,7 +49,12 @@ async def crash_run(workdir: Path, run: CrashRun) -> tuple[Tally, list[str]]:
     rng = random.Random(run.seed)
     saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
     proxy = FakeMjProxy(secret=PROXY_SECRET, step_seconds=0.2, progress_steps=3, core_size=run.max_jobs)
-    jobs = JobSettings(timeout_seconds=120, poll_interval_seconds=0.5, progress_edit_seconds=0.5)
+    jobs = JobSettings(
+        timeout_seconds=120,
+        poll_interval_seconds=0.5,
+        progress_edit_seconds=0.5,
+        queue_full_retry_seconds=0.5,
+    )
     store = workdir / "mjbot.sqlite3"
     box = Sandbox(Settings(jobs=jobs), store_path=store, proxy=proxy, max_jobs=run.max_jobs)
     logs: list[Path] = []

@@ -32,6 +32,8 @@ from tests.reliability.harness import REPO
 
 #: The rule is 5 s; the rest is a loaded test machine's interpreter start (~1.5 s idle).
 EXIT_SECONDS = 8.0
+#: These time whole processes from their start: run alone, after the parallel tests (dev.py).
+pytestmark = pytest.mark.serial
 #: `mjbot`'s own entry point, with discord.py pointed at the emulator (argv: REST, gateway, args).
 LAUNCH = (
     "import sys, discord.http, discord.gateway, yarl; "

@@ -10,7 +10,8 @@ import pytest
 from bot.store import Store
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+# The PostgreSQL runs share one xdist worker, so one cluster per run (tests/conftest.py).
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.xdist_group("postgres"))])
 def where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """What Store.open takes: a new SQLite file's path, or a new PostgreSQL database's URL."""
     if request.param == "postgres":

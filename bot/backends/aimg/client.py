@@ -66,6 +66,7 @@ from bot.backends.aimg.validation import (
 )
 from bot.backends.base import AccountOption, Capability, ItemOutcome
 from bot.domain import Account, BackendError, ErrorKind, JobStatus, SubmitResult, TaskSnapshot
+from bot.i18n import Msg, joined, tr
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +123,14 @@ class AimgBackend(AimgLibrary):
     ) -> SubmitResult:
         """generateImage with the account's model and that model's defaults (AIMG has no hooks)."""
         if images:
-            raise BackendError(ErrorKind.INVALID_INPUT, "AIMG generates from text only; remove the images.")
+            raise BackendError(
+                ErrorKind.INVALID_INPUT, tr("AIMG generates from text only; remove the images.")
+            )
         model = await self.get_model(self.default_model)
         params = default_params(model, prompt)
         problems = validate_params(model, params)
         if problems:
-            raise BackendError(ErrorKind.INVALID_INPUT, " ".join(problems))
+            raise BackendError(ErrorKind.INVALID_INPUT, joined(problems))
         return _submitted(await self.generate_image(params))
 
     async def action(
@@ -220,12 +223,12 @@ class AimgBackend(AimgLibrary):
         if params.get(WORKFLOW_PARAM):
             run, problems = await self.check_workflow(params)
             if problems:
-                raise BackendError(ErrorKind.INVALID_INPUT, " ".join(problems))
+                raise BackendError(ErrorKind.INVALID_INPUT, joined(problems))
             return await self.run_workflow(run)
         model = await self.get_model(params.get("model_name") or self.default_model)
         problems = request_problems(model, params)
         if problems:
-            raise BackendError(ErrorKind.INVALID_INPUT, " ".join(problems))
+            raise BackendError(ErrorKind.INVALID_INPUT, joined(problems))
         request = build_request(model, params)
         if isinstance(request, AimgVideoParams):
             return _submitted(await self.generate_video(request))
@@ -262,7 +265,9 @@ class AimgBackend(AimgLibrary):
         details = await self.get_item_details(item_id)
         model = await self.get_model(details.model_id)
         if details.mtype == "video" or details.workflow_template_name or not model.supports_variations:
-            raise BackendError(ErrorKind.INVALID_INPUT, f"{model.name} does not support variations.")
+            raise BackendError(
+                ErrorKind.INVALID_INPUT, tr("{model} does not support variations.", model=model.name)
+            )
         # A variation of a variation keeps its strength; a first variation gets the house default.
         subseed_strength = strength or details.subseed_strength or VARIATION_STRENGTH
         params = details.image_params().model_copy(
@@ -289,7 +294,12 @@ class AimgBackend(AimgLibrary):
         if model is None:
             available = listing([m.model_id for m in models])
             raise BackendError(
-                ErrorKind.INVALID_INPUT, f"Unknown AIMG model {model_id!r} (available: {available})."
+                ErrorKind.INVALID_INPUT,
+                tr(
+                    "Unknown AIMG model {model} (available: {available}).",
+                    model=repr(model_id),
+                    available=available,
+                ),
             )
         return model
 
@@ -393,7 +403,7 @@ class AimgBackend(AimgLibrary):
         path = "2/getAggregatedWorkflowTemplates"
         return validated_list(AimgWorkflowTemplate, (await self._api.call("GET", path)).payload, path)
 
-    async def check_workflow(self, params: Mapping[str, str]) -> tuple[AimgWorkflowRequest, list[str]]:
+    async def check_workflow(self, params: Mapping[str, str]) -> tuple[AimgWorkflowRequest, list[Msg]]:
         """The request a workflow job's parameters make, and everything its template would refuse
         (an unknown template too). The list is reloaded once for a name it lacks."""
         request = build_workflow_request(params)
@@ -403,8 +413,18 @@ class AimgBackend(AimgLibrary):
             templates = await self.get_workflow_templates(refresh=True)
         template = next((t for t in templates if t.name == name), None)
         if template is None:
-            available = listing([t.name for t in templates]) or "none"
-            return request, [f"There is no workflow template {name!r}; choose one of: {available}."]
+            if not templates:
+                return request, [
+                    tr("There is no workflow template {name}; this account has none.", name=repr(name))
+                ]
+            available = listing([t.name for t in templates])
+            return request, [
+                tr(
+                    "There is no workflow template {name}; choose one of: {available}.",
+                    name=repr(name),
+                    available=available,
+                )
+            ]
         return request, workflow_problems(template, request)
 
     async def run_workflow(self, request: AimgWorkflowRequest) -> SubmitResult:

@@ -20,6 +20,7 @@ from bot.backends.aimg.models import (
     AimgWorkflowTemplateParameter,
 )
 from bot.domain import BackendError, ErrorKind
+from bot.i18n import Msg, tr
 
 #: The seed's default ``modelName`` for generateImage and generateVideo.
 DEFAULT_IMAGE_MODEL = "f222"
@@ -73,58 +74,102 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def validate_params(model: AimgModel, params: AimgParams, *, user: AimgSelfUser | None = None) -> list[str]:
+def validate_params(model: AimgModel, params: AimgParams, *, user: AimgSelfUser | None = None) -> list[Msg]:
     """Everything in ``params`` that ``model`` (and, when given, the account ``user``) would refuse.
 
     One sentence per problem, naming what is allowed, for the command to show before it calls the
     API. Fields left at ``None`` are the server's defaults and are not checked.
     """
     name = model.name or model.model_id
-    problems: list[str] = []
+    problems: list[Msg] = []
     if not params.prompt.strip():
-        problems.append("The prompt is empty.")
+        problems.append(tr("The prompt is empty."))
     if model.is_video:
-        problems.append(f"{name} makes videos; use the video command for it.")
+        problems.append(tr("{model} makes videos; use the video command for it.", model=name))
     if params.steps is not None and not model.min_steps <= params.steps <= model.max_steps:
         problems.append(
-            f"Steps must be between {model.min_steps} and {model.max_steps} for {name} (got {params.steps})."
+            tr(
+                "Steps must be between {low} and {high} for {model} (got {value}).",
+                low=model.min_steps,
+                high=model.max_steps,
+                model=name,
+                value=params.steps,
+            )
         )
     low, high = _cfg_range(model)
     if params.cfgscale is not None and not low <= params.cfgscale <= high:
         problems.append(
-            f"CFG scale must be between {_number(low)} and {_number(high)} for {name} "
-            f"(got {_number(params.cfgscale)})."
+            tr(
+                "CFG scale must be between {low} and {high} for {model} (got {value}).",
+                low=_number(low),
+                high=_number(high),
+                model=name,
+                value=_number(params.cfgscale),
+            )
         )
     if params.width is not None and params.width not in model.allowed_widths:
         problems.append(
-            f"Width {params.width} is not available for {name}; "
-            f"choose one of {listing(model.allowed_widths)}."
+            tr(
+                "Width {value} is not available for {model}; choose one of {allowed}.",
+                value=params.width,
+                model=name,
+                allowed=listing(model.allowed_widths),
+            )
         )
     if params.height is not None and params.height not in model.allowed_heights:
         problems.append(
-            f"Height {params.height} is not available for {name}; "
-            f"choose one of {listing(model.allowed_heights)}."
+            tr(
+                "Height {value} is not available for {model}; choose one of {allowed}.",
+                value=params.height,
+                model=name,
+                allowed=listing(model.allowed_heights),
+            )
         )
     default_width, default_height = _default_size(model)
     width, height = params.width or default_width, params.height or default_height
     if width is not None and height is not None and width * height > model.max_resolution:
         problems.append(
-            f"{width}x{height} is {width * height} pixels; {name} allows at most {model.max_resolution}."
+            tr(
+                "{width}x{height} is {pixels} pixels; {model} allows at most {most}.",
+                width=width,
+                height=height,
+                pixels=width * height,
+                model=name,
+                most=model.max_resolution,
+            )
         )
     if params.sampler is not None and params.sampler not in model.allowed_samplers:
         problems.append(
-            f"Sampler {params.sampler!r} is not available for {name}; "
-            f"choose one of {listing(model.allowed_samplers)}."
+            tr(
+                "Sampler {value} is not available for {model}; choose one of {allowed}.",
+                value=repr(params.sampler),
+                model=name,
+                allowed=listing(model.allowed_samplers),
+            )
         )
     if params.subseed_strength is not None and not 0 <= params.subseed_strength <= 1:
-        problems.append(f"Subseed strength must be between 0 and 1 (got {_number(params.subseed_strength)}).")
+        problems.append(
+            tr(
+                "Subseed strength must be between 0 and 1 (got {value}).",
+                value=_number(params.subseed_strength),
+            )
+        )
     if (params.subseed_strength or 0) > 0 and not model.supports_variations:
-        problems.append(f"{name} does not support variations (subseed strength must be 0).")
+        problems.append(tr("{model} does not support variations (subseed strength must be 0).", model=name))
     if user is not None:
         if user.tier < model.min_tier:
-            problems.append(f"{name} needs PRO tier {model.min_tier}; this account is tier {user.tier}.")
+            problems.append(
+                tr(
+                    "{model} needs PRO tier {tier}; this account is tier {account_tier}.",
+                    model=name,
+                    tier=model.min_tier,
+                    account_tier=user.tier,
+                )
+            )
         if model.registration_wall and not user.is_authenticated:
-            problems.append(f"{name} needs a signed-up account; this account's session is not signed in.")
+            problems.append(
+                tr("{model} needs a signed-up account; this account's session is not signed in.", model=name)
+            )
     return problems
 
 
@@ -167,46 +212,75 @@ def _parsed(model: type[_M], values: Mapping[str, Any]) -> _M:
         return model.model_validate(values)
     except ValidationError as exc:
         fields = listing(sorted({str(error["loc"][0]) for error in exc.errors() if error["loc"]}))
-        raise BackendError(ErrorKind.INVALID_INPUT, f"Not a valid value for: {fields}.") from None
+        raise BackendError(
+            ErrorKind.INVALID_INPUT, tr("Not a valid value for: {fields}.", fields=fields)
+        ) from None
 
 
-def workflow_problems(template: AimgWorkflowTemplate, request: AimgWorkflowRequest) -> list[str]:
+def workflow_problems(template: AimgWorkflowTemplate, request: AimgWorkflowRequest) -> list[Msg]:
     """Every field of ``request`` that ``template`` would refuse, one sentence each naming what it
     allows: a field whose parameter the template lacks, a number outside the parameter's limits."""
-    problems = []
+    problems: list[Msg] = []
     given = request.model_dump(mode="json", by_alias=True, exclude_none=True)
     for field, name in WORKFLOW_FIELDS.items():
         if field not in given:
             continue
         parameter = template.parameter(name)
         if parameter is None:
-            problems.append(f"The {template.name} workflow has no {name} setting; leave it out.")
+            problems.append(
+                tr(
+                    "The {template} workflow has no {name} setting; leave it out.",
+                    template=template.name,
+                    name=name,
+                )
+            )
         elif (problem := parameter_problem(parameter, given[field], template.name)) is not None:
             problems.append(problem)
     return problems + _lora_problems(template, request.lora or [], request.lora_strength or [])
 
 
-def _lora_problems(template: AimgWorkflowTemplate, names: list[str], strengths: list[float]) -> list[str]:
+def _lora_problems(template: AimgWorkflowTemplate, names: list[str], strengths: list[float]) -> list[Msg]:
     """What ``template`` would refuse in the LoRAs asked: one strength per LoRA, in the same order;
     LoRA number N goes in its ``Lora N`` parameter (one of its choices, when it lists them) and
     its strength in ``Lora N Strength``, within that parameter's limits."""
-    problems = []
+    problems: list[Msg] = []
     if strengths and len(strengths) != len(names):
         problems.append(
-            f"Give one LoRA strength per LoRA, in the same order ({len(names)} LoRAs, "
-            f"{len(strengths)} strengths)."
+            tr(
+                "Give one LoRA strength per LoRA, in the same order ({loras} LoRAs, {strengths} strengths).",
+                loras=len(names),
+                strengths=len(strengths),
+            )
         )
     taken = sum(1 for p in template.parameters if re.fullmatch(r"Lora \d+", p.name))
-    if len(names) > taken:
-        most = f"at most {taken} LoRAs" if taken else "no LoRA"
-        problems.append(f"The {template.name} workflow takes {most} (got {len(names)}).")
+    if len(names) > taken and taken:
+        problems.append(
+            tr(
+                "The {template} workflow takes at most {most} LoRAs (got {count}).",
+                template=template.name,
+                most=taken,
+                count=len(names),
+            )
+        )
+    elif len(names) > taken:
+        problems.append(
+            tr(
+                "The {template} workflow takes no LoRA (got {count}).",
+                template=template.name,
+                count=len(names),
+            )
+        )
     for number, name in enumerate(names[:taken], start=1):
         parameter = template.parameter(f"Lora {number}")
         choices = parameter.dropdown_items if parameter is not None else []
         if choices and name not in choices:
             problems.append(
-                f"LoRA {name!r} is not available for the {template.name} workflow; "
-                f"choose one of {listing(choices)}."
+                tr(
+                    "LoRA {name} is not available for the {template} workflow; choose one of {allowed}.",
+                    name=repr(name),
+                    template=template.name,
+                    allowed=listing(choices),
+                )
             )
     for number, strength in enumerate(strengths[:taken], start=1):
         parameter = template.parameter(f"Lora {number} Strength")
@@ -217,7 +291,7 @@ def _lora_problems(template: AimgWorkflowTemplate, names: list[str], strengths: 
 
 def request_problems(
     model: AimgModel, params: Mapping[str, str], *, user: AimgSelfUser | None = None
-) -> list[str]:
+) -> list[Msg]:
     """:func:`validate_params` for a job's string parameters, videos included."""
     request = build_request(model, params)
     if isinstance(request, AimgVideoParams):
@@ -228,7 +302,7 @@ def request_problems(
     return validate_params(model, request, user=user)
 
 
-def parameter_problem(parameter: AimgWorkflowTemplateParameter, value: Any, template: str) -> str | None:
+def parameter_problem(parameter: AimgWorkflowTemplateParameter, value: Any, template: str) -> Msg | None:
     """Why ``value`` is outside a workflow parameter's limits, naming them; None when it fits."""
     low, high, step = _float(parameter.min), _float(parameter.max), _float(parameter.increment)
     number = _float(value)
@@ -239,9 +313,49 @@ def parameter_problem(parameter: AimgWorkflowTemplateParameter, value: Any, temp
     on_step = low is None or not step or ((number - low) / step).is_integer()
     if inside and on_step:
         return None
-    if low is not None and high is not None:
-        bounds = f"between {_number(low)} and {_number(high)}"
-    else:  # one of them is set (checked above)
-        bounds = f"at least {_number(low)}" if low is not None else f"at most {_number(high or 0.0)}"
-    steps = "" if on_step else f" in steps of {_number(step or 0.0)}"
-    return f"{parameter.name} must be {bounds}{steps} for the {template} workflow (got {_number(number)})."
+    name, got = parameter.name, _number(number)
+    lowest, highest, every = _number(low or 0.0), _number(high or 0.0), _number(step or 0.0)
+    if high is None and on_step:  # only the minimum is set (checked above)
+        return tr(
+            "{name} must be at least {low} for the {template} workflow (got {value}).",
+            name=name,
+            low=lowest,
+            template=template,
+            value=got,
+        )
+    if high is None:
+        return tr(
+            "{name} must be at least {low} in steps of {step} for the {template} workflow (got {value}).",
+            name=name,
+            low=lowest,
+            step=every,
+            template=template,
+            value=got,
+        )
+    if low is None:  # only the maximum: no steps to count from
+        return tr(
+            "{name} must be at most {high} for the {template} workflow (got {value}).",
+            name=name,
+            high=highest,
+            template=template,
+            value=got,
+        )
+    if on_step:
+        return tr(
+            "{name} must be between {low} and {high} for the {template} workflow (got {value}).",
+            name=name,
+            low=lowest,
+            high=highest,
+            template=template,
+            value=got,
+        )
+    return tr(
+        "{name} must be between {low} and {high} in steps of {step} "
+        "for the {template} workflow (got {value}).",
+        name=name,
+        low=lowest,
+        high=highest,
+        step=every,
+        template=template,
+        value=got,
+    )
