@@ -44,11 +44,8 @@ class BenchProxy(FakeMjProxy):
     """Tasks last ``duration`` seconds ± ``spread`` (a fraction, uniformly drawn), in
     ``progress_steps`` evenly spaced progress updates; a share ``fault_rate`` of them fail at their
     first step. No account queue: every task runs at once, so the backend is never what limits the
-    run. ``push=False`` never calls the notifyHook.
-
-    Midjourney reports a job's progress in steps of about 15 % (15 %, 31 %, 46 %, 62 %, 78 %,
-    93 %: six updates between "Waiting to start" and the result), and midjourney-proxy pushes
-    each one (``../shared/reference/mj-proxy-api.md``), so 6 is the benchmark's default.
+    run. ``push=False`` never calls the notifyHook. ``progress_steps`` defaults to the six pushes
+    of a real job (docs/backends/midjourney-proxy.md).
     """
 
     def __init__(
