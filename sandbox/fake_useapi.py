@@ -167,7 +167,7 @@ class FakeUseApi(HostedFake):
         }
         self._jobs: dict[str, _Job] = {}
         self._counter = 0
-        #: The docs do not say when the "cancelled" reply is sent: True delivers it before the
+        #: useapi.net does not say when the "cancelled" reply is sent: True delivers it before the
         #: cancel call is answered.
         self.reply_before_cancel_answer = False
 
