@@ -1,31 +1,5 @@
-"""Client for TheNextLeg API v2 (``https://api.thenextleg.io/v2``; shut down in Jan 2024, kept for
-self-hosted clones that speak it).
-
-What shapes this module:
-
-* **Ids.** A submit answers ``messageId``: that is our task id, and completed payloads point back
-  to it as ``originatingMessageId``. Pressing a button on the result, though, takes the payload's
-  ``buttonMessageId``, a different id. :meth:`NextLegBackend.action` is called with our task id, so
-  the backend remembers ``messageId → buttonMessageId`` from every payload it reads and, after a
-  restart, looks it up with one ``GET /message``.
-* **Buttons** are plain labels (``"U2"``, ``"🔄"``, ``"Zoom Out 2x"``): ``ResultButton.custom_id`` is
-  the label, sent back as ``button`` exactly as received.
-* **Errors** mostly arrive as text in ``content`` with HTTP 200 (``QUEUE_FULL``, ``BANNED_PROMPT``,
-  ``NO_FAST_HOURS``…), so they show up in fetch/push snapshots as FAILURE with an error kind. The
-  banned-word prefilter is the exception: 400 ``{"success": false, "msg": "Invalid phrase: …"}``.
-* **Pace.** The API allows about one request per 3 s per token. Every request waits its turn in a
-  per-account :class:`Pacer` (``options["min_interval"]`` seconds, default 3) instead of failing.
-* **Images** are URLs: inside the prompt (``"<url> <prompt>"``, :meth:`NextLegBackend.imagine_urls`),
-  or ``url``/``urls`` of ``/describe`` and ``/blend``; uploaded bytes are refused.
-* **Custom Zoom** is ``/button`` with ``prompt``, ``zoom`` and ``ar`` fields: the bot's prompt
-  carries them as ``--zoom``/``--ar`` flags (as Midjourney's box does) and they are split out.
-* ``GET /message/{id}`` puts the result under ``response`` or flat beside ``progress`` (the docs and
-  the official clients disagree); both are read.
-
-Settings (``/v2/settings``) are asynchronous like jobs: the GET or POST answers a ``messageId`` and
-the settings message arrives later, so :meth:`NextLegBackend.get_settings` and
-:meth:`~NextLegBackend.toggle_setting` poll for it.
-"""
+"""The TheNextLeg client, :class:`NextLegBackend`: one token's submits, settings, paced transport
+and the ``messageId → buttonMessageId`` memory; what the answers mean lives in the sibling modules."""
 
 from __future__ import annotations
 
@@ -37,34 +11,40 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel
 
-from bot.backends._http import (
-    CUSTOM_ZOOM,
-    NOT_JSON,
-    api_root,
-    label_buttons,
-    refuse_uploads,
-    scrub,
-    send,
-    try_json,
-    try_validate,
-)
+from bot.backends._http import api_root, refuse_uploads, scrub, send, try_validate
+from bot.backends._wire import dump, json_body, parse
 from bot.backends.base import AccountOption, Capability, image_prompt
+from bot.backends.nextleg.errors import refusal, status_error
+from bot.backends.nextleg.models import (
+    BlendRequest,
+    ButtonRequest,
+    DescribeRequest,
+    ImagineRequest,
+    MessagePayload,
+    MessageProgress,
+    SeedAnswer,
+    SeedRequest,
+    SettingsToggleRequest,
+    SubmitAnswer,
+    ZoomButtonRequest,
+    split_zoom,
+)
+from bot.backends.nextleg.pacer import Pacer
+from bot.backends.nextleg.settings import NextLegSettings, parse_settings
+from bot.backends.nextleg.status import progress_snapshot
 from bot.domain import (
     Account,
     BackendError,
     Dimensions,
     ErrorKind,
     JobStatus,
-    ResultButton,
     SettingsState,
     SubmitResult,
     TaskSnapshot,
 )
 from bot.i18n import tr
-from bot.jobs.picks import numbered, pick_button
 
 log = logging.getLogger(__name__)
 
@@ -74,316 +54,6 @@ DEFAULT_MIN_INTERVAL = 3.0
 _POLL_FLOOR_SECONDS = 0.02
 #: How many ``messageId → buttonMessageId`` pairs are remembered (older results do a GET instead).
 _BUTTON_ID_MEMORY = 1024
-
-# --------------------------------------------------------------------------------------------
-# Wire shapes
-# --------------------------------------------------------------------------------------------
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    @field_validator("buttons", "image_urls", mode="before", check_fields=False)
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
-
-
-class ImagineRequest(_Wire):
-    msg: str
-    ref: str = ""
-    webhook_override: str | None = None
-
-
-class ButtonRequest(_Wire):
-    button: str
-    button_message_id: str
-    ref: str = ""
-    webhook_override: str | None = None
-
-
-class ZoomButtonRequest(ButtonRequest):
-    prompt: str
-    zoom: float
-    ar: str | None = None
-
-
-class DescribeRequest(_Wire):
-    url: str
-    ref: str = ""
-    webhook_override: str | None = None
-
-
-class BlendRequest(_Wire):
-    urls: list[str]
-    ref: str = ""
-    webhook_override: str | None = None
-
-
-class SeedRequest(_Wire):
-    message_id: str
-
-
-class SeedAnswer(_Wire):
-    seed: str | int
-
-
-class SettingsToggleRequest(_Wire):
-    settings_toggle: str
-
-
-class SubmitAnswer(_Wire):
-    success: bool
-    message_id: str | None = None
-    #: The prefilter's refusal ("Invalid phrase: '…'") and other failures.
-    msg: str = ""
-    content: str = ""
-
-
-class MessagePayload(_Wire):
-    """The webhook body, and the finished message of ``GET /message``."""
-
-    buttons: list[str] = Field(default_factory=list)
-    image_url: str | None = None
-    #: The four grid tiles, split.
-    image_urls: list[str] = Field(default_factory=list)
-    button_message_id: str | None = None
-    originating_message_id: str | None = None
-    #: The prompt or a status/error string; a list for describe, an object for info.
-    content: str | list[str] | dict[str, Any] | None = None
-    #: Documented as a string; some callers send objects, so anything is accepted.
-    ref: Any = None
-    type: str | None = None
-
-    @property
-    def has_image(self) -> bool:
-        return bool(self.image_url or self.image_urls)
-
-
-class MessageProgress(MessagePayload):
-    """``GET /message/{id}``: ``progress`` plus the result nested in ``response`` or flat."""
-
-    progress: int | str | None = None
-    progress_image_url: str | None = None
-    response: MessagePayload | None = None
-
-    def result(self) -> MessagePayload | None:
-        if self.response is not None:
-            return self.response
-        flat = (self.buttons, self.image_url, self.image_urls, self.content, self.originating_message_id)
-        return self if any(flat) else None
-
-
-# --------------------------------------------------------------------------------------------
-# Mapping
-# --------------------------------------------------------------------------------------------
-
-#: Status strings TheNextLeg puts in ``content`` (the Go client's list), by status and error kind.
-_CONTENT_STATUSES: dict[str, tuple[JobStatus, ErrorKind | None, str]] = {
-    "JOB_QUEUED": (JobStatus.SUBMITTED, None, "Queued at Midjourney."),
-    "APPEAL_ACCEPTED": (JobStatus.IN_PROGRESS, None, "The moderation appeal was accepted."),
-    "QUEUE_FULL": (JobStatus.FAILURE, ErrorKind.QUEUE_FULL, "Midjourney's queue is full."),
-    "BANNED_PROMPT": (JobStatus.FAILURE, ErrorKind.BANNED_PROMPT, "Midjourney banned the prompt."),
-    "BLOCKED": (JobStatus.FAILURE, ErrorKind.BANNED_PROMPT, "Midjourney blocked the prompt."),
-    "APPEAL_REJECTED": (JobStatus.FAILURE, ErrorKind.BANNED_PROMPT, "The moderation appeal was rejected."),
-    "IMAGE_BLOCKED": (JobStatus.FAILURE, ErrorKind.BANNED_PROMPT, "Midjourney blocked the image."),
-    "NO_FAST_HOURS": (JobStatus.FAILURE, ErrorKind.QUOTA, "The account has no fast hours left."),
-    "PLEASE_SUBSCRIBE_TO_MJ_IN_YOUR_DASHBOARD": (
-        JobStatus.FAILURE,
-        ErrorKind.QUOTA,
-        "The Midjourney subscription is missing.",
-    ),
-    "JOB_ACTION_RESTRICTED": (
-        JobStatus.FAILURE,
-        ErrorKind.MODERATION,
-        "Midjourney restricted the account (action needed).",
-    ),
-    "MODERATION_OUTAGE": (JobStatus.FAILURE, ErrorKind.UNAVAILABLE, "Midjourney's moderation is down."),
-    "BOT_TOOK_TOO_LONG_TO_PROCESS_YOUR_COMMAND": (
-        JobStatus.FAILURE,
-        ErrorKind.TIMEOUT,
-        "Midjourney took too long.",
-    ),
-    "ALREADY_REQUESTED_UPSCALE": (
-        JobStatus.FAILURE,
-        ErrorKind.INVALID_INPUT,
-        "This upscale was already made.",
-    ),
-    "BUTTON_NOT_FOUND": (JobStatus.FAILURE, ErrorKind.INVALID_INPUT, "That button does not exist."),
-    "INVALID_LINK": (JobStatus.FAILURE, ErrorKind.INVALID_INPUT, "An image link is invalid."),
-    "INVALID_PARAMETER": (JobStatus.FAILURE, ErrorKind.INVALID_INPUT, "A prompt parameter is invalid."),
-    "FAILED_TO_PROCESS_YOUR_COMMAND": (JobStatus.FAILURE, ErrorKind.UNAVAILABLE, "Midjourney failed."),
-    "FAILED_TO_REQUEST": (JobStatus.FAILURE, ErrorKind.UNAVAILABLE, "TheNextLeg could not reach Midjourney."),
-    "INTERNAL_ERROR": (JobStatus.FAILURE, ErrorKind.UNAVAILABLE, "TheNextLeg had an internal error."),
-}
-
-
-def content_status(content: str) -> tuple[JobStatus, ErrorKind | None, str] | None:
-    """The status a ``content`` string stands for, if it is one (``"Banned Prompt"`` counts too)."""
-    return _CONTENT_STATUSES.get(re.sub(r"[^A-Z0-9]+", "_", content.upper()).strip("_"))
-
-
-def _final_prompt(content: list[str] | dict[str, Any]) -> str:
-    if isinstance(content, list):  # describe: four prompts
-        return numbered([str(item) for item in content])
-    return "\n".join(f"{key}: {value}" for key, value in content.items())  # info
-
-
-def _buttons(payload: MessagePayload) -> list[ResultButton]:
-    if isinstance(payload.content, list):  # describe: one button per prompt, as Midjourney shows
-        return [pick_button(n) for n in range(1, len(payload.content) + 1)]
-    return label_buttons(payload.buttons, offered=frozenset({CUSTOM_ZOOM}))
-
-
-def payload_snapshot(task_id: str, payload: MessagePayload) -> TaskSnapshot:
-    """A finished message (webhook body or ``response``) as a snapshot."""
-    content = payload.content
-    if not (payload.has_image or payload.buttons or isinstance(content, list | dict)):
-        # Only a message with nothing else in it is a status: a prompt may well say "queue full".
-        text = content or ""
-        known = content_status(text)
-        if known is None:
-            return TaskSnapshot(
-                task_id=task_id,
-                status=JobStatus.FAILURE,
-                fail_reason=text or "TheNextLeg sent an empty result.",
-            )
-        status, kind, english = known
-        return TaskSnapshot(
-            task_id=task_id,
-            status=status,
-            fail_reason=f"{english} ({text})" if status.terminal else None,
-            error_kind=kind,
-        )
-    return TaskSnapshot(
-        task_id=task_id,
-        status=JobStatus.SUCCESS,
-        progress=100,
-        image_url=payload.image_url or (payload.image_urls[0] if payload.image_urls else None),
-        buttons=_buttons(payload),
-        prompt=content if isinstance(content, str) else None,
-        final_prompt=_final_prompt(content) if isinstance(content, list | dict) else None,
-    )
-
-
-def progress_snapshot(task_id: str, vo: MessageProgress) -> TaskSnapshot:
-    """``GET /message/{id}`` (or a push in the same shape) as a snapshot."""
-    if vo.progress == "incomplete":
-        return TaskSnapshot(
-            task_id=task_id,
-            status=JobStatus.FAILURE,
-            fail_reason="TheNextLeg gave up on the job (reported incomplete).",
-            error_kind=ErrorKind.TIMEOUT,
-        )
-    result = vo.result()
-    if result is not None:
-        snapshot = payload_snapshot(task_id, result)
-        if snapshot.status is not JobStatus.SUCCESS or vo.progress in (None, 100):
-            return snapshot
-    percent = vo.progress if isinstance(vo.progress, int) else None
-    return TaskSnapshot(
-        task_id=task_id,
-        status=JobStatus.IN_PROGRESS if percent else JobStatus.SUBMITTED,
-        progress=max(0, min(99, percent)) if percent is not None else None,
-        image_url=vo.progress_image_url,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Settings
-# --------------------------------------------------------------------------------------------
-
-
-class SettingToggle(BaseModel):
-    label: str
-    #: None when the API cannot tell: modes (remix, fast/relax, stealth) are not in the suffix.
-    on: bool | None = None
-
-
-class NextLegSettings(BaseModel):
-    """The ``/settings`` panel: every toggle with its state, read from the "Current suffix"."""
-
-    toggles: list[SettingToggle]
-    #: The parameters Midjourney adds to every prompt, e.g. ``"--v 5 --q 2"``.
-    suffix: str = ""
-
-    def state(self) -> SettingsState:
-        """As the /settings panel shows it; the account's state, shared by everyone using it."""
-        return SettingsState(
-            active={t.label for t in self.toggles if t.on},
-            suffix=self.suffix,
-            available=list(dict.fromkeys(t.label for t in self.toggles)),
-            source="backend",
-        )
-
-
-#: Settings labels that stand for a prompt parameter: pattern → (flag, value, is the default).
-#: A default one is on when its flag is absent from the suffix.
-_SETTING_FLAGS: tuple[tuple[re.Pattern[str], str, str, bool], ...] = (
-    (re.compile(r"^MJ version (\d+(?:\.\d+)?)$"), "v", r"\1", False),
-    (re.compile(r"^Niji version (\d+)$"), "niji", r"\1", False),
-    (re.compile(r"^MJ Test Photo$"), "testp", "", False),
-    (re.compile(r"^MJ Test$"), "test", "", False),
-    (re.compile(r"^RAW Mode$", re.IGNORECASE), "style", "raw", False),
-    (re.compile(r"^Half quality"), "q", ".5", False),
-    (re.compile(r"^Base quality"), "q", "1", True),
-    # The docs print both "High quality (2x cost)" and "High quality (x cost)".
-    (re.compile(r"^High quality"), "q", "2", False),
-    (re.compile(r"^Style low$"), "s", "50", False),
-    (re.compile(r"^Style med$"), "s", "100", True),
-    (re.compile(r"^Style high$"), "s", "250", False),
-    (re.compile(r"^Style very high$"), "s", "750", False),
-)
-_SUFFIX = re.compile(r"Current suffix:\s*`([^`]*)`")
-_FLAG = re.compile(r"--(\w+)(?:\s+([^\s-][^\s]*))?")
-
-
-def _same_value(left: str, right: str) -> bool:
-    try:
-        return float(left) == float(right)  # ".5" is "0.5"
-    except ValueError:
-        return left == right
-
-
-def parse_settings(payload: MessagePayload) -> NextLegSettings:
-    content = payload.content if isinstance(payload.content, str) else ""
-    match = _SUFFIX.search(content)
-    suffix = match.group(1).strip() if match else ""
-    flags = {name: value or "" for name, value in _FLAG.findall(suffix)}
-    toggles = []
-    for label in dict.fromkeys(payload.buttons):  # the docs list "Base quality" twice
-        on: bool | None = None
-        for pattern, flag, value, default in _SETTING_FLAGS:
-            found = pattern.match(label)
-            if found:
-                wanted = found.expand(value)
-                on = _same_value(flags[flag], wanted) if flag in flags else default
-                break
-        toggles.append(SettingToggle(label=label, on=on))
-    return NextLegSettings(toggles=toggles, suffix=suffix)
-
-
-# --------------------------------------------------------------------------------------------
-# The backend
-# --------------------------------------------------------------------------------------------
-
-
-class Pacer:
-    """At most one request start per ``interval`` seconds; callers wait their turn, first come first
-    served, instead of being refused (TheNextLeg's sliding window is one request per 3 s)."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._lock = asyncio.Lock()
-        self._next_start = 0.0
-
-    async def wait(self) -> None:
-        async with self._lock:
-            loop = asyncio.get_running_loop()
-            delay = self._next_start - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self._next_start = loop.time() + self.interval
 
 
 #: The account options this backend reads (see :func:`bot.backends.check_options`).
@@ -510,12 +180,7 @@ class NextLegBackend:
         return None if vo is None else progress_snapshot(task_id, vo)
 
     def parse_push(self, body: Any) -> TaskSnapshot:
-        try:
-            vo = MessageProgress.model_validate(body)
-        except ValidationError as exc:
-            raise BackendError(
-                ErrorKind.INVALID_INPUT, f"Malformed TheNextLeg payload ({exc.error_count()} errors)."
-            ) from exc
+        vo = parse(MessageProgress, body, "TheNextLeg payload")
         result = vo.result()
         task_id = result.originating_message_id if result is not None else None
         if not task_id:
@@ -598,14 +263,14 @@ class NextLegBackend:
         if answer.success and answer.message_id:
             log.debug("TheNextLeg %s accepted: message %s", path, answer.message_id)
             return SubmitResult(task_id=answer.message_id)
-        error = self._scrub(_refusal(answer.msg or answer.content))
+        error = self._scrub(refusal(answer.msg or answer.content))
         log.info("TheNextLeg %s refused: %s", path, error.kind.value)
         raise error
 
     async def _request(
         self, method: str, path: str, body: BaseModel | None, *, not_found_is_none: bool
     ) -> httpx.Response | None:
-        payload = body.model_dump(mode="json", by_alias=True, exclude_none=True) if body is not None else None
+        payload = dump(body) if body is not None else None
         await self.pacer.wait()
         response = await send(
             self._http,
@@ -620,62 +285,11 @@ class NextLegBackend:
             return response
         if response.status_code == 404 and not_found_is_none:
             return None
-        raise self._scrub(_status_error(response, path))
+        raise self._scrub(status_error(response, path))
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:
-        data = try_json(response)
-        if data is NOT_JSON:
-            raise BackendError(ErrorKind.UNAVAILABLE, "TheNextLeg sent an answer that is not JSON.")
-        return data
+        return json_body(response, SERVICE)
 
     def _scrub(self, error: BackendError) -> BackendError:
         return scrub(error, self._secret)
-
-
-_ZOOM_FLAG = re.compile(r"\s*--zoom\s+(\S+)", re.IGNORECASE)
-_AR_FLAG = re.compile(r"\s*--(?:ar|aspect)\s+(\d+:\d+)", re.IGNORECASE)
-
-
-def split_zoom(prompt: str) -> tuple[float, str | None, str]:
-    """``(zoom, ar, rest)`` of a Custom Zoom prompt; BackendError(INVALID_INPUT) without a zoom of 1–2."""
-    zoom_match = _ZOOM_FLAG.search(prompt)
-    try:
-        zoom = float(zoom_match.group(1)) if zoom_match else 0.0
-    except ValueError:
-        zoom = 0.0
-    if not 1.0 <= zoom <= 2.0:
-        raise BackendError(ErrorKind.INVALID_INPUT, tr("Custom Zoom needs a zoom from 1 to 2."))
-    ar_match = _AR_FLAG.search(prompt)
-    rest = _AR_FLAG.sub("", _ZOOM_FLAG.sub("", prompt)).strip()
-    return zoom, ar_match.group(1) if ar_match else None, rest
-
-
-def _refusal(text: str) -> BackendError:
-    """A ``{"success": false, …}`` answer's text as the error it stands for."""
-    if text.lower().startswith("invalid phrase"):
-        return BackendError(ErrorKind.BANNED_PROMPT, f"The prompt failed TheNextLeg's prefilter ({text}).")
-    known = content_status(text)
-    if known is not None and known[1] is not None:
-        return BackendError(known[1], f"{known[2]} ({text})")
-    return BackendError(ErrorKind.INVALID_INPUT, text or "TheNextLeg refused the request.")
-
-
-def _status_error(response: httpx.Response, path: str) -> BackendError:
-    status = response.status_code
-    answer = try_validate(SubmitAnswer, try_json(response))
-    text = (answer.msg or answer.content) if answer else response.text.strip()[:300]
-    if status == 400:
-        return _refusal(text)
-    if status in (401, 403):
-        return BackendError(ErrorKind.AUTH, f"TheNextLeg refused the token (HTTP {status}).")
-    if status == 402:
-        return BackendError(ErrorKind.QUOTA, text or "TheNextLeg wants payment (HTTP 402).")
-    if status == 404:
-        return BackendError(ErrorKind.NOT_FOUND, text or f"{path} was not found (HTTP 404).")
-    if status == 429:
-        # The pacer should prevent this; another client sharing the token can still cause it.
-        return BackendError(ErrorKind.QUEUE_FULL, "TheNextLeg is rate-limiting this token (HTTP 429).")
-    if status >= 500:
-        return BackendError(ErrorKind.UNAVAILABLE, f"HTTP {status} on {path}.")
-    return BackendError(ErrorKind.INVALID_INPUT, text or f"HTTP {status} on {path}.")
