@@ -29,7 +29,8 @@ _BUTTON_RULES: tuple[tuple[re.Pattern[str], JobKind, int | None], ...] = (
     (re.compile(r"^MJ::BOOKMARK::"), JobKind.ACTION, 3),
 )
 
-#: Legacy grid customIds (the ones /submit/change stands for, §6 of the API notes) → change action.
+#: Legacy grid customIds (the ones /submit/change stands for, docs/backends/midjourney-proxy.md)
+#: → change action.
 _LEGACY_CHANGES: tuple[tuple[re.Pattern[str], ChangeAction], ...] = (
     (re.compile(r"^MJ::JOB::upsample::([1-4])::"), "UPSCALE"),
     (re.compile(r"^MJ::JOB::variation::([1-4])::"), "VARIATION"),
