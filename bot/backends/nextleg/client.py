@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel
 
-from bot.backends._http import api_root, refuse_uploads, scrub, send, try_validate
+from bot.backends._http import api_root, bearer_request, refuse_uploads, scrub, try_validate
 from bot.backends._wire import dump, json_body, parse
 from bot.backends.base import AccountOption, Capability, image_prompt
 from bot.backends.nextleg.errors import refusal, status_error
@@ -272,20 +272,17 @@ class NextLegBackend:
     ) -> httpx.Response | None:
         payload = dump(body) if body is not None else None
         await self.pacer.wait()
-        response = await send(
+        return await bearer_request(
             self._http,
             method,
             self._root + path,
+            token=self._secret,
             service=SERVICE,
             path=path,
+            error=lambda response: status_error(response, path),
             json=payload,
-            headers={"Authorization": f"Bearer {self._secret}"},
+            not_found_is_none=not_found_is_none,
         )
-        if response.is_success:
-            return response
-        if response.status_code == 404 and not_found_is_none:
-            return None
-        raise self._scrub(status_error(response, path))
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel
 
-from bot.backends._http import api_root, refuse_uploads, scrub, send, try_json, try_validate
+from bot.backends._http import api_root, bearer_request, refuse_uploads, try_json, try_validate
 from bot.backends._wire import dump, json_body, parse
 from bot.backends.base import AccountOption, Capability, image_prompt
 from bot.backends.useapi.errors import status_error
@@ -314,26 +314,24 @@ class UseApiBackend:
         params: dict[str, str] | None = None,
         not_found_is_none: bool = False,
     ) -> httpx.Response | None:
-        response = await send(
+        def error(response: httpx.Response) -> BackendError:
+            body = try_validate(UseApiErrorBody, try_json(response))
+            found = status_error(response.status_code, body, response.text.strip()[:300], path)
+            log.info("useapi %s %s: HTTP %s → %s", method, path, response.status_code, found.kind.value)
+            return found
+
+        return await bearer_request(
             self._http,
             method,
             self._root + path,
+            token=self._secret,
             service=SERVICE,
             path=path,
+            error=error,
             json=json,
             params=params,
-            headers={"Authorization": f"Bearer {self._secret}"},
+            not_found_is_none=not_found_is_none,
         )
-        if response.is_success:
-            return response
-        if response.status_code == 404 and not_found_is_none:
-            return None
-        body = try_validate(UseApiErrorBody, try_json(response))
-        error = scrub(
-            status_error(response.status_code, body, response.text.strip()[:300], path), self._secret
-        )
-        log.info("useapi %s %s: HTTP %s → %s", method, path, response.status_code, error.kind.value)
-        raise error
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:
