@@ -90,6 +90,7 @@ def submit_result(vo: SubmitResultVO, flavour: Flavour) -> SubmitResult:
 
 
 def vo_error(vo: SubmitResultVO) -> BackendError:
+    """A refusal as its error: the words decide the kind before the code does."""
     kind = kind_from_text(vo.description, _MESSAGE_KINDS) or _CODE_KINDS.get(vo.code, ErrorKind.UNAVAILABLE)
     detail = describe_message(vo.description) if vo.description else f"Error code {vo.code}."
     banned = vo.properties.get("bannedWord")
