@@ -1,9 +1,7 @@
 """The fake midjourney-proxy as the benchmark needs it: durations with a spread, random failures.
 
-:class:`FakeMjProxy` runs every task for the same ``step_seconds`` per step and draws each grid
-with Pillow (about 0.1 s of CPU per image). Under load that drawing would be the benchmark's own
-bottleneck and would land in the "backend done → final message" figure, so every grid here is one
-picture drawn once; what the bot does with it (download, re-upload) is unchanged.
+Every grid here is one picture drawn once: drawing each with Pillow, as :class:`FakeMjProxy`
+does, would make the fake the benchmark's bottleneck (docs/performance.md).
 
 ``python -m bench.backend '{"duration": 40, ...}'`` runs it as its own process (as a real proxy
 is), prints its base URL, and serves ``GET /bench/report``: what :func:`report` says, for the
@@ -44,11 +42,8 @@ class BenchProxy(FakeMjProxy):
     """Tasks last ``duration`` seconds ± ``spread`` (a fraction, uniformly drawn), in
     ``progress_steps`` evenly spaced progress updates; a share ``fault_rate`` of them fail at their
     first step. No account queue: every task runs at once, so the backend is never what limits the
-    run. ``push=False`` never calls the notifyHook.
-
-    Midjourney reports a job's progress in steps of about 15 % (15 %, 31 %, 46 %, 62 %, 78 %,
-    93 %: six updates between "Waiting to start" and the result), and midjourney-proxy pushes
-    each one (``../shared/reference/mj-proxy-api.md``), so 6 is the benchmark's default.
+    run. ``push=False`` never calls the notifyHook. ``progress_steps`` defaults to the six pushes
+    of a real job (docs/backends/midjourney-proxy.md).
     """
 
     def __init__(

@@ -1,26 +1,26 @@
-"""A fake AIMG back-end (seed 002): the endpoints the bot uses, with the seed's paths, methods and names.
+"""A fake AIMG back-end: the endpoints the bot uses, with AIMG's paths, methods and names.
 
-Shapes follow the seed: every answer is ``{"payload": ..., "hasError": false}`` (plus ``metadata``
-on paginated lists) and every error is HTTP 200 ``{"payload": null, "hasError": true,
-"errorMessage": ..., "errorCode": ...}`` with an HTTP-style code from the annex. Where the seed is
-silent the fake chooses, and says so here:
+Shapes follow ``docs/backends/aimg.md``: every answer is ``{"payload": ..., "hasError": false}``
+(plus ``metadata`` on paginated lists) and every error is HTTP 200 ``{"payload": null,
+"hasError": true, "errorMessage": ..., "errorCode": ...}`` with an HTTP-style code. Where AIMG's
+API is silent the fake chooses, and says so here:
 
 * ``GenerationStatus.status`` is ``queued`` → ``processing`` → ``completed`` (or ``failed``);
   ``queuePosition`` is 1-based and only sent while queued; ``ignoredWords`` is a comma-separated
-  string (empty when none). A ``progress`` field (0-100, not in the seed) is added while processing
+  string (empty when none). A ``progress`` field (0-100, not in AIMG's API) is added while processing
   unless ``report_progress=False``;
-* files are served at the seed's ``GET /getFile?id=``: ``<item>`` is the PNG (a GIF for a video),
+* files are served at AIMG's ``GET /getFile?id=``: ``<item>`` is the PNG (a GIF for a video),
   ``<item>-<n>`` a video frame. No session is needed for files, as for any CDN URL;
 * sessions: ``TEST_SESSION_ID`` is a signed-in user of tier ``tier``; ``getSelfUser`` without a
   header makes an anonymous session; ``requestOTP`` then ``authenticateUser`` signs a session in
   (the OTP is readable with :meth:`FakeAimg.otp_for`, standing in for the email);
-* API2 (``/2/…``) answers the seed's refusal to users of PRO tier 0. ``enqueueWorkflow`` takes
+* API2 (``/2/…``) answers AIMG's refusal to users of PRO tier 0. ``enqueueWorkflow`` takes
   the ``parameters`` array and the explicit fields (which stand for their parameters, and win);
   a parameter the template lacks, or a number outside its min/max, is refused. The run's
-  parameters (template defaults filled in, the seed actually used) come back in the item's
+  parameters (template defaults filled in, the generation seed used) come back in the item's
   ``workflowRunParameters``. Each item of the batch is an ordinary queued item. ``lora`` and
   ``lora_strength`` stand for the ``Lora X`` and ``Lora X Strength`` parameters, X counting
-  from 1 (the seed's "Lora X"), and must be as long as each other; a dropdown parameter takes one
+  from 1 (AIMG's "Lora X"), and must be as long as each other; a dropdown parameter takes one
   of its ``dropdownItems`` (or nothing). A run whose item fails is in ``error`` with an
   ``errorMessage`` (:meth:`FakeAimgFaults.fail_next_workflow` chooses it);
 * a report keeps its ``reportQueue`` and ``additionalInformation`` (:attr:`FakeItem.reports`).
@@ -63,7 +63,7 @@ SAMPLE_PROMPTS = [
 
 
 def _parameter(name: str, data_type: str, default: str, description: str, **extra: Any) -> dict[str, Any]:
-    """A WorkflowTemplateParameter with every field the seed marks mandatory; ``extra`` holds
+    """A WorkflowTemplateParameter with every mandatory field; ``extra`` holds
     the optional camelCase ones (min, max, increment, dropdownItems…)."""
     return {
         "name": name,
@@ -123,7 +123,7 @@ _SAMPLERS = ["DPM++ 2M Karras", "Euler a", "DDIM"]
 
 
 def _model(model_id: str, name: str, **overrides: Any) -> dict[str, Any]:
-    """A Model object with every field the seed lists; ``overrides`` are the camelCase fields."""
+    """A Model object with every field AIMG lists; ``overrides`` are the camelCase fields."""
     model: dict[str, Any] = {
         "modelID": model_id,
         "name": name,
@@ -153,7 +153,7 @@ def _model(model_id: str, name: str, **overrides: Any) -> dict[str, Any]:
     return model | overrides
 
 
-#: In getModels order. f222 and model3 are the seed's defaults for images and videos.
+#: In getModels order. f222 and model3 are AIMG's defaults for images and videos.
 MODELS: list[dict[str, Any]] = [
     _model("f222", "F222"),
     _model(
@@ -199,7 +199,7 @@ MODELS: list[dict[str, Any]] = [
 
 
 class _ApiError(Exception):
-    """An error the fake answers as the seed does: HTTP 200 with hasError."""
+    """An error the fake answers as AIMG does: HTTP 200 with hasError."""
 
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
@@ -476,7 +476,7 @@ class FakeAimg:
         try:
             return await handler(request)
         except _ApiError as exc:
-            # The seed's error shape: HTTP 200, hasError, and payload present but null.
+            # AIMG's error shape (docs/backends/aimg.md): HTTP 200, hasError, payload present but null.
             body = {"payload": None, "hasError": True, "errorMessage": exc.message, "errorCode": exc.code}
             return web.json_response(body)
 
@@ -529,7 +529,7 @@ class FakeAimg:
         if "X-Session-ID" in request.headers:
             session_id = self._session_id(request)
         else:
-            # The seed: without the header a new session is created and returned.
+            # Without the header AIMG creates a session and returns it (docs/backends/aimg.md).
             session_id = self._new_uuid()
             self._sessions[session_id] = self._anonymous()
         return _ok(self._self_user(session_id))
@@ -922,7 +922,7 @@ class FakeAimg:
             if user_id in item.likes:
                 return "Item already liked."
             item.likes.add(user_id)
-            item.dislikes.discard(user_id)  # the seed: liking removes a dislike
+            item.dislikes.discard(user_id)  # AIMG: liking removes a dislike
             return None
 
         return await self._feedback(request, like)
@@ -941,7 +941,7 @@ class FakeAimg:
             if user_id in item.dislikes:
                 return "Item already disliked."
             item.dislikes.add(user_id)
-            item.likes.discard(user_id)  # the seed: disliking removes a like
+            item.likes.discard(user_id)  # AIMG: disliking removes a like
             return None
 
         return await self._feedback(request, dislike)
@@ -959,7 +959,7 @@ class FakeAimg:
         user = self._user(request)
         owner_id = request.query.get("userID")
         if owner_id is not None:
-            # Deleting a whole library: own library only, and PRO tier above 2 (the seed).
+            # Deleting a whole library: own library only, and PRO tier above 2 (docs/backends/aimg.md).
             if owner_id != user.id or user.tier <= 2:
                 raise _ApiError("Deleting all Items requires PRO tier 3 or more.", 403)
             ids = [i.id for i in self.items.values() if i.owner is user and not i.deleted]
@@ -1011,7 +1011,7 @@ class FakeAimg:
     # --- API2 workflows -----------------------------------------------------------------------
 
     def _api2_user(self, request: web.Request) -> FakeUser:
-        """The seed: API2 endpoints serve signed-in users whose PRO tier is above 0 only."""
+        """API2 endpoints serve signed-in users whose PRO tier is above 0 only (docs/backends/aimg.md)."""
         user = self._user(request)
         if user.tier <= 0 or not user.authenticated:
             raise _ApiError("API2 endpoints can only be used with a PRO tier higher than 0.", 403)
@@ -1036,7 +1036,7 @@ class FakeAimg:
             for p in body.get("parameters") or []
             if isinstance(p, dict)
         }
-        # The explicit fields stand for their parameters (the seed) and win over the array.
+        # The explicit fields stand for their parameters (docs/backends/aimg.md) and win over the array.
         given |= {
             param: _stringified(body[key])
             for key, param in WORKFLOW_FIELDS.items()
@@ -1087,7 +1087,7 @@ class FakeAimg:
         return _ok({"itemIds": [i.id for i in workflow.items], "workflowId": workflow.id})
 
     def _workflow_state(self, workflow: _Workflow) -> dict[str, Any]:
-        """A WorkflowStateObject (``runParamaters`` is spelled as in the seed)."""
+        """A WorkflowStateObject (``runParamaters`` is AIMG's spelling)."""
         started = any(i.status != "queued" for i in workflow.items)
         complete = all(i.status in _TERMINAL for i in workflow.items)
         error = any(i.status == "failed" for i in workflow.items)
@@ -1170,7 +1170,7 @@ def _number(body: dict[str, Any], name: str, default: Any) -> Any:
 
 
 def _stringified(value: Any) -> str:
-    """A WorkflowRunParameter's value: always a string, whatever the parameter's type (the seed)."""
+    """A WorkflowRunParameter's value: a string whatever the parameter's type (docs/backends/aimg.md)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():

@@ -1,6 +1,6 @@
 """A fake TheNextLeg v2 API, plus what it shares with the fake useapi.net (:class:`HostedFake`).
 
-The fake follows seed 000 and ``hosted-mj-apis.md`` §A:
+The fake follows ``docs/backends/thenextleg.md``:
 
 * submits (``POST /v2/imagine``, ``POST /v2/button``, ``GET``/``POST /v2/settings``) answer
   ``{"success": true, "messageId", "createdAt"}``; the banned-word prefilter answers 400
@@ -298,7 +298,7 @@ class HostedFake(FakeServer):
 
 ACCOUNT_ID = "fake-tnl-account"
 
-#: The settings labels as seed 000 lists them ("Base quality" twice included).
+#: The settings labels as TheNextLeg lists them ("Base quality" twice included; docs/backends/thenextleg.md).
 SETTINGS_LABELS = [
     "MJ version 1", "MJ version 2", "MJ version 3", "MJ version 4", "MJ version 5", "Niji version 4",
     "Niji version 5", "MJ Test", "MJ Test Photo", "Half quality", "Base quality", "Base quality",
@@ -338,7 +338,7 @@ class SettingsState:
 
     @property
     def content(self) -> str:
-        # Seed 000's exact format, spaces around the suffix included.
+        # TheNextLeg's exact format, spaces around the suffix included (docs/backends/thenextleg.md).
         suffix = self.suffix
         return (
             f"Adjust your settings here. Current suffix: ` {suffix}` "

@@ -1,6 +1,6 @@
-"""A fake useapi.net Midjourney API v2, following seed 003 and ``hosted-mj-apis.md`` §B.
+"""A fake useapi.net Midjourney API v2, following ``docs/backends/useapi.md``.
 
-* Accounts (seed 003): ``GET /v2/account/midjourney`` (404 when none), ``POST
+* Accounts: ``GET /v2/account/midjourney`` (404 when none), ``POST
   /v2/account/midjourney/{channel}`` (204) and ``…/{channel}/reset`` (clears ``pendingModMessage``).
 * Jobs: ``POST /v2/jobs/imagine|button|blend|describe`` answer the job object (status
   ``started``), ``GET /v2/jobs/?jobid=`` returns it. A job runs started → progress (the percent in
@@ -167,7 +167,7 @@ class FakeUseApi(HostedFake):
         }
         self._jobs: dict[str, _Job] = {}
         self._counter = 0
-        #: The docs do not say when the "cancelled" reply is sent: True delivers it before the
+        #: useapi.net does not say when the "cancelled" reply is sent: True delivers it before the
         #: cancel call is answered.
         self.reply_before_cancel_answer = False
 

@@ -1,7 +1,7 @@
-"""Backend clients, one module per API, and the registry that builds one for an account.
+"""Backend clients, one package per API, and the registry that builds one for an account.
 
-Adding a backend: write its module (implementing :class:`bot.backends.base.Backend`, with the
-``OPTIONS`` it reads) and add it to ``_FACTORIES`` and ``_OPTIONS``. Nothing else changes.
+Adding a backend: write its package (a client implementing :class:`bot.backends.base.Backend`,
+with the ``OPTIONS`` it reads) and add it to ``_FACTORIES`` and ``_OPTIONS``. Nothing else changes.
 """
 
 from __future__ import annotations

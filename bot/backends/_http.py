@@ -1,7 +1,8 @@
 """Plumbing shared by the HTTP backends.
 
 * :func:`send`: one request, with transport failures turned into ``BackendError(UNAVAILABLE)``
-  whose text never carries the URL (it may carry credentials);
+  whose text never carries the URL (it may carry credentials); :func:`bearer_request`, the same
+  with the hosted APIs' bearer token and their 404-is-none;
 * JSON and model decoding that never raises (:func:`try_json`, :func:`try_validate`);
 * :func:`scrub`: secrets out of error text a misconfigured service may have echoed;
 * Midjourney's button labels as :class:`ResultButton` (TheNextLeg and useapi.net both name a
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
@@ -49,6 +50,33 @@ async def send(
         # Only the exception type: its text may carry the URL, and the URL may carry credentials.
         detail = f"Could not reach {service} ({type(exc).__name__})."
         raise BackendError(ErrorKind.UNAVAILABLE, detail) from None
+
+
+async def bearer_request(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    token: str,
+    service: str,
+    path: str,
+    error: Callable[[httpx.Response], BackendError],
+    json: Any = None,
+    params: dict[str, str] | None = None,
+    not_found_is_none: bool = False,
+) -> httpx.Response | None:
+    """:func:`send` with ``Authorization: Bearer <token>`` (the hosted APIs). A 2xx answer is
+    returned; a 404 is None when ``not_found_is_none``; any other raises ``error(response)``, the
+    token scrubbed from it."""
+    headers = {"Authorization": f"Bearer {token}"}
+    response = await send(
+        http, method, url, service=service, path=path, json=json, params=params, headers=headers
+    )
+    if response.is_success:
+        return response
+    if response.status_code == 404 and not_found_is_none:
+        return None
+    raise scrub(error(response), token)
 
 
 def try_json(response: httpx.Response) -> Any:

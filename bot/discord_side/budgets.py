@@ -6,8 +6,9 @@
 * the per-channel budgets (about 5 posts and 5 edits per 5 s each): at most ``CHANNEL_WRITES``
   per ``CHANNEL_WINDOW`` per channel and kind.
 
-A budgeted write's slot is taken when the write is chosen and stamped with the time its request
-leaves (after the store read and the image download), which is what Discord's windows count.
+A budgeted write's slot is taken when the write is chosen and stamped when its answer comes back:
+Discord's windows count a write when it arrives, which is no later than its answer (a request
+that waits on its way must not let the next window's first write arrive inside this one).
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ class Window:
         self._pending += 1
 
     def sent(self, at: float) -> None:
-        """A pending write's request left at ``at``: now, by the monotonic clock, so the log
-        stays in order by appending."""
+        """A pending write was answered at ``at``: now, by the monotonic clock, so the log stays
+        in order by appending."""
         self._pending -= 1
         self._sent.append(at)
 
@@ -75,8 +76,8 @@ class Window:
 
 
 class Slot:
-    """One write counted against the global budget and its channel's (``bucket``), until its
-    request leaves."""
+    """One write counted against the global budget and its channel's (``bucket``): pending until
+    its answer comes back, then logged at that time."""
 
     def __init__(self, bucket: Bucket, *windows: Window) -> None:
         self.bucket = bucket
@@ -86,7 +87,7 @@ class Slot:
             window.take()
 
     def send(self) -> None:
-        """The request leaves now: this is the moment Discord's windows count."""
+        """The request's answer came back now: Discord counted it at this moment or before."""
         if self._pending:
             self._pending = False
             now = time.monotonic()

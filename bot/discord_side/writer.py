@@ -209,9 +209,16 @@ class MessageWriter:
             return job.model_copy(update={"message_id": None, "reply": None})
 
     async def _write_through_channel(self, job: Job, slot: Slot | None, message: _Rendering) -> None:
+        try:
+            await self._channel_write(job, message)
+        finally:
+            if slot is not None:
+                # Counted from its answer, whatever it was: Discord counted the write when it
+                # arrived, which is no later than that (docs/performance.md).
+                slot.send()
+
+    async def _channel_write(self, job: Job, message: _Rendering) -> None:
         message_id = job.message_id
-        if slot is not None:
-            slot.send()
         if message_id is not None:
             # Through discord.py's HTTP client rather than Message.edit: nothing here uses the
             # Message that would be made from Discord's answer, and making one is a good part of

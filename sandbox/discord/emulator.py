@@ -16,7 +16,7 @@ from .clock import Clock
 from .core import Core
 from .driver import Driver
 from .limits import Limits
-from .rest import Fault, RestApi
+from .rest import Fault, RestApi, Transit
 from .state import CallRecord, Event, Interaction, Message, Violation
 from .world import Channel, World
 
@@ -205,6 +205,11 @@ class DiscordEmulator(Core):
                 processed,
             )
         )
+
+    def delay_in_transit(self, pattern: str, seconds: float, *, times: int = 1) -> None:
+        """Hold the next ``times`` requests matching ``pattern`` ("METHOD /path", fnmatch, paths
+        relative to /api/v10) ``seconds`` on their way: Discord sees them that much later."""
+        self.rest.transit.append(Transit(pattern, seconds, times))
 
     async def gateway_outage(self, down: bool = True) -> None:
         """Drop every gateway connection and refuse new ones (503) until called with False."""

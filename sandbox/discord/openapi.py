@@ -35,11 +35,9 @@ class SpecValidator:
     OpenAPI 3.1 schemas are JSON Schema 2020-12. The request schema is validated with the spec's
     `components` mounted at the root, so its `#/components/schemas/...` references resolve.
 
-    Two validators per schema: jsonschema-rs says whether a body is valid (~0.1 ms), and only a
-    body it refuses goes through jsonschema, whose error tree :func:`_most_specific` reads. The
-    Python one alone costs ~15 ms per message with buttons (it builds every error of every
-    branch of Discord's component unions), which made the emulator, not the bot, the bottleneck
-    of the load benchmark.
+    Two validators per schema: jsonschema-rs says whether a body is valid, and only a body it
+    refuses goes through jsonschema, whose error tree :func:`_most_specific` reads; jsonschema
+    alone is too slow for the load benchmark (docs/sandbox.md).
     """
 
     def __init__(self, spec: JSON | None = None) -> None:

@@ -46,6 +46,16 @@ class Fault:
     processed: bool = False
 
 
+@dataclass
+class Transit:
+    """The next ``times`` requests matching ``pattern`` ("METHOD /path") reach Discord ``seconds``
+    after they left the bot: Discord counts them, and their rate limits, from then."""
+
+    pattern: str
+    seconds: float
+    times: int = 1
+
+
 class EdgeError(Exception):
     """An error page from in front of Discord's API (a 502/503/504 from the CDN), in HTML."""
 
@@ -86,6 +96,7 @@ class RestApi:
         self.limiter = RateLimiter(emu.clock, emu.limits)
         self.spec = SpecValidator()
         self.faults: list[Fault] = []
+        self.transit: list[Transit] = []
 
     def prepare(self) -> None:
         """Compile every route's body validator now instead of on its first request."""
@@ -96,9 +107,10 @@ class RestApi:
         # Discord's clock (the 3 s to acknowledge, the order of arrival) stops when a request
         # arrives, not when this one-threaded emulator gets to it: stamp it, then let every other
         # request that arrived with it be stamped before any is processed.
+        method, path = request.method, "/" + request.match_info["tail"]
+        await asyncio.sleep(self._in_transit(f"{method} {path}"))
         arrived = self._emu.clock.now()
         await asyncio.sleep(0)
-        method, path = request.method, "/" + request.match_info["tail"]
         route, params = self._find(method, path)
         template = route.template if route else None
         record = CallRecord(method, path, template, dict(request.query), None, [], arrived)
@@ -191,6 +203,14 @@ class RestApi:
             return json.loads(raw)
         except ValueError:
             raise DiscordError(400, 50109, "The request body contains invalid JSON.") from None
+
+    def _in_transit(self, request_line: str) -> float:
+        """Seconds the request spends on its way (a slow network), before Discord counts it."""
+        for held in self.transit:
+            if held.times > 0 and fnmatchcase(request_line, held.pattern):
+                held.times -= 1
+                return held.seconds
+        return 0.0
 
     def _fault(self, record: CallRecord) -> Fault | None:
         """The injected fault this request meets, if any (each counts down its ``times``)."""

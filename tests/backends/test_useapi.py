@@ -309,7 +309,7 @@ def test_malformed_push_is_invalid_input(body: Any) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Accounts (seed 003)
+# Accounts
 # --------------------------------------------------------------------------------------------
 
 
@@ -570,7 +570,7 @@ async def test_a_seed_asked_again_waits_for_the_same_seed_job(
     client: UseApiBackend, fake: FakeUseApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     grid = await poll_until_done(client, (await client.imagine("a red fox")).task_id)
-    monkeypatch.setattr("bot.backends.useapi.SEED_SECONDS", 0.5)
+    monkeypatch.setattr("bot.backends.useapi.client.SEED_SECONDS", 0.5)
     fake.faults.stick_next_job()  # the seed job never ends
     for _ in range(2):
         with pytest.raises(BackendError) as caught:

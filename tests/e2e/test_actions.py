@@ -86,8 +86,7 @@ async def test_every_upscale_button_starts_its_job(sandbox: Sandbox) -> None:
         before = _seen(sandbox)
         click = await emu.click(bob.id, upscale.id, custom_id(upscale, label))
         if label == "❤️":
-            # The bookmark makes no new image: only the member is told, after the proxy's answer
-            # (it used to post a public "no new image" job message).
+            # The bookmark makes no new image: only the member is told, after the proxy's answer.
             await emu.wait_for(
                 lambda c=click: next((m for m in c.ephemeral if "Bookmarked" in m.content), None)
             )

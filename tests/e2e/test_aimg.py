@@ -375,7 +375,7 @@ async def test_like_and_dislike_toggle_and_the_votes_survive_a_restart(
     assert await press(bob, "👍") == "👍 Like removed."
     assert not item.likes
     assert await press(bob, "👍") == "👍 Liked."
-    assert await press(bob, "👎") == "👎 Disliked."  # the seed: a dislike replaces the like
+    assert await press(bob, "👎") == "👎 Disliked."  # AIMG: a dislike replaces the like
     assert (bool(item.likes), bool(item.dislikes)) == (False, True)
 
     await aimg_sandbox.restart_bot()

@@ -89,7 +89,7 @@ async def test_settings_follow_the_channels_service_not_the_guilds(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     # The server has TheNextLeg too, but #art is kept to midjourney-proxy: its panel is the
-    # member's own and its toggles reach the proxy's prompts (they used to go to TheNextLeg).
+    # member's own and its toggles reach the proxy's prompts, not TheNextLeg.
     fake = FakeNextLeg(step_seconds=0.02)
     async with Running(make_sandbox(extra=[_nextleg(fake)])) as box:
         emu = box.emulator

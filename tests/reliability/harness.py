@@ -193,7 +193,7 @@ def tally(store_path: Path, emu: DiscordEmulator, proxy: FakeMjProxy, logs: list
             out.problems.append(f"job {row['id']}: {status.value} shows {message.content[:80]!r}")
     # A job message nobody references is a second post for some job: a crash between the post and
     # the store write of its id. A second result or failure is a duplicate; a first "Waiting to
-    # start" left behind is an orphan (the publisher posts before it records; see the docs). A
+    # start" left behind is an orphan (the publisher posts before it records; docs/reliability.md). A
     # "thinking…" never filled in is no message of a job: the scenario counts its command as
     # acknowledged, then killed before its job was stored.
     for channel in emu.world.guild.channels:

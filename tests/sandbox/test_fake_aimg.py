@@ -1,4 +1,4 @@
-"""The fake AIMG server's own contract: the seed's raw HTTP shapes, item life cycle, sessions, faults."""
+"""The fake AIMG server's own contract: AIMG's raw HTTP shapes, item life cycle, sessions, faults."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from sandbox.fake_aimg import MODELS, TEST_SESSION_ID, FakeAimg
 
-#: Every field of the seed's Model object (wikiURL is optional).
+#: Every field of AIMG's Model object (wikiURL is optional).
 MODEL_KEYS = {
     "modelID", "name", "description", "mediaType", "minTier", "tier0Concurrent", "tier1Concurrent",
     "tier2Concurrent", "positiveTokens", "negativeTokens", "sampleImages", "minSteps", "maxSteps",
@@ -44,7 +44,7 @@ async def payload(response: httpx.Response) -> Any:
 
 
 async def refused(response: httpx.Response) -> tuple[str, int]:
-    """The seed's error shape: HTTP 200, hasError, a message and a code, payload present but null."""
+    """AIMG's error shape: HTTP 200, hasError, a message and a code, payload present but null."""
     assert response.status_code == 200
     body = response.json()
     assert (body["hasError"], body["payload"]) == (True, None)

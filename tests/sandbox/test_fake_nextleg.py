@@ -1,4 +1,4 @@
-"""The fake TheNextLeg's own contract: raw HTTP shapes (seed 000, reference §A), settings, faults."""
+"""The fake TheNextLeg's own contract: raw HTTP shapes (docs/backends/thenextleg.md), settings, faults."""
 
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ async def test_settings_panel(fake: FakeNextLeg, http: httpx.AsyncClient) -> Non
     first = await done(fake, (await http.get("/v2/settings")).json()["messageId"])
     assert (first["buttons"], first["content"]) == (SETTINGS_LABELS, "Adjust your settings here.")
     toggled = await done(fake, await submit(http, "/v2/settings", settingsToggle="MJ version 5", ref=""))
-    # Seed 000's exact text.
+    # TheNextLeg's exact text (docs/backends/thenextleg.md).
     assert toggled["content"] == "Adjust your settings here. Current suffix: ` --v 5` "
     await done(fake, await submit(http, "/v2/settings", settingsToggle="High quality (2x cost)"))
     await done(fake, await submit(http, "/v2/settings", settingsToggle="Remix mode"))

@@ -1,4 +1,4 @@
-"""The fake useapi.net's own contract: raw HTTP shapes (seed 003, reference §B), accounts, faults."""
+"""The fake useapi.net's own contract: raw HTTP shapes (docs/backends/useapi.md), accounts, faults."""
 
 from __future__ import annotations
 

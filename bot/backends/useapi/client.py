@@ -1,34 +1,5 @@
-"""Client for useapi.net's Midjourney API v2 (``https://api.useapi.net/v2``).
-
-What shapes this module:
-
-* **Accounts.** ``account.secret`` is the useapi API token (``Authorization: Bearer``). The
-  Midjourney accounts behind it (seed 003: ``channel``, ``discord``, ``server``, ``maxJobs``) are
-  configured *at useapi* (``POST /v2/account/midjourney/{channel}``), and a job names one by its
-  ``channel`` alone. So ``account.options["channel"]`` (optional) pins this account's jobs to one of
-  them, with ``options["server"]`` sent alongside when given, and ``maxJobs`` taken from
-  ``account.max_jobs`` (sent only with a pinned channel: unpinned, useapi balances over several
-  accounts whose own ``maxJobs`` apply). Without ``channel``, useapi picks a random free account.
-  ``account.channel_id`` keeps its bot-wide meaning (the Discord channel the bot answers in); it
-  is not useapi's channel. Only ``channel`` and ``server`` are accepted in ``options`` (see
-  :data:`OPTIONS`): a Discord token there would be stored and shown in plain text.
-* **Jobs** are identified by ``jobid`` (our task id). Buttons are labels: ``ResultButton.custom_id``
-  is the label, sent as ``button`` with the parent's ``jobid``.
-* **Replies** to ``replyUrl`` carry the whole job and may come several times per status (created,
-  started, progress…, completed): :meth:`UseApiBackend.parse_push` is pure, so applying one twice
-  is harmless.
-* **HTTP codes** carry the errors: 429 with ``executingJobs`` (all job slots busy) or without (Discord
-  rate limit) → QUEUE_FULL; 596 (pending moderation message or CAPTCHA) → MODERATION; 401/403 → AUTH;
-  402 → QUOTA; 409/422 → INVALID_INPUT, or BANNED_PROMPT when moderated; 504 ("query overflow",
-  transient on useapi's side, nothing to do with the job's own duration) → UNAVAILABLE; other
-  5xx and transport errors → UNAVAILABLE.
-* **Images** are URLs inside the prompt, in ``blendUrls`` or ``describeUrl``; uploaded bytes are
-  refused. So /imagine's image prompts, /blend and /describe are declared as ``IMAGINE_URLS``,
-  ``BLEND_URLS`` and ``DESCRIBE_URL``: the bot passes the attachments' Discord CDN URLs.
-* **Buttons with input**: ``prompt`` (Custom Zoom, and any button with Remix on) and ``mask``
-  (Vary (Region): the PNG mask in base64, white the part to repaint) go with the button call.
-* **Prompts** are at most 2048 characters; longer ones are refused before anything is sent.
-"""
+"""The useapi.net client, :class:`UseApiBackend`: one API token's jobs, seeds and Midjourney
+accounts, and its transport; what the answers mean lives in the sibling modules."""
 
 from __future__ import annotations
 
@@ -38,25 +9,28 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel
 
-from bot.backends._http import (
-    NEEDS_INPUT,
-    NOT_JSON,
-    api_root,
-    kind_from_text,
-    label_buttons,
-    refuse_uploads,
-    scrub,
-    send,
-    try_json,
-    try_validate,
-)
+from bot.backends._http import api_root, bearer_request, refuse_uploads, try_json, try_validate
+from bot.backends._wire import dump, json_body, parse
 from bot.backends.base import AccountOption, Capability, image_prompt
+from bot.backends.useapi.errors import status_error
+from bot.backends.useapi.models import (
+    BLEND_DIMENSIONS,
+    BlendRequest,
+    ButtonRequest,
+    DescribeRequest,
+    ImagineRequest,
+    MidjourneyAccount,
+    PinnedJobRequest,
+    SeedRequest,
+    UseApiErrorBody,
+    UseApiJob,
+)
+from bot.backends.useapi.status import info_lines, job_snapshot
 from bot.domain import (
     Account,
     BackendError,
@@ -72,249 +46,12 @@ from bot.i18n import tr
 log = logging.getLogger(__name__)
 
 SERVICE = "useapi.net"
-BlendDimensions = Literal["Portrait", "Square", "Landscape"]
-_BLEND_DIMENSIONS: dict[Dimensions, BlendDimensions] = {
-    "PORTRAIT": "Portrait",
-    "SQUARE": "Square",
-    "LANDSCAPE": "Landscape",
-}
 #: The longest prompt useapi.net takes (docs/backends/useapi.md).
 MAX_PROMPT_CHARS = 2048
 #: How long :meth:`UseApiBackend.seed` waits for the seed job (within the engine's 30 s; asked
 #: again, it goes on waiting for the same job), and its first pause between polls.
 SEED_SECONDS = 25.0
 SEED_FIRST_POLL = 0.25
-
-# --------------------------------------------------------------------------------------------
-# Wire shapes
-# --------------------------------------------------------------------------------------------
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    @field_validator(
-        "buttons", "children", "attachments", "executing_jobs", mode="before", check_fields=False
-    )
-    @classmethod
-    def _null_is_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
-
-
-class JobRequest(_Wire):
-    """Fields every job call takes. ``None`` fields are left out (useapi's defaults apply)."""
-
-    max_jobs: int | None = None
-    reply_url: str | None = None
-    reply_ref: str | None = None
-
-
-class PinnedJobRequest(JobRequest):
-    """New jobs may name the Midjourney account; button jobs run on their parent's account."""
-
-    channel: str | None = None
-    server: str | None = None
-
-
-class ImagineRequest(PinnedJobRequest):
-    prompt: str
-
-
-class ButtonRequest(JobRequest):
-    jobid: str
-    button: str
-    prompt: str | None = None
-    mask: str | None = None
-
-
-class SeedRequest(JobRequest):
-    jobid: str
-
-
-class BlendRequest(PinnedJobRequest):
-    blend_urls: list[str]
-    blend_dimensions: BlendDimensions | None = None
-
-
-class DescribeRequest(PinnedJobRequest):
-    describe_url: str
-
-
-class Attachment(_Wire):
-    url: str
-    filename: str = ""
-    content_type: str | None = None
-    width: int | None = None
-    height: int | None = None
-
-
-class JobChild(_Wire):
-    button: str = ""
-    jobid: str = ""
-
-
-class Seed(_Wire):
-    content: str = ""
-    value: str | int | None = None
-
-
-class UseApiJob(_Wire):
-    """The job object: what ``GET /jobs/?jobid=``, most POSTs and every reply carry."""
-
-    jobid: str
-    verb: str | None = None
-    status: str
-    prompt: str | None = None
-    parent_job_id: str | None = None
-    button: str | None = None
-    channel: str | None = None
-    reply_ref: str | None = None
-    content: str | None = None
-    buttons: list[str] = Field(default_factory=list)
-    children: list[JobChild] = Field(default_factory=list)
-    attachments: list[Attachment] = Field(default_factory=list)
-    error: str | None = None
-    error_details: str | None = None
-    code: int | None = None
-    #: seed_async only: the seed of the parent job, once completed.
-    seed: Seed | None = None
-
-
-class UseApiErrorBody(_Wire):
-    error: str = ""
-    code: int | None = None
-    #: 429 only: the jobs holding the account's slots (absent when Discord throttled instead).
-    executing_jobs: list[str] | None = None
-    jobid: str | None = None
-    status: str | None = None
-    button: str | None = None
-
-
-class MidjourneyAccount(_Wire):
-    """One Midjourney account configured at useapi (``GET /v2/account/midjourney``, seed 003)."""
-
-    channel: str
-    server: str = ""
-    #: useapi returns the account's Discord token; kept out of reprs, logs and error text.
-    discord: SecretStr = Field(default=SecretStr(""), repr=False)
-    max_jobs: int | None = None
-    #: Set while Midjourney holds the account for moderation or a CAPTCHA (jobs then get 596).
-    pending_mod_message: str | None = None
-
-    @property
-    def needs_attention(self) -> bool:
-        return bool(self.pending_mod_message)
-
-
-# --------------------------------------------------------------------------------------------
-# Mapping
-# --------------------------------------------------------------------------------------------
-
-_STATUSES: dict[str, JobStatus] = {
-    "created": JobStatus.SUBMITTED,
-    "started": JobStatus.SUBMITTED,
-    "progress": JobStatus.IN_PROGRESS,
-    "completed": JobStatus.SUCCESS,
-    "failed": JobStatus.FAILURE,
-    "moderated": JobStatus.FAILURE,
-    "cancelled": JobStatus.CANCELLED,
-}
-
-#: Fragments of a failed job's error (or of a 409/422 body) that decide the error kind.
-_ERROR_KINDS: tuple[tuple[str, ErrorKind], ...] = (
-    ("captcha", ErrorKind.MODERATION),
-    ("pending mod", ErrorKind.MODERATION),
-    ("action needed", ErrorKind.MODERATION),
-    ("banned", ErrorKind.BANNED_PROMPT),
-    ("moderat", ErrorKind.BANNED_PROMPT),
-    ("timed out", ErrorKind.TIMEOUT),
-    ("timeout", ErrorKind.TIMEOUT),
-    ("fast hours", ErrorKind.QUOTA),
-    ("subscri", ErrorKind.QUOTA),
-)
-
-#: The progress Midjourney writes into the message: "**cat** - <@1> (37%) (fast)".
-_PERCENT = re.compile(r"\((\d{1,3})%\)")
-
-
-def job_snapshot(job: UseApiJob) -> TaskSnapshot:
-    status = _STATUSES.get(job.status)
-    if status is None:
-        raise BackendError(ErrorKind.INVALID_INPUT, f"Unknown useapi job status {job.status!r}.")
-    fail_reason = error_kind = None
-    if status is JobStatus.FAILURE:
-        fail_reason = (
-            " ".join(part for part in (job.error, job.error_details) if part) or f"Job {job.status}."
-        )
-        error_kind = (
-            ErrorKind.BANNED_PROMPT
-            if job.status == "moderated"
-            else kind_from_text(fail_reason, _ERROR_KINDS)
-        )
-    percent = _PERCENT.search(job.content or "")
-    progress = 100 if status is JobStatus.SUCCESS else int(percent.group(1)) if percent else None
-    done = status is JobStatus.SUCCESS
-    return TaskSnapshot(
-        task_id=job.jobid,
-        status=status,
-        progress=None if progress is None else min(progress, 100),
-        # The grid, the upscale, or while running the latest preview.
-        image_url=job.attachments[0].url if job.attachments else None,
-        fail_reason=fail_reason,
-        error_kind=error_kind,
-        buttons=label_buttons(job.buttons, offered=NEEDS_INPUT) if done else [],
-        prompt=job.prompt,
-        # describe answers its four prompts as the message text.
-        final_prompt=job.content if done and job.verb == "describe" else None,
-    )
-
-
-def status_error(status: int, body: UseApiErrorBody | None, text: str, path: str) -> BackendError:
-    """A non-2xx answer as the error it stands for."""
-    said = (body.error if body else "") or text or f"HTTP {status} on {path}."
-    if status == 429:
-        if body is not None and body.executing_jobs:
-            count = len(body.executing_jobs)
-            return BackendError(
-                ErrorKind.QUEUE_FULL,
-                tr("All job slots are busy ({count} running). ({said})", count=count, said=said),
-            )
-        return BackendError(
-            ErrorKind.QUEUE_FULL,
-            tr("Discord is rate-limiting the account; retry shortly. ({said})", said=said),
-        )
-    if status == 596:
-        return BackendError(
-            ErrorKind.MODERATION,
-            tr(
-                "The Midjourney account has a pending moderation message or CAPTCHA; clear it in Discord, "
-                "then reset the account at useapi. ({said})",
-                said=said,
-            ),
-        )
-    if status in (401, 403):
-        return BackendError(ErrorKind.AUTH, f"useapi.net refused the API token (HTTP {status}).")
-    if status == 402:
-        return BackendError(ErrorKind.QUOTA, said)
-    if status == 404:
-        return BackendError(ErrorKind.NOT_FOUND, said)
-    if status in (409, 422):
-        moderated = (body is not None and body.status == "moderated") or kind_from_text(
-            said, _ERROR_KINDS
-        ) is ErrorKind.BANNED_PROMPT
-        return BackendError(ErrorKind.BANNED_PROMPT if moderated else ErrorKind.INVALID_INPUT, said)
-    if status == 504:
-        return BackendError(
-            ErrorKind.UNAVAILABLE, f"useapi.net query overflow (HTTP 504); check maxJobs. ({said})"
-        )
-    if status >= 500:
-        return BackendError(ErrorKind.UNAVAILABLE, f"HTTP {status} on {path}.")
-    return BackendError(ErrorKind.INVALID_INPUT, said)
-
-
-# --------------------------------------------------------------------------------------------
-# The backend
-# --------------------------------------------------------------------------------------------
 
 
 #: The account options this backend reads (see :func:`bot.backends.check_options`): useapi's
@@ -445,12 +182,7 @@ class UseApiBackend:
         return job
 
     def parse_push(self, body: Any) -> TaskSnapshot:
-        try:
-            job = UseApiJob.model_validate(body)
-        except ValidationError as exc:
-            raise BackendError(
-                ErrorKind.INVALID_INPUT, f"Malformed useapi job ({exc.error_count()} errors)."
-            ) from exc
+        job = parse(UseApiJob, body, "useapi job")
         return job_snapshot(job)
 
     # --- more jobs ----------------------------------------------------------------------------
@@ -468,7 +200,7 @@ class UseApiBackend:
             raise BackendError(ErrorKind.INVALID_INPUT, tr("A blend takes 2 to 5 images."))
         body = BlendRequest(
             blend_urls=list(urls),
-            blend_dimensions=_BLEND_DIMENSIONS[dimensions],
+            blend_dimensions=BLEND_DIMENSIONS[dimensions],
             **self._job_fields(hook_url, state),
         )
         return await self._submit("/jobs/blend", body)
@@ -503,7 +235,7 @@ class UseApiBackend:
         """Midjourney's /info of the pinned account (else one useapi picks): its text's
         "Label: value" lines."""
         fields = self._job_fields(None, "")
-        response = await self._request("POST", "/jobs/info", json=_dump(PinnedJobRequest(**fields)))
+        response = await self._request("POST", "/jobs/info", json=dump(PinnedJobRequest(**fields)))
         assert response is not None
         job = try_validate(UseApiJob, self._json(response))
         if job is None or not job.content:
@@ -565,7 +297,7 @@ class UseApiBackend:
         }
 
     async def _submit(self, path: str, body: BaseModel) -> SubmitResult:
-        response = await self._request("POST", path, json=_dump(body))
+        response = await self._request("POST", path, json=dump(body))
         assert response is not None  # not_found_is_none=False: a 404 raised
         job = try_validate(UseApiJob, self._json(response))
         if job is None:
@@ -582,37 +314,28 @@ class UseApiBackend:
         params: dict[str, str] | None = None,
         not_found_is_none: bool = False,
     ) -> httpx.Response | None:
-        response = await send(
+        def error(response: httpx.Response) -> BackendError:
+            body = try_validate(UseApiErrorBody, try_json(response))
+            found = status_error(response.status_code, body, response.text.strip()[:300], path)
+            log.info("useapi %s %s: HTTP %s → %s", method, path, response.status_code, found.kind.value)
+            return found
+
+        return await bearer_request(
             self._http,
             method,
             self._root + path,
+            token=self._secret,
             service=SERVICE,
             path=path,
+            error=error,
             json=json,
             params=params,
-            headers={"Authorization": f"Bearer {self._secret}"},
+            not_found_is_none=not_found_is_none,
         )
-        if response.is_success:
-            return response
-        if response.status_code == 404 and not_found_is_none:
-            return None
-        body = try_validate(UseApiErrorBody, try_json(response))
-        error = scrub(
-            status_error(response.status_code, body, response.text.strip()[:300], path), self._secret
-        )
-        log.info("useapi %s %s: HTTP %s → %s", method, path, response.status_code, error.kind.value)
-        raise error
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:
-        data = try_json(response)
-        if data is NOT_JSON:
-            raise BackendError(ErrorKind.UNAVAILABLE, "useapi.net sent an answer that is not JSON.")
-        return data
-
-
-def _dump(body: BaseModel) -> dict[str, Any]:
-    return body.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return json_body(response, SERVICE)
 
 
 def _check_length(prompt: str) -> None:
@@ -622,13 +345,3 @@ def _check_length(prompt: str) -> None:
             f"useapi.net takes prompts of at most {MAX_PROMPT_CHARS} characters and this one has "
             f"{len(prompt)}; shorten it.",
         )
-
-
-#: One line of Midjourney's /info: "**Fast Time Remaining**: 14.5/15.0 hours (96.67%)".
-_INFO_LINE = re.compile(r"^\W*([A-Za-z][^:]*?)\s*:\s*(.+)$")
-
-
-def info_lines(content: str) -> dict[str, str]:
-    """The "Label: value" lines of /info's text (markdown dropped)."""
-    found = (_INFO_LINE.match(line.replace("*", "").strip()) for line in content.splitlines())
-    return {m.group(1).strip(): m.group(2).strip() for m in found if m}
