@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar, get_args
+from typing import Generic, Literal, Protocol, TypeVar, get_args
 
 from bot.backends.base import AccountOption, Capability
-
-if TYPE_CHECKING:
-    from bot.backends.mj_proxy.client import MjProxyBackend
 
 Flavour = Literal["java", "csharp", "oss"]
 
@@ -32,6 +29,13 @@ FLAVOUR_CAPABILITIES: dict[Flavour, frozenset[Capability]] = {
 _V = TypeVar("_V")
 
 
+class _Flavoured(Protocol):
+    """A client that knows its flavour (``MjProxyBackend``; named so, not imported: no circle)."""
+
+    @property
+    def flavour(self) -> Flavour: ...
+
+
 class ByFlavour(Generic[_V]):
     """A class attribute whose value on an instance depends on its flavour: ``every`` read on the
     class (what the registry lists for the kind), ``by[flavour]`` on an account's client."""
@@ -39,7 +43,7 @@ class ByFlavour(Generic[_V]):
     def __init__(self, every: _V, by: Mapping[Flavour, _V]) -> None:
         self._every, self._by = every, by
 
-    def __get__(self, client: MjProxyBackend | None, owner: object = None) -> _V:
+    def __get__(self, client: _Flavoured | None, owner: object = None) -> _V:
         return self._every if client is None else self._by[client.flavour]
 
 
