@@ -61,7 +61,9 @@ async def test_sigterm_mid_job_exits_cleanly_and_the_job_finishes_after_restart(
         code = await stopping
         assert code == 0
         assert time.monotonic() - started < 10
-        assert [m.content for m in late.ephemeral] == ["ボットは再起動中です。1 分ほどしてからもう一度お試しください。"]
+        assert [m.content for m in late.ephemeral] == [
+            "ボットは再起動中です。1 分ほどしてからもう一度お試しください。"
+        ]
         assert [m.content for m in late_en.ephemeral] == [RESTARTING]
         assert not any(is_result(m) for m in emu.messages(art.id))
         assert proxy.count("/mj/submit/imagine") == 1  # the late commands started nothing
