@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.backends import service_name
-from bot.discord_side.language import for_channel, for_member, member_locale, tell
+from bot.discord_side.language import channel_locale, for_channel, for_member, member_locale, tell
 from bot.discord_side.render import job_view, shown_prompt
 from bot.domain import BackendKind, GuildConfig, Job, JobStatus
 from bot.i18n import render, said, tr
@@ -252,7 +252,7 @@ class Member(commands.Cog):
             files.append(discord.File(io.BytesIO(image), filename=f"mjbot_{found.id}.png"))
         elif found.image_url:
             content += f"\n{found.image_url}"
-        view = job_view(found)
+        view = job_view(found, locale=channel_locale(interaction))
         await interaction.followup.send(
             content,
             files=files,

@@ -21,6 +21,7 @@ from bot.discord_side.host import Host
 from bot.discord_side.language import CatalogTranslator
 from bot.discord_side.publisher import JobPublisher
 from bot.http_client import make_http_client
+from bot.i18n import render, tr
 from bot.jobs.accounts import AccountPool
 from bot.jobs.engine import JobEngine
 from bot.mask_editor import LinkSigner, MaskEditor
@@ -44,8 +45,8 @@ EXTENSIONS = (
     "cogs.errors",
 )
 
-#: What a member reads when they start something while the bot shuts down.
-RESTARTING = "The bot is restarting, try again in a minute."
+#: What a member reads (in their language) when they start something while the bot shuts down.
+RESTARTING = tr("The bot is restarting, try again in a minute.")
 #: A shutdown (SIGTERM) ends within this many seconds; the last is kept for closing.
 SHUTDOWN_SECONDS = 10.0
 _CLOSE_RESERVE = 2.0
@@ -234,7 +235,9 @@ class MjBot(Host):
         if data.get("type") == _AUTOCOMPLETE:
             body: dict[str, Any] = {"type": _AUTOCOMPLETE_RESULT, "data": {"choices": []}}
         else:
-            body = {"type": _CHANNEL_MESSAGE, "data": {"content": RESTARTING, "flags": _EPHEMERAL}}
+            # discord.py has not parsed the payload: the member's and the server's locale as sent.
+            said = render(RESTARTING, data.get("locale"), data.get("guild_locale"))
+            body = {"type": _CHANNEL_MESSAGE, "data": {"content": said, "flags": _EPHEMERAL}}
         route = Route(
             "POST",
             "/interactions/{interaction_id}/{interaction_token}/callback",

@@ -37,7 +37,9 @@ import discord
 from discord.http import Route
 from discord.interactions import InteractionCallbackResponse, InteractionResponseType
 
+from bot.discord_side.language import server_locale
 from bot.domain import AckedCommand
+from bot.i18n import render, tr
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -236,9 +238,14 @@ class EarlyAcks:
     async def _tell_not_started(self, command: AckedCommand) -> None:
         channel = self._client.get_partial_messageable(command.channel_id, guild_id=command.guild_id)
         try:
+            said = tr(
+                "<@{user}> Your /{command} was not started because the bot restarted. Run it again.",
+                user=command.user_id,
+                command=command.command,
+            )
             await channel.send(
-                f"<@{command.user_id}> Your /{command.command} was not started because the bot restarted. "
-                "Run it again.",
+                # The channel reads it: in the server's language.
+                render(said, server_locale(self._client, command.guild_id)),
                 allowed_mentions=discord.AllowedMentions(
                     everyone=False, roles=False, users=[discord.Object(command.user_id)]
                 ),

@@ -30,9 +30,21 @@ def for_member(interaction: discord.Interaction[Any], text: str) -> str:
     return render(text, member_locale(interaction))
 
 
+def channel_locale(interaction: discord.Interaction[Any]) -> str | None:
+    """The language everyone in the interaction's channel reads (the server's; None: English)."""
+    return _value(interaction.guild_locale)
+
+
 def for_channel(interaction: discord.Interaction[Any], text: str) -> str:
     """``text`` as everyone in the interaction's channel reads it (the server's language)."""
-    return render(text, _value(interaction.guild_locale))
+    return render(text, channel_locale(interaction))
+
+
+def server_locale(client: discord.Client, guild_id: int | None) -> str | None:
+    """The language of a server's channels, as the bot's guild cache has it (its
+    ``preferred_locale``, kept by GUILD_CREATE and GUILD_UPDATE); None (English) when not cached."""
+    guild = client.get_guild(guild_id) if guild_id else None
+    return guild.preferred_locale.value if guild is not None else None
 
 
 async def tell(interaction: discord.Interaction[Any], text: str, **extra: Any) -> None:

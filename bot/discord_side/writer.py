@@ -29,6 +29,7 @@ from discord.utils import MISSING
 
 from bot.discord_side.budgets import Slot, bucket
 from bot.discord_side.host import Host
+from bot.discord_side.language import server_locale
 from bot.discord_side.render import job_content, job_view, result_embed, short_final
 from bot.domain import Job, JobStatus, Reply
 from bot.http_client import read_capped
@@ -58,12 +59,14 @@ class _Rendering:
     mentions: discord.AllowedMentions
     #: The message already shows this view (a running job's Cancel button): an edit leaves it.
     view_shown: bool
+    #: The server's language (None: English).
+    locale: str | None = None
     #: False for a short final: text only, no buttons.
     with_view: bool = True
 
     @cached_property
     def view(self) -> discord.ui.View | None:
-        return job_view(self.job) if self.with_view else None
+        return job_view(self.job, locale=self.locale) if self.with_view else None
 
     @property
     def edited_view(self) -> Any:
@@ -89,7 +92,7 @@ class MessageWriter:
 
     def shows(self, job: Job) -> bool:
         """Whether ``job``'s message shows already what ``job`` would."""
-        return self._shown.get(job.id) == _on_screen(job, job_content(job))
+        return self._shown.get(job.id) == _on_screen(job, job_content(job, locale=self._locale(job)))
 
     def filled(self, job_id: int) -> bool:
         """Whether the job's interaction-owned message was written since this process started."""
@@ -110,7 +113,8 @@ class MessageWriter:
             # budget, nor a post an edit's: it is queued again, for the budget it needs.
             return stored
         job = stored
-        content = job_content(job)
+        locale = self._locale(job)
+        content = job_content(job, locale=locale)
         uploads: list[tuple[bytes, str]] = []
         embed: discord.Embed | None = None
         if job.status is JobStatus.SUCCESS and job.image_url:
@@ -124,10 +128,10 @@ class MessageWriter:
                 uploads = [(image, f"mjbot_{job.id}.{_extension(image) if video else 'png'}")]
                 uploads += await self._rest_of_batch(job)
             else:
-                content = job_content(job, link=job.image_url)
+                content = job_content(job, link=job.image_url, locale=locale)
         elif job.status is JobStatus.IN_PROGRESS and job.image_url:
             embed = discord.Embed().set_image(url=job.image_url)
-        embed = result_embed(job) or embed
+        embed = result_embed(job, locale) or embed
         # A change that leaves what a member sees alone costs no edit (the pass drops most such
         # changes before they are queued; the store may have had one since).
         shown = _on_screen(job, content)
@@ -144,6 +148,7 @@ class MessageWriter:
             ),
             # Every state before the final shows the same Cancel button.
             view_shown=before is not None and not job.status.terminal,
+            locale=locale,
         )
         try:
             await self._deliver(job, slot, message)
@@ -153,7 +158,9 @@ class MessageWriter:
             # A final Discord will not take (or the bot cannot render) must not leave the message
             # at its last progress: a short final says so, with the result's link.
             log.warning("job %s: Discord refused its final (%s); writing a short one", job.id, _why(exc))
-            short = _Rendering(job, short_final(job), None, [], message.mentions, False, with_view=False)
+            short = _Rendering(
+                job, short_final(job, locale), None, [], message.mentions, False, locale, with_view=False
+            )
             await self._deliver(job, slot, short)
         self._shown[job.id] = shown
         if job.status.terminal:
@@ -162,6 +169,10 @@ class MessageWriter:
             self._shown.pop(job.id, None)
             self._filled.discard(job.id)
         return None
+
+    def _locale(self, job: Job) -> str | None:
+        """The language of ``job``'s message: the whole channel reads it, so its server's."""
+        return server_locale(self._bot, job.guild_id)
 
     async def _deliver(self, job: Job, slot: Slot | None, message: _Rendering) -> None:
         """Write ``message`` through the interaction when ``slot`` is None and the job has one,

@@ -65,20 +65,21 @@ def render(text: str, *locales: str | None) -> str:
     else in English. A plain ``str`` (code not converted yet) is shown as it is."""
     if not isinstance(text, Msg):
         return text
-    return text.in_locale(pick(*locales))
+    locale = pick(*locales)
+    # English is the text itself: a job message's every edit in an English server costs no lookup.
+    return str.__str__(text) if _english(locale) else text.in_locale(locale)
 
 
 def pick(*locales: str | None) -> str:
     """The first of ``locales`` that is shipped (any English counts: the source), else English."""
-    shipped = catalogs()
     return next(
-        (
-            loc
-            for loc in locales
-            if loc is not None and (loc in shipped or loc.split("-")[0] == _SOURCE_LANGUAGE)
-        ),
+        (loc for loc in locales if loc is not None and (_english(loc) or loc in catalogs())),
         SOURCE_LOCALE,
     )
+
+
+def _english(locale: str) -> bool:
+    return locale.split("-")[0] == _SOURCE_LANGUAGE
 
 
 def translate(msgid: str, locale: str, *, context: str | None = None) -> str | None:

@@ -314,6 +314,16 @@ class Driver:
         await publish(self._emu, msg, created=True)
         return msg
 
+    # --- server settings ------------------------------------------------------------------------
+
+    async def set_server_locale(self, locale: str, guild: int = 0) -> None:
+        """An admin changes the ``guild``-th server's language (Server Settings → Community):
+        its ``preferred_locale``, sent to the bot in GUILD_UPDATE, and its interactions'
+        ``guild_locale`` from then on."""
+        found = self._emu.store.world.guilds[guild]
+        found.locale = locale
+        await self._emu.gateway.dispatch("GUILD_UPDATE", payloads.guild_update(found))
+
     # --- dispatch -------------------------------------------------------------------------------
 
     async def _dispatch(

@@ -258,6 +258,9 @@ class DiscordEmulator(Core):
     async def say(self, user_id: int, channel_id: int, content: str) -> Message:
         return await self.driver.say(user_id, channel_id, content)
 
+    async def set_server_locale(self, locale: str, guild: int = 0) -> None:
+        await self.driver.set_server_locale(locale, guild)
+
 
 def point_discord_py_at(emulator: DiscordEmulator) -> None:
     """Make discord.py talk to the emulator (it has no public option for its REST and gateway URLs)."""

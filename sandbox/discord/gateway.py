@@ -39,6 +39,8 @@ REPLAY_BUFFER = 1000
 # the bot can lack (GUILD_CREATE is GUILDS', which every bot here asks for).
 GUILD_MESSAGES = 1 << 9
 EVENT_INTENTS = dict.fromkeys(("MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE"), GUILD_MESSAGES)
+#: Events whose payload is the guild object itself: their shard is that of its "id".
+GUILD_OBJECT_EVENTS = frozenset({"GUILD_UPDATE"})
 
 
 @dataclass
@@ -179,7 +181,8 @@ class Gateway:
     async def dispatch(self, event: str, data: JSON) -> None:
         """Send ``event`` to every session that asked for it and, for a guild's event, holds its shard."""
         needed = EVENT_INTENTS.get(event, 0)
-        guild_id = int(data["guild_id"]) if data.get("guild_id") else None
+        key = data.get("id") if event in GUILD_OBJECT_EVENTS else data.get("guild_id")
+        guild_id = int(key) if key else None
         for session in list(self.sessions.values()):
             shard_id, shard_count = session.shard
             if guild_id is not None and shard_of(guild_id, shard_count) != shard_id:

@@ -147,6 +147,30 @@ def guild_create(g: Guild) -> JSON:
     }
 
 
+#: What GUILD_CREATE adds to the guild object (GUILD_UPDATE's payload is the guild object alone).
+_GUILD_CREATE_ONLY = frozenset(
+    {
+        "channels",
+        "threads",
+        "members",
+        "member_count",
+        "presences",
+        "voice_states",
+        "stage_instances",
+        "guild_scheduled_events",
+        "soundboard_sounds",
+        "large",
+        "unavailable",
+        "lazy",
+        "joined_at",
+    }
+)
+
+
+def guild_update(g: Guild) -> JSON:
+    return {k: v for k, v in guild_create(g).items() if k not in _GUILD_CREATE_ONLY}
+
+
 def application(world: World) -> JSON:
     return {
         "id": str(world.application_id),

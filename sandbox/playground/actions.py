@@ -168,7 +168,7 @@ async def post_locale(request: web.Request) -> web.Response:
     if locale not in LOCALES:
         raise _refused(f"locale is one of {sorted(LOCALES)}")
     if body.get("guild"):
-        emu.world.guild.locale = str(locale)
+        await emu.set_server_locale(str(locale))
     else:
         member = emu.world.guild.member(_id(body, "user_id"))
         if member is None:

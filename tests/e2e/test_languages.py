@@ -4,12 +4,14 @@ the registered commands carry their translations."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.discord import Interaction, Message
 from sandbox.fake_aimg import FakeAimg
+from sandbox.fake_mj_proxy import FakeMjProxy
 from sandbox.runner import Sandbox
-from tests.e2e.conftest import custom_id, is_result
+from tests.e2e.conftest import Running, buttons, custom_id, is_result
 
 #: A prompt with a control character (BEL): refused before anything is queued.
 CONTROL_PROMPT = "a lighthouse\x07 at dusk"
@@ -115,7 +117,7 @@ async def test_an_unknown_locale_reads_english_else_the_servers_language(sandbox
         "The prompt contains control characters. Type it as plain text."
     )
     # No French catalog: the server's language comes next.
-    emu.world.guild.locale = "ja"
+    await emu.set_server_locale("ja")
     refused = await emu.slash(bob.id, art.id, "imagine", prompt=CONTROL_PROMPT)
     assert (await _private(sandbox, refused)).content == (
         "プロンプトに制御文字が含まれています。プレーンテキストで入力してください。"
@@ -126,7 +128,7 @@ async def test_an_unknown_locale_reads_english_else_the_servers_language(sandbox
 async def test_the_channel_reads_the_servers_language_and_the_member_their_own(sandbox: Sandbox) -> None:
     emu = sandbox.emulator
     bob, art = emu.world.member, emu.channel("art")
-    emu.world.guild.locale = "zh-CN"
+    await emu.set_server_locale("zh-CN")
     bob.locale = "ja"
     await emu.slash(bob.id, art.id, "imagine", prompt="a quiet harbor")
     grid = await emu.wait_for_message(art.id, is_result, timeout=10)
@@ -140,6 +142,59 @@ async def test_the_channel_reads_the_servers_language_and_the_member_their_own(s
     missing = await _private(sandbox, await emu.slash(bob.id, art.id, "show", job=job_id + 100))
     assert missing.content == f"このサーバーにジョブ #{job_id + 100} はありません。"
     assert emu.violations == []
+
+
+def _writes(feed: Any, message_id: int) -> list[dict[str, Any]]:
+    """Every state of message ``message_id`` the emulator has published since ``feed`` began."""
+    seen = []
+    while not feed.empty():
+        event = feed.get_nowait()
+        if event.kind.startswith("message_") and event.data["message"]["id"] == str(message_id):
+            seen.append(event.data["message"])
+    return seen
+
+
+async def test_a_job_message_is_in_the_servers_language(make_sandbox: Callable[..., Sandbox]) -> None:
+    # Steps slower than the progress pacing, so the waiting and progress states show.
+    async with Running(make_sandbox(proxy=FakeMjProxy(step_seconds=0.4, progress_steps=3))) as box:
+        emu = box.emulator
+        bob, art = emu.world.member, emu.channel("art")
+        await emu.set_server_locale("zh-CN")
+        bob.locale = "ja"
+        feed = emu.subscribe()
+        await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse at dusk")
+        grid = await emu.wait_for_message(art.id, is_result, timeout=10)
+        seen = _writes(feed, grid.id)
+        contents = [m["content"] for m in seen]
+        assert f"**a lighthouse at dusk** - <@{bob.id}>（等待开始）" in contents, contents
+        progress = [m for m in seen if m["content"].endswith("%)")]
+        assert progress and all("取消" in str(m["components"]) for m in progress), seen
+        # Midjourney's own buttons keep their names.
+        assert buttons(grid)[0] == ["U1", "U2", "U3", "U4", "🔄"]
+        await emu.click(bob.id, grid.id, custom_id(grid, "U1"))
+        upscale = await emu.wait_for_message(art.id, lambda m: m.id != grid.id and is_result(m), timeout=10)
+        assert upscale.content == f"**a lighthouse at dusk** - 图片 #1 <@{bob.id}>"
+
+        # A failure's line is the server's; the reason the service gave stays as it wrote it.
+        box.proxy.faults.task_fails("Invalid value for --ar")
+        await emu.slash(bob.id, art.id, "imagine", prompt="a wide shore --ar 99:1")
+        failed = await emu.wait_for_message(art.id, lambda m: "（失败）" in m.content, timeout=10)
+        assert "\n❌ 图像服务" in failed.content and failed.content.endswith("Invalid value for --ar")
+        # What only the member reads is in the member's language.
+        refused = await emu.slash(bob.id, art.id, "imagine", prompt=CONTROL_PROMPT)
+        assert (await _private(box, refused)).content == (
+            "プロンプトに制御文字が含まれています。プレーンテキストで入力してください。"
+        )
+
+        # Back to English: the next job's message is as it always was.
+        await emu.set_server_locale("en-US")
+        feed = emu.subscribe()
+        await emu.slash(bob.id, art.id, "imagine", prompt="a quiet bay")
+        grid = await emu.wait_for_message(art.id, lambda m: "quiet bay" in m.content and is_result(m), 10)
+        seen = _writes(feed, grid.id)
+        assert f"**a quiet bay** - <@{bob.id}> (Waiting to start)" in [m["content"] for m in seen], seen
+        assert all("'Cancel'" in str(m["components"]) for m in seen if m["content"].endswith("%)"))
+        assert emu.violations == []
 
 
 async def test_aimgs_refusals_are_in_the_members_language(aimg_sandbox: Sandbox, fake_aimg: FakeAimg) -> None:

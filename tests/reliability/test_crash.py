@@ -120,12 +120,16 @@ async def test_a_command_killed_after_its_acknowledgement_past_its_token_is_told
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         await _kill_between_ack_and_job(box, bot, store)
-        # The bot came back after the interaction's token died (15 minutes, on both clocks).
+        # The bot came back after the interaction's token died (15 minutes, on both clocks), in
+        # a server whose language is Japanese by then: the whole channel reads the notice.
         emu.clock.advance(16 * 60)
         _acked_rows(store, "UPDATE acked_commands SET expires = acked_at - 1 RETURNING interaction_id")
+        await emu.set_server_locale("ja")
         await bot.start()
         told = await emu.wait_for_message(art.id, lambda m: f"<@{bob.id}>" in m.content, timeout=15)
-        assert "not started" in told.content and "Run it again" in told.content
+        assert told.content == (
+            f"<@{bob.id}> ボットが再起動したため、/imagine は開始されませんでした。もう一度実行してください。"
+        )
         sent = next(
             c.body for c in emu.calls if c.method == "POST" and c.path == f"/channels/{art.id}/messages"
         )

@@ -51,16 +51,22 @@ async def test_sigterm_mid_job_exits_cleanly_and_the_job_finishes_after_restart(
         started = time.monotonic()
         stopping = asyncio.create_task(bot.terminate())
         await asyncio.sleep(0.2)
+        # Each in their own language: Bob's client is Japanese, Alice's English.
+        bob.locale = "ja"
         late = await emu.slash(bob.id, art.id, "imagine", prompt="too late")
+        late_en = await emu.slash(emu.world.admin.id, art.id, "imagine", prompt="too late too")
         async with httpx.AsyncClient() as http:
             ready = await http.get(f"http://{_web_address(log_path)}/readyz")
         assert (ready.status_code, ready.json()["reasons"]) == (503, ["the bot is shutting down"])
         code = await stopping
         assert code == 0
         assert time.monotonic() - started < 10
-        assert [m.content for m in late.ephemeral] == [RESTARTING]
+        assert [m.content for m in late.ephemeral] == [
+            "ボットは再起動中です。1 分ほどしてからもう一度お試しください。"
+        ]
+        assert [m.content for m in late_en.ephemeral] == [RESTARTING]
         assert not any(is_result(m) for m in emu.messages(art.id))
-        assert proxy.count("/mj/submit/imagine") == 1  # the late command started nothing
+        assert proxy.count("/mj/submit/imagine") == 1  # the late commands started nothing
 
         await bot.start()
         result = await emu.wait_for_message(art.id, is_result, timeout=20)
