@@ -1,6 +1,7 @@
-"""The import layers of the product code (docs/architecture.md): ``bot`` never imports ``cogs``
-(cogs are loaded by extension name), no import circle among product modules, and no product
-module imports the sandbox but the CLI's lazy sandbox start.
+"""The import layers of the product code (docs/architecture.md, "The map"): each part imports only
+the layers below it, ``bot`` never imports ``cogs`` (cogs are loaded by extension name), no import
+circle among product modules, and no product module imports the sandbox but the CLI's lazy
+sandbox start.
 
 Imports are read with ``ast``, every one of them: at module level, inside functions, and under
 ``if TYPE_CHECKING:`` (a type-only import still ties two modules together)."""
@@ -14,9 +15,23 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-#: The packages read; ``sandbox`` (top level) or ``sandbox``, whichever exists, is not product.
+#: The packages read; ``sandbox`` is not product.
 ROOTS = ("bot", "cogs", "sandbox")
-SANDBOX = ("sandbox", "sandbox")
+SANDBOX = ("sandbox",)
+#: docs/architecture.md's map, lowest layer first: a module imports its own layer's or lower ones.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("bot.i18n",),
+    ("bot.domain",),
+    ("bot.net", "bot.http_client", "bot.logs", "bot.metrics", "bot.shards"),
+    ("bot.backends",),
+    ("bot.config", "bot.crypto"),
+    ("bot.store",),
+    ("bot.jobs",),
+    ("bot.web", "bot.ops", "bot.relay", "bot.mask_editor", "bot.check"),
+    ("bot.discord_side",),
+    ("cogs",),
+    ("bot.cli",),
+)
 #: The one product module that may import the sandbox, and only inside a function: the CLI
 #: starts it when no Discord token is configured.
 SANDBOX_STARTER = "bot.cli"
@@ -156,6 +171,28 @@ def test_bot_never_imports_cogs(product_edges: list[Edge]) -> None:
         f"{e.source} -> {e.target}"
         for e in product_edges
         if _within(e.source, "bot") and _within(e.target, "cogs")
+    ]
+    assert upward == []
+
+
+def layer(module: str) -> int | None:
+    """The index in LAYERS of the part ``module`` is in (None: a part the map does not name)."""
+    return next(
+        (n for n, parts in enumerate(LAYERS) for part in parts if _within(module, part)),
+        None,
+    )
+
+
+def test_every_product_module_is_on_the_map() -> None:
+    unmapped = [m for m in _modules() if m not in ("bot", "cogs") and not is_sandbox(m) and layer(m) is None]
+    assert unmapped == []
+
+
+def test_imports_point_down_the_map(product_edges: list[Edge]) -> None:
+    upward = [
+        f"{e.source} -> {e.target}"
+        for e in product_edges
+        if not is_sandbox(e.target) and (layer(e.target) or 0) > (layer(e.source) or 0)
     ]
     assert upward == []
 
