@@ -24,7 +24,7 @@ from bot.domain import Job
 from bot.i18n import Msg, said, tr
 from bot.jobs.calls import UserError
 from bot.jobs.clicks import Click, Form
-from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
+from bot.discord_side.access import clicked_channel, owned_job, refuse_quietly, usable_job
 from cogs.aimg import item_action_clicked
 from cogs.modals import modal_for
 

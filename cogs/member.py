@@ -15,7 +15,7 @@ from bot.discord_side.render import job_view, shown_prompt
 from bot.domain import BackendKind, GuildConfig, Job, JobStatus
 from bot.i18n import render, said, tr
 from bot.jobs.calls import UserError
-from cogs.access import age_refusal, aimg_allowed
+from bot.discord_side.access import age_refusal, aimg_allowed
 from cogs.buttons import cancelled_text
 
 if TYPE_CHECKING:

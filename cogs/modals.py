@@ -20,7 +20,7 @@ from bot.i18n import render, said, tr
 from bot.jobs.calls import UserError
 from bot.jobs.clicks import Form
 from bot.jobs.masks import REGION_NAMES, fetch_parent, region_mask
-from cogs.access import JobModal, clicked_channel
+from bot.discord_side.access import JobModal, clicked_channel
 from cogs.aimg import SettingsModal
 
 if TYPE_CHECKING:

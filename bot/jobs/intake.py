@@ -18,7 +18,7 @@ from bot.jobs.calls import CallCounter, UserError, guarded
 from bot.jobs.clicks import is_bookmark, on_aimg
 from bot.jobs.dispatch import Dispatcher
 from bot.jobs.image_urls import url_params
-from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
+from bot.backends.picks import IMAGINE_ALL, parse_options, pick_number
 from bot.jobs.rules import (
     FIELD_NAMES,
     MAX_PROMPT_CHARS,

@@ -13,7 +13,7 @@ from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import UserError
 from bot.jobs.clicks import USE_SETTINGS, Click, ClickPlan, Clicks, Form
 from bot.jobs.engine import JobEngine
-from bot.jobs.picks import IMAGINE_ALL
+from bot.backends.picks import IMAGINE_ALL
 from bot.store import Store
 from tests.jobs.conftest import GUILD, Seen, add_account, queue
 

@@ -11,7 +11,7 @@ from bot.domain import Account, BackendKind, Job, JobKind, JobStatus, ResultButt
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import CallCounter, UserError
 from bot.jobs.intake import Intake
-from bot.jobs.picks import IMAGINE_ALL
+from bot.backends.picks import IMAGINE_ALL
 from bot.jobs.rules import Rules
 from bot.metrics import Metrics
 from bot.store import Store

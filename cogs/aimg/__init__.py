@@ -1,7 +1,7 @@
 """/aimg: generate with AIMG's own options or a workflow template, sign a member's AIMG account in,
 list creations and models.
 
-Every subcommand works only where :func:`cogs.access.aimg_allowed` says so (age-restricted
+Every subcommand works only where :func:`bot.discord_side.access.aimg_allowed` says so (age-restricted
 channels). Generations and workflow runs become GENERATE jobs, shown and tracked like any other
 job; model, size and sampler suggestions come from the account's ``getModels``, in the order the
 service gives, and template suggestions from its ``2/getAggregatedWorkflowTemplates``.
@@ -43,7 +43,7 @@ from bot.i18n import Msg, render, said, tr
 from bot.jobs.aimg_items import NO_ACCOUNT, Creations, Unlinked
 from bot.jobs.calls import UserError
 from bot.jobs.rules import MAX_PROMPT_CHARS
-from cogs.access import AGE_REFUSAL, JobModal, aimg_allowed
+from bot.discord_side.access import AGE_REFUSAL, JobModal, aimg_allowed
 
 if TYPE_CHECKING:
     from bot.discord_side.app import MjBot
@@ -626,7 +626,7 @@ def _number_input(label: str, default: str) -> discord.ui.TextInput[Any]:
 
 async def item_action_clicked(interaction: discord.Interaction[Any], job: Job, index: int) -> None:
     """👍, 👎, 🗑️ or 🚩 on a result: act on the item at the service, confirm privately. A deleted
-    item's message goes too (the click handler has checked who may: cogs/access.py). 🚩 first
+    item's message goes too (the click handler has checked who may: bot/discord_side/access.py). 🚩 first
     opens a form asking AIMG's report category and optional details."""
     if job.buttons[index].custom_id == _REPORT:
         await _open_report(interaction, job, index)
