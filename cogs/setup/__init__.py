@@ -24,7 +24,7 @@ from bot.jobs.calls import UserError
 from bot.jobs.guild_setup import NEEDS_SECRET, held_sentence
 from bot.jobs.prompt_rules import banning_problem
 from bot.net import shown_url
-from cogs.aimg import send_sign_in
+from cogs.aimg.sign_in import send_sign_in
 
 if TYPE_CHECKING:
     from bot.discord_side.app import MjBot
