@@ -1,8 +1,8 @@
 """/setup: everything a server admin configures, from inside Discord. Manage Server by default.
 
 Accounts (``accounts``: backend kind, address, secret, capacity), channels, limits, banned words,
-who may click result buttons, a one-page summary and the audit log. Every answer is ephemeral; a secret is only
-ever typed into a modal and never shown back.
+who may click result buttons, a one-page summary and the audit log. Every answer is ephemeral; a
+secret is only ever typed into a modal and never shown back.
 """
 
 from __future__ import annotations
