@@ -2,11 +2,9 @@
 
 Its transport lets at most ``PER_HOST`` requests to one host into httpx's connection pool at
 once; the rest wait in a FIFO semaphore. httpcore's pool re-matches every waiting request against
-every connection each time a connection frees, and checks each connection with a system call
-(waiting × connections work per change): with a burst of 1000 submits queued inside it, that
-took 170 s of CPU in the load benchmark, starved the event loop, and every submit timed out.
-Waiting outside the pool costs O(1) per request. The limit is per host, so a backend that hangs
-cannot hold up the others' requests.
+every connection each time a connection frees (waiting × connections work per change, enough to
+starve the event loop: docs/performance.md); waiting outside the pool costs O(1) per request. The
+limit is per host, so a backend that hangs cannot hold up the others' requests.
 """
 
 from __future__ import annotations

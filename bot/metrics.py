@@ -201,9 +201,8 @@ class Metrics:
     def discord_trace(self) -> aiohttp.TraceConfig:
         """An aiohttp trace for discord.py's session (REST, webhooks, interaction callbacks).
 
-        It costs ~30 µs of CPU per Discord request (aiohttp's tracing and this count); the
-        bot's own budget of 50 requests/s bounds that to ~0.15 % of a core. Pushes, the hot
-        path, only increment a counter."""
+        Its cost per Discord request (docs/performance.md) is bounded by the bot's own budget of
+        50 requests/s; pushes, the hot path, only increment a counter."""
         trace = aiohttp.TraceConfig()
         trace.on_request_end.append(self._on_discord_response)
         return trace

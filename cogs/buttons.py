@@ -17,6 +17,7 @@ import discord
 from discord.ext import commands
 
 from bot.discord_side import custom_ids
+from bot.discord_side.access import clicked_channel, owned_job, refuse_quietly, usable_job
 from bot.discord_side.language import for_member, tell
 from bot.discord_side.render import cancel_button
 from bot.discord_side.replies import defer_job_message, refuse
@@ -24,8 +25,7 @@ from bot.domain import Job
 from bot.i18n import Msg, said, tr
 from bot.jobs.calls import UserError
 from bot.jobs.clicks import Click, Form
-from cogs.access import clicked_channel, owned_job, refuse_quietly, usable_job
-from cogs.aimg import item_action_clicked
+from cogs.aimg.items import item_action_clicked
 from cogs.modals import modal_for
 
 if TYPE_CHECKING:

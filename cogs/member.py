@@ -10,12 +10,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.backends import service_name
+from bot.discord_side.access import age_refusal, aimg_allowed
 from bot.discord_side.language import channel_locale, for_channel, for_member, member_locale, tell
 from bot.discord_side.render import job_view, shown_prompt
 from bot.domain import BackendKind, GuildConfig, Job, JobStatus
 from bot.i18n import render, said, tr
 from bot.jobs.calls import UserError
-from cogs.access import age_refusal, aimg_allowed
 from cogs.buttons import cancelled_text
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.discord_side.access import JobModal, clicked_channel
 from bot.discord_side.language import member_locale, tell
 from bot.discord_side.replies import defer_job_message, refuse
 from bot.domain import Job, Reply
@@ -20,8 +21,7 @@ from bot.i18n import render, said, tr
 from bot.jobs.calls import UserError
 from bot.jobs.clicks import Form
 from bot.jobs.masks import REGION_NAMES, fetch_parent, region_mask
-from cogs.access import JobModal, clicked_channel
-from cogs.aimg import SettingsModal
+from cogs.aimg.generation import SettingsModal
 
 if TYPE_CHECKING:
     from bot.discord_side.app import MjBot

@@ -1,6 +1,6 @@
-"""/settings: Midjourney's settings panel (seed 000's toggles), and the /fast, /relax, /public and
-/stealth shortcuts. Green means on, as in the Midjourney bot. The panel is ephemeral; its buttons
-are DynamicItems, so a panel left open across a restart still works.
+"""/settings: Midjourney's settings panel (TheNextLeg's toggles, docs/backends/thenextleg.md), and
+the /fast, /relax, /public and /stealth shortcuts. Green means on, as in the Midjourney bot. The
+panel is ephemeral; its buttons are DynamicItems, so a panel left open across a restart still works.
 """
 
 from __future__ import annotations

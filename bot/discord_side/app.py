@@ -167,9 +167,8 @@ class MjBot(Host):
         if self.relay is not None:
             await self.relay.start()
         self._resuming = asyncio.create_task(self._resume_acked_commands())
-        # What exists now (modules, discord.py, pydantic's validators, the cogs) lives as long as
-        # the process: out of the collector's sight, a full collection no longer walks it
-        # (50–90 ms each, a stall every acknowledgement and edit waits behind).
+        # What exists now (modules, discord.py, pydantic's validators, the cogs) lives as long as the
+        # process: frozen, it is out of full collections' walk (docs/performance.md).
         gc.freeze()
 
     async def _resume_acked_commands(self) -> None:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.backends.base import SEED_BUTTON, Capability
+from bot.backends.picks import IMAGINE_ALL
 from bot.domain import BackendKind, Job, JobKind, ResultButton, TaskSnapshot
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import UserError, cannot
-from bot.jobs.picks import IMAGINE_ALL
 from bot.store import Store
 
 #: Our own button on a GENERATE result: reopen its parameters in a modal for a new generation.

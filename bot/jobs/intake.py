@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Protocol, cast
 
 from bot.backends.base import Capability, SupportsCancel
+from bot.backends.picks import IMAGINE_ALL, parse_options, pick_number
 from bot.config import JobSettings
 from bot.domain import MEMBER_SOURCE, Account, BackendError, Job, JobKind, JobStatus, Reply, ResultButton
 from bot.jobs import mj_settings
@@ -18,7 +19,6 @@ from bot.jobs.calls import CallCounter, UserError, guarded
 from bot.jobs.clicks import is_bookmark, on_aimg
 from bot.jobs.dispatch import Dispatcher
 from bot.jobs.image_urls import url_params
-from bot.jobs.picks import IMAGINE_ALL, parse_options, pick_number
 from bot.jobs.rules import (
     FIELD_NAMES,
     MAX_PROMPT_CHARS,

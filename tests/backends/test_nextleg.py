@@ -14,8 +14,8 @@ import pytest
 from bot.backends._http import label_button, label_buttons
 from bot.backends.base import Backend
 from bot.backends.nextleg import MessagePayload, NextLegBackend, Pacer, parse_settings
+from bot.backends.picks import parse_options
 from bot.domain import Account, BackendError, BackendKind, ErrorKind, JobKind, JobStatus, TaskSnapshot
-from bot.jobs.picks import parse_options
 from sandbox.fake_nextleg import GRID_BUTTONS, SETTINGS_LABELS, FakeNextLeg
 from tests.backends.hook_receiver import HookReceiver
 from tests.backends.support import png_size, poll_until_done

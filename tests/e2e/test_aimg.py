@@ -263,7 +263,7 @@ async def test_creations_pages_with_previous_and_next(
     aimg_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # discord.py loads extensions as fresh module objects, registered in sys.modules.
-    monkeypatch.setattr(sys.modules["cogs.aimg"], "PAGE_SIZE", 1)
+    monkeypatch.setattr(sys.modules["cogs.aimg.creations"], "PAGE_SIZE", 1)
     emu = aimg_sandbox.emulator
     bob, channel = emu.world.member.id, _after_dark(aimg_sandbox)
     for prompt in ("one", "two"):

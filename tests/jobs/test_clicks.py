@@ -7,13 +7,13 @@ import pytest
 
 from bot.backends.aimg import custom_id as aimg_custom_id
 from bot.backends.base import SEED_BUTTON
+from bot.backends.picks import IMAGINE_ALL
 from bot.config import JobSettings
 from bot.domain import BackendKind, Job, JobKind, JobStatus, ResultButton, TaskSnapshot, UserPrefs
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import UserError
 from bot.jobs.clicks import USE_SETTINGS, Click, ClickPlan, Clicks, Form
 from bot.jobs.engine import JobEngine
-from bot.jobs.picks import IMAGINE_ALL
 from bot.store import Store
 from tests.jobs.conftest import GUILD, Seen, add_account, queue
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from bot.backends.picks import IMAGINE_ALL
 from bot.config import JobSettings
 from bot.domain import Account, BackendKind, Job, JobKind, JobStatus, ResultButton
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import CallCounter, UserError
 from bot.jobs.intake import Intake
-from bot.jobs.picks import IMAGINE_ALL
 from bot.jobs.rules import Rules
 from bot.metrics import Metrics
 from bot.store import Store

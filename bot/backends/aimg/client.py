@@ -88,7 +88,7 @@ OPTIONS = {"model": AccountOption(re.compile(r"[\w.\-]{1,64}"), DEFAULT_IMAGE_MO
 class AimgBackend(AimgLibrary):
     """One AIMG account (a session id). Implements :class:`bot.backends.base.Backend`.
 
-    ``account.options``: ``model`` is the model ``imagine`` uses (default: the seed's ``f222``).
+    ``account.options``: ``model`` is the model ``imagine`` uses (default: ``f222``, docs/backends/aimg.md).
     The model list, the report queues and the workflow templates are cached for ``models_ttl``
     seconds; ``get_models(refresh=True)`` (and the others' ``refresh``) reloads one.
     """
@@ -278,7 +278,7 @@ class AimgBackend(AimgLibrary):
     # --- models and service info --------------------------------------------------------------
 
     async def get_models(self, *, refresh: bool = False) -> list[AimgModel]:
-        """Every model, in the order the service gives (which the seed asks front-ends to keep)."""
+        """Every model, in the order the service gives (front-ends keep it: docs/backends/aimg.md)."""
         return list(await self._models.get(refresh=refresh))
 
     async def _load_models(self) -> list[AimgModel]:
@@ -448,7 +448,7 @@ class AimgBackend(AimgLibrary):
             else {"workflowIds": ",".join(workflow_ids)}
         )
         envelope = await self._api.call("GET", "2/getWorkflowStatus", query=query)
-        # One id may answer an object, several an array: the seed allows both.
+        # One id may answer an object, several an array (docs/backends/aimg.md).
         payload = envelope.payload if isinstance(envelope.payload, list) else [envelope.payload]
         return validated_list(AimgWorkflowState, payload, "2/getWorkflowStatus")
 

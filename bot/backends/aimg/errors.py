@@ -42,7 +42,8 @@ _MESSAGE_KINDS: tuple[tuple[str, ErrorKind], ...] = (
     ("no longer exists", ErrorKind.NOT_FOUND),
 )
 
-#: The annex's HTTP-style codes, used for ``errorCode`` and for non-2xx statuses without an envelope.
+#: AIMG's HTTP-style codes (docs/backends/aimg.md), for ``errorCode`` and for non-2xx statuses
+#: without an envelope.
 _CODE_KINDS: dict[int, ErrorKind] = {
     400: ErrorKind.INVALID_INPUT,
     401: ErrorKind.AUTH,

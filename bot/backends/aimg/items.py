@@ -42,7 +42,7 @@ def vote_verb(pressed: Vote, current: str | None) -> tuple[Verb, Vote | None]:
     """What pressing 👍 or 👎 does for a member whose vote is ``current``, and their vote after.
 
     The same button again takes the vote back (unlike, undislike). The other button simply casts
-    the new vote: the seed says liking removes a dislike and disliking removes a like.
+    the new vote: at AIMG liking removes a dislike and disliking removes a like.
     """
     if pressed == current:
         return ("unlike" if pressed == "like" else "undislike"), None

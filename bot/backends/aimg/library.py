@@ -17,21 +17,21 @@ class AimgLibrary:
         self._api = api
 
     async def like_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
-        """Like; the seed says this also removes a dislike."""
+        """Like; this also removes a dislike (docs/backends/aimg.md)."""
         return await self._api.outcomes("POST", "likeItems", body={"imageIDs": list(item_ids)})
 
     async def unlike_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
         return await self._api.outcomes("POST", "unlikeItems", body={"imageIDs": list(item_ids)})
 
     async def dislike_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
-        """Dislike; the seed says this also removes a like."""
+        """Dislike; this also removes a like."""
         return await self._api.outcomes("POST", "dislikeItems", body={"imageIDs": list(item_ids)})
 
     async def undislike_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
         return await self._api.outcomes("POST", "undislikeItems", body={"imageIDs": list(item_ids)})
 
     async def delete_items(self, item_ids: Sequence[str]) -> list[AimgOutcome]:
-        # DELETE with the ids in the query, comma-separated (the seed's shape, unlike the POSTs).
+        # DELETE with the ids in the query, comma-separated, unlike the POSTs (docs/backends/aimg.md).
         return await self._api.outcomes("DELETE", "deleteItems", query={"imageIDs": ",".join(item_ids)})
 
     async def report_items(

@@ -80,7 +80,7 @@ class AimgThumbnail(_Wire):
 
 
 class AimgModel(_Wire):
-    """A Model object. Fields the seed marks mandatory are required, except the cosmetic lists."""
+    """A Model object. Fields AIMG's API marks mandatory are required, except the cosmetic lists."""
 
     model_id: str = Field(alias="modelID")
     name: str
@@ -133,7 +133,7 @@ class AimgStatus(_Wire):
     url: str | None = None
     queue_position: int | None = Field(default=None, alias="queuePosition")
     frames: list[AimgFrame] = Field(default_factory=list)
-    #: Not in the seed: used when a server sends it, as 0-100 or as a 0-1 fraction.
+    #: Undocumented (docs/backends/aimg.md): used when a server sends it, as 0-100 or a 0-1 fraction.
     progress: float | None = None
 
     @field_validator("ignored_words", mode="before")

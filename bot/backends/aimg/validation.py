@@ -22,7 +22,7 @@ from bot.backends.aimg.models import (
 from bot.domain import BackendError, ErrorKind
 from bot.i18n import Msg, tr
 
-#: The seed's default ``modelName`` for generateImage and generateVideo.
+#: The default ``modelName`` of generateImage and generateVideo (docs/backends/aimg.md).
 DEFAULT_IMAGE_MODEL = "f222"
 DEFAULT_VIDEO_MODEL = "model3"
 #: generateImage's documented defaults, used when a model's own range allows them.
@@ -34,7 +34,7 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def default_params(model: AimgModel, prompt: str, *, negprompt: str | None = None) -> AimgParams:
-    """A generateImage request for ``model`` using its defaults (and the seed's, kept in range)."""
+    """A generateImage request for ``model`` using its defaults (and the API's, kept in range)."""
     width, height = _default_size(model)
     cfg_low, cfg_high = _cfg_range(model)
     return AimgParams(

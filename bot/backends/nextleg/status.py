@@ -8,8 +8,8 @@ from typing import Any
 from bot.backends._http import CUSTOM_ZOOM, label_buttons
 from bot.backends.nextleg.errors import content_status
 from bot.backends.nextleg.models import MessagePayload, MessageProgress
+from bot.backends.picks import numbered, pick_button
 from bot.domain import ErrorKind, JobStatus, ResultButton, TaskSnapshot
-from bot.jobs.picks import numbered, pick_button
 
 
 def _final_prompt(content: list[str] | dict[str, Any]) -> str:

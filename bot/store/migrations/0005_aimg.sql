@@ -1,4 +1,4 @@
--- AIMG (seed 002). What a job shows while it waits in the service's own queue and under its result.
+-- AIMG (docs/backends/aimg.md). What a job shows while it waits in the service's own queue and under its result.
 ALTER TABLE jobs ADD COLUMN queue_position {INT};
 ALTER TABLE jobs ADD COLUMN ignored_words TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE jobs ADD COLUMN media_type TEXT NOT NULL DEFAULT 'image';
