@@ -1,4 +1,5 @@
-"""Midjourney's /settings toggles (seed 000's labels), kept per member, and the prompt flags they mean.
+"""Midjourney's /settings toggles (docs/backends/thenextleg.md, "Settings"), kept per member, and
+the prompt flags they mean.
 
 Backends with a settings endpoint (TheNextLeg) hold this state themselves; for the others the bot
 keeps it in :class:`bot.domain.UserPrefs` and appends the flags to each prompt that does not set
@@ -39,7 +40,7 @@ class Toggle:
     value: str | bool | None
 
 
-#: The panel's buttons, in seed 000's order (versions are in the select). A label is the setting's
+#: The panel's buttons, in TheNextLeg's order (versions are in the select). A label is the setting's
 #: key (in English, as TheNextLeg names it) and what the panel shows, in the member's language
 #: (docs/i18n.md); the MJ Test and version names are Midjourney's and stay as they are.
 TOGGLES: tuple[Toggle, ...] = (
