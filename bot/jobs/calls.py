@@ -11,6 +11,7 @@ from typing import TypeVar, cast
 
 from bot.backends.base import Backend, Capability
 from bot.domain import BackendError, BackendKind, ErrorKind
+from bot.i18n import Msg, tr
 from bot.jobs.accounts import AccountPool
 from bot.metrics import Metrics
 
@@ -22,31 +23,32 @@ class UserError(Exception):
 
 
 #: What each capability lets the bot do, as a member reads it.
-_ABILITIES: dict[Capability, str] = {
-    Capability.MODAL: "confirm this action",
-    Capability.BLEND: "blend images",
-    Capability.DESCRIBE: "describe images",
-    Capability.SHORTEN: "shorten prompts",
-    Capability.CANCEL: "cancel jobs",
-    Capability.SETTINGS: "keep Midjourney settings",
-    Capability.GENERATE: "generate with these parameters",
-    Capability.REMIX: "remix prompts",
-    Capability.FETCH_MANY: "list jobs",
-    Capability.BLEND_URLS: "blend images",
-    Capability.DESCRIBE_URL: "describe images",
-    Capability.IMAGINE_URLS: "take image prompts",
-    Capability.CUSTOM_ZOOM: "zoom by a custom amount",
-    Capability.SEED: "tell a job's seed",
-    Capability.NIJI: "use the Niji bot",
-    Capability.SERVICE_STATUS: "show its own accounts and queue",
-    Capability.ACCOUNT_INFO: "show its account's status",
-    Capability.VARY_REGION: "vary a region",
-    Capability.SERVICE_ACCOUNTS: "list its Midjourney accounts",
+_ABILITIES: dict[Capability, Msg] = {
+    Capability.MODAL: tr("confirm this action"),
+    Capability.BLEND: tr("blend images"),
+    Capability.DESCRIBE: tr("describe images"),
+    Capability.SHORTEN: tr("shorten prompts"),
+    Capability.CANCEL: tr("cancel jobs"),
+    Capability.SETTINGS: tr("keep Midjourney settings"),
+    Capability.GENERATE: tr("generate with these parameters"),
+    Capability.REMIX: tr("remix prompts"),
+    Capability.FETCH_MANY: tr("list jobs"),
+    Capability.BLEND_URLS: tr("blend images"),
+    Capability.DESCRIBE_URL: tr("describe images"),
+    Capability.IMAGINE_URLS: tr("take image prompts"),
+    Capability.CUSTOM_ZOOM: tr("zoom by a custom amount"),
+    Capability.SEED: tr("tell a job's seed"),
+    Capability.NIJI: tr("use the Niji bot"),
+    Capability.SERVICE_STATUS: tr("show its own accounts and queue"),
+    Capability.ACCOUNT_INFO: tr("show its account's status"),
+    Capability.VARY_REGION: tr("vary a region"),
+    Capability.SERVICE_ACCOUNTS: tr("list its Midjourney accounts"),
 }
 
 
-def cannot(capability: Capability) -> str:
-    return f"can't {_ABILITIES[capability]} from the bot yet."
+def cannot(capability: Capability, who: str) -> Msg:
+    """``who`` (a service, or a sentence's subject naming services) lacks ``capability``."""
+    return tr("{who} can't {ability} from the bot yet.", who=who, ability=_ABILITIES[capability])
 
 
 _P = TypeVar("_P")
@@ -59,7 +61,7 @@ def capable(
     tests check against the protocol), else BackendError(UNSUPPORTED) naming the service (a
     UserError ``for_member``: a command the member is waiting on)."""
     if capability not in backend.capabilities:
-        sentence = f"{backend.service} {cannot(capability)}"
+        sentence = cannot(capability, backend.service)
         raise UserError(sentence) if for_member else BackendError(ErrorKind.UNSUPPORTED, sentence)
     return cast(_P, backend)
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 from bot.backends.base import SEED_BUTTON, Capability
 from bot.backends.picks import IMAGINE_ALL
 from bot.domain import BackendKind, Job, JobKind, ResultButton, TaskSnapshot
+from bot.i18n import joined, tr
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import UserError, cannot
 from bot.store import Store
@@ -80,7 +81,7 @@ class Clicks:
     async def plan(self, job: Job, index: int, *, user_id: int) -> ClickPlan:
         """What ``user_id``'s click on button ``index`` of finished ``job`` does."""
         if not 0 <= index < len(job.buttons):
-            raise UserError("This button is no longer available. Run /imagine again.")
+            raise UserError(tr("This button is no longer available. Run /imagine again."))
         button = job.buttons[index]
         if button.custom_id == SEED_BUTTON:
             return ClickPlan(Click.SEED)
@@ -114,4 +115,6 @@ class Clicks:
         backend = self._accounts.backend(job.account_id)
         if Capability.SETTINGS not in backend.capabilities or Capability.REMIX in backend.capabilities:
             return None
-        return f"{backend.service} {cannot(Capability.REMIX)} Turn Remix off in /settings to use this button."
+        return joined(
+            [cannot(Capability.REMIX, backend.service), tr("Turn Remix off in /settings to use this button.")]
+        )

@@ -20,6 +20,7 @@ from bot.domain import (
     GuildConfig,
     ServiceAccount,
 )
+from bot.i18n import Msg, joined, said, tr
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import UserError, guarded
 from bot.jobs.dispatch import Dispatcher
@@ -29,9 +30,9 @@ from bot.store import Store
 #: Why an account whose address changed is out of rotation: its secret was dropped with the move.
 NEEDS_SECRET = "its address changed, so its secret was cleared: enter it again with /setup account secret"
 #: What ``/setup account test`` and ``mjbot check`` say of an account whose probe succeeded.
-PROBE_OK = "the service answered and accepted the credentials."
+PROBE_OK = tr("the service answered and accepted the credentials.")
 #: What a probe says of an account whose service refused its credentials.
-PROBE_REFUSED = "the service refused the bot's credentials."
+PROBE_REFUSED = tr("the service refused the bot's credentials.")
 #: How long a probe waits for the service.
 PROBE_SECONDS = 20.0
 
@@ -88,19 +89,26 @@ class GuildSetup:
         try:
             check_options(kind, fields.get("options", {}))
         except ValueError as exc:
-            raise UserError(str(exc)) from None
+            raise UserError(said(exc)) from None
         if "base_url" in fields and await self._accounts.refused_address(fields["base_url"]):
             raise UserError(
-                "That address is on a private or local network, which the bot's operator does not allow "
-                "for accounts added here. Use the service's public address."
+                tr(
+                    "That address is on a private or local network, which the bot's operator does not "
+                    "allow for accounts added here. Use the service's public address."
+                )
             )
 
     async def add_account(self, guild_id: int, user_id: int, **fields: Any) -> Account:
         await self._check_account_fields(fields["kind"], fields)
         try:
             account = await self._store.add_account(guild_id=guild_id, created_by=user_id, **fields)
-        except ValueError as exc:
-            raise UserError(f"{exc} Choose another name, or edit that account.") from None
+        except ValueError:  # the store's contract: the guild already has an account of that name
+            raise UserError(
+                tr(
+                    "An account named {name!r} already exists. Choose another name, or edit that account.",
+                    name=fields["name"],
+                )
+            ) from None
         await self._store.audit(guild_id, user_id, "account add", _describe_account(account))
         await self.reload_accounts()
         return account
@@ -108,9 +116,11 @@ class GuildSetup:
     async def _admin_account(self, guild_id: int, name: str) -> Account:
         account = await self._store.get_account(guild_id, name)
         if account is None or account.source == MEMBER_SOURCE:
-            raise UserError(f"This server has no account named {name!r}. See /setup account list.")
+            raise UserError(
+                tr("This server has no account named {name!r}. See /setup account list.", name=name)
+            )
         if account.source == "config":
-            raise UserError(f"{name!r} is declared in the bot's config file; change it there.")
+            raise UserError(tr("{name!r} is declared in the bot's config file; change it there.", name=name))
         return account
 
     async def edit_account(self, guild_id: int, user_id: int, name: str, **fields: Any) -> Account:
@@ -137,8 +147,12 @@ class GuildSetup:
         running = (await self._store.active_counts()).get(account.id, 0)
         if running:
             raise UserError(
-                f"{name!r} has {running} jobs running. Disable it (/setup account edit enabled:False), "
-                "then remove it once they finish."
+                tr(
+                    "{name!r} has {running} jobs running. Disable it (/setup account edit enabled:False), "
+                    "then remove it once they finish.",
+                    name=name,
+                    running=running,
+                )
             )
         await self._store.remove_account(account.id)
         await self._store.audit(guild_id, user_id, "account remove", name)
@@ -148,7 +162,9 @@ class GuildSetup:
         """The guild's shared account ``name`` (config-file ones too); a UserError when none."""
         account = await self._store.get_account(guild_id, name)
         if account is None or account.source == MEMBER_SOURCE:
-            raise UserError(f"This server has no account named {name!r}. See /setup account list.")
+            raise UserError(
+                tr("This server has no account named {name!r}. See /setup account list.", name=name)
+            )
         return account
 
     async def reset_account(self, guild_id: int, user_id: int, name: str) -> str:
@@ -157,19 +173,23 @@ class GuildSetup:
         account = await self._known_account(guild_id, name)
         if account.quarantine_reason == SECRET_LOST:
             raise UserError(
-                f"The secret of {name!r} was sealed with another key: "
-                "enter it again with /setup account secret."
+                tr(
+                    "The secret of {name!r} was sealed with another key: enter it again with "
+                    "/setup account secret.",
+                    name=name,
+                )
             )
         released = await self._release_held(account)
         await self._store.set_account_quarantine(account.id, None)
         self._accounts.quarantine(account.id, None)
         await self._store.audit(guild_id, user_id, "account reset", name)
         self._dispatcher.wake(guild_id)
-        return f"**{name}** is back in rotation.{released}"
+        back = tr("**{name}** is back in rotation.", name=name)
+        return joined([back, released] if released else [back])
 
-    async def _release_held(self, account: Account) -> str:
+    async def _release_held(self, account: Account) -> Msg | None:
         """Reset, at the service, the Midjourney accounts it holds for this account; what was done,
-        as a sentence to append ("" when nothing was held)."""
+        as a sentence to append (None when nothing was held)."""
         try:
             held = [s.name for s in await self.service_accounts(account) if s.hold]
             resetter = cast(SupportsServiceAccounts, self._accounts.backend(account.id))
@@ -177,13 +197,13 @@ class GuildSetup:
                 async with asyncio.timeout(PROBE_SECONDS):
                     await resetter.reset_service_account(channel)
         except (BackendError, TimeoutError):
-            return (
-                " The service could not be asked to release its held Midjourney accounts: check "
+            return tr(
+                "The service could not be asked to release its held Midjourney accounts: check "
                 "/setup account test, then reset again."
             )
         if not held:
-            return ""
-        return f" The service was asked to put {', '.join(held)} back into rotation too."
+            return None
+        return tr("The service was asked to put {held} back into rotation too.", held=", ".join(held))
 
     async def service_accounts(self, account: Account) -> list[ServiceAccount]:
         """The Midjourney accounts the account's service drives for it ([] when its service keeps
@@ -227,20 +247,22 @@ class GuildSetup:
         """Call the account's service cheaply; a sentence saying whether it works."""
         account = await self._known_account(guild_id, name)
         backend = self._accounts.backend(account.id)
-        problem = await probe(backend)
+        problem: str | None = await probe(backend)
         if problem == PROBE_REFUSED:
-            problem += " Replace them: /setup account secret."
+            problem = joined([PROBE_REFUSED, tr("Replace them: /setup account secret.")])
         if problem is None:
             try:
                 held = [s for s in await self.service_accounts(account) if s.hold]
             except BackendError:
-                problem = "the service's list of Midjourney accounts could not be read."
+                problem = tr("the service's list of Midjourney accounts could not be read.")
             else:
                 problem = held_sentence(held[0]) if held else None
         if problem:
-            return f"❌ {name}: {problem}"
+            return tr("❌ {name}: {problem}", name=name, problem=problem)
         status = await _service_status(backend)
-        return f"✅ {name}: {PROBE_OK}" + (f" {status}" if status else "")
+        return tr(
+            "✅ {name}: {result}", name=name, result=joined([PROBE_OK, status] if status else [PROBE_OK])
+        )
 
 
 async def probe(backend: Backend, timeout: float = PROBE_SECONDS) -> str | None:  # noqa: ASYNC109
@@ -252,12 +274,12 @@ async def probe(backend: Backend, timeout: float = PROBE_SECONDS) -> str | None:
             # Asking for a task that cannot exist proves the address and the credentials.
             await backend.fetch("0")
     except TimeoutError:
-        return f"the service did not answer within {timeout:g} s. Check the base URL."
+        return tr("the service did not answer within {timeout:g} s. Check the base URL.", timeout=timeout)
     except BackendError as exc:
         if exc.kind is ErrorKind.AUTH:
             return PROBE_REFUSED
         if exc.kind is not ErrorKind.NOT_FOUND:
-            return "the service is unreachable or gave no usable answer. Check the base URL."
+            return tr("the service is unreachable or gave no usable answer. Check the base URL.")
     return None
 
 
@@ -272,12 +294,14 @@ async def _service_status(backend: Backend, timeout: float = PROBE_SECONDS) -> s
         return None
 
 
-def held_sentence(held: ServiceAccount) -> str:
+def held_sentence(held: ServiceAccount) -> Msg:
     """What a moderation hold at the service means for an admin (its message: one short line)."""
     message = " ".join((held.hold or "").split())[:200]
-    return (
-        f"Midjourney holds account {held.name} for moderation or a CAPTCHA (“{message}”). Clear it in "
-        "Discord, then /setup account reset."
+    return tr(
+        "Midjourney holds account {name} for moderation or a CAPTCHA (“{message}”). Clear it in "
+        "Discord, then /setup account reset.",
+        name=held.name,
+        message=message,
     )
 
 

@@ -13,6 +13,7 @@ from bot.backends.base import Capability, SupportsCancel
 from bot.backends.picks import IMAGINE_ALL, parse_options, pick_number
 from bot.config import JobSettings
 from bot.domain import MEMBER_SOURCE, Account, BackendError, Job, JobKind, JobStatus, Reply, ResultButton
+from bot.i18n import tr
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import CallCounter, UserError, guarded
@@ -97,16 +98,22 @@ class Intake:
         self.member_rate.check(guild_id, owner_id)
         prompt = prompt.strip()
         if kind in (JobKind.IMAGINE, JobKind.SHORTEN, JobKind.GENERATE) and not prompt:
-            raise UserError("The prompt is empty. Describe the image you want.")
+            raise UserError(tr("The prompt is empty. Describe the image you want."))
         if len(prompt) > MAX_PROMPT_CHARS:
-            raise UserError(f"The prompt is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}.")
+            raise UserError(
+                tr(
+                    "The prompt is {length} characters; the limit is {limit}.",
+                    length=len(prompt),
+                    limit=MAX_PROMPT_CHARS,
+                )
+            )
         check_text(prompt)
         for key, value in (params or {}).items():
             check_text(value, FIELD_NAMES.get(key, f"{key} value"))
         if kind is JobKind.BLEND and not 2 <= len(images) <= 5:
-            raise UserError("Blend needs 2 to 5 images.")
+            raise UserError(tr("Blend needs 2 to 5 images."))
         if kind is JobKind.DESCRIBE and len(images) != 1:
-            raise UserError("Describe needs exactly one image.")
+            raise UserError(tr("Describe needs exactly one image."))
         config = await self._store.guild_config(guild_id)
         if account_id is None:
             self._rules.check_served(config, guild_id, channel_id, kind)
@@ -156,7 +163,7 @@ class Intake:
         (one interaction has one response; "Imagine all"'s other jobs are posted).
         """
         if parent.status is not JobStatus.SUCCESS or not 0 <= index < len(parent.buttons):
-            raise UserError("This button is no longer available. Run /imagine again.")
+            raise UserError(tr("This button is no longer available. Run /imagine again."))
         button = parent.buttons[index]
         if self._items.is_item_action(parent, index):
             await self._items.item_action(parent, index, user_id=user_id)
@@ -184,8 +191,10 @@ class Intake:
         account_id = self.acting_account(parent, user_id, channel_id)
         if account_id is None or not self._accounts.usable(account_id):
             raise UserError(
-                "The account that made this image is not available any more, so its buttons cannot work. "
-                "Run /imagine again."
+                tr(
+                    "The account that made this image is not available any more, so its buttons cannot "
+                    "work. Run /imagine again."
+                )
             )
         acting = self._accounts.get(account_id)
         if prompt and acting is not None:
@@ -224,8 +233,11 @@ class Intake:
         found = self._items.account(job.guild_id, channel_id, user_id)
         if found is None:
             raise UserError(
-                f"This image was made with <@{owner}>'s own AIMG account, which only they can use, "
-                "and no AIMG account of this server is available. Ask a server admin."
+                tr(
+                    "This image was made with <@{owner}>'s own AIMG account, which only they can use, "
+                    "and no AIMG account of this server is available. Ask a server admin.",
+                    owner=owner,
+                )
             )
         return found.id
 
@@ -251,9 +263,11 @@ class Intake:
         self.member_rate.check(job.guild_id, user_id)
         account_id = job.account_id
         if not is_bookmark(job, index) or job.backend_task_id is None or account_id is None:
-            raise UserError("This button is no longer available. Run /imagine again.")
+            raise UserError(tr("This button is no longer available. Run /imagine again."))
         if not self._accounts.usable(account_id):
-            raise UserError("The account that made this image is not available any more. Run /imagine again.")
+            raise UserError(
+                tr("The account that made this image is not available any more. Run /imagine again.")
+            )
         backend = self._accounts.backend(account_id)
         self._calls.call(account_id)
         call = backend.action(job.backend_task_id, job.buttons[index].custom_id)
@@ -271,7 +285,7 @@ class Intake:
         async with self._tracker.lock(job_id):
             job = await self._store.get_job(job_id)
         if job is None or job.status.terminal:
-            raise UserError("This job has already finished.")
+            raise UserError(tr("This job has already finished."))
         still_running: str | None = None
         if job.backend_task_id and job.account_id is not None:
             backend = self._accounts.backend(job.account_id)
@@ -290,7 +304,7 @@ class Intake:
             if job is not None and job.status is JobStatus.CANCELLED:
                 return still_running  # the service's push said so first
             if job is None or job.status.terminal:
-                raise UserError("This job has already finished.")
+                raise UserError(tr("This job has already finished."))
             job = await self._store.update_job(job_id, status=JobStatus.CANCELLED)
         self._tracker.after_change(job)
         return still_running
@@ -306,5 +320,5 @@ def _picked_prompts(parent: Job, button: ResultButton) -> list[str]:
     if number is None:
         return []
     if not 1 <= number <= len(options):
-        raise UserError("That option is not in the result any more. Run the command again.")
+        raise UserError(tr("That option is not in the result any more. Run the command again."))
     return [options[number - 1]]

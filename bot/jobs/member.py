@@ -21,6 +21,7 @@ from bot.domain import (
     SettingsState,
     UserPrefs,
 )
+from bot.i18n import joined, tr
 from bot.jobs import mj_settings
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import UserError, cannot, capable, guarded
@@ -59,7 +60,10 @@ class MemberCommands:
         banned = banned_term(suffix, await self._store.guild_config(guild_id))
         if banned:
             raise UserError(
-                f"The suffix contains “{banned}”, which this server does not allow. Choose another."
+                tr(
+                    "The suffix contains “{banned}”, which this server does not allow. Choose another.",
+                    banned=banned,
+                )
             )
         current = await self._store.user_prefs(guild_id, user_id)
         prefs = UserPrefs.model_validate({**current.model_dump(), "suffix": suffix})
@@ -76,14 +80,22 @@ class MemberCommands:
             names = " and ".join(sorted(service_name(k) for k in others))
             if names:
                 raise UserError(
-                    f"{names} has no Midjourney settings to change. Use /settings where /imagine works."
+                    tr(
+                        "{names} has no Midjourney settings to change. Use /settings where /imagine works.",
+                        names=names,
+                    )
                 )
-            raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
+            raise UserError(tr("The bot has no image service set up for this channel. Ask a server admin."))
         if not service_keeps_settings(accounts):
             return None
         usable = [a for a in accounts if self._accounts.usable(a.id)]
         if not usable:
-            raise UserError(f"{service_name(accounts[0].kind)} is out of rotation now. Try /settings later.")
+            raise UserError(
+                tr(
+                    "{service} is out of rotation now. Try /settings later.",
+                    service=service_name(accounts[0].kind),
+                )
+            )
         return cast(SupportsSettings, self._accounts.backend(usable[0].id))
 
     def _bot_kept_labels(self, guild_id: int, channel_id: int, config: GuildConfig) -> list[str]:
@@ -98,8 +110,10 @@ class MemberCommands:
         config = await self._store.guild_config(guild_id)
         accounts = imagine_accounts(self._accounts, config, guild_id, channel_id)
         if not any(self._accounts.offers(a.id, _REMIX) for a in accounts):
-            names = self._accounts.services(accounts) or "No image service here"
-            raise UserError(f"{names} {cannot(Capability.REMIX)} Remix mode would change nothing here.")
+            names = self._accounts.services(accounts) or tr("No image service here")
+            raise UserError(
+                joined([cannot(Capability.REMIX, names), tr("Remix mode would change nothing here.")])
+            )
 
     async def settings(self, guild_id: int, user_id: int, channel_id: int) -> SettingsState:
         """The /settings state in a channel: its service's own when it keeps one, else the
@@ -123,7 +137,7 @@ class MemberCommands:
         try:
             changed = mj_settings.toggle(prefs, label)
         except ValueError:
-            raise UserError(f"{label!r} is not a setting.") from None
+            raise UserError(tr("{label!r} is not a setting.", label=label)) from None
         backend = await self._settings_backend(guild_id, channel_id)
         if backend is not None:
             state = await _in_time(backend.press_setting(label))
@@ -135,16 +149,24 @@ class MemberCommands:
         if label not in self._bot_kept_labels(guild_id, channel_id, config):
             kinds = {a.kind for a in imagine_accounts(self._accounts, config, guild_id, channel_id)}
             names = " and ".join(sorted(service_name(k) for k in kinds))
-            raise UserError(f"{names} has no {label} the bot can switch, so it is not offered here.")
+            raise UserError(
+                tr(
+                    "{names} has no {label} the bot can switch, so it is not offered here.",
+                    names=names,
+                    label=label,
+                )
+            )
         await self._store.set_user_prefs(guild_id, user_id, changed)
         return await self.settings(guild_id, user_id, channel_id)
 
     async def seed(self, job: Job) -> str:
         """The seed of finished ``job``, asked of the account that made it (Midjourney's ✉️)."""
         if job.status is not JobStatus.SUCCESS or not job.image_url or job.backend_task_id is None:
-            raise UserError(f"Job #{job.id} has no finished image, so it has no seed.")
+            raise UserError(tr("Job #{job} has no finished image, so it has no seed.", job=job.id))
         if job.account_id is None or not self._accounts.usable(job.account_id):
-            raise UserError(f"The account that made job #{job.id} is not available any more, so no seed.")
+            raise UserError(
+                tr("The account that made job #{job} is not available any more, so no seed.", job=job.id)
+            )
         backend = self._accounts.backend(job.account_id)
         seeder = capable(backend, Capability.SEED, SupportsSeed, for_member=True)
         call = guarded(backend, job.id, "seed", seeder.seed(job.backend_task_id))
@@ -200,7 +222,7 @@ async def _in_time(call: Awaitable[_T], command: str = "/settings") -> _T:
             return await call
     except TimeoutError:
         raise UserError(
-            f"The image service did not answer in time. Try {command} again in a minute."
+            tr("The image service did not answer in time. Try {command} again in a minute.", command=command)
         ) from None
     except BackendError as exc:
         raise UserError(exc.user_message) from None

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from bot.backends import kinds_with, prompt_limit, service_name
 from bot.backends.base import Capability, image_prompt
 from bot.domain import BackendKind, GuildConfig, Job, JobKind
+from bot.i18n import joined, tr
 from bot.jobs.accounts import AccountPool
 from bot.jobs.calls import UserError, cannot
 from bot.jobs.prompt_rules import banned_term, text_problem
@@ -75,10 +76,16 @@ def check_prompt_fits(kind: BackendKind, prompt: str, links: Sequence[str] = ())
     limit = prompt_limit(kind)
     sent = image_prompt(links, prompt)
     if limit is not None and len(sent) > limit:
-        what = "Your prompt with the links of your images" if links else "Your prompt"
+        what = tr("Your prompt with the links of your images") if links else tr("Your prompt")
         raise UserError(
-            f"{what} has {len(sent)} characters; {service_name(kind)}, the image service here, "
-            f"takes at most {limit}. Shorten it."
+            tr(
+                "{what} has {length} characters; {service}, the image service here, takes at most "
+                "{limit}. Shorten it.",
+                what=what,
+                length=len(sent),
+                service=service_name(kind),
+                limit=limit,
+            )
         )
 
 
@@ -110,7 +117,9 @@ class MemberRate:
     def check(self, guild_id: int, user_id: int) -> None:
         wait = self.take(guild_id, user_id)
         if wait:
-            raise UserError(f"You are starting jobs too fast. Wait {wait:.0f} s, then try again.")
+            raise UserError(
+                tr("You are starting jobs too fast. Wait {wait:.0f} s, then try again.", wait=wait)
+            )
 
 
 class Rules:
@@ -134,11 +143,15 @@ class Rules:
         ]
         capability = _CAPABILITY_OF.get(kind)
         if not here or capability is None:
-            raise UserError("The bot has no image service set up for this channel. Ask a server admin.")
-        accounts = "account" if len(here) == 1 else "accounts"
+            raise UserError(tr("The bot has no image service set up for this channel. Ask a server admin."))
+        services = self._accounts.services(here)
+        who = (
+            tr("This server's {services} account", services=services)
+            if len(here) == 1
+            else tr("This server's {services} accounts", services=services)
+        )
         raise UserError(
-            f"This server's {self._accounts.services(here)} {accounts} {cannot(capability)} "
-            "Ask a server admin for another image service."
+            joined([cannot(capability, who), tr("Ask a server admin for another image service.")])
         )
 
     def check_length(
@@ -164,30 +177,48 @@ class Rules:
         """The guild's rules, checked before anything is queued or sent to a backend; ``sent`` is
         the prompt as the backend will get it."""
         if not config.channel(channel_id).enabled:
-            raise UserError("The bot is off in this channel. Use another channel, or ask a server admin.")
+            raise UserError(tr("The bot is off in this channel. Use another channel, or ask a server admin."))
         banned = banned_term(prompt, config)
         if banned:
-            raise UserError(f"Your prompt contains “{banned}”, which this server does not allow. Rephrase.")
+            raise UserError(
+                tr(
+                    "Your prompt contains “{banned}”, which this server does not allow. Rephrase.",
+                    banned=banned,
+                )
+            )
         banned = banned_term(sent, config) if sent != prompt else None
         if banned:
             raise UserError(
-                f"With your /settings flags and /prefer suffix added, your prompt contains “{banned}”, "
-                "which this server does not allow. Change your suffix or settings."
+                tr(
+                    "With your /settings flags and /prefer suffix added, your prompt contains “{banned}”, "
+                    "which this server does not allow. Change your suffix or settings.",
+                    banned=banned,
+                )
             )
         limits = config.limits
         active, today = await self._store.member_job_counts(guild_id, owner_id, since=day_start())
         if active >= limits.user_concurrent:
             raise UserError(
-                f"You already have {active} jobs waiting or running (this server allows "
-                f"{limits.user_concurrent}). Wait for one to finish."
+                tr(
+                    "You already have {active} jobs waiting or running (this server allows {allowed}). "
+                    "Wait for one to finish.",
+                    active=active,
+                    allowed=limits.user_concurrent,
+                )
             )
         if limits.user_daily is not None and today >= limits.user_daily:
             raise UserError(
-                f"You have used your {limits.user_daily} jobs for today. The count starts again at 00:00 UTC."
+                tr(
+                    "You have used your {daily} jobs for today. The count starts again at 00:00 UTC.",
+                    daily=limits.user_daily,
+                )
             )
         if await self._store.queued_count(guild_id) >= limits.queue_length:
             raise UserError(
-                f"This server's queue is full ({limits.queue_length} jobs waiting). Try again later."
+                tr(
+                    "This server's queue is full ({waiting} jobs waiting). Try again later.",
+                    waiting=limits.queue_length,
+                )
             )
 
     def can_ever_run(self, job: Job, kinds: frozenset[BackendKind]) -> bool:

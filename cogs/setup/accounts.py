@@ -96,7 +96,7 @@ def service_lines(status: list[ServiceAccount] | None, locale: str) -> str:
             tr("Midjourney accounts at the service: could not be read (see /setup account test)"), locale
         )
     lines = [
-        f"⛔ {held_sentence(s)}"
+        "⛔ " + render(held_sentence(s), locale)
         if s.hold
         else render(
             tr(

@@ -262,3 +262,61 @@ async def test_aimgs_forms_and_item_buttons_are_in_the_members_language(aimg_san
         "• F222 のステップ数は 10 から 50 の間にしてください（指定値：99）。"
     )
     assert emu.violations == []
+
+
+async def test_the_servers_rules_refuse_in_the_members_language(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    alice, bob, art = emu.world.admin, emu.world.member, emu.channel("art")
+
+    async def said(user: int, command: str, **options: object) -> str:
+        return (await _private(sandbox, await emu.slash(user, art.id, command, **options))).content
+
+    await said(alice.id, "setup", subcommand="limits", per_user_daily=1)
+    bob.locale = "ja"
+    await emu.slash(bob.id, art.id, "imagine", prompt="a first fox")
+    await emu.wait_for_message(art.id, is_result, timeout=10)
+    assert await said(bob.id, "imagine", prompt="a second fox") == (
+        "今日の 1 件のジョブを使い切りました。カウントは UTC 00:00 にリセットされます。"
+    )
+
+    await said(alice.id, "setup", subcommand="limits", per_user_daily=0)
+    await said(alice.id, "setup", subcommand="words add", text="kraken")
+    bob.locale = "zh-CN"
+    assert await said(bob.id, "imagine", prompt="a kraken rising") == (
+        "你的提示词包含“kraken”，本服务器不允许使用。请换个说法。"
+    )
+    await said(alice.id, "setup", subcommand="channel", enabled=False)
+    assert await said(bob.id, "imagine", prompt="a calm sea") == (
+        "机器人在这个频道已关闭。请换一个频道，或联系服务器管理员。"
+    )
+    bob.locale = "fr"
+    assert await said(bob.id, "imagine", prompt="a calm sea") == (
+        "The bot is off in this channel. Use another channel, or ask a server admin."
+    )
+    assert sandbox.proxy.count("/mj/submit/imagine") == 1
+    assert emu.violations == []
+
+
+async def test_setups_refusals_and_answers_are_in_the_admins_language(sandbox: Sandbox) -> None:
+    emu = sandbox.emulator
+    alice, general = emu.world.admin, emu.channel("general")
+    alice.locale = "ja"
+
+    async def setup(subcommand: str, **options: object) -> str:
+        inter = await emu.slash(alice.id, general.id, "setup", subcommand=subcommand, **options)
+        return (await _private(sandbox, inter)).content
+
+    assert await setup("account test", name="nope") == (
+        "このサーバーに 'nope' という名前のアカウントはありません。/setup account list を確認してください。"
+    )
+    assert await setup("account remove", name="sandbox-proxy") == (
+        "'sandbox-proxy' はボットの設定ファイルで宣言されています。そちらで変更してください。"
+    )
+    assert (await setup("account test", name="sandbox-proxy")).startswith(
+        "✅ sandbox-proxy：サービスが応答し、認証情報を受け入れました。"
+    )
+    assert (
+        await setup("account reset", name="sandbox-proxy")
+        == "**sandbox-proxy** をローテーションに戻しました。"
+    )
+    assert emu.violations == []

@@ -286,6 +286,11 @@ async def test_setup_shows_a_moderation_hold_and_reset_releases_it_at_the_servic
         assert "Please verify you are" in listing and "**human**" not in listing  # text, not markdown
         assert (await setup("account test", name="useapi")).startswith(f"❌ useapi: {held}")
         assert f"Midjourney holds {CHANNEL}" in await setup("show")
+        alice.locale = "ja"
+        held_ja = f"Midjourney がアカウント {CHANNEL} を審査または CAPTCHA のため保留しています"
+        assert held_ja in await setup("account list")
+        assert (await setup("account test", name="useapi")).startswith(f"❌ useapi：{held_ja}")
+        alice.locale = "en-US"
         reset = await setup("account reset", name="useapi")
         assert reset == (
             f"**useapi** is back in rotation. The service was asked to put {CHANNEL} back into rotation too."
