@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
-import math
 import time
 from collections import defaultdict
 
@@ -37,8 +35,9 @@ from bot.discord_side.budgets import (
     Slot,
     Window,
 )
-from bot.discord_side.budgets import bucket as budget_of
 from bot.discord_side.host import Host
+from bot.discord_side.pass_timer import PassTimer
+from bot.discord_side.write_queues import FINAL, POST, PROGRESS, WriteQueues
 from bot.discord_side.writer import MessageWriter, reply_usable
 from bot.domain import Job, JobStatus
 from bot.logs import job_fields
@@ -50,29 +49,19 @@ log = logging.getLogger(__name__)
 #: at once, and the changes that come within ``TICK`` of a pass share the next one.
 TICK = 0.02
 
-#: Write priorities, most urgent first.
-FINAL, POST, PROGRESS = 0, 1, 2
-
 
 class JobPublisher:
     def __init__(self, bot: Host, progress_edit_seconds: float) -> None:
         self._bot = bot
         self._writer = MessageWriter(bot)
-        self._interval = progress_edit_seconds
         #: The latest unwritten state of each job.
         self._latest: dict[int, Job] = {}
         #: Jobs to (re)classify at the next pass: changed, or their write just ended. A pass
         #: classifies only these, not every waiting job.
         self._fresh: dict[int, None] = {}
-        #: Budgeted writes waiting, per priority: per channel budget (a Bucket), the jobs that
-        #: wait for it, oldest change first. A pass looks at each channel once, however many of
-        #: its jobs wait; a channel it served goes behind the others, so channels take turns.
-        self._waiting: tuple[dict[Bucket, dict[int, None]], ...] = ({}, {}, {})
-        #: Where each waiting job is in ``_waiting``: (priority, bucket).
-        self._queued: dict[int, tuple[int, Bucket]] = {}
-        #: Progress edits waiting for their job's own pacing: (when due, job id), a heap.
-        self._resting: list[tuple[float, int]] = []
-        self._last_edit: dict[int, float] = {}
+        #: Budgeted writes waiting: a pass looks at each channel once, however many of its jobs
+        #: wait.
+        self._queues = WriteQueues(progress_edit_seconds)
         self._busy: set[int] = set()
         # Processes that run some of the shards each take their share (docs/scaling.md).
         shards = bot.settings.discord
@@ -82,12 +71,7 @@ class JobPublisher:
         self._channels: defaultdict[Bucket, Window] = defaultdict(
             lambda: Window(CHANNEL_WRITES, CHANNEL_WINDOW)
         )
-        #: The next pass, and when it runs (time.monotonic()): a loop callback, not a task
-        #: waiting on an event, so a pass costs one timer and no task wake-ups.
-        self._next_pass: asyncio.TimerHandle | None = None
-        self._next_pass_at = math.inf
-        self._last_pass = -math.inf
-        self._stopped = True
+        self._timer = PassTimer(self._pass, TICK)
         self._writes: set[asyncio.Task[None]] = set()
 
     def job_changed(self, job: Job) -> None:
@@ -95,17 +79,13 @@ class JobPublisher:
         # Re-inserting moves the job to the end: writes of a priority go oldest change first.
         self._fresh.pop(job.id, None)
         self._fresh[job.id] = None
-        self._pass_soon()
+        self._timer.soon()
 
     def start(self) -> None:
-        self._stopped = False
-        self._pass_soon()
+        self._timer.start()
 
     async def stop(self) -> None:
-        self._stopped = True
-        if self._next_pass is not None:
-            self._next_pass.cancel()
-            self._next_pass = None
+        self._timer.stop()
         for task in list(self._writes):
             task.cancel()
         await asyncio.gather(*self._writes, return_exceptions=True)
@@ -117,35 +97,16 @@ class JobPublisher:
                 while self._writes or any(job.status.terminal for job in self._latest.values()):  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
 
-    def _pass_soon(self) -> None:
-        """Something changed: a pass serves it in the loop's next turn, or ``TICK`` after the
-        last pass if that was sooner, with every other change until then. Serving it at once
-        rather than a ``TICK`` later spares a quiet bot a wake-up of its own per pass: the pass
-        runs while the push or write that caused it is still warm in the CPU's caches."""
-        self._pass_at(time.monotonic())
-
-    def _pass_at(self, at: float) -> None:
-        """Have a pass run at ``at`` (time.monotonic()), or sooner if one is due sooner; never
-        sooner than ``TICK`` after the last."""
-        at = max(at, self._last_pass + TICK)
-        if self._stopped or at >= self._next_pass_at:
-            return
-        if self._next_pass is not None:
-            self._next_pass.cancel()
-        self._next_pass_at = at
-        self._next_pass = asyncio.get_running_loop().call_later(max(0.0, at - time.monotonic()), self._pass)
-
     def _pass(self) -> None:
-        self._next_pass, self._next_pass_at = None, math.inf
-        self._last_pass = time.monotonic()
+        began = self._timer.begin()
         try:
             next_due = self._start_due_writes()
         except Exception:
             # A pass that failed must not stop the publisher: the next change or due write retries.
             log.exception("the publisher's pass failed")
-            next_due = self._last_pass + 1.0
+            next_due = began + 1.0
         if next_due is not None:
-            self._pass_at(next_due)
+            self._timer.at(next_due)
 
     def _start_due_writes(self) -> float | None:
         """Start every write through an interaction, and every budgeted write the budgets allow,
@@ -153,7 +114,7 @@ class JobPublisher:
         completes)."""
         now = time.monotonic()
         self._classify(now)
-        next_due: float | None = self._resting[0][0] if self._resting else None
+        next_due = self._queues.next_wake()
 
         def later(at: float | None) -> None:
             nonlocal next_due
@@ -161,8 +122,8 @@ class JobPublisher:
                 next_due = at if next_due is None else min(next_due, at)
 
         budget = self._global.free(now)
-        for queue in self._waiting:
-            for bucket, jobs in list(queue.items()):
+        for priority in (FINAL, POST, PROGRESS):
+            for bucket in self._queues.buckets(priority):
                 if budget <= 0:
                     # Out of global budget: the rest waits for the next free slot.
                     later(self._global.free_at(now))
@@ -172,25 +133,20 @@ class JobPublisher:
                 if free <= 0:
                     later(channel.free_at(now))
                     continue
-                del queue[bucket]
-                while jobs and free > 0 and budget > 0:
-                    job_id = next(iter(jobs))
-                    del jobs[job_id], self._queued[job_id]
+                taken = self._queues.take(priority, bucket, min(free, budget))
+                for job_id in taken:
                     self._start(self._latest[job_id], Slot(bucket, self._global, channel))
-                    free -= 1
-                    budget -= 1
-                if jobs:
-                    queue[bucket] = jobs  # behind the channels still waiting their turn
+                budget -= len(taken)
         return next_due
 
     def _classify(self, now: float) -> None:
         """Start the writes that go through an interaction; put the budgeted ones in their queue,
         or to rest until their job's progress pacing allows them."""
-        while self._resting and self._resting[0][0] <= now:
-            self._fresh.setdefault(heapq.heappop(self._resting)[1])
+        queues = self._queues
+        queues.wake(now, self._fresh)
         wall = time.time()
         for job_id in self._fresh:
-            self._unqueue(job_id)
+            queues.unqueue(job_id)
             job = self._latest.get(job_id)
             if job is None or job_id in self._busy:
                 continue  # written already, or being written: its write's end brings it back
@@ -201,24 +157,9 @@ class JobPublisher:
                 del self._latest[job_id]
             elif priority != PROGRESS and reply_usable(job, wall):
                 self._start(job)
-            elif priority == PROGRESS and (own := self._last_edit.get(job_id, 0.0) + self._interval) > now:
-                heapq.heappush(self._resting, (own, job_id))
             else:
-                bucket = budget_of(job)
-                self._waiting[priority].setdefault(bucket, {})[job_id] = None
-                self._queued[job_id] = (priority, bucket)
+                queues.place(job, priority, now)
         self._fresh.clear()
-
-    def _unqueue(self, job_id: int) -> None:
-        """Take ``job_id`` out of the queue it waits in, if any."""
-        where = self._queued.pop(job_id, None)
-        if where is None:
-            return
-        priority, bucket = where
-        jobs = self._waiting[priority][bucket]
-        del jobs[job_id]
-        if not jobs:
-            del self._waiting[priority][bucket]
 
     def _start(self, job: Job, slot: Slot | None = None) -> None:
         """Write ``job``'s message: through its interaction when ``slot`` is None, else through
@@ -249,13 +190,13 @@ class JobPublisher:
             if slot is not None:
                 slot.release()
             self._busy.discard(job.id)
-            if written:
-                self._last_edit[job.id] = time.monotonic()
             if job.status.terminal:
-                self._last_edit.pop(job.id, None)
+                self._queues.forget(job.id)
+            elif written:
+                self._queues.edited(job.id, time.monotonic())
             # A newer state that came while this was written waits for this pass.
             self._fresh.setdefault(job.id)
-            self._pass_soon()
+            self._timer.soon()
 
     def _priority(self, job: Job) -> int:
         if job.status.terminal:
