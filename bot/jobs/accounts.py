@@ -175,6 +175,17 @@ class AccountPool:
         ]
         return self._rng.choice(free) if free else None
 
+    def capacity_id(self, account_id: int) -> int:
+        """The account whose slots ``account_id``'s jobs take (docs/scaling.md): config-file
+        accounts of several servers naming one service account (kind, URL and secret) share its
+        ``max_jobs``, counted under the lowest of their ids; any other account is its own."""
+        account = self._accounts[account_id]
+        if account.source != "config":
+            return account_id
+        same = (account.kind, account.base_url, account.secret)
+        shared = (a for a in self._accounts.values() if a.source == "config")
+        return min(a.id for a in shared if (a.kind, a.base_url, a.secret) == same)
+
     def has_capacity(self, account_id: int, busy: Mapping[int, int]) -> bool:
         account = self._accounts.get(account_id)
         return account is not None and busy.get(account_id, 0) < account.max_jobs
