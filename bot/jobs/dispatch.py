@@ -143,13 +143,16 @@ class Dispatcher:
         """Capacity was freed: start what waits here, and tell the other processes when the
         account's slots are shared (their queues may wait for it)."""
         self.wake(job.guild_id)
-        self.spawn(self._free_slot(job))
+        account = self._accounts.get(job.account_id) if job.account_id is not None else None
+        shared = account is not None and account.source == "config"
+        if shared:
+            self.wake_waiting()  # this process's other servers naming the same service account
+        self.spawn(self._free_slot(job, notify=shared))
 
-    async def _free_slot(self, job: Job) -> None:
+    async def _free_slot(self, job: Job, *, notify: bool) -> None:
         # An ended job's claim counts no more; deleting it keeps the claims counted few.
         await self._store.release_slot(job.id)
-        account = self._accounts.get(job.account_id) if job.account_id is not None else None
-        if account is not None and account.source == "config":
+        if notify:
             await self._store.notify_job(job.id, job.guild_id)
 
     def _retry_later(self, guild_id: int) -> None:
