@@ -336,6 +336,8 @@ class FakeMjProxy(FakeServer):
         self._slots = asyncio.Semaphore(core_size)
         self._core_size = core_size
         self._active = 0
+        #: The most tasks the account ever had at once (submitted and not finished).
+        self.max_active = 0
         self._changed = asyncio.Condition()
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -773,6 +775,7 @@ class FakeMjProxy(FakeServer):
         """Queue the task on the fake account and answer its submit (code 1, or 22 when queued)."""
         waiting_ahead = self._active - self._core_size
         self._active += 1
+        self.max_active = max(self.max_active, self._active)
         task.status, task.progress = "SUBMITTED", "0%"
         task.planned_failure = task.planned_failure or self.faults._pop_task_failure()
         run = asyncio.create_task(self._run(task, stuck=self.faults._take_stuck()))

@@ -28,6 +28,7 @@ from bot.mask_editor import LinkSigner, MaskEditor
 from bot.metrics import Metrics
 from bot.ops import OpsRoutes
 from bot.relay import PushRelay
+from bot.shards import owns
 from bot.store import Store, open_store
 from bot.web import WebServer
 
@@ -114,8 +115,15 @@ class MjBot(Host):
         accounts = AccountPool(self.http_client, guarded=self.guarded_http, policy=settings.network.policy())
         config_secrets = await self._upsert_config_accounts()
         self.publisher = JobPublisher(self, settings.jobs.progress_edit_seconds)
+        shards, shard_count = settings.discord.shard_ids, settings.discord.shard_count
         self.engine = JobEngine(
-            self.store, accounts, self.publisher, settings.jobs, config_secrets, metrics=self.metrics
+            self.store,
+            accounts,
+            self.publisher,
+            settings.jobs,
+            config_secrets,
+            metrics=self.metrics,
+            owns=lambda guild_id: owns(guild_id, shards, shard_count),
         )
         await self.engine.setup.reload_accounts()
         ops = OpsRoutes(
@@ -126,7 +134,6 @@ class MjBot(Host):
             stopping=lambda: self.stopping,
         )
         web = settings.web
-        shards, shard_count = settings.discord.shard_ids, settings.discord.shard_count
         # Only a process that runs some of the shards has pushes to hand to others.
         self.relay = (
             None

@@ -175,6 +175,24 @@ class AccountPool:
         ]
         return self._rng.choice(free) if free else None
 
+    def capacity_id(self, account_id: int) -> int:
+        """The account whose slots ``account_id``'s jobs take (docs/scaling.md): config-file
+        accounts of several servers naming one service account (kind, URL, secret and options)
+        share its ``max_jobs``, counted under the lowest of their ids; any other is its own."""
+        account = self._accounts[account_id]
+        if account.source != "config":
+            return account_id
+        return min(a.id for a in self._accounts.values() if _same_service_account(a, account))
+
     def has_capacity(self, account_id: int, busy: Mapping[int, int]) -> bool:
         account = self._accounts.get(account_id)
         return account is not None and busy.get(account_id, 0) < account.max_jobs
+
+
+def _same_service_account(a: Account, b: Account) -> bool:
+    return a.source == b.source == "config" and (a.kind, a.base_url, a.secret, a.options) == (
+        b.kind,
+        b.base_url,
+        b.secret,
+        b.options,
+    )

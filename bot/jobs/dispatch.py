@@ -1,6 +1,7 @@
 """The fair per-server queue: which queued job goes to which account, when. Members take turns,
 an account takes no more than its capacity (running jobs in the store plus the slots claimed for
-submits under way), and accounts that said "full" or keep failing rest for a while."""
+submits under way, and a slot claimed in the store across processes: docs/scaling.md), and
+accounts that said "full" or keep failing rest for a while."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from bot.domain import MEMBER_SOURCE, ErrorKind, Job
+from bot.domain import MEMBER_SOURCE, ErrorKind, Job, JobStatus
 from bot.jobs.accounts import AccountPool
 from bot.jobs.rules import Rules, job_kinds, needs
 from bot.jobs.tracking import JobObserver, Tracker
@@ -19,6 +20,9 @@ from bot.store import Store
 
 #: (account, model) and how many of that model the account may run at once (AIMG's limits).
 ModelSlot = tuple[tuple[int, str], int]
+#: How soon a guild whose job found its account's slots taken (by another process) tries again,
+#: should no notification of a freed slot come first.
+CLAIM_RETRY_SECONDS = 2.0
 
 
 class Cooldowns:
@@ -56,7 +60,8 @@ class Dispatcher:
     """Dispatch passes per guild, the slots claimed by submits under way, and queue positions.
 
     ``start`` submits a job to the account whose slot was claimed for it; it must end with
-    :meth:`release`. ``model_slot`` and ``model_load`` are AIMG's per-model limits."""
+    :meth:`release`. ``model_slot`` and ``model_load`` are AIMG's per-model limits. ``owns``: whether
+    this process runs the guild's queue (its shard, docs/scaling.md)."""
 
     def __init__(
         self,
@@ -69,6 +74,7 @@ class Dispatcher:
         start: Callable[[Job, int], Awaitable[None]],
         model_slot: Callable[[Job, int], Awaitable[ModelSlot | None]],
         model_load: Callable[[], Awaitable[Counter[tuple[int, str]]]],
+        owns: Callable[[int], bool] = lambda guild_id: True,
     ) -> None:
         self._store = store
         self._accounts = accounts
@@ -78,6 +84,7 @@ class Dispatcher:
         self._start = start
         self._model_slot = model_slot
         self._model_load = model_load
+        self._owns = owns
         self.cooldowns = Cooldowns()
         self._guild_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         #: Submits under way, per account: they hold capacity before the store shows a task id.
@@ -86,6 +93,8 @@ class Dispatcher:
         self.submitting_jobs: dict[int, int] = {}
         #: Guilds with a dispatch pass requested but not started yet.
         self._wanted: set[int] = set()
+        #: Guilds with a pass coming after a claim the store refused (CLAIM_RETRY_SECONDS).
+        self._retrying: set[int] = set()
         #: Place in the guild's queue of each waiting job (1 = next), and the job's guild.
         self._positions: dict[int, int] = {}
         self._position_guild: dict[int, int] = {}
@@ -95,10 +104,17 @@ class Dispatcher:
 
     # ---------------------------------------------------------------- the claim seam
 
-    def claim(self, job_id: int, account_id: int) -> None:
-        """Hold one of ``account_id``'s slots for ``job_id``'s submit until :meth:`release`."""
+    async def claim(self, job_id: int, account_id: int) -> bool:
+        """Hold one of ``account_id``'s slots for ``job_id``'s submit until :meth:`release`: False
+        when the store says every slot is taken (by this process or another). The store's claim
+        lasts until the job ends (or stays queued after its submit, :meth:`_start_claimed`)."""
+        account = self._accounts.get(account_id)
+        capacity_id = self._accounts.capacity_id(account_id) if account is not None else account_id
+        if account is None or not await self._store.claim_slot(capacity_id, account.max_jobs, job_id):
+            return False
         self._submitting[account_id] += 1
         self.submitting_jobs[job_id] = account_id
+        return True
 
     def release(self, job_id: int) -> None:
         """Give back the slot claimed for ``job_id`` (its submit was answered, either way)."""
@@ -116,6 +132,38 @@ class Dispatcher:
     def wake(self, guild_id: int) -> None:
         """Ask for a dispatch pass of the guild (something changed: a job, an account)."""
         self.spawn(self.dispatch(guild_id))
+
+    def wake_waiting(self) -> None:
+        """A slot may have been freed elsewhere (another process's job ended): a pass for every
+        guild with jobs waiting here."""
+        for guild_id in set(self._position_guild.values()):
+            self.wake(guild_id)
+
+    def job_ended(self, job: Job) -> None:
+        """Capacity was freed: start what waits here, and tell the other processes when the
+        account's slots are shared (their queues may wait for it)."""
+        self.wake(job.guild_id)
+        account = self._accounts.get(job.account_id) if job.account_id is not None else None
+        shared = account is not None and account.source == "config"
+        if shared:
+            self.wake_waiting()  # this process's other servers naming the same service account
+        self.spawn(self._free_slot(job, notify=shared))
+
+    async def _free_slot(self, job: Job, *, notify: bool) -> None:
+        # An ended job's claim counts no more; deleting it keeps the claims counted few.
+        await self._store.release_slot(job.id)
+        if notify:
+            await self._store.notify_job(job.id, job.guild_id)
+
+    def _retry_later(self, guild_id: int) -> None:
+        if guild_id not in self._retrying:
+            self._retrying.add(guild_id)
+            self.spawn(self._retry(guild_id))
+
+    async def _retry(self, guild_id: int) -> None:
+        await asyncio.sleep(CLAIM_RETRY_SECONDS)
+        self._retrying.discard(guild_id)
+        await self.dispatch(guild_id)
 
     def wake_later(self, guild_id: int, delay: float) -> None:
         self.spawn(self._dispatch_later(guild_id, delay))
@@ -142,8 +190,8 @@ class Dispatcher:
         """Run a dispatch pass for the guild, coalescing requests: many changes at once (a burst of
         commands, finished jobs) ask for a pass each, but one pass that starts after the last
         request sees them all, so at most one more waits behind the running one."""
-        if self._draining:
-            return  # shutting down: queued jobs wait for the next start
+        if self._draining or not self._owns(guild_id):
+            return  # shutting down (queued jobs wait for the next start), or another process's
         if guild_id in self._wanted:
             return  # a pass that has not started yet will see this change too
         self._wanted.add(guild_id)
@@ -204,16 +252,28 @@ class Dispatcher:
                     waiting.append(job)
                     continue
                 model_load[key] += 1
+            if not await self.claim(job.id, account_id):
+                # Its slots are taken in the store: by another process sharing the account.
+                busy[account_id] = max(busy[account_id], self._max_jobs(account_id))
+                waiting.append(job)
+                self._retry_later(guild_id)
+                continue
             busy[account_id] += 1
-            self.claim(job.id, account_id)
             self.spawn(self._start_claimed(job, account_id))
         self._show_positions(guild_id, waiting)
+
+    def _max_jobs(self, account_id: int) -> int:
+        account = self._accounts.get(account_id)
+        return account.max_jobs if account is not None else 0
 
     async def _start_claimed(self, job: Job, account_id: int) -> None:
         try:
             await self._start(job, account_id)
         finally:
             self.release(job.id)
+        current = await self._store.get_job(job.id)
+        if current is None or current.status is JobStatus.QUEUED:
+            await self._store.release_slot(job.id)  # not sent (refused, or full): it queues again
 
     def _show_positions(self, guild_id: int, waiting: list[Job]) -> None:
         """Remember each waiting job's place in the queue; re-show the jobs whose place changed."""

@@ -16,7 +16,7 @@ Every state change is written to the store before anyone is told about it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -56,11 +56,14 @@ class JobEngine:
         settings: JobSettings,
         config_secrets: Mapping[int, str] | None = None,
         metrics: Metrics | None = None,
+        owns: Callable[[int], bool] = lambda guild_id: True,
     ) -> None:
         self._store = store
         self.metrics = metrics or Metrics()
         self._accounts = accounts
         self._observer = observer
+        #: Whether this process runs the guild's jobs (its shard, docs/scaling.md).
+        self._owns = owns
         calls = CallCounter(accounts, self.metrics)
         rules = Rules(store, accounts)
         self.clicks = Clicks(store, accounts)
@@ -77,7 +80,7 @@ class JobEngine:
             settings,
             calls,
             result_buttons=self.clicks.result_buttons,
-            wake=lambda guild_id: self.dispatch.wake(guild_id),
+            wake=lambda job: self.dispatch.job_ended(job),
         )
         self.dispatch = Dispatcher(
             store,
@@ -88,6 +91,7 @@ class JobEngine:
             start=lambda job, account_id: self.submitting.submit(job, account_id),
             model_slot=self.aimg.model_slot,
             model_load=self._aimg_load,
+            owns=owns,
         )
         self.submitting = Submitter(
             store, accounts, observer, settings, calls, rules, self.dispatch, self.tracking
@@ -122,19 +126,24 @@ class JobEngine:
     # ------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Pick up every job a previous run left unfinished, then start polling."""
+        """Pick up every job a previous run left unfinished in this process's guilds (another
+        process's, from a run that died, too, when their shards are now ours), then start polling."""
         # A job whose submit was under way may exist at the backend: sending it again could make
         # it twice, and midjourney-proxy cannot be searched by our `state` on every flavour. It
         # fails clearly. All are written before anything can dispatch (a dispatch would submit
         # the rest again); the loop below publishes them with the other unposted finals.
-        for job_id in await self._store.interrupted_submits():
+        for interrupted in await self._store.jobs_by_ids(await self._store.interrupted_submits()):
+            if not self._owns(interrupted.guild_id):
+                continue  # another process may be sending it now
             await self._store.update_job(
-                job_id,
+                interrupted.id,
                 status=JobStatus.FAILURE,
                 error_kind=ErrorKind.UNAVAILABLE,
                 error_detail=INTERRUPTED_SUBMIT,
             )
         for job in await self._store.unfinished_jobs():
+            if not self._owns(job.guild_id):
+                continue
             if job.status is JobStatus.QUEUED:
                 self.dispatch.wake(job.guild_id)
             elif not job.status.terminal and job.backend_task_id:

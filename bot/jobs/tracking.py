@@ -36,8 +36,8 @@ class JobObserver(Protocol):
 class Tracker:
     """Running jobs: their locks, their last news, the poller, and every write of their fate.
 
-    ``result_buttons`` gives a finished job's buttons from its backend's; ``wake`` asks for a
-    dispatch pass of a guild (a job that ends frees its account's slot)."""
+    ``result_buttons`` gives a finished job's buttons from its backend's; ``wake`` is told of a
+    job that ended (it frees its account's slot)."""
 
     def __init__(
         self,
@@ -48,7 +48,7 @@ class Tracker:
         calls: CallCounter,
         *,
         result_buttons: Callable[[Job, TaskSnapshot], list[ResultButton]],
-        wake: Callable[[int], None],
+        wake: Callable[[Job], None],
     ) -> None:
         self._store = store
         self._accounts = accounts
@@ -208,7 +208,7 @@ class Tracker:
             self._untrack(job.id)
             self._job_locks.pop(job.id, None)
             # Capacity was freed: start whatever was waiting.
-            self._wake(job.guild_id)
+            self._wake(job)
         self._observer.job_changed(job)
 
     async def _poll_forever(self) -> None:

@@ -109,10 +109,19 @@ def make_dispatcher(
     seen: Seen,
     start: Callable[[Job, int], Awaitable[None]],
     tracker: Tracker | None = None,
+    owns: Callable[[int], bool] = lambda guild_id: True,
 ) -> Dispatcher:
     """A dispatcher whose dispatched jobs go to ``start``; no AIMG model limits."""
     tracker = tracker or make_tracker(store, pool, seen)
     rules = Rules(store, pool)
     return Dispatcher(
-        store, pool, seen, rules, tracker, start=start, model_slot=_no_model_slot, model_load=_no_load
+        store,
+        pool,
+        seen,
+        rules,
+        tracker,
+        start=start,
+        model_slot=_no_model_slot,
+        model_load=_no_load,
+        owns=owns,
     )

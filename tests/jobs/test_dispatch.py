@@ -53,7 +53,7 @@ async def test_running_jobs_and_claimed_slots_fill_an_account(store: Store, pool
     running = await queue(store, owner_id=100)
     await store.update_job(running.id, account_id=account, backend_task_id="t1", status=JobStatus.SUBMITTED)
     dispatcher = make_dispatcher(store, pool, Seen(), started := Started())
-    dispatcher.claim(999, account)  # a submit under way elsewhere holds the other slot
+    assert await dispatcher.claim(999, account)  # a submit under way elsewhere holds the other slot
     waiting = await queue(store, owner_id=200)
 
     await dispatcher.dispatch(GUILD)
@@ -62,6 +62,7 @@ async def test_running_jobs_and_claimed_slots_fill_an_account(store: Store, pool
     assert dispatcher.position(waiting.id) == 1
 
     dispatcher.release(999)
+    await store.release_slot(999)
     await dispatcher.dispatch(GUILD)
     await _settle()
     assert started.jobs == [(waiting.id, account)]

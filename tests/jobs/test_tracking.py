@@ -17,8 +17,10 @@ OURS = ResultButton(custom_id="ours", label="Ours")
 
 
 class Woken(list[int]):
-    def __call__(self, guild_id: int) -> None:
-        self.append(guild_id)
+    """The guilds of the jobs the tracker said ended."""
+
+    def __call__(self, job: Job) -> None:
+        self.append(job.guild_id)
 
 
 def _tracker(store: Store, pool: AccountPool, seen: Seen, woken: Woken) -> Tracker:

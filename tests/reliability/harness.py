@@ -41,6 +41,8 @@ def bot_spec(box: Sandbox, *, member_burst: int, hold_submits: bool = False) -> 
     for account in settings["accounts"]:
         account["secret"] = box.proxy.secret
     settings["store"]["secret_key"] = None
+    if box.settings.store.url is not None:
+        settings["store"]["url"] = box.settings.store.url.get_secret_value()
     return {
         "api_base": box.emulator.api_base,
         "gateway_url": box.emulator.gateway_url,
@@ -53,8 +55,13 @@ def bot_spec(box: Sandbox, *, member_burst: int, hold_submits: bool = False) -> 
 class BotProcess:
     """The bot in a child process; :meth:`kill` is a real SIGKILL (no cleanup of any kind)."""
 
-    def __init__(self, box: Sandbox, log_path: Path, *, member_burst: int = 10_000) -> None:
+    def __init__(
+        self, box: Sandbox, log_path: Path, *, member_burst: int = 10_000, guild_id: int | None = None
+    ) -> None:
+        """``guild_id``: with several processes, the guild whose shard this one runs (it is up
+        when that guild's shard is connected, down when it no longer is)."""
         self._box = box
+        self._guild_id = guild_id
         self._log_path = log_path
         self._member_burst = member_burst
         self._proc: asyncio.subprocess.Process | None = None
@@ -86,7 +93,7 @@ class BotProcess:
         def ready() -> bool | None:
             if proc.returncode is not None:
                 raise RuntimeError(f"the bot exited with {proc.returncode}; see {self._log_path}")
-            return True if emu.gateway.connected else None
+            return True if self._connected() else None
 
         await emu.wait_for(ready, timeout=timeout)
         # READY is sent on IDENTIFY; give discord.py a moment to build its guild cache from it.
@@ -105,7 +112,11 @@ class BotProcess:
             self._log.close()
             self._log = None
         emu = self._box.emulator
-        await emu.wait_for(lambda: True if not emu.gateway.connected else None, timeout=10)
+        await emu.wait_for(lambda: True if not self._connected() else None, timeout=10)
+
+    def _connected(self) -> bool:
+        gateway = self._box.emulator.gateway
+        return bool(gateway.connected if self._guild_id is None else gateway.holds(self._guild_id))
 
     async def terminate(self, timeout: float = 15.0) -> int:  # noqa: ASYNC109 (explicit deadline)
         """SIGTERM (a graceful shutdown), then the exit code once the process has ended."""
