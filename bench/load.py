@@ -266,7 +266,8 @@ class StoreAt:
     async def transactions(self) -> int:
         """PostgreSQL: the transactions made in the database so far (each statement outside one
         is one), less this object's own reads. The server counts a connection's as it ends (this
-        object's, closed first), or at most a second late while it is busy (the bots')."""
+        object's, closed first), or up to 10 s late while it runs (the bots': a count before the
+        burst may miss a few of the warm-up's, which the burst's then include)."""
         await self.close()
         await asyncio.sleep(1)
         [(made,)] = await self.rows(
@@ -328,7 +329,7 @@ class Run:
             "MJBOT_BENCH_API_BASE": self.emu.api_base,
             "MJBOT_BENCH_GATEWAY": self.emu.gateway_url,
         }
-        # Every process's output in one log, each line's process told by its logger's records.
+        # Every process's output in one log.
         with self.log_path.open("wb") as log:
             for shard in range(self.knobs.processes):
                 config = self.tmp / f"settings-{shard}.json"
