@@ -3,11 +3,14 @@
     uv run python -m bench.load                      # the full run of docs/performance.md
     uv run python -m bench.load --jobs 10 --channels 2 --duration 1   # a quick look
     uv run python -m bench.load --store sqlite postgres                # each store, side by side
+    uv run python -m bench.load --store postgres --processes 1 2       # one bot process, and two
 
 For each value of ``--jobs`` (one column of the table each) it starts a fresh emulator (global and
 per-channel rate limits enforced), a fake midjourney-proxy (``bench.backend``) and the bot
 (``bench.bot_process``), each backend and bot in its own process, on each ``--store`` (a column
-each: SQLite, or a throwaway PostgreSQL cluster, ``tests/postgres.py``),
+each: SQLite, or a throwaway PostgreSQL cluster, ``tests/postgres.py``), with each of
+``--processes`` (a column each: N bot processes on one PostgreSQL, shards 0 … N-1 of N, the
+emulator with a server on each shard and the channels, so the burst, spread over them),
 then ``--jobs`` members' ``/imagine`` arrive at once, spread over ``--users`` members and
 ``--channels`` channels; when every job's result is on Discord, ``--clicks`` of the results get
 their U1 clicked at once and those jobs run too. The bot's CPU and peak RSS are read from
@@ -43,7 +46,7 @@ from bot.store import Store
 from sandbox.discord import DiscordEmulator, Interaction, Message
 from sandbox.discord.clock import SnowflakeGenerator
 from sandbox.discord.state import CallRecord
-from sandbox.discord.world import Channel, Member, User
+from sandbox.discord.world import Channel, Member, User, shard_of
 from tests.postgres import Cluster, server_binaries
 
 #: Discord's global budget per bot token, requests per second (the emulator enforces the same).
@@ -76,6 +79,8 @@ class Knobs:
     warmup: int
     #: "sqlite" or "postgres".
     store: str = "sqlite"
+    #: Bot processes, each running one gateway shard of this many (more than 1: PostgreSQL only).
+    processes: int = 1
 
 
 @dataclass
@@ -87,13 +92,38 @@ class Usage:
 
     @classmethod
     def of(cls, pid: int) -> Usage:
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        # Fields 14 and 15 of stat (utime, stime); the split starts at field 3.
-        cpu = (int(stat[11]) + int(stat[12])) / ticks
+        cpu = _cpu(_stat(pid)[11:13])
         status = Path(f"/proc/{pid}/status").read_text().splitlines()
         hwm = next(line for line in status if line.startswith("VmHWM:"))
         return cls(cpu, int(hwm.split()[1]) / 1024)
+
+    @classmethod
+    def total(cls, pids: Sequence[int]) -> Usage:
+        """Several processes together: CPU and peak memory summed."""
+        each = [cls.of(pid) for pid in pids]
+        return cls(sum(u.cpu for u in each), sum(u.peak_rss_mib for u in each))
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields from the third on (field n is at index n - 3)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu(ticks: Sequence[str]) -> float:
+    return sum(int(t) for t in ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid``, its children that exited (cutime, cstime) and its live children:
+    PostgreSQL's postmaster and the server processes it forks, one a connection."""
+    children = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                stat = _stat(int(entry.name))
+                if int(stat[1]) == pid:
+                    children += _cpu(stat[11:15])
+    return _cpu(_stat(pid)[11:15]) + children
 
 
 @dataclass
@@ -106,13 +136,17 @@ class Result:
 
 
 def populate(emu: DiscordEmulator, users: int, channels: int) -> tuple[list[int], list[int]]:
-    """Give the emulator's guild ``channels`` text channels and ``users`` plain members."""
-    guild = emu.world.guild
+    """Give the emulator's guilds ``channels`` text channels, dealt in turn, and ``users`` plain
+    members each (the same people in every guild)."""
     ids: SnowflakeGenerator = emu.ids
-    guild.channels = [Channel(ids.next(), f"load-{n}", n) for n in range(channels)]
+    guilds = emu.world.guilds
+    made = [Channel(ids.next(), f"load-{n}", n) for n in range(channels)]
+    for at, guild in enumerate(guilds):
+        guild.channels = made[at :: len(guilds)]
     people = [User(ids.next(), f"member{n}") for n in range(users)]
-    guild.members.extend(Member(user, []) for user in people)
-    return [u.id for u in people], [c.id for c in guild.channels]
+    for guild in guilds:
+        guild.members.extend(Member(user, []) for user in people)
+    return [u.id for u in people], [c.id for c in made]
 
 
 class BackendProcess:
@@ -174,12 +208,19 @@ class BackendProcess:
 
 
 def settings_json(
-    emu: DiscordEmulator, proxy: BackendProcess, store: StoreAt, knobs: Knobs
+    emu: DiscordEmulator, proxy: BackendProcess, store: StoreAt, knobs: Knobs, shard: int
 ) -> dict[str, Any]:
-    """The bot's settings, secrets in clear (``Settings`` would mask them when dumped)."""
-    accounts = math.ceil((knobs.jobs + knobs.clicks) / ACCOUNT_JOBS)
+    """The settings of the bot process running ``shard`` (of ``knobs.processes``), secrets in
+    clear (``Settings`` would mask them when dumped). Its guild gets its share of the accounts,
+    each with a secret of its own: accounts naming one service account would share one
+    ``max_jobs`` (docs/scaling.md)."""
+    guild = next(g for g in emu.world.guilds if shard_of(g.id, knobs.processes) == shard)
+    accounts = math.ceil((knobs.jobs + knobs.clicks) / ACCOUNT_JOBS / knobs.processes)
+    discord: dict[str, Any] = {"token": emu.world.token, "dev_guild_id": guild.id}
+    if knobs.processes > 1:
+        discord |= {"shard_count": knobs.processes, "shards": str(shard)}
     return {
-        "discord": {"token": emu.world.token, "dev_guild_id": emu.world.guild.id},
+        "discord": discord,
         "store": {"path": str(store.path), "url": store.url},
         "web": {"host": "127.0.0.1", "port": 0},
         "jobs": {
@@ -189,10 +230,11 @@ def settings_json(
         },
         "accounts": [
             {
-                "guild_id": emu.world.guild.id,
+                "guild_id": guild.id,
                 "name": f"bench-proxy-{n}",
                 "kind": "mj_proxy",
                 "base_url": proxy.base_url,
+                "secret": f"bench-{shard}-{n}",
                 "max_jobs": ACCOUNT_JOBS,
                 "options": {"flavour": proxy.flavour},
             }
@@ -201,23 +243,42 @@ def settings_json(
     }
 
 
-@dataclass(frozen=True)
+@dataclass
 class StoreAt:
     """The bot's store in a run: the SQLite file ``path``, or the PostgreSQL database ``url``."""
 
     path: Path
     url: str | None = None
+    #: PostgreSQL: the connection ``rows`` reads through, and the transactions it made.
+    _conn: asyncpg.Connection | None = None
+    reads: int = 0
 
     async def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        """What a query reads, opened read-only beside the bot's own connection."""
+        """What a query reads, beside the bot's own connection (SQLite: opened read-only)."""
         if self.url is not None:
-            conn = await asyncpg.connect(self.url)
-            try:
-                return [tuple(r) for r in await conn.fetch(sql)]
-            finally:
-                await conn.close()
+            if self._conn is None:
+                self._conn = await asyncpg.connect(self.url)
+            self.reads += 1
+            return [tuple(r) for r in await self._conn.fetch(sql)]
         with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
             return [tuple(r) for r in db.execute(sql).fetchall()]
+
+    async def transactions(self) -> int:
+        """PostgreSQL: the transactions made in the database so far (each statement outside one
+        is one), less this object's own reads. The server counts a connection's as it ends (this
+        object's, closed first), or up to 10 s late while it runs (the bots': a count before the
+        burst may miss a few of the warm-up's, which the burst's then include)."""
+        await self.close()
+        await asyncio.sleep(1)
+        [(made,)] = await self.rows(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(made) - (self.reads - 1)  # this read is not counted yet
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
 
 
 async def raise_guild_limits(store_at: StoreAt, guild_id: int, knobs: Knobs) -> None:
@@ -235,14 +296,19 @@ async def raise_guild_limits(store_at: StoreAt, guild_id: int, knobs: Knobs) -> 
 
 
 class Run:
-    def __init__(self, knobs: Knobs, tmp: Path, postgres_url: str | None = None) -> None:
+    def __init__(self, knobs: Knobs, tmp: Path, cluster: Cluster | None = None) -> None:
         self.knobs = knobs
+        postgres_url = cluster.create_database() if knobs.store == "postgres" and cluster else None
+        #: PostgreSQL's postmaster, and its CPU seconds and the transactions before the burst.
+        self.postmaster = cluster.postmaster_pid if postgres_url else None
+        self.server_before = (0.0, 0)
         self.tmp = tmp
-        self.emu = DiscordEmulator()
+        self.emu = DiscordEmulator(guilds=knobs.processes, recommended_shards=knobs.processes)
         self.proxy = BackendProcess(knobs)
         self.store = StoreAt(tmp / "bench.sqlite3", postgres_url)
         self.users, self.channels = populate(self.emu, knobs.users, knobs.channels)
-        self.process: asyncio.subprocess.Process | None = None
+        #: The bot processes, the one running shard n at n.
+        self.processes: list[asyncio.subprocess.Process] = []
         self.log_path = tmp / "bot.log"
         #: When the measured burst began (the emulator's clock): earlier calls were the warm-up.
         self.started = 0.0
@@ -256,21 +322,39 @@ class Run:
         self.emu.rest.prepare()
         await self.emu.start()
         await self.proxy.start()
-        await raise_guild_limits(self.store, self.emu.world.guild.id, self.knobs)
-        config = self.tmp / "settings.json"
-        config.write_text(json.dumps(settings_json(self.emu, self.proxy, self.store, self.knobs)))
+        for guild in self.emu.world.guilds:
+            await raise_guild_limits(self.store, guild.id, self.knobs)
         env = {
             **os.environ,
             "MJBOT_BENCH_API_BASE": self.emu.api_base,
             "MJBOT_BENCH_GATEWAY": self.emu.gateway_url,
         }
+        # Every process's output in one log.
         with self.log_path.open("wb") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.bot_process", str(config), env=env, stdout=log, stderr=log
-            )
+            for shard in range(self.knobs.processes):
+                config = self.tmp / f"settings-{shard}.json"
+                config.write_text(
+                    json.dumps(settings_json(self.emu, self.proxy, self.store, self.knobs, shard))
+                )
+                self.processes.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-m",
+                        "bench.bot_process",
+                        str(config),
+                        env=env,
+                        stdout=log,
+                        stderr=log,
+                    )
+                )
+        guilds = [g.id for g in self.emu.world.guilds]
         try:
             await self.emu.wait_for(
-                lambda: self.emu.gateway.connected > 0 and any(self.emu.store.commands.values()), 60
+                lambda: (
+                    self.emu.gateway.connected >= len(guilds)
+                    and all(self.emu.store.commands.get(g) for g in guilds)
+                ),
+                60,
             )
         except TimeoutError:
             raise RuntimeError(f"the bot did not come up; its log:\n{self.bot_log()}") from None
@@ -279,13 +363,15 @@ class Run:
         return self.log_path.read_text(errors="replace")[-4000:]
 
     async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
+        for process in self.processes:
+            if process.returncode is None:
+                process.terminate()
+        for process in self.processes:
             try:
-                await asyncio.wait_for(self.process.wait(), 30)
+                await asyncio.wait_for(process.wait(), 30)
             except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
+                process.kill()
+                await process.wait()
         await self.proxy.stop()
         await self.emu.stop()
 
@@ -295,9 +381,8 @@ class Run:
         return [c for c in self.emu.rate_limited if c.at >= self.started]
 
     @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
 
     async def unposted(self) -> tuple[int, int]:
         """(jobs, jobs whose final message is not on Discord yet), from the bot's own record."""
@@ -308,8 +393,9 @@ class Run:
         """Wait until every interaction was answered (a job made, or refused: late acks expire)
         and every job that exists has its final message on Discord."""
         while True:
-            if self.process is not None and self.process.returncode is not None:
-                raise RuntimeError(f"the bot exited ({self.process.returncode}); its log:\n{self.bot_log()}")
+            for process in self.processes:
+                if process.returncode is not None:
+                    raise RuntimeError(f"a bot exited ({process.returncode}); its log:\n{self.bot_log()}")
             answered = all(_answered(i) for i in interactions)
             jobs, waiting = await self.unposted()
             if answered and waiting == 0:
@@ -328,8 +414,10 @@ class Run:
             # during the burst. The warm-up's jobs end before anything is measured.
             await self.settle(await self.burst(knobs.warmup, WARM_UP), deadline)
             await self.proxy.mark()
+        if self.postmaster is not None:
+            self.server_before = (tree_cpu(self.postmaster), await self.store.transactions())
         self.started = self.emu.clock.now()
-        before = Usage.of(self.pid)
+        before = Usage.total(self.pids)
         watcher = asyncio.create_task(self.watch_loop())
         imagines = await self.burst(knobs.jobs, "bench job")
         sampler = asyncio.create_task(self.sample_pushes())
@@ -344,7 +432,15 @@ class Run:
         clicks = await back_to_back(self.emu.click(self._owner(m), m.id, _u1(m) or "") for m in results)
         await self.settle(clicks, deadline)
         watcher.cancel()
-        return imagines, clicks, before, Usage.of(self.pid)
+        return imagines, clicks, before, Usage.total(self.pids)
+
+    async def server_used(self) -> tuple[float, int]:
+        """PostgreSQL's CPU seconds (every server process) and the transactions since the burst
+        began, read once the bots stopped (their connections' counts are in then)."""
+        if self.postmaster is None:
+            return math.nan, 0
+        made = await self.store.transactions()
+        return tree_cpu(self.postmaster) - self.server_before[0], made - self.server_before[1]
 
     async def watch_loop(self) -> None:
         """Record the emulator's stalls: while its loop is busy, requests wait unread and are
@@ -369,12 +465,12 @@ class Run:
                 if counts["succeeded"]:
                     break
                 if counts["submitted"] >= self.knobs.jobs:
-                    window.append((Usage.of(self.pid).cpu, counts["pushes"]))
+                    window.append((Usage.total(self.pids).cpu, counts["pushes"]))
                     if len(window) == 3 and PROFILE_PUSHES:
-                        os.kill(self.pid, signal.SIGUSR1)
+                        os.kill(self.pids[0], signal.SIGUSR1)
         finally:
             if len(window) >= 3 and PROFILE_PUSHES:
-                os.kill(self.pid, signal.SIGUSR2)
+                os.kill(self.pids[0], signal.SIGUSR2)
             # The first two samples (a second) still see the submits' first writes.
             if len(window) > 3 and window[-1][1] > window[2][1]:
                 self.push_cpu = (window[-1][0] - window[2][0]) / (window[-1][1] - window[2][1])
@@ -594,9 +690,7 @@ def measure(
 
 async def run_one(knobs: Knobs, cluster: Cluster | None) -> Result:
     with tempfile.TemporaryDirectory(prefix="mjbot-bench-") as tmp:
-        run = Run(
-            knobs, Path(tmp), cluster.create_database() if knobs.store == "postgres" and cluster else None
-        )
+        run = Run(knobs, Path(tmp), cluster)
         await run.start()
         try:
             imagines, clicks, before, after = await run.drive()
@@ -608,13 +702,35 @@ async def run_one(knobs: Knobs, cluster: Cluster | None) -> Result:
             raise
         finally:
             await run.stop()
-        jobs, prompts = await read_jobs(run.store)
-        rows = measure(
-            run, jobs, prompts, report, imagines, clicks, after.cpu - before.cpu, after.peak_rss_mib
-        )
-        await print_failures(run.store)
+        try:
+            server = await run.server_used()
+            jobs, prompts = await read_jobs(run.store)
+            rows = measure(
+                run, jobs, prompts, report, imagines, clicks, after.cpu - before.cpu, after.peak_rss_mib
+            )
+            rows["jobs per server"] = " / ".join(
+                str(n)
+                for _, n in await run.store.rows(
+                    f"SELECT guild_id, COUNT(*) FROM jobs WHERE {_MEASURED} GROUP BY 1 ORDER BY 1"
+                )
+            )
+            rows |= server_rows(server, len(jobs))
+            await print_failures(run.store)
+        finally:
+            await run.store.close()
         print_rate_limits(run)
     return Result(knobs, rows)
+
+
+def server_rows(server: tuple[float, int], jobs: int) -> dict[str, str]:
+    """PostgreSQL's share of the work per job (its processes share the bots' machine)."""
+    cpu, transactions = server
+    if math.isnan(cpu):
+        return {"PostgreSQL transactions / job": "n/a", "PostgreSQL CPU ms / job": "n/a"}
+    return {
+        "PostgreSQL transactions / job": f"{transactions / max(jobs, 1):.1f}",
+        "PostgreSQL CPU ms / job": f"{cpu / max(jobs, 1) * 1000:.1f}",
+    }
 
 
 async def print_failures(store: StoreAt) -> None:
@@ -636,8 +752,13 @@ def print_rate_limits(run: Run) -> None:
         )
 
 
+def _column(knobs: Knobs) -> str:
+    processes = f", {knobs.processes} processes" if knobs.processes > 1 else ""
+    return f"{knobs.jobs} jobs, {knobs.store}{processes}"
+
+
 def table(results: Sequence[Result]) -> str:
-    head = ["", *(f"{r.knobs.jobs} jobs, {r.knobs.store}" for r in results)]
+    head = ["", *(_column(r.knobs) for r in results)]
     names = list(results[0].rows)
     body = [[name, *(r.rows[name] for r in results)] for name in names]
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
@@ -674,7 +795,16 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[Knobs], argparse.Name
     parser.add_argument(
         "--store", nargs="+", choices=("sqlite", "postgres"), default=["sqlite"], help="one run (column) each"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="bot processes, one shard each (more than 1: --store postgres only); one run (column) each",
+    )
     args = parser.parse_args(argv)
+    if all(p > 1 for p in args.processes) and "postgres" not in args.store:
+        parser.error("several processes share one PostgreSQL: add --store postgres")
     knobs = [
         Knobs(
             jobs=jobs,
@@ -691,9 +821,12 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[Knobs], argparse.Name
             timeout=args.timeout,
             warmup=args.warmup,
             store=store,
+            processes=processes,
         )
         for jobs in args.jobs
         for store in args.store
+        for processes in args.processes
+        if processes == 1 or store == "postgres"
     ]
     return knobs, args
 

@@ -72,6 +72,11 @@ class Cluster:
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
         return self.dsn.rsplit("/", 1)[0] + f"/{name}"
 
+    @property
+    def postmaster_pid(self) -> int:
+        """The server's first process, which forks one a connection."""
+        return int((self._data / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         try:
             self._run("pg_ctl", "-D", str(self._data), "-m", "immediate", "-w", "stop")

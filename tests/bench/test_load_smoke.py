@@ -12,6 +12,8 @@ import pytest
 from tests.postgres import DEBIAN_BINARIES, server_binaries
 
 ROOT = Path(__file__).resolve().parents[2]
+#: A run of seconds: 1 s tasks, a 4-job warm-up.
+TINY = ("--duration", "1", "--clicks", "0.2", "--timeout", "40", "--warmup", "4")
 
 
 @pytest.mark.timeout(60)
@@ -23,34 +25,7 @@ def test_a_tiny_run_prints_the_table(store: str) -> None:
             f"PostgreSQL is not installed (no {DEBIAN_BINARIES}/*/bin/initdb): apt-get install postgresql"
         )
     # A real subprocess, as a developer runs it: the benchmark starts the bot as its own process.
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.load",
-            "--jobs",
-            "10",
-            "--channels",
-            "2",
-            "--duration",
-            "1",
-            "--clicks",
-            "0.2",
-            "--timeout",
-            "40",
-            "--warmup",
-            "4",
-            "--store",
-            store,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    table = done.stdout
+    table = _run("--jobs", "10", "--channels", "2", "--store", store)
     assert f"| 10 jobs, {store} " in table
     # The interpreter the bot ran on is named: the CPU rows depend on it.
     assert f"bot on CPython {platform.python_version()} ({sys.executable})" in table
@@ -75,6 +50,41 @@ def test_a_tiny_run_prints_the_table(store: str) -> None:
     assert "-" not in _cell(table, "backend done → final p50 / p99, ms")
     assert _cell(table, "Discord first writes / progress edits / finals per job").endswith("/ 1.00")
     assert _cell(table, "channel posts per job; finals via the interaction").endswith("; 100%")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.serial  # four processes against a deadline
+def test_two_processes_share_the_burst_on_one_postgres() -> None:
+    """`--processes 2`: two bot processes, shards 0 and 1 of 2, one server each, one PostgreSQL;
+    the burst is dealt over both servers and each process serves its own."""
+    if server_binaries() is None:
+        pytest.skip(
+            f"PostgreSQL is not installed (no {DEBIAN_BINARIES}/*/bin/initdb): apt-get install postgresql"
+        )
+    table = _run("--jobs", "10", "--channels", "2", "--store", "postgres", "--processes", "2")
+    assert "| 10 jobs, postgres, 2 processes " in table
+    # 10 /imagine and 2 clicks, every one reaching Discord, both servers' jobs (6 each: the
+    # channels, so the members' commands, alternate between them).
+    assert _cell(table, "jobs (of them failed)").startswith("12 (")
+    assert _cell(table, "jobs per server") == "6 / 6"
+    assert _cell(table, "Discord first writes / progress edits / finals per job").endswith("/ 1.00")
+    assert _cell(table, "Discord 429s received") == "0"
+    # The store was PostgreSQL's, and the bots' transactions were counted.
+    assert float(_cell(table, "PostgreSQL transactions / job")) > 1
+
+
+def _run(*args: str) -> str:
+    """A tiny run of the benchmark as a developer starts it; its table."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.load", *TINY, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
 
 
 def _cell(table: str, row: str) -> str:
