@@ -59,7 +59,7 @@ def result_buttons(*, supports_variations: bool, video: bool = False) -> list[Re
             ResultButton(custom_id=custom_id("variation"), label="Variation", kind=JobKind.VARIATION, row=0)
         )
     buttons += [
-        # Grey until voted: green then shows the vote (cogs/aimg.py).
+        # Grey until voted: green then shows the vote (cogs/aimg/items.py).
         ResultButton(custom_id=custom_id("like"), emoji="👍", row=1),
         ResultButton(custom_id=custom_id("dislike"), emoji="👎", row=1),
         ResultButton(custom_id=custom_id("delete"), emoji="🗑️", style=ButtonStyle.DANGER, row=1),
