@@ -84,15 +84,20 @@ class Cluster:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[Cluster]:
-    """One cluster for the whole run; skips, saying why, without the server binaries."""
+def require_server_binaries() -> Path:
+    """The server binaries; the calling test skips, saying why and what to install, without them."""
     binaries = server_binaries()
     if binaries is None:
         pytest.skip(
             f"PostgreSQL is not installed (no {DEBIAN_BINARIES}/*/bin/initdb): apt-get install postgresql"
         )
-    cluster = Cluster(binaries)
+    return binaries
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """One cluster for the whole run; skips, saying why, without the server binaries."""
+    cluster = Cluster(require_server_binaries())
     cluster.start()
     try:
         yield cluster

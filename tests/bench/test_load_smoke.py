@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.postgres import DEBIAN_BINARIES, server_binaries
+from tests.postgres import require_server_binaries
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A run of seconds: 1 s tasks, a 4-job warm-up.
@@ -20,10 +20,8 @@ TINY = ("--duration", "1", "--clicks", "0.2", "--timeout", "40", "--warmup", "4"
 @pytest.mark.serial  # three processes against a deadline
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 def test_a_tiny_run_prints_the_table(store: str) -> None:
-    if store == "postgres" and server_binaries() is None:
-        pytest.skip(
-            f"PostgreSQL is not installed (no {DEBIAN_BINARIES}/*/bin/initdb): apt-get install postgresql"
-        )
+    if store == "postgres":
+        require_server_binaries()
     # A real subprocess, as a developer runs it: the benchmark starts the bot as its own process.
     table = _run("--jobs", "10", "--channels", "2", "--store", store)
     assert f"| 10 jobs, {store} " in table
@@ -57,10 +55,7 @@ def test_a_tiny_run_prints_the_table(store: str) -> None:
 def test_two_processes_share_the_burst_on_one_postgres() -> None:
     """`--processes 2`: two bot processes, shards 0 and 1 of 2, one server each, one PostgreSQL;
     the burst is dealt over both servers and each process serves its own."""
-    if server_binaries() is None:
-        pytest.skip(
-            f"PostgreSQL is not installed (no {DEBIAN_BINARIES}/*/bin/initdb): apt-get install postgresql"
-        )
+    require_server_binaries()
     table = _run("--jobs", "10", "--channels", "2", "--store", "postgres", "--processes", "2")
     assert "| 10 jobs, postgres, 2 processes " in table
     # 10 /imagine and 2 clicks, every one reaching Discord, both servers' jobs (6 each: the

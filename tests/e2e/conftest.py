@@ -13,9 +13,11 @@ from PIL import Image
 
 from bot.config import JobSettings, Settings
 from bot.domain import BackendKind
-from sandbox.discord import Message
+from sandbox.discord import Interaction, Message
 from sandbox.fake_aimg import TEST_SESSION_ID, FakeAimg
 from sandbox.fake_mj_proxy import FakeMjProxy
+from sandbox.fake_nextleg import FakeNextLeg
+from sandbox.fake_useapi import FakeUseApi
 from sandbox.runner import ExtraBackend, Sandbox
 
 #: Fast job settings for tests: quick polling, short timeout, progress edits coalesced. A
@@ -124,3 +126,27 @@ async def aimg_sandbox(make_sandbox: Callable[..., Sandbox], fake_aimg: FakeAimg
     aimg = ExtraBackend(fake=fake_aimg, kind=BackendKind.AIMG, name="sandbox-aimg", secret=TEST_SESSION_ID)
     async with Running(make_sandbox(extra=[aimg])) as box:
         yield box
+
+
+def nextleg_backend(fake: FakeNextLeg, max_jobs: int = 3) -> ExtraBackend:
+    """A TheNextLeg account on ``fake``, unpaced (the service's 3 s pacing would slow every test)."""
+    return ExtraBackend(
+        fake, BackendKind.NEXTLEG, "tnl", secret=fake.secret, max_jobs=max_jobs, options={"min_interval": "0"}
+    )
+
+
+def useapi_backend(
+    fake: FakeUseApi, channel: str, *, name: str = "useapi", max_jobs: int = 3
+) -> ExtraBackend:
+    """A useapi.net account on ``fake`` that drives the Midjourney account of ``channel``."""
+    return ExtraBackend(
+        fake, BackendKind.USEAPI, name, secret=fake.secret, max_jobs=max_jobs, options={"channel": channel}
+    )
+
+
+def attachment_urls(inter: Interaction) -> list[str]:
+    """The URLs Discord gave the bot for the command's attachments, in option order."""
+    resolved = inter.data["resolved"]["attachments"]
+    return [
+        resolved[option["value"]]["url"] for option in inter.data["options"] if option["value"] in resolved
+    ]

@@ -5,29 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.domain import BackendKind
 from sandbox.discord import Message
 from sandbox.fake_nextleg import FakeNextLeg
 from sandbox.fake_useapi import FakeAccount, FakeUseApi
-from sandbox.runner import ExtraBackend, Sandbox
-from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
+from sandbox.runner import Sandbox
+from tests.e2e.conftest import (
+    Running,
+    buttons,
+    custom_id,
+    is_result,
+    nextleg_backend,
+    png_bytes,
+    useapi_backend,
+)
 
 GRID = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
-
-
-def _nextleg(fake: FakeNextLeg) -> ExtraBackend:
-    return ExtraBackend(fake, BackendKind.NEXTLEG, "tnl", secret=fake.secret, options={"min_interval": "0"})
-
-
-def _useapi(fake: FakeUseApi, channel: str, max_jobs: int = 3) -> ExtraBackend:
-    return ExtraBackend(
-        fake,
-        BackendKind.USEAPI,
-        f"useapi-{channel[-1]}",
-        secret=fake.secret,
-        max_jobs=max_jobs,
-        options={"channel": channel},
-    )
 
 
 def _flat(message: Message) -> list[str]:
@@ -46,7 +38,7 @@ async def _imagine_then(box: Sandbox, label: str, prompt: str = "a lighthouse") 
 
 async def test_nextleg_imagine_grid_upscale_and_variation(make_sandbox: Callable[..., Sandbox]) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         grid, upscale = await _imagine_then(box, "U2")
         assert _flat(grid) == GRID
         assert "Image #2" in upscale.content
@@ -62,7 +54,7 @@ async def test_nextleg_imagine_grid_upscale_and_variation(make_sandbox: Callable
 
 async def test_nextleg_failure_in_content_text_is_a_clear_error(make_sandbox: Callable[..., Sandbox]) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         fake.faults.job_fails("BANNED_PROMPT")
         emu = box.emulator
         art = emu.channel("art")
@@ -74,7 +66,7 @@ async def test_nextleg_failure_in_content_text_is_a_clear_error(make_sandbox: Ca
 async def test_useapi_imagine_grid_and_upscale(make_sandbox: Callable[..., Sandbox]) -> None:
     fake = FakeUseApi(step_seconds=0.02)
     channel = next(iter(fake.accounts))
-    async with Running(make_sandbox(extra=[_useapi(fake, channel)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[useapi_backend(fake, channel)], with_proxy=False)) as box:
         grid, upscale = await _imagine_then(box, "U1")
         assert _flat(grid) == GRID
         assert "Image #1" in upscale.content
@@ -100,7 +92,7 @@ async def test_useapi_busy_account_answers_429_and_the_job_waits(
     fake, channels = _two_account_useapi(busy_limit=3)
     fake.faults.fail_next_submit(429)
     fake.faults.fail_next_submit(429)
-    async with Running(make_sandbox(extra=[_useapi(fake, channels[0])], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[useapi_backend(fake, channels[0])], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         await emu.slash(bob.id, art.id, "imagine", prompt="patience")
@@ -116,7 +108,7 @@ async def test_useapi_moderation_hold_takes_the_account_out_of_rotation(
 ) -> None:
     fake, channels = _two_account_useapi(busy_limit=3)
     fake.hold_for_moderation(channels[0])
-    extra = [_useapi(fake, c, max_jobs=1) for c in channels]
+    extra = [useapi_backend(fake, c, name=f"useapi-{c[-1]}", max_jobs=1) for c in channels]
     async with Running(make_sandbox(extra=extra, with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
@@ -133,7 +125,7 @@ async def test_a_duplicated_reply_posts_the_result_once(make_sandbox: Callable[.
     fake = FakeUseApi(step_seconds=0.02)
     fake.faults.duplicate_hooks = True
     channel = next(iter(fake.accounts))
-    async with Running(make_sandbox(extra=[_useapi(fake, channel)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[useapi_backend(fake, channel)], with_proxy=False)) as box:
         emu = box.emulator
         art = emu.channel("art")
         await emu.slash(emu.world.member.id, art.id, "imagine", prompt="twice told")
@@ -183,7 +175,7 @@ async def test_settings_on_nextleg_show_and_change_the_services_state(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         emu = box.emulator
         bob = emu.world.member
         panel = await _open_panel(box)
@@ -215,7 +207,7 @@ async def test_blend_in_a_channel_kept_to_useapi_runs_there_by_url(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     fake = FakeUseApi(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_useapi(fake, next(iter(fake.accounts)))])) as box:
+    async with Running(make_sandbox(extra=[useapi_backend(fake, next(iter(fake.accounts)))])) as box:
         emu = box.emulator
         art, alice, bob = emu.channel("art"), emu.world.admin, emu.world.member
         setup = await emu.slash(

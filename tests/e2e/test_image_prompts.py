@@ -11,32 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from bot.domain import BackendKind
-from sandbox.discord import Interaction
 from sandbox.fake_nextleg import FakeNextLeg
 from sandbox.fake_useapi import FakeUseApi
-from sandbox.runner import ExtraBackend, Sandbox
-from tests.e2e.conftest import Running, is_result, png_bytes
+from sandbox.runner import Sandbox
+from tests.e2e.conftest import Running, attachment_urls, is_result, nextleg_backend, png_bytes, useapi_backend
 
 CHANNEL = "1100000000000000001"
-
-
-def _nextleg(fake: FakeNextLeg, max_jobs: int = 3) -> ExtraBackend:
-    return ExtraBackend(
-        fake, BackendKind.NEXTLEG, "tnl", secret=fake.secret, max_jobs=max_jobs, options={"min_interval": "0"}
-    )
-
-
-def _useapi(fake: FakeUseApi) -> ExtraBackend:
-    return ExtraBackend(fake, BackendKind.USEAPI, "useapi", secret=fake.secret, options={"channel": CHANNEL})
-
-
-def _attachment_urls(inter: Interaction) -> list[str]:
-    """The URLs Discord gave the bot for the command's attachments, in option order."""
-    resolved = inter.data["resolved"]["attachments"]
-    return [
-        resolved[option["value"]]["url"] for option in inter.data["options"] if option["value"] in resolved
-    ]
 
 
 def _sent(fake: FakeNextLeg | FakeUseApi, path: str, field: str) -> list[str]:
@@ -47,7 +27,7 @@ async def test_nextleg_gets_the_attachments_urls_at_the_start_of_the_prompt(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         inter = await emu.slash(
@@ -59,7 +39,7 @@ async def test_nextleg_gets_the_attachments_urls_at_the_start_of_the_prompt(
             image2=("b.png", png_bytes("blue"), "image/png"),
         )
         grid = await emu.wait_for_message(art.id, is_result, 15)
-        first, second = _attachment_urls(inter)
+        first, second = attachment_urls(inter)
         assert _sent(fake, "/v2/imagine", "msg") == [f"{first} {second} a castle in the clouds --ar 3:2"]
         # (The fake, as Midjourney, downloaded both: a link it could not read fails the job.)
         assert "a castle in the clouds" in grid.content
@@ -71,7 +51,7 @@ async def test_nextleg_image_prompt_whose_link_expired_while_waiting_asks_for_a_
 ) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
     fake.faults.stick_next_job()
-    async with Running(make_sandbox(extra=[_nextleg(fake, max_jobs=1)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake, max_jobs=1)], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         await emu.slash(bob.id, art.id, "imagine", prompt="takes forever")
@@ -82,7 +62,7 @@ async def test_nextleg_image_prompt_whose_link_expired_while_waiting_asks_for_a_
         inter = await emu.slash(
             bob.id, art.id, "imagine", prompt="like this one", image1=("a.png", png_bytes(), "image/png")
         )
-        [url] = _attachment_urls(inter)
+        [url] = attachment_urls(inter)
         expiry = int(parse_qs(urlsplit(url).query)["ex"][0], 16)
         await asyncio.sleep(max(0.0, expiry - time.time()) + 0.2)  # it waits for the one slot
         await emu.slash(bob.id, art.id, "cancel", job=stuck.id)
@@ -99,7 +79,7 @@ async def test_useapi_gets_the_attachments_url_at_the_start_of_the_prompt(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     fake = FakeUseApi(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_useapi(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[useapi_backend(fake, CHANNEL)], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         inter = await emu.slash(
@@ -110,7 +90,7 @@ async def test_useapi_gets_the_attachments_url_at_the_start_of_the_prompt(
             image1=("fox.png", png_bytes("orange"), "image/png"),
         )
         await emu.wait_for_message(art.id, is_result, 15)
-        [url] = _attachment_urls(inter)
+        [url] = attachment_urls(inter)
         assert _sent(fake, "/v2/jobs/imagine", "prompt") == [f"{url} a red fox"]
         async with httpx.AsyncClient() as http:  # what the service fetched is what bob attached
             assert (await http.get(url)).content == png_bytes("orange")
@@ -121,13 +101,13 @@ async def test_useapi_refuses_a_prompt_too_long_with_its_image_links_before_a_jo
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     fake = FakeUseApi(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_useapi(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[useapi_backend(fake, CHANNEL)], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         image = ("fox.png", png_bytes("orange"), "image/png")
         first = await emu.slash(bob.id, art.id, "imagine", prompt="a fox", image1=image)
         await emu.wait_for_message(art.id, is_result, 15)
-        [url] = _attachment_urls(first)
+        [url] = attachment_urls(first)
         # Short enough alone, too long once the link (of the same length) goes in front of it.
         prompt = "a" * (2048 - len(url))
         inter = await emu.slash(bob.id, art.id, "imagine", prompt=prompt, image1=image)

@@ -8,17 +8,19 @@ import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from bot.domain import BackendKind
 from sandbox.discord import Interaction, Message
 from sandbox.fake_nextleg import FakeNextLeg, seed_of
-from sandbox.runner import ExtraBackend, Sandbox
-from tests.e2e.conftest import Running, buttons, custom_id, is_answer, is_result, png_bytes
-
-
-def _nextleg(fake: FakeNextLeg, max_jobs: int = 3) -> ExtraBackend:
-    return ExtraBackend(
-        fake, BackendKind.NEXTLEG, "tnl", secret=fake.secret, max_jobs=max_jobs, options={"min_interval": "0"}
-    )
+from sandbox.runner import Sandbox
+from tests.e2e.conftest import (
+    Running,
+    attachment_urls,
+    buttons,
+    custom_id,
+    is_answer,
+    is_result,
+    nextleg_backend,
+    png_bytes,
+)
 
 
 def _labels(message: Message) -> list[str]:
@@ -31,26 +33,18 @@ async def _said(box: Sandbox, inter: Interaction, text: str) -> Message:
     )
 
 
-def _attachment_urls(box: Sandbox, inter: Interaction) -> list[str]:
-    """The URLs Discord gave the bot for the command's attachments, in option order."""
-    resolved = inter.data["resolved"]["attachments"]
-    return [
-        resolved[option["value"]]["url"] for option in inter.data["options"] if option["value"] in resolved
-    ]
-
-
 async def test_describe_sends_the_attachments_discord_url_and_its_prompts_can_be_picked(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         inter = await emu.slash(
             bob.id, art.id, "describe", image=("photo.png", png_bytes("teal"), "image/png")
         )
         described = await emu.wait_for_message(art.id, is_answer, 15)
-        [url] = _attachment_urls(box, inter)
+        [url] = attachment_urls(inter)
         assert {"ex", "is", "hm"} <= set(parse_qs(urlsplit(url).query))  # signed, as Discord's are
         assert [r.json for r in fake.requests if r.path == "/v2/describe"] == [
             {"url": url, "ref": f"mjbot:{1}", **_webhook(fake)}
@@ -71,7 +65,7 @@ def _webhook(fake: FakeNextLeg) -> dict[str, str]:
 
 async def test_blend_sends_the_attachments_discord_urls(make_sandbox: Callable[..., Sandbox]) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         inter = await emu.slash(
@@ -83,9 +77,7 @@ async def test_blend_sends_the_attachments_discord_urls(make_sandbox: Callable[.
         )
         grid = await emu.wait_for_message(art.id, is_result, 15)
         assert grid.content.startswith("**/blend** - ")
-        assert [r.json["urls"] for r in fake.requests if r.path == "/v2/blend"] == [
-            _attachment_urls(box, inter)
-        ]
+        assert [r.json["urls"] for r in fake.requests if r.path == "/v2/blend"] == [attachment_urls(inter)]
         # TheNextLeg's blend has no shape: another one fails, saying so, without calling the service.
         await emu.slash(
             bob.id,
@@ -106,7 +98,7 @@ async def test_a_describe_that_waits_past_its_links_expiry_is_refused_with_uploa
 ) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
     fake.faults.stick_next_job()
-    async with Running(make_sandbox(extra=[_nextleg(fake, max_jobs=1)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake, max_jobs=1)], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         await emu.slash(bob.id, art.id, "imagine", prompt="takes forever")
@@ -115,7 +107,7 @@ async def test_a_describe_that_waits_past_its_links_expiry_is_refused_with_uploa
         [stuck] = await box.bot.store.member_jobs(emu.world.guild.id, bob.id, limit=5)
         emu.limits.attachment_url_seconds = 2.0
         inter = await emu.slash(bob.id, art.id, "describe", image=("photo.png", png_bytes(), "image/png"))
-        [url] = _attachment_urls(box, inter)
+        [url] = attachment_urls(inter)
         expiry = int(parse_qs(urlsplit(url).query)["ex"][0], 16)
         await asyncio.sleep(max(0.0, expiry - time.time()) + 0.2)  # the describe waits for the one slot
         await emu.slash(bob.id, art.id, "cancel", job=stuck.id)
@@ -139,7 +131,7 @@ async def _upscale(box: Sandbox, prompt: str) -> Message:
 
 async def test_custom_zoom_sends_prompt_zoom_and_aspect_ratio(make_sandbox: Callable[..., Sandbox]) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         emu = box.emulator
         bob = emu.world.member
         upscale = await _upscale(box, "a castle")
@@ -175,7 +167,7 @@ async def test_remix_on_nextleg_opens_no_editor_and_refuses_the_press(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         await emu.slash(bob.id, art.id, "imagine", prompt="a meadow")
@@ -200,7 +192,7 @@ async def test_remix_on_nextleg_opens_no_editor_and_refuses_the_press(
 
 async def test_seed_of_a_finished_job(make_sandbox: Callable[..., Sandbox]) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse")
@@ -237,7 +229,7 @@ async def test_info_shows_the_account_status_asked_once_a_minute_at_most(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         infos = []
@@ -276,7 +268,7 @@ async def test_info_still_answers_when_the_account_status_cannot_be_read(
 ) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
     fake.faults.fail_next_submit(500)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         emu = box.emulator
         art, bob = emu.channel("art"), emu.world.member
         inter = await emu.slash(bob.id, art.id, "info")
@@ -300,7 +292,7 @@ async def test_info_shows_no_account_of_a_service_the_channel_is_not_kept_to(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)])) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)])) as box:
         emu = box.emulator
         art, alice, bob = emu.channel("art"), emu.world.admin, emu.world.member
         setup = await emu.slash(

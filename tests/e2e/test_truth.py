@@ -8,24 +8,14 @@ from collections.abc import Callable
 
 from bot.backends.base import Capability
 from bot.backends.useapi import UseApiBackend
-from bot.domain import BackendKind
 from sandbox.discord import Interaction, Message
 from sandbox.fake_mj_proxy import FakeMjProxy
 from sandbox.fake_nextleg import FakeNextLeg
 from sandbox.fake_useapi import FakeUseApi
-from sandbox.runner import ExtraBackend, Sandbox
-from tests.e2e.conftest import Running, buttons, custom_id, is_result
+from sandbox.runner import Sandbox
+from tests.e2e.conftest import Running, buttons, custom_id, is_result, nextleg_backend, useapi_backend
 
 PUBLIC_STEALTH = {"Public mode", "Stealth mode"}
-
-
-def _nextleg(fake: FakeNextLeg) -> ExtraBackend:
-    return ExtraBackend(fake, BackendKind.NEXTLEG, "tnl", secret=fake.secret, options={"min_interval": "0"})
-
-
-def _useapi(fake: FakeUseApi) -> ExtraBackend:
-    channel = next(iter(fake.accounts))
-    return ExtraBackend(fake, BackendKind.USEAPI, "useapi", secret=fake.secret, options={"channel": channel})
 
 
 def _labels(message: Message) -> set[str]:
@@ -69,7 +59,9 @@ async def test_settings_on_useapi_offer_remix_only_if_it_remixes(
     # Remix is offered where the service takes an edited prompt for a button: not useapi.net's
     # declaration here (so it would change nothing), but it follows the declaration.
     fake = FakeUseApi(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_useapi(fake)], with_proxy=False)) as box:
+    async with Running(
+        make_sandbox(extra=[useapi_backend(fake, next(iter(fake.accounts)))], with_proxy=False)
+    ) as box:
         emu = box.emulator
         panel = await _panel(box)
         labels = _labels(panel)
@@ -91,7 +83,7 @@ async def test_settings_follow_the_channels_service_not_the_guilds(
     # The server has TheNextLeg too, but #art is kept to midjourney-proxy: its panel is the
     # member's own and its toggles reach the proxy's prompts, not TheNextLeg.
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)])) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)])) as box:
         emu = box.emulator
         art, alice, bob = emu.channel("art"), emu.world.admin, emu.world.member
         setup = await emu.slash(
@@ -112,7 +104,7 @@ async def test_settings_follow_the_channels_service_not_the_guilds(
 
 async def test_stealth_on_nextleg_is_the_services_own_toggle(make_sandbox: Callable[..., Sandbox]) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         emu = box.emulator
         panel = await _panel(box)
         assert _labels(panel) >= PUBLIC_STEALTH
@@ -191,7 +183,7 @@ async def test_setup_list_and_show_name_services_as_members_know_them(
     make_sandbox: Callable[..., Sandbox],
 ) -> None:
     fake = FakeUseApi(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_useapi(fake)])) as box:
+    async with Running(make_sandbox(extra=[useapi_backend(fake, next(iter(fake.accounts)))])) as box:
         await _admin_text(box, "channel", enabled=True, backend="useapi")
         listing = await _admin_text(box, "account list")
         shown = await _admin_text(box, "show")
@@ -238,7 +230,7 @@ async def test_what_a_service_cannot_do_is_never_the_members_mistake(
 
 async def test_prefer_remix_is_refused_where_no_service_remixes(make_sandbox: Callable[..., Sandbox]) -> None:
     fake = FakeNextLeg(step_seconds=0.02)
-    async with Running(make_sandbox(extra=[_nextleg(fake)], with_proxy=False)) as box:
+    async with Running(make_sandbox(extra=[nextleg_backend(fake)], with_proxy=False)) as box:
         emu = box.emulator
         bob = emu.world.member
         inter = await emu.slash(bob.id, emu.channel("art").id, "prefer", subcommand="remix")
