@@ -1,7 +1,7 @@
-"""Fixtures every test folder may use: a throwaway PostgreSQL (``postgres_url``). Under
-pytest-xdist, the tests that use the cluster share one worker (so one cluster per run), as do the
-browser tests (one Chromium at a time), and the slowest folder goes first, so that its tests (bot
-processes killed and restarted, 5–30 s each) do not end the run alone on one worker."""
+"""Fixtures every test folder may use: a throwaway PostgreSQL (``postgres_url``, one cluster per
+pytest-xdist worker that needs one). Under pytest-xdist the browser tests share one worker (one
+Chromium at a time), and the slowest folder goes first, so that its tests (bot processes killed
+and restarted, 5–30 s each) do not end the run alone on one worker."""
 
 import pytest
 
@@ -13,8 +13,6 @@ SLOWEST = "tests/reliability/"
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "postgres_cluster" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("postgres"))
-        elif item.get_closest_marker("browser"):
+        if item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.xdist_group("browser"))
     items.sort(key=lambda item: not item.nodeid.startswith(SLOWEST))  # stable: the rest keep their order

@@ -96,7 +96,8 @@ def require_server_binaries() -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[Cluster]:
-    """One cluster for the whole run; skips, saying why, without the server binaries."""
+    """One cluster for the whole run (each pytest-xdist worker's own); skips, saying why, without
+    the server binaries."""
     cluster = Cluster(require_server_binaries())
     cluster.start()
     try:

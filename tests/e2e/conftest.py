@@ -27,11 +27,27 @@ FAST_JOBS = JobSettings(
 )
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests of a module marked ``both_stores`` run twice: on SQLite and on PostgreSQL."""
+    if "store_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_stores"):
+        metafunc.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def make_sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The sandbox's ``[store] url``: None (its SQLite file) unless the test's postgresql run, which
+    gets a new database of the throwaway cluster."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return None
+
+
+@pytest.fixture
+def make_sandbox(tmp_path: Path, store_url: str | None) -> Callable[..., Sandbox]:
     def make(
         *,
         jobs: JobSettings = FAST_JOBS,
+        settings: Settings | None = None,
         proxy: FakeMjProxy | None = None,
         max_jobs: int = 3,
         extra: Sequence[ExtraBackend] = (),
@@ -39,8 +55,9 @@ def make_sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
         allow_private_backends: bool = True,
     ) -> Sandbox:
         return Sandbox(
-            Settings(jobs=jobs),
+            settings or Settings(jobs=jobs),
             store_path=tmp_path / "mjbot.sqlite3",
+            store_url=store_url,
             proxy=proxy or FakeMjProxy(step_seconds=0.1),
             max_jobs=max_jobs,
             extra=extra,

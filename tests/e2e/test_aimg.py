@@ -13,6 +13,9 @@ from sandbox.fake_aimg import REPORT_QUEUES, TEST_SESSION_ID, FakeAimg
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import buttons, custom_id, is_result
 
+#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 
 def _after_dark(box: Sandbox) -> int:
     return box.emulator.channel("after-dark").id

@@ -12,6 +12,9 @@ from sandbox.discord import Interaction, Message
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import is_result
 
+#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 
 def _callbacks(sandbox: Sandbox, interaction: Interaction) -> list[tuple[float, int]]:
     """(arrival, status) of every callback request about ``interaction``, in order."""

@@ -3,8 +3,13 @@ by a view discord.py keeps per message (bot/discord_side/render.py builds only t
 
 from __future__ import annotations
 
+import pytest
+
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id, is_result
+
+#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.both_stores
 
 
 def _kept_for(box: Sandbox, message_id: int) -> bool:

@@ -8,11 +8,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
 from bot.domain import Job
 from sandbox.discord import Message
 from sandbox.fake_mj_proxy import FakeMjProxy
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result
+
+#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.both_stores
 
 #: A prompt at the bot's limit (4000 characters), in words the fake proxy lets through.
 LONG_PROMPT = ("a very long prompt about a lighthouse on a cliff " * 100)[:4000].strip()

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from sandbox.discord import Interaction, Message
 from sandbox.fake_nextleg import FakeNextLeg, seed_of
 from sandbox.runner import Sandbox
@@ -21,6 +23,9 @@ from tests.e2e.conftest import (
     nextleg_backend,
     png_bytes,
 )
+
+#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.both_stores
 
 
 def _labels(message: Message) -> list[str]:

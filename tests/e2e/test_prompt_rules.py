@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from sandbox.discord import Interaction
 from sandbox.fake_aimg import FakeAimg
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id, is_result
+
+#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.both_stores
 
 
 async def _answer(box: Sandbox, inter: Interaction) -> str:

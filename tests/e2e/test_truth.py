@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from bot.backends.base import Capability
 from bot.backends.useapi import UseApiBackend
 from sandbox.discord import Interaction, Message
@@ -14,6 +16,9 @@ from sandbox.fake_nextleg import FakeNextLeg
 from sandbox.fake_useapi import FakeUseApi
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result, nextleg_backend, useapi_backend
+
+#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.both_stores
 
 PUBLIC_STEALTH = {"Public mode", "Stealth mode"}
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,6 +19,9 @@ from sandbox.fake_useapi import FakeAccount, FakeUseApi
 from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, custom_id, is_answer, is_result, png_bytes
 from tests.e2e.test_setup import _reply
+
+#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.both_stores
 
 CHANNEL = "1100000000000000001"
 
@@ -133,14 +135,13 @@ async def test_vary_region_sends_the_chosen_region_as_its_mask(make_sandbox: Cal
         assert emu.violations == []
 
 
-async def test_vary_region_through_the_mask_editor(tmp_path: Path) -> None:
+async def test_vary_region_through_the_mask_editor(make_sandbox: Callable[..., Sandbox]) -> None:
     fake = FakeUseApi(step_seconds=0.02)
     account = ExtraBackend(
         fake, BackendKind.USEAPI, "useapi", secret=fake.secret, options={"channel": CHANNEL}
     )
-    box = Sandbox(
-        Settings(jobs=FAST_JOBS, web=WebSettings(mask_editor=True)),
-        store_path=tmp_path / "mjbot.sqlite3",
+    box = make_sandbox(
+        settings=Settings(jobs=FAST_JOBS, web=WebSettings(mask_editor=True)),
         extra=[account],
         with_proxy=False,
     )

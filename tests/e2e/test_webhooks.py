@@ -7,8 +7,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -19,16 +18,19 @@ from sandbox.fake_mj_proxy import FakeMjProxy
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, is_result
 
+#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 IDLE_TIMEOUT = 1.0
 MAX_CONNECTIONS = 8
 
 
 @pytest.fixture
-async def box(tmp_path: Path) -> AsyncIterator[Sandbox]:
+async def box(make_sandbox: Callable[..., Sandbox]) -> AsyncIterator[Sandbox]:
     settings = Settings(
         jobs=FAST_JOBS, web=WebSettings(max_connections=MAX_CONNECTIONS, idle_timeout_seconds=IDLE_TIMEOUT)
     )
-    sandbox = Sandbox(settings, store_path=tmp_path / "mjbot.sqlite3", proxy=FakeMjProxy(step_seconds=0.02))
+    sandbox = make_sandbox(settings=settings, proxy=FakeMjProxy(step_seconds=0.02))
     async with Running(sandbox):
         yield sandbox
 
