@@ -1,5 +1,6 @@
 """Dockerfile and compose.yaml cannot be built here; this checks they still match the project:
-the command, the web port and health route, the data volume and every MJBOT_ variable they set."""
+the command, the web port and health route, the data volume and every MJBOT_ variable they set,
+and that docs/scaling.md's several-process override runs every shard once."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 from bot.cli import _parser
 from bot.config import Settings, WebSettings
 from bot.discord_side.app import SHUTDOWN_SECONDS
+from bot.shards import parse_shards
 from bot.web import HEALTH_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,3 +97,31 @@ def test_compose_runs_that_image_with_its_volume_and_an_optional_postgres() -> N
     postgres = compose["services"]["postgres"]
     assert postgres["profiles"] == ["postgres"]
     assert postgres["image"].startswith("postgres:")
+
+
+#: YAML as compose reads it: ``!override`` keeps its list.
+_ComposeLoader: Any = type("ComposeLoader", (yaml.SafeLoader,), {})
+_ComposeLoader.add_constructor("!override", lambda load, node: load.construct_sequence(node))
+
+
+def _scaling_example() -> dict[str, Any]:
+    """docs/scaling.md's compose override for several processes (its one ``yaml`` block)."""
+    [block] = re.findall(r"```yaml\n(.*?)```", (ROOT / "docs/scaling.md").read_text(), re.DOTALL)
+    example: dict[str, Any] = yaml.load(block, Loader=_ComposeLoader)
+    return example
+
+
+def test_the_scaling_docs_example_runs_every_shard_once_on_the_compose_bot() -> None:
+    bots = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    services = _scaling_example()["services"]
+    counts, shards, host_ports = set(), [], []
+    for name, service in services.items():
+        base = bots.get(name) or bots[service["extends"]["service"]]
+        env = service["environment"]
+        assert all(_is_setting(key) for key in env), env
+        counts.add(int(env["MJBOT_DISCORD_SHARD_COUNT"]))
+        shards += parse_shards(env["MJBOT_DISCORD_SHARDS"])
+        host_ports += [port.split(":")[0] for port in service.get("ports", base["ports"])]
+    [count] = counts
+    assert sorted(shards) == list(range(count))  # every shard, each in one process
+    assert len(set(host_ports)) == len(host_ports) == len(services)  # a web port each
