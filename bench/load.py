@@ -51,7 +51,7 @@ from tests.postgres import Cluster, server_binaries
 
 #: Discord's global budget per bot token, requests per second (the emulator enforces the same).
 GLOBAL_BUDGET = 50
-#: Most jobs one midjourney-proxy account may run (AccountSettings.max_jobs's upper bound).
+#: Most jobs one midjourney-proxy account may run, by default (AccountSettings.max_jobs's upper bound).
 ACCOUNT_JOBS = 15
 #: The emulator's event loop waking this much later than asked is a stall (Run.watch_loop), s.
 STALL = 0.05
@@ -81,6 +81,9 @@ class Knobs:
     store: str = "sqlite"
     #: Bot processes, each running one gateway shard of this many (more than 1: PostgreSQL only).
     processes: int = 1
+    #: The service accounts every server names, and the jobs each may run at once.
+    accounts: int = 1
+    max_jobs: int = ACCOUNT_JOBS
 
 
 @dataclass
@@ -211,11 +214,11 @@ def settings_json(
     emu: DiscordEmulator, proxy: BackendProcess, store: StoreAt, knobs: Knobs, shard: int
 ) -> dict[str, Any]:
     """The settings of the bot process running ``shard`` (of ``knobs.processes``), secrets in
-    clear (``Settings`` would mask them when dumped). Its guild gets its share of the accounts,
-    each with a secret of its own: accounts naming one service account would share one
-    ``max_jobs`` (docs/scaling.md)."""
+    clear (``Settings`` would mask them when dumped). Every process reads the same accounts, as a
+    deployment's processes read one config file: every server names the same service accounts
+    (a secret each), so with several processes each one's ``max_jobs`` is shared, claimed across
+    them (docs/scaling.md), and the capacity is the same in every column."""
     guild = next(g for g in emu.world.guilds if shard_of(g.id, knobs.processes) == shard)
-    accounts = math.ceil((knobs.jobs + knobs.clicks) / ACCOUNT_JOBS / knobs.processes)
     discord: dict[str, Any] = {"token": emu.world.token, "dev_guild_id": guild.id}
     if knobs.processes > 1:
         discord |= {"shard_count": knobs.processes, "shards": str(shard)}
@@ -230,15 +233,16 @@ def settings_json(
         },
         "accounts": [
             {
-                "guild_id": guild.id,
+                "guild_id": server.id,
                 "name": f"bench-proxy-{n}",
                 "kind": "mj_proxy",
                 "base_url": proxy.base_url,
-                "secret": f"bench-{shard}-{n}",
-                "max_jobs": ACCOUNT_JOBS,
+                "secret": f"bench-{n}",
+                "max_jobs": knobs.max_jobs,
                 "options": {"flavour": proxy.flavour},
             }
-            for n in range(accounts)
+            for server in emu.world.guilds
+            for n in range(knobs.accounts)
         ],
     }
 
@@ -565,8 +569,11 @@ _MEASURED = f"(prompt IS NULL OR prompt NOT LIKE '{WARM_UP} %')"
 
 
 async def read_jobs(store: StoreAt) -> tuple[list[tuple[Any, ...]], dict[int, str]]:
-    """The measured jobs' (id, message id, task id, status), and their prompts by id."""
-    jobs = await store.rows(f"SELECT id, message_id, backend_task_id, status FROM jobs WHERE {_MEASURED}")
+    """The measured jobs' (id, message id, task id, status, account name), and their prompts by id."""
+    jobs = await store.rows(
+        f"""SELECT j.id, j.message_id, j.backend_task_id, j.status, a.name
+            FROM jobs j LEFT JOIN accounts a ON a.id = j.account_id WHERE {_MEASURED}"""
+    )
     prompts = await store.rows(f"SELECT id, prompt FROM jobs WHERE parent_job_id IS NULL AND {_MEASURED}")
     return jobs, {int(r[0]): str(r[1]) for r in prompts}
 
@@ -622,7 +629,7 @@ def measure(
     tasks: dict[str, list[float | None]] = report["tasks"]
     after_done: list[float] = []
     ratios: list[float] = []
-    for job_id, message_id, task_id, _status in jobs:
+    for job_id, message_id, task_id, _status, _account in jobs:
         submitted, done = tasks.get(task_id, (None, None)) if task_id else (None, None)
         found = _final(writes.get(int(message_id)) or []) if message_id is not None else None
         if done is None or found is None:
@@ -672,6 +679,9 @@ def measure(
             f"{len(run.stalls)} ({max(run.stalls, default=0) * 1000:.0f})"
         ),
         "Discord violations": str(len(emu.violations)),
+        "most tasks at once on one account (max_jobs)": (
+            f"{busiest_account(jobs, tasks)} ({run.knobs.max_jobs})"
+        ),
         "backend submits / job": f"{requests['submit'] / total:.2f}",
         "backend fetch requests / job": f"{(requests['fetch'] + requests['list']) / total:.2f}",
         "backend tasks fetched / job": f"{(requests['fetch'] + report['listed']) / total:.2f}",
@@ -683,6 +693,23 @@ def measure(
         "bot peak RSS, MiB": f"{rss:.0f}",
         f"global budget used, busiest {SATURATION_WINDOW:.0f} s": f"{share:.0%}",
     }
+
+
+def busiest_account(jobs: list[tuple[Any, ...]], tasks: dict[str, list[float | None]]) -> int:
+    """The most tasks the fake service ran at once for one account (by name: the processes'
+    accounts of one name are one service account), from its submit and end times."""
+    edges: dict[str, list[tuple[float, int]]] = {}
+    for _, _, task_id, _, account in jobs:
+        submitted, done = tasks.get(task_id, (None, None)) if task_id else (None, None)
+        if submitted is not None and account is not None:
+            edges.setdefault(account, []).extend([(submitted, 1), (done if done else math.inf, -1)])
+    busiest = 0
+    for changes in edges.values():
+        running = 0
+        for _, change in sorted(changes):  # an end before a start at the same instant
+            running += change
+            busiest = max(busiest, running)
+    return busiest
 
 
 # ------------------------------------------------------------------------------------ main
@@ -802,6 +829,12 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[Knobs], argparse.Name
         default=[1],
         help="bot processes, one shard each (more than 1: --store postgres only); one run (column) each",
     )
+    parser.add_argument(
+        "--max-jobs", type=int, default=ACCOUNT_JOBS, help="jobs each service account may run at once"
+    )
+    parser.add_argument(
+        "--accounts", type=int, help="service accounts every server names (default: room for every job)"
+    )
     args = parser.parse_args(argv)
     if all(p > 1 for p in args.processes) and "postgres" not in args.store:
         parser.error("several processes share one PostgreSQL: add --store postgres")
@@ -822,6 +855,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[list[Knobs], argparse.Name
             warmup=args.warmup,
             store=store,
             processes=processes,
+            accounts=args.accounts or math.ceil((jobs + round(jobs * args.clicks)) / args.max_jobs),
+            max_jobs=args.max_jobs,
         )
         for jobs in args.jobs
         for store in args.store
@@ -852,8 +887,11 @@ async def amain(argv: Sequence[str] | None = None) -> str:
         f"mode {args.mode}, backend {k.duration:g} s ± {k.spread:.0%} in {k.progress_steps} progress steps, "
         f"fault rate {k.fault_rate:.0%}, "
         f"poll interval {k.poll_interval:g} s, warm-up {k.warmup} /imagine, "
+        f"accounts of {k.max_jobs} jobs each, "
         + "; ".join(
-            f"{r.jobs} jobs: {r.users} members, {r.channels} channels, {r.clicks} clicks" for r in runs
+            f"{r.jobs} jobs: {r.users} members, {r.channels} channels, {r.clicks} clicks, "
+            f"{r.accounts} accounts"
+            for r in runs
         )
     )
     return f"{title}\n{interpreter()}\n\n{table(results)}"

@@ -54,9 +54,13 @@ def test_a_tiny_run_prints_the_table(store: str) -> None:
 @pytest.mark.serial  # four processes against a deadline
 def test_two_processes_share_the_burst_on_one_postgres() -> None:
     """`--processes 2`: two bot processes, shards 0 and 1 of 2, one server each, one PostgreSQL;
-    the burst is dealt over both servers and each process serves its own."""
+    the burst is dealt over both servers and each process serves its own, on one service account
+    both servers name, which runs 2 jobs at once and never more."""
     require_server_binaries()
-    table = _run("--jobs", "10", "--channels", "2", "--store", "postgres", "--processes", "2")
+    table = _run(
+        "--jobs", "10", "--channels", "2", "--store", "postgres", "--processes", "2",
+        "--accounts", "1", "--max-jobs", "2",
+    )  # fmt: skip
     assert "| 10 jobs, postgres, 2 processes " in table
     # 10 /imagine and 2 clicks, every one reaching Discord, both servers' jobs (6 each: the
     # channels, so the members' commands, alternate between them).
@@ -64,6 +68,7 @@ def test_two_processes_share_the_burst_on_one_postgres() -> None:
     assert _cell(table, "jobs per server") == "6 / 6"
     assert _cell(table, "Discord first writes / progress edits / finals per job").endswith("/ 1.00")
     assert _cell(table, "Discord 429s received") == "0"
+    assert _cell(table, "most tasks at once on one account (max_jobs)") == "2 (2)"
     # The store was PostgreSQL's, and the bots' transactions were counted.
     assert float(_cell(table, "PostgreSQL transactions / job")) > 1
 
