@@ -16,13 +16,31 @@ log = logging.getLogger(__name__)
 
 _CLAIMED = f"""SELECT COUNT(*) FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
     WHERE c.account_id = ? AND (j.status IS NULL OR j.status {NOT_TERMINAL})"""
-#: The channel every process listens on for jobs with news ("job_id guild_id").
+#: The channel every process listens on: "job_id guild_id", a job with news; "0 guild_id", news
+#: of the guild's queue for the dispatcher; "job_id guild_id account_id", a job the dispatcher
+#: assigned to an account, for its guild's owner to submit (docs/scaling.md).
 JOBS_CHANNEL = "mjbot_jobs"
+#: The job id of a notification about a guild's queue rather than one job.
+QUEUE_NEWS = 0
 #: The lease of the one process that runs the queues (LEASE_CHECK_SECONDS apart).
 DISPATCHER = "dispatcher"
 
 #: Called with (job id, its guild id) for each job with news (Coordination.listen_jobs).
 OnJob = Callable[[int, int], None]
+#: Called with (job id or QUEUE_NEWS, guild id, account id of an assignment or None)
+#: (Coordination.listen_dispatch).
+OnDispatch = Callable[[int, int, int | None], None]
+
+
+def _parse(payload: str) -> tuple[int, int, int | None] | None:
+    try:
+        numbers = [int(part) for part in payload.split()]
+    except ValueError:
+        numbers = []
+    if len(numbers) not in (2, 3):
+        log.warning("Ignored a notification that is not 'job_id guild_id [account_id]': %r", payload[:100])
+        return None
+    return numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None
 
 
 class Coordination(Jobs):
@@ -61,6 +79,15 @@ class Coordination(Jobs):
         """The account's slots held by jobs not finished."""
         return await self._claimed(self._db, account_id)
 
+    async def claims(self) -> dict[int, int]:
+        """Every slot held by a job not finished: job id to the account whose slot it holds."""
+        rows = await self._db.fetchall(
+            f"""SELECT c.job_id, c.account_id FROM account_claims c JOIN jobs j ON j.id = c.job_id
+                WHERE j.status {NOT_TERMINAL}""",
+            TERMINAL,
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
     @staticmethod
     async def _claimed(q: Queries, account_id: int) -> int:
         row = await q.fetchone(_CLAIMED, (account_id, *TERMINAL))
@@ -84,13 +111,29 @@ class Coordination(Jobs):
         (re-read what is pending then: :meth:`relayed_jobs`)."""
 
         def on_payload(payload: str) -> None:
-            try:
-                job_id, guild_id = (int(part) for part in payload.split())
-            except ValueError:
-                log.warning("Ignored a job notification that is not 'job_id guild_id': %r", payload[:100])
-                return
-            self._job_rows.pop(job_id, None)
-            on_job(job_id, guild_id)
+            parsed = _parse(payload)
+            if parsed is not None and parsed[0] != QUEUE_NEWS and parsed[2] is None:
+                self._job_rows.pop(parsed[0], None)
+                on_job(parsed[0], parsed[1])
+
+        await self._db.listen(JOBS_CHANNEL, on_payload, on_gap)
+
+    async def notify_queue(self, guild_id: int) -> None:
+        """Tell the dispatcher (docs/scaling.md) that the guild's queue has news."""
+        await self._db.notify(JOBS_CHANNEL, f"{QUEUE_NEWS} {guild_id}")
+
+    async def notify_assigned(self, job_id: int, guild_id: int, account_id: int) -> None:
+        """Tell the owner of the job's guild that the dispatcher assigned it to the account."""
+        await self._db.notify(JOBS_CHANNEL, f"{job_id} {guild_id} {account_id}")
+
+    async def listen_dispatch(self, on_news: OnDispatch, on_gap: Callable[[], None]) -> None:
+        """Call ``on_news(job_id, guild_id, account_id)`` for every notification from now on (the
+        dispatcher's side of them: :data:`JOBS_CHANNEL`); ``on_gap()`` when some may have been missed."""
+
+        def on_payload(payload: str) -> None:
+            parsed = _parse(payload)
+            if parsed is not None:
+                on_news(*parsed)
 
         await self._db.listen(JOBS_CHANNEL, on_payload, on_gap)
 
