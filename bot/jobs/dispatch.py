@@ -285,13 +285,13 @@ class Dispatcher:
             await self._dispatch_pass(guild_id)
 
     async def _busy(self) -> tuple[Load, set[int]]:
-        """Jobs on each account's slots, and the jobs holding a slot (being submitted, running)."""
+        """Jobs on each account's slots, and the jobs being submitted (in any process)."""
         busy = Load(self._accounts)
         for account_id, jobs in (await self._store.active_counts()).items():
             busy.add(account_id, jobs)
-        claims = await self._store.claims()
-        for account_id, jobs in Counter(claims.values()).items():
-            busy.at_least(account_id, jobs)
+        claims = await self._store.submit_claims()
+        for account_id in claims.values():
+            busy.add(account_id)
         now = time.monotonic()
         for job_id, (account_id, until) in list(self._assigned.items()):
             if until <= now or job_id in claims:

@@ -79,11 +79,12 @@ class Coordination(Jobs):
         """The account's slots held by jobs not finished."""
         return await self._claimed(self._db, account_id)
 
-    async def claims(self) -> dict[int, int]:
-        """Every slot held by a job not finished: job id to the account whose slot it holds."""
+    async def submit_claims(self) -> dict[int, int]:
+        """The slots held by jobs not running yet (their submit under way, in any process): job id
+        to the account; with the running jobs (``active_counts``) they are every slot that counts."""
         rows = await self._db.fetchall(
-            f"""SELECT c.job_id, c.account_id FROM account_claims c JOIN jobs j ON j.id = c.job_id
-                WHERE j.status {NOT_TERMINAL}""",
+            f"""SELECT c.job_id, c.account_id FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
+                WHERE j.id IS NULL OR (j.backend_task_id IS NULL AND j.status {NOT_TERMINAL})""",
             TERMINAL,
         )
         return {int(r[0]): int(r[1]) for r in rows}
