@@ -285,13 +285,14 @@ class Dispatcher:
             await self._dispatch_pass(guild_id)
 
     async def _busy(self) -> tuple[Load, set[int]]:
-        """Jobs on each account's slots, and the jobs being submitted (in any process)."""
+        """Jobs on each account's slots, and the jobs holding one (being submitted, running)."""
         busy = Load(self._accounts)
         for account_id, jobs in (await self._store.active_counts()).items():
             busy.add(account_id, jobs)
-        claims = await self._store.submit_claims()
-        for account_id in claims.values():
-            busy.add(account_id)
+        claims = await self._store.slot_claims()
+        for account_id, running in claims.values():
+            if not running:
+                busy.add(account_id)
         now = time.monotonic()
         for job_id, (account_id, until) in list(self._assigned.items()):
             if until <= now or job_id in claims:
@@ -374,8 +375,12 @@ class Dispatcher:
         """Leave the job of another process's guild to its owner, on the account (its row and its
         messages are the owner's to write); a pass runs again once the assignment expires."""
         self._assigned[job.id] = (account_id, time.monotonic() + ASSIGNED_SECONDS)
-        self.wake_later(job.guild_id, ASSIGNED_SECONDS)
+        self.spawn(self._expire_assigned())
         await self._store.notify_assigned(job.id, job.guild_id, account_id)
+
+    async def _expire_assigned(self) -> None:
+        await asyncio.sleep(ASSIGNED_SECONDS)
+        self.wake_waiting()  # a job its owner did not claim is assigned again
 
     def _max_jobs(self, account_id: int) -> int:
         account = self._accounts.get(account_id)

@@ -79,15 +79,16 @@ class Coordination(Jobs):
         """The account's slots held by jobs not finished."""
         return await self._claimed(self._db, account_id)
 
-    async def submit_claims(self) -> dict[int, int]:
-        """The slots held by jobs not running yet (their submit under way, in any process): job id
-        to the account; with the running jobs (``active_counts``) they are every slot that counts."""
+    async def slot_claims(self) -> dict[int, tuple[int, bool]]:
+        """Every slot that counts (as :meth:`claim_slot` counts them): job id to the account, and
+        whether the job runs (has its task; ``active_counts`` counts those) or is being submitted."""
         rows = await self._db.fetchall(
-            f"""SELECT c.job_id, c.account_id FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
-                WHERE j.id IS NULL OR (j.backend_task_id IS NULL AND j.status {NOT_TERMINAL})""",
+            f"""SELECT c.job_id, c.account_id, j.backend_task_id IS NOT NULL
+                FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
+                WHERE j.status IS NULL OR j.status {NOT_TERMINAL}""",
             TERMINAL,
         )
-        return {int(r[0]): int(r[1]) for r in rows}
+        return {int(r[0]): (int(r[1]), bool(r[2])) for r in rows}
 
     @staticmethod
     async def _claimed(q: Queries, account_id: int) -> int:
