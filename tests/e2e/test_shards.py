@@ -125,7 +125,8 @@ async def test_servers_of_two_processes_take_turns_on_a_shared_account(
     def process(shard: str) -> Sandbox:
         settings = load_settings(jobs=FAST_JOBS.model_dump(), discord={"shard_count": 2, "shards": shard})
         path = tmp_path / f"{shard}.sqlite3"
-        return Sandbox(settings, store_path=path, store_url=postgres_url, emulator=emu, proxy=proxy, max_jobs=1)
+        url = postgres_url
+        return Sandbox(settings, store_path=path, store_url=url, emulator=emu, proxy=proxy, max_jobs=1)
 
     first, second = process("0"), process("1")
     async with Running(first):
