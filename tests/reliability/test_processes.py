@@ -1,7 +1,9 @@
 """Two bot processes on one PostgreSQL (docs/scaling.md): shards 0 and 1 of 2, a server on each, and
 one service account both servers' config names, `max_jobs = 2`. The account never runs more than 2
 jobs at once across the processes, and a process killed -9 mid-burst and started again resumes its
-server's jobs only: every job ends once, with one message, and no push is lost."""
+server's jobs only: every job ends once, with one message, and no push is lost. The process killed
+is the dispatcher (the lease's holder, started first): the other takes the lease within seconds and
+goes on assigning its server's jobs while the first is away."""
 
 from __future__ import annotations
 
@@ -35,6 +37,31 @@ async def _jobs(url: str) -> list[asyncpg.Record]:
         await db.close()
 
 
+async def _lease_holder(url: str) -> int | None:
+    """The server process id of the session holding the dispatcher lease (a two-key advisory
+    lock, docs/scaling.md) in this database, if one does."""
+    db = await asyncpg.connect(url)
+    try:
+        pid = await db.fetchval(
+            """SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+        )
+    finally:
+        await db.close()
+    return None if pid is None else int(pid)
+
+
+async def _taken_over(url: str, previous: int) -> None:
+    async with asyncio.timeout(5):
+        while await _lease_holder(url) in (None, previous):  # noqa: ASYNC110 (another process's lock)
+            await asyncio.sleep(0.1)
+
+
+def _started(proxy: FakeMjProxy, shard: int) -> int:
+    """Tasks made at the service for shard ``shard``'s server."""
+    return sum(f"tower {shard}-" in proxy.task_json(t).get("prompt", "") for t in proxy.task_ids)
+
+
 async def test_two_processes_share_an_account_and_survive_a_kill(tmp_path: Path, postgres_url: str) -> None:
     emu = DiscordEmulator(guilds=2, recommended_shards=2)
     proxy = FakeMjProxy(step_seconds=0.1, core_size=10)
@@ -60,8 +87,10 @@ async def test_two_processes_share_an_account_and_survive_a_kill(tmp_path: Path,
     await proxy.start()
     try:
         try:
-            for process in processes.values():
-                await process.start()
+            for shard in sorted(processes):  # shard 0's first: it takes the lease
+                await processes[shard].start()
+            leader = await _lease_holder(postgres_url)
+            assert leader is not None
             channels = {shard: emu.channel("art", guild=index) for shard, index in guilds.items()}
             for n in range(JOBS_PER_GUILD):
                 for shard, channel in channels.items():
@@ -69,7 +98,11 @@ async def test_two_processes_share_an_account_and_survive_a_kill(tmp_path: Path,
             # Mid-burst: some jobs ended, most still queued or running.
             await until(lambda: len(proxy.task_ids) >= 4, timeout=30)
             await processes[0].kill()
-            await asyncio.sleep(1.0)  # the backend finishes some of its jobs, pushing to nobody
+            started_then = _started(proxy, 1)
+            # The other process takes the lease and goes on with its server's queue alone (the
+            # backend meanwhile finishes some of the dead one's jobs, pushing to nobody).
+            await _taken_over(postgres_url, leader)
+            await until(lambda: _started(proxy, 1) > started_then, timeout=10)
             await processes[0].start()
 
             async def all_done() -> bool:
