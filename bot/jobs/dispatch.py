@@ -19,6 +19,7 @@ from bot.jobs.accounts import AccountPool
 from bot.jobs.rules import Rules, job_kinds, needs
 from bot.jobs.tracking import JobObserver, Tracker
 from bot.store import Store
+from bot.store.coordination import News
 
 #: (account, model) and how many of that model the account may run at once (AIMG's limits).
 ModelSlot = tuple[tuple[int, str], int]
@@ -184,7 +185,7 @@ class Dispatcher:
 
     async def _tell_leader(self, guild_id: int) -> None:
         self._telling.discard(guild_id)  # from now on a change needs news of its own
-        await self._store.notify_queue(guild_id)
+        await self._store.notify(News("queue", guild_id))
 
     def wake_waiting(self) -> None:
         """Capacity may have been freed (a job ended, here or elsewhere): the leader runs a pass
@@ -376,7 +377,7 @@ class Dispatcher:
         messages are the owner's to write); a pass runs again once the assignment expires."""
         self._assigned[job.id] = (account_id, time.monotonic() + ASSIGNED_SECONDS)
         self.spawn(self._expire_assigned())
-        await self._store.notify_assigned(job.id, job.guild_id, account_id)
+        await self._store.notify(News("assigned", job.guild_id, job.id, account_id))
 
     async def _expire_assigned(self) -> None:
         await asyncio.sleep(ASSIGNED_SECONDS)

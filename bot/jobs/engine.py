@@ -95,11 +95,11 @@ class JobEngine:
             model_load=self._aimg_load,
             owns=owns,
         )
-        self.leadership = Leadership(store, self.dispatch)
         self.submitting = Submitter(
             store, accounts, observer, settings, calls, rules, self.dispatch, self.tracking
         )
         self.setup = GuildSetup(store, accounts, self.dispatch, config_secrets)
+        self.leadership = Leadership(store, self.dispatch, self.setup.sync_accounts)
         self.member = MemberCommands(store, accounts)
         self.intake = Intake(
             store,

@@ -1,25 +1,31 @@
 """The dispatcher lease (docs/scaling.md): of the processes sharing a store, the one holding it
 assigns every server's queued jobs; it is confirmed every LEASE_CHECK_SECONDS and taken over by
 another process when its holder dies. The news between processes reaches the dispatcher here:
-a job assigned to this process's server, a server's queue with news, a job that ended."""
+a job assigned to this process's server, a server's queue with news, a job that ended, accounts
+changed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from bot.jobs.dispatch import Dispatcher
 from bot.store import Store
-from bot.store.coordination import QUEUE_NEWS
+from bot.store.coordination import News
 from bot.store.db import LEASE_CHECK_SECONDS
 
 log = logging.getLogger(__name__)
 
 
 class Leadership:
-    def __init__(self, store: Store, dispatcher: Dispatcher) -> None:
-        self._store, self._dispatcher = store, dispatcher
+    """``sync_accounts`` reads the accounts from the store again (another process changed them)."""
+
+    def __init__(
+        self, store: Store, dispatcher: Dispatcher, sync_accounts: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._store, self._dispatcher, self._sync_accounts = store, dispatcher, sync_accounts
         self._lease = store.dispatcher_lease()
         self._holding: asyncio.Task[None] | None = None
 
@@ -47,15 +53,19 @@ class Leadership:
                 log.info("This process %s the dispatcher.", "is now" if leading else "is no longer")
             self._dispatcher.lead(leading)
 
-    def _on_news(self, job_id: int, guild_id: int, account_id: int | None) -> None:
-        if account_id is not None:
-            self._dispatcher.assigned(job_id, guild_id, account_id)
-        elif not self._dispatcher.leading:
-            return
-        elif job_id == QUEUE_NEWS:
-            self._dispatcher.wake(guild_id)
-        else:
+    def _on_news(self, news: News) -> None:
+        if news.kind == "assigned":
+            self._dispatcher.assigned(news.job_id, news.guild_id, news.account_id)
+        elif news.kind == "accounts":
+            self._dispatcher.spawn(self._accounts_changed())
+        elif self._dispatcher.leading and news.kind == "queue":
+            self._dispatcher.wake(news.guild_id)
+        elif self._dispatcher.leading:
             self._dispatcher.wake_waiting()  # a job ended (or has a push relayed): maybe a free slot
+
+    async def _accounts_changed(self) -> None:
+        await self._sync_accounts()
+        self._dispatcher.wake_waiting()
 
     def _on_gap(self) -> None:
         # Queue news may have been missed; assignments missed expire and are made again.

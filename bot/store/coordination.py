@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from typing import Literal, NamedTuple
 
 from bot.store.db import Lease, Queries
 from bot.store.jobs import NOT_TERMINAL, TERMINAL, Jobs
@@ -16,31 +17,48 @@ log = logging.getLogger(__name__)
 
 _CLAIMED = f"""SELECT COUNT(*) FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
     WHERE c.account_id = ? AND (j.status IS NULL OR j.status {NOT_TERMINAL})"""
-#: The channel every process listens on: "job_id guild_id", a job with news; "0 guild_id", news
-#: of the guild's queue for the dispatcher; "job_id guild_id account_id", a job the dispatcher
-#: assigned to an account, for its guild's owner to submit (docs/scaling.md).
+#: The channel every process listens on (payloads: :class:`News`).
 JOBS_CHANNEL = "mjbot_jobs"
-#: The job id of a notification about a guild's queue rather than one job.
-QUEUE_NEWS = 0
 #: The lease of the one process that runs the queues (LEASE_CHECK_SECONDS apart).
 DISPATCHER = "dispatcher"
 
 #: Called with (job id, its guild id) for each job with news (Coordination.listen_jobs).
 OnJob = Callable[[int, int], None]
-#: Called with (job id or QUEUE_NEWS, guild id, account id of an assignment or None)
-#: (Coordination.listen_dispatch).
-OnDispatch = Callable[[int, int, int | None], None]
 
 
-def _parse(payload: str) -> tuple[int, int, int | None] | None:
-    try:
-        numbers = [int(part) for part in payload.split()]
-    except ValueError:
-        numbers = []
-    if len(numbers) not in (2, 3):
+class News(NamedTuple):
+    """A notification on :data:`JOBS_CHANNEL` (docs/scaling.md), by its payload: "job_id
+    guild_id", a job with news ("job": a push kept for its owner, or it ended); "0 guild_id", the
+    guild's queue changed ("queue", for the dispatcher); "job_id guild_id account_id", the
+    dispatcher assigned the job to the account ("assigned", for the guild's owner to submit);
+    "0 0 0", accounts changed ("accounts": every process reads them again)."""
+
+    kind: Literal["job", "queue", "assigned", "accounts"]
+    guild_id: int
+    job_id: int = 0
+    account_id: int = 0
+
+    @property
+    def payload(self) -> str:
+        numbers = (self.job_id, self.guild_id, self.account_id)
+        return " ".join(str(n) for n in (numbers if self.kind in ("assigned", "accounts") else numbers[:2]))
+
+    @classmethod
+    def parse(cls, payload: str) -> News | None:
+        try:
+            numbers = [int(part) for part in payload.split()]
+        except ValueError:
+            numbers = []
+        if len(numbers) == 2:
+            return cls("job" if numbers[0] else "queue", numbers[1], numbers[0])
+        if len(numbers) == 3:
+            return cls("assigned" if numbers[0] else "accounts", numbers[1], numbers[0], numbers[2])
         log.warning("Ignored a notification that is not 'job_id guild_id [account_id]': %r", payload[:100])
         return None
-    return numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None
+
+
+#: Called with every notification (Coordination.listen_dispatch).
+OnNews = Callable[[News], None]
 
 
 class Coordination(Jobs):
@@ -105,7 +123,11 @@ class Coordination(Jobs):
 
     async def notify_job(self, job_id: int, guild_id: int) -> None:
         """Tell every process listening (this one too) that the job has news."""
-        await self._db.notify(JOBS_CHANNEL, f"{job_id} {guild_id}")
+        await self.notify(News("job", guild_id, job_id))
+
+    async def notify(self, news: News) -> None:
+        """Tell every process listening (this one too)."""
+        await self._db.notify(JOBS_CHANNEL, news.payload)
 
     async def listen_jobs(self, on_job: OnJob, on_gap: Callable[[], None]) -> None:
         """Call ``on_job(job_id, guild_id)`` for each job notified from now on, after dropping what
@@ -113,29 +135,21 @@ class Coordination(Jobs):
         (re-read what is pending then: :meth:`relayed_jobs`)."""
 
         def on_payload(payload: str) -> None:
-            parsed = _parse(payload)
-            if parsed is not None and parsed[0] != QUEUE_NEWS and parsed[2] is None:
-                self._job_rows.pop(parsed[0], None)
-                on_job(parsed[0], parsed[1])
+            news = News.parse(payload)
+            if news is not None and news.kind == "job":
+                self._job_rows.pop(news.job_id, None)
+                on_job(news.job_id, news.guild_id)
 
         await self._db.listen(JOBS_CHANNEL, on_payload, on_gap)
 
-    async def notify_queue(self, guild_id: int) -> None:
-        """Tell the dispatcher (docs/scaling.md) that the guild's queue has news."""
-        await self._db.notify(JOBS_CHANNEL, f"{QUEUE_NEWS} {guild_id}")
-
-    async def notify_assigned(self, job_id: int, guild_id: int, account_id: int) -> None:
-        """Tell the owner of the job's guild that the dispatcher assigned it to the account."""
-        await self._db.notify(JOBS_CHANNEL, f"{job_id} {guild_id} {account_id}")
-
-    async def listen_dispatch(self, on_news: OnDispatch, on_gap: Callable[[], None]) -> None:
-        """Call ``on_news(job_id, guild_id, account_id)`` for every notification from now on (the
-        dispatcher's side of them: :data:`JOBS_CHANNEL`); ``on_gap()`` when some may have been missed."""
+    async def listen_dispatch(self, on_news: OnNews, on_gap: Callable[[], None]) -> None:
+        """Call ``on_news`` with every notification from now on (the dispatcher's side of them,
+        ``bot/jobs/leader.py``); ``on_gap()`` when some may have been missed."""
 
         def on_payload(payload: str) -> None:
-            parsed = _parse(payload)
-            if parsed is not None:
-                on_news(*parsed)
+            news = News.parse(payload)
+            if news is not None:
+                on_news(news)
 
         await self._db.listen(JOBS_CHANNEL, on_payload, on_gap)
 

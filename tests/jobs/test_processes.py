@@ -18,6 +18,7 @@ from bot.jobs.accounts import AccountPool
 from bot.jobs.engine import JobEngine
 from bot.jobs.leader import Leadership
 from bot.store import Store
+from bot.store.coordination import News
 from tests.jobs.conftest import GUILD, Seen, add_account, make_dispatcher, queue
 from tests.jobs.test_dispatch import Started
 
@@ -149,7 +150,12 @@ class _Process:
     def __init__(self, store: Store, pool: AccountPool, guild_id: int) -> None:
         self.store, self.seen, self.started = store, Seen(), Started()
         self.dispatcher = make_dispatcher(store, pool, self.seen, self.started, owns=lambda g: g == guild_id)
-        self.leadership = Leadership(store, self.dispatcher)
+        self.leadership = Leadership(store, self.dispatcher, sync_accounts=self._sync)
+        self._pool = pool
+
+    async def _sync(self) -> None:
+        accounts = await self.store.list_accounts()
+        self._pool.sync(accounts, {a.id: "secret" for a in accounts})
 
 
 @pytest.fixture
@@ -234,9 +240,9 @@ async def test_an_assignment_nobody_claims_expires_and_is_made_again(
     leader, owner = processes
     heard: list[tuple[int, int]] = []
 
-    def on_news(job_id: int, guild_id: int, account_id: int | None) -> None:
-        if account_id is not None:
-            heard.append((job_id, account_id))
+    def on_news(news: News) -> None:
+        if news.kind == "assigned":
+            heard.append((news.job_id, news.account_id))
 
     await leader.store.listen_dispatch(on_news, lambda: None)
     await leader.leadership.start()
@@ -256,3 +262,24 @@ async def test_an_assignment_nobody_claims_expires_and_is_made_again(
     leader.dispatcher.wake(OTHER_GUILD)
     await _until(lambda: _true(leader.dispatcher.position(mine.id) == 1))
     assert leader.started.jobs == []
+
+
+async def test_an_account_added_at_another_process_reaches_the_leader(
+    processes: tuple[_Process, _Process],
+) -> None:
+    leader, owner = processes
+    await leader.leadership.start()
+    await owner.leadership.start()
+    shared = await _account_of(owner.store, GUILD)
+    assert await owner.store.claim_slot(shared, 1, 901)  # the account both guilds name is full
+    job = await queue(owner.store, owner_id=100)
+    owner.dispatcher.wake(GUILD)
+    await _until(lambda: _true(owner.dispatcher.position(job.id) == 1))
+
+    added = await owner.store.upsert_config_account(
+        guild_id=GUILD, name="second", kind=BackendKind.MJ_PROXY, base_url="http://127.0.0.1:10",
+        max_jobs=1, channel_id=None, options={},
+    )  # fmt: skip
+    await owner.store.notify(News("accounts", 0))  # what GuildSetup.reload_accounts sends
+    await _until(lambda: _true(owner.started.jobs))
+    assert owner.started.jobs == [(job.id, added)]
