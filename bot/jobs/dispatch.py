@@ -227,9 +227,9 @@ class Dispatcher:
 
     def assigned(self, job_id: int, guild_id: int, account_id: int) -> None:
         """The leader assigned a job of this process's guild to the account: claim its slot and
-        submit it (a claim the store refuses leaves it to the leader, once the assignment expires)."""
-        resting = account_id in self.cooldowns.active()  # it said "full" here: left to expire
-        if self._owns(guild_id) and not (self._draining or resting or job_id in self.submitting_jobs):
+        submit it. The leader is told when this process cannot (the slot taken meanwhile, the
+        account resting or out of rotation here, or not in this process's config file)."""
+        if self._owns(guild_id) and not self._draining and job_id not in self.submitting_jobs:
             self.spawn(self._take_assigned(job_id, guild_id, account_id))
 
     async def _take_assigned(self, job_id: int, guild_id: int, account_id: int) -> None:
@@ -237,9 +237,19 @@ class Dispatcher:
             job = await self._store.get_job(job_id)
             if job is None or job.status is not JobStatus.QUEUED or job_id in self.submitting_jobs:
                 return
-            if await self.claim(job_id, account_id):
-                self.spawn(self._start_claimed(job, account_id))
+            usable = self._accounts.usable(account_id) and account_id not in self.cooldowns.active()
+            if not (usable and await self.claim(job_id, account_id)):
+                await self._store.notify(News("refused", guild_id, job_id, account_id))
+                return
+            self.spawn(self._start_claimed(job, account_id))
         await self.dispatch(guild_id)  # its place is taken: the others move up
+
+    def refused(self, job_id: int, guild_id: int, account_id: int) -> None:
+        """The owner could not take the job on the account: it counts as full here for a while,
+        and the guild's queue is run again (another account may take the job)."""
+        if self._assigned.pop(job_id, None) is not None:
+            self.cooldowns.cool(account_id, CLAIM_RETRY_SECONDS)
+            self.wake(guild_id)
 
     def _retry_later(self, guild_id: int) -> None:
         if guild_id not in self._retrying:
@@ -317,7 +327,7 @@ class Dispatcher:
             if job.id in self.submitting_jobs or job.id in self._assigned or job.id in claimed:
                 continue
             kinds = job_kinds(job.kind, job.channel_id, config)
-            if not await self._runnable(job, kinds, fail=owned):
+            if not await self._runnable(job, kinds, owned=owned):
                 continue
             if not leading:
                 waiting.append(job)
@@ -328,7 +338,9 @@ class Dispatcher:
                     continue
                 account_id = job.account_id
             else:
-                account = self._accounts.choose(guild_id, job.channel_id, busy, kinds, needs(job.kind))
+                # Another process's guild: the accounts its config declares count.
+                choose, wanted = self._accounts.choose, needs(job.kind)
+                account = choose(guild_id, job.channel_id, busy, kinds, wanted, anywhere=not owned)
                 if account is None:
                     waiting.append(job)
                     continue
@@ -357,18 +369,18 @@ class Dispatcher:
         if owned:
             self._show_positions(guild_id, waiting)
 
-    async def _runnable(self, job: Job, kinds: frozenset[BackendKind], *, fail: bool) -> bool:
+    async def _runnable(self, job: Job, kinds: frozenset[BackendKind], *, owned: bool) -> bool:
         """Whether the job may still run: not past its deadline, an account of its kind exists.
-        One that may not is failed when ``fail`` (only its guild's owner writes it)."""
+        One that may not is failed by its guild's owner (the only process that writes it)."""
         if time.time() > job.deadline:
             kind = job.error_kind or ErrorKind.TIMEOUT
             detail = job.error_detail or "It waited too long for a free account."
-        elif not self._rules.can_ever_run(job, kinds):
+        elif not self._rules.can_ever_run(job, kinds, anywhere=not owned):
             kind = ErrorKind.UNAVAILABLE
             detail = "No image service account of this server can take jobs right now."
         else:
             return True
-        if fail:
+        if owned:
             await self._tracker.finish_failed(job, kind, detail)
         return False
 

@@ -58,7 +58,7 @@ class GuildSetup:
         """Make the account pool match the store (after a change, and at start), and tell the
         other processes to (the dispatcher assigns jobs to any server's accounts: docs/scaling.md)."""
         await self.sync_accounts()
-        await self._store.notify(News("accounts", 0))
+        await self._store.notify(News("accounts"))
 
     async def sync_accounts(self) -> None:
         """Make the account pool match the store."""

@@ -34,6 +34,7 @@ class Leadership:
         and keep confirming or trying to take the lease."""
         self._dispatcher.lead(await self._lease.hold())
         await self._store.listen_dispatch(self._on_news, self._on_gap)
+        await self._sync_accounts()  # those another process declared before this one listened
         self._holding = asyncio.create_task(self._hold())
 
     async def stop(self) -> None:
@@ -56,6 +57,8 @@ class Leadership:
     def _on_news(self, news: News) -> None:
         if news.kind == "assigned":
             self._dispatcher.assigned(news.job_id, news.guild_id, news.account_id)
+        elif news.kind == "refused":
+            self._dispatcher.refused(news.job_id, news.guild_id, news.account_id)
         elif news.kind == "accounts":
             self._dispatcher.spawn(self._accounts_changed())
         elif self._dispatcher.leading and news.kind == "queue":
@@ -68,5 +71,5 @@ class Leadership:
         self._dispatcher.wake_waiting()
 
     def _on_gap(self) -> None:
-        # Queue news may have been missed; assignments missed expire and are made again.
-        self._dispatcher.wake_waiting()
+        # News may have been missed; assignments missed expire and are made again.
+        self._dispatcher.spawn(self._accounts_changed())

@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, get_args
 
 from bot.store.db import Lease, Queries
 from bot.store.jobs import NOT_TERMINAL, TERMINAL, Jobs
@@ -26,35 +26,52 @@ DISPATCHER = "dispatcher"
 OnJob = Callable[[int, int], None]
 
 
+Kind = Literal["job", "queue", "assigned", "refused", "accounts"]
+
+
 class News(NamedTuple):
     """A notification on :data:`JOBS_CHANNEL` (docs/scaling.md), by its payload: "job_id
-    guild_id", a job with news ("job": a push kept for its owner, or it ended); "0 guild_id", the
-    guild's queue changed ("queue", for the dispatcher); "job_id guild_id account_id", the
-    dispatcher assigned the job to the account ("assigned", for the guild's owner to submit);
-    "0 0 0", accounts changed ("accounts": every process reads them again)."""
+    guild_id", a job with news (a push kept for its owner, or it ended); "queue guild_id", the
+    guild's queue changed (for the dispatcher); "assigned job_id guild_id account_id", the
+    dispatcher assigned the job to the account (for the guild's owner to submit); "refused …", the
+    owner could not take that account (for the dispatcher); "accounts", accounts changed (every
+    process reads them again)."""
 
-    kind: Literal["job", "queue", "assigned", "accounts"]
-    guild_id: int
+    kind: Kind
+    guild_id: int = 0
     job_id: int = 0
     account_id: int = 0
 
     @property
     def payload(self) -> str:
-        numbers = (self.job_id, self.guild_id, self.account_id)
-        return " ".join(str(n) for n in (numbers if self.kind in ("assigned", "accounts") else numbers[:2]))
+        if self.kind == "job":
+            return f"{self.job_id} {self.guild_id}"
+        if self.kind == "queue":
+            return f"queue {self.guild_id}"
+        if self.kind == "accounts":
+            return "accounts"
+        return f"{self.kind} {self.job_id} {self.guild_id} {self.account_id}"
 
     @classmethod
     def parse(cls, payload: str) -> News | None:
+        word, _, rest = payload.partition(" ")
         try:
-            numbers = [int(part) for part in payload.split()]
+            numbers = [int(part) for part in (rest if word in _KINDS else payload).split()]
         except ValueError:
             numbers = []
-        if len(numbers) == 2:
-            return cls("job" if numbers[0] else "queue", numbers[1], numbers[0])
-        if len(numbers) == 3:
-            return cls("assigned" if numbers[0] else "accounts", numbers[1], numbers[0], numbers[2])
-        log.warning("Ignored a notification that is not 'job_id guild_id [account_id]': %r", payload[:100])
+        if word == "queue" and len(numbers) == 1:
+            return cls("queue", numbers[0])
+        if word in ("assigned", "refused") and len(numbers) == 3:
+            return cls("assigned" if word == "assigned" else "refused", numbers[1], numbers[0], numbers[2])
+        if word == "accounts" and not numbers:
+            return cls("accounts")
+        if word not in _KINDS and len(numbers) == 2:
+            return cls("job", numbers[1], numbers[0])
+        log.warning("Ignored a notification that is not one of the jobs channel's: %r", payload[:100])
         return None
+
+
+_KINDS = frozenset(get_args(Kind))
 
 
 #: Called with every notification (Coordination.listen_dispatch).

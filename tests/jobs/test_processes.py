@@ -280,6 +280,6 @@ async def test_an_account_added_at_another_process_reaches_the_leader(
         guild_id=GUILD, name="second", kind=BackendKind.MJ_PROXY, base_url="http://127.0.0.1:10",
         max_jobs=1, channel_id=None, options={},
     )  # fmt: skip
-    await owner.store.notify(News("accounts", 0))  # what GuildSetup.reload_accounts sends
+    await owner.store.notify(News("accounts"))  # what GuildSetup.reload_accounts sends
     await _until(lambda: _true(owner.started.jobs))
     assert owner.started.jobs == [(job.id, added)]
