@@ -5,7 +5,9 @@ dispatcher lease's holder, assigning every guild's queued jobs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -23,6 +25,13 @@ from tests.jobs.conftest import GUILD, Seen, add_account, make_dispatcher, queue
 from tests.jobs.test_dispatch import Started
 
 OTHER_GUILD = 2
+T = TypeVar("T")
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
 
 
 async def _true(value: object) -> bool:
@@ -283,3 +292,46 @@ async def test_an_account_added_at_another_process_reaches_the_leader(
     await owner.store.notify(News("accounts"))  # what GuildSetup.reload_accounts sends
     await _until(lambda: _true(owner.started.jobs))
     assert owner.started.jobs == [(job.id, added)]
+
+
+class _FirstChoice(random.Random):
+    def choice(self, seq: Sequence[T]) -> T:
+        return seq[0]
+
+
+async def test_an_account_only_the_owner_s_config_declares_is_assigned_and_a_refusal_moves_the_job(
+    processes: tuple[_Process, _Process], http: httpx.AsyncClient
+) -> None:
+    """Each process's config file may declare its own servers' accounts only: the leader assigns a
+    job to one it has no secret for, and when the owner cannot take an account (here: resting
+    after a "queue full"), the leader leaves it for a while and assigns another."""
+    leader, owner = processes
+    first = await _account_of(owner.store, GUILD)
+    second = await owner.store.upsert_config_account(
+        guild_id=GUILD, name="second", kind=BackendKind.MJ_PROXY, base_url="http://127.0.0.1:10",
+        max_jobs=1, channel_id=None, options={},
+    )  # fmt: skip
+    accounts = await owner.store.list_accounts()
+    ours = {a.id: "secret" for a in accounts if a.guild_id == OTHER_GUILD}
+    leader_pool = AccountPool(http, rng=_FirstChoice())  # the leader tries `first` first
+    leader.dispatcher = make_dispatcher(
+        leader.store, leader_pool, leader.seen, leader.started, owns=lambda g: g == OTHER_GUILD
+    )
+
+    async def sync_leader() -> None:
+        leader_pool.sync(await leader.store.list_accounts(), ours)
+
+    leader.leadership = Leadership(leader.store, leader.dispatcher, sync_accounts=sync_leader)
+    refused: list[int] = []
+    await leader.store.listen_dispatch(
+        lambda news: refused.append(news.account_id) if news.kind == "refused" else None, lambda: None
+    )
+    await leader.leadership.start()
+    await owner.leadership.start()
+    assert not leader_pool.usable(first) and leader_pool.usable(first, anywhere=True)
+    owner.dispatcher.cooldowns.cool(first, 60)  # "queue full" here: resting on this process
+    job = await queue(owner.store, owner_id=100)
+    owner.dispatcher.wake(GUILD)
+    await _until(lambda: _true(owner.started.jobs))
+    assert refused == [first]
+    assert owner.started.jobs == [(job.id, second)]
