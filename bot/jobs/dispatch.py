@@ -214,7 +214,7 @@ class Dispatcher:
         if self.leading:
             self.wake_waiting()
         else:
-            await self._store.notify_job(job.id, job.guild_id)
+            await self._store.notify(News("ended", job.guild_id, job.id))
 
     def lead(self, leading: bool) -> None:
         """This process holds the dispatcher lease from now on, or not (``bot/jobs/leader.py``):

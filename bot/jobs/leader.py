@@ -63,8 +63,8 @@ class Leadership:
             self._dispatcher.spawn(self._accounts_changed())
         elif self._dispatcher.leading and news.kind == "queue":
             self._dispatcher.wake(news.guild_id)
-        elif self._dispatcher.leading:
-            self._dispatcher.wake_waiting()  # a job ended (or has a push relayed): maybe a free slot
+        elif self._dispatcher.leading and news.kind == "ended":
+            self._dispatcher.wake_waiting()  # its slot is free
 
     async def _accounts_changed(self) -> None:
         await self._sync_accounts()

@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Literal, NamedTuple, get_args
+from typing import Literal, NamedTuple, cast
 
 from bot.store.db import Lease, Queries
 from bot.store.jobs import NOT_TERMINAL, TERMINAL, Jobs
@@ -26,16 +26,25 @@ DISPATCHER = "dispatcher"
 OnJob = Callable[[int, int], None]
 
 
-Kind = Literal["job", "queue", "assigned", "refused", "accounts"]
+Kind = Literal["job", "queue", "ended", "assigned", "refused", "accounts"]
+#: What each kind's payload carries after its word ("job": no word, for the payloads of old).
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "job": ("job_id", "guild_id"),
+    "queue": ("guild_id",),
+    "ended": ("job_id", "guild_id"),
+    "assigned": ("job_id", "guild_id", "account_id"),
+    "refused": ("job_id", "guild_id", "account_id"),
+    "accounts": (),
+}
 
 
 class News(NamedTuple):
     """A notification on :data:`JOBS_CHANNEL` (docs/scaling.md), by its payload: "job_id
-    guild_id", a job with news (a push kept for its owner, or it ended); "queue guild_id", the
-    guild's queue changed (for the dispatcher); "assigned job_id guild_id account_id", the
-    dispatcher assigned the job to the account (for the guild's owner to submit); "refused …", the
-    owner could not take that account (for the dispatcher); "accounts", accounts changed (every
-    process reads them again)."""
+    guild_id", a job with news (a push kept for its owner); "queue guild_id", the guild's queue
+    changed, and "ended job_id guild_id", a job ended (for the dispatcher); "assigned job_id
+    guild_id account_id", the dispatcher assigned the job to the account (for the guild's owner to
+    submit); "refused …", the owner could not take that account (for the dispatcher); "accounts",
+    accounts changed (every process reads them again)."""
 
     kind: Kind
     guild_id: int = 0
@@ -44,34 +53,23 @@ class News(NamedTuple):
 
     @property
     def payload(self) -> str:
-        if self.kind == "job":
-            return f"{self.job_id} {self.guild_id}"
-        if self.kind == "queue":
-            return f"queue {self.guild_id}"
-        if self.kind == "accounts":
-            return "accounts"
-        return f"{self.kind} {self.job_id} {self.guild_id} {self.account_id}"
+        values = [str(getattr(self, field)) for field in _FIELDS[self.kind]]
+        return " ".join(values if self.kind == "job" else [self.kind, *values])
 
     @classmethod
     def parse(cls, payload: str) -> News | None:
-        word, _, rest = payload.partition(" ")
+        words = payload.split()
+        kind = words[0] if words and words[0] in _FIELDS and words[0] != "job" else "job"
+        values = words if kind == "job" else words[1:]
+        fields = _FIELDS[kind]
         try:
-            numbers = [int(part) for part in (rest if word in _KINDS else payload).split()]
+            numbers = [int(value) for value in values]
         except ValueError:
             numbers = []
-        if word == "queue" and len(numbers) == 1:
-            return cls("queue", numbers[0])
-        if word in ("assigned", "refused") and len(numbers) == 3:
-            return cls("assigned" if word == "assigned" else "refused", numbers[1], numbers[0], numbers[2])
-        if word == "accounts" and not numbers:
-            return cls("accounts")
-        if word not in _KINDS and len(numbers) == 2:
-            return cls("job", numbers[1], numbers[0])
-        log.warning("Ignored a notification that is not one of the jobs channel's: %r", payload[:100])
-        return None
-
-
-_KINDS = frozenset(get_args(Kind))
+        if len(numbers) != len(fields):
+            log.warning("Ignored a notification that is not one of the jobs channel's: %r", payload[:100])
+            return None
+        return cls(cast(Kind, kind), **dict(zip(fields, numbers, strict=True)))
 
 
 #: Called with every notification (Coordination.listen_dispatch).
