@@ -388,12 +388,13 @@ class Dispatcher:
         """Leave the job of another process's guild to its owner, on the account (its row and its
         messages are the owner's to write); a pass runs again once the assignment expires."""
         self._assigned[job.id] = (account_id, time.monotonic() + ASSIGNED_SECONDS)
-        self.spawn(self._expire_assigned())
+        self.spawn(self._expire_assigned(job.id))
         await self._store.notify(News("assigned", job.guild_id, job.id, account_id))
 
-    async def _expire_assigned(self) -> None:
+    async def _expire_assigned(self, job_id: int) -> None:
         await asyncio.sleep(ASSIGNED_SECONDS)
-        self.wake_waiting()  # a job its owner did not claim is assigned again
+        if job_id in self._assigned:  # no pass has seen its owner's claim (or it was not made)
+            self.wake_waiting()
 
     def _max_jobs(self, account_id: int) -> int:
         account = self._accounts.get(account_id)
