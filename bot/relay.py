@@ -47,7 +47,6 @@ class PushRelay:
         return True
 
     def _on_job(self, job_id: int, guild_id: int) -> None:
-        self._engine.dispatch.wake_waiting()  # a job that ended may have freed a shared slot
         if self.owns(guild_id):
             self._spawn(self._apply(job_id))
 

@@ -21,6 +21,10 @@ class AccountPool:
 
     Config-file accounts (the operator's) use ``http``; accounts added in Discord use ``guarded``,
     whose connections go only where ``policy`` allows (None: anywhere), see :mod:`bot.net`.
+
+    ``anywhere=True`` (the dispatcher's view of a server another process owns, docs/scaling.md)
+    counts the config-file accounts this process's config does not declare as the store has them:
+    another process's config may declare them, and that process submits their jobs.
     """
 
     def __init__(
@@ -37,6 +41,8 @@ class AccountPool:
         self._rng = rng or random.Random()
         self._accounts: dict[int, Account] = {}
         self._clients: dict[int, Backend] = {}
+        #: Config-file accounts not in this process's config file, as stored.
+        self._elsewhere: dict[int, Account] = {}
 
     def put(self, account: Account) -> None:
         self._accounts[account.id] = account
@@ -47,11 +53,13 @@ class AccountPool:
         in the config file stays known (its jobs' history) but disabled. Unchanged accounts keep
         their client (and its pacing state)."""
         seen = set()
+        self._elsewhere = {}
         for account in stored:
             if account.source == "config":
                 if account.id in config_secrets:
                     account = account.model_copy(update={"secret": config_secrets[account.id]})
                 else:
+                    self._elsewhere[account.id] = account
                     account = account.model_copy(update={"enabled": False})
             seen.add(account.id)
             if self._accounts.get(account.id) != account:
@@ -66,8 +74,11 @@ class AccountPool:
     def all(self) -> list[Account]:
         return list(self._accounts.values())
 
-    def for_guild(self, guild_id: int) -> list[Account]:
-        return [a for a in self._accounts.values() if a.guild_id == guild_id]
+    def for_guild(self, guild_id: int, *, anywhere: bool = False) -> list[Account]:
+        return [a for a in self._view(anywhere).values() if a.guild_id == guild_id]
+
+    def _view(self, anywhere: bool) -> Mapping[int, Account]:
+        return self._accounts | self._elsewhere if anywhere else self._accounts
 
     def serves(
         self,
@@ -77,12 +88,13 @@ class AccountPool:
         usable_only: bool = False,
         kinds: Collection[BackendKind] | None = None,
         needs: Collection[Capability] = (),
+        anywhere: bool = False,
     ) -> bool:
         """Whether any enabled (and, with ``usable_only``, not quarantined) shared account of one
         of ``kinds`` (default: any), offering one of ``needs`` (default: nothing asked), answers here."""
         return any(
-            a.enabled and (not usable_only or self.usable(a.id))
-            for a in self.shared(guild_id, channel_id, kinds, needs)
+            a.enabled and (not usable_only or self.usable(a.id, anywhere=anywhere))
+            for a in self.shared(guild_id, channel_id, kinds, needs, anywhere=anywhere)
         )
 
     def shared(
@@ -91,13 +103,15 @@ class AccountPool:
         channel_id: int,
         kinds: Collection[BackendKind] | None = None,
         needs: Collection[Capability] = (),
+        *,
+        anywhere: bool = False,
     ) -> list[Account]:
         """The guild's accounts of ``kinds`` (default: any) answering in the channel and offering
         one of ``needs`` (see :meth:`offers`), members' own accounts left out: those run their
         owner's jobs only, pinned when queued."""
         return [
             a
-            for a in self.for_guild(guild_id)
+            for a in self.for_guild(guild_id, anywhere=anywhere)
             if a.source != MEMBER_SOURCE
             and a.channel_id in (None, channel_id)
             and (kinds is None or a.kind in kinds)
@@ -154,8 +168,8 @@ class AccountPool:
         if account is not None:
             self._accounts[account_id] = account.model_copy(update={"quarantine_reason": reason})
 
-    def usable(self, account_id: int) -> bool:
-        account = self._accounts.get(account_id)
+    def usable(self, account_id: int, *, anywhere: bool = False) -> bool:
+        account = self._view(anywhere).get(account_id)
         return account is not None and account.enabled and account.quarantine_reason is None
 
     def choose(
@@ -165,24 +179,31 @@ class AccountPool:
         busy: Mapping[int, int],
         kinds: Collection[BackendKind] | None = None,
         needs: Collection[Capability] = (),
+        *,
+        anywhere: bool = False,
     ) -> Account | None:
         """A random healthy account of ``kinds`` (default: any), offering one of ``needs``, with
         free capacity (docs/backends/useapi.md's rule), or None when all are full."""
         free = [
             a
-            for a in self.shared(guild_id, channel_id, kinds, needs)
-            if self.usable(a.id) and busy.get(a.id, 0) < a.max_jobs
+            for a in self.shared(guild_id, channel_id, kinds, needs, anywhere=anywhere)
+            if self.usable(a.id, anywhere=anywhere) and busy.get(a.id, 0) < a.max_jobs
         ]
         return self._rng.choice(free) if free else None
 
     def capacity_id(self, account_id: int) -> int:
         """The account whose slots ``account_id``'s jobs take (docs/scaling.md): config-file
         accounts of several servers naming one service account (kind, URL, secret and options)
-        share its ``max_jobs``, counted under the lowest of their ids; any other is its own."""
+        share its ``max_jobs``, counted under the lowest of their ids; any other is its own (one
+        declared elsewhere too: its secret is not known here)."""
         account = self._accounts[account_id]
-        if account.source != "config":
+        if account.source != "config" or account_id in self._elsewhere:
             return account_id
-        return min(a.id for a in self._accounts.values() if _same_service_account(a, account))
+        return min(
+            a.id
+            for a in self._accounts.values()
+            if a.id not in self._elsewhere and _same_service_account(a, account)
+        )
 
     def has_capacity(self, account_id: int, busy: Mapping[int, int]) -> bool:
         account = self._accounts.get(account_id)

@@ -4,6 +4,7 @@ and accounts; how a job looks on Discord is the observer's business (see :class:
 - ``intake`` (:mod:`bot.jobs.intake`): a member's command or button press becomes a queued job.
 - ``clicks`` (:mod:`bot.jobs.clicks`): a result's buttons, and what a click on one does.
 - ``dispatch`` (:mod:`bot.jobs.dispatch`): the fair per-server queue and account capacity.
+- ``leadership`` (:mod:`bot.jobs.leader`): which process assigns queued jobs, and the news between them.
 - ``submitting`` (:mod:`bot.jobs.submitting`): the backend call, and what its refusal means.
 - ``tracking`` (:mod:`bot.jobs.tracking`): pushes, polling, snapshots applied, timeouts.
 - ``setup`` (:mod:`bot.jobs.guild_setup`): accounts and guild configuration, by admins.
@@ -29,6 +30,7 @@ from bot.jobs.clicks import Click, ClickPlan, Clicks
 from bot.jobs.dispatch import Dispatcher
 from bot.jobs.guild_setup import GuildSetup
 from bot.jobs.intake import Intake
+from bot.jobs.leader import Leadership
 from bot.jobs.member import MemberCommands
 from bot.jobs.rules import MemberRate, Rules
 from bot.jobs.submitting import Submitter
@@ -97,6 +99,7 @@ class JobEngine:
             store, accounts, observer, settings, calls, rules, self.dispatch, self.tracking
         )
         self.setup = GuildSetup(store, accounts, self.dispatch, config_secrets)
+        self.leadership = Leadership(store, self.dispatch, self.setup.sync_accounts)
         self.member = MemberCommands(store, accounts)
         self.intake = Intake(
             store,
@@ -141,6 +144,8 @@ class JobEngine:
                 error_kind=ErrorKind.UNAVAILABLE,
                 error_detail=INTERRUPTED_SUBMIT,
             )
+        # Leading or not is known before anything is dispatched.
+        await self.leadership.start()
         for job in await self._store.unfinished_jobs():
             if not self._owns(job.guild_id):
                 continue
@@ -153,11 +158,14 @@ class JobEngine:
         self.tracking.start()
 
     async def stop(self) -> None:
+        await self.leadership.stop()
         await self.tracking.stop()
         await self.dispatch.stop()
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 (a shutdown budget)
-        """Start no more submits; wait (at most ``timeout``) for those under way to be answered."""
+        """Start no more submits (another process may lead from now on); wait (at most
+        ``timeout``) for those under way to be answered."""
+        await self.leadership.stop()
         await self.dispatch.drain(timeout)
 
     # ----------------------------------------------------------------------------- jobs

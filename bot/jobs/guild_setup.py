@@ -26,6 +26,7 @@ from bot.jobs.calls import UserError, guarded
 from bot.jobs.dispatch import Dispatcher
 from bot.net import same_origin, shown_url
 from bot.store import Store
+from bot.store.coordination import News
 
 #: Why an account whose address changed is out of rotation: its secret was dropped with the move.
 NEEDS_SECRET = "its address changed, so its secret was cleared: enter it again with /setup account secret"
@@ -54,7 +55,13 @@ class GuildSetup:
         self._config_secrets = dict(config_secrets or {})
 
     async def reload_accounts(self) -> None:
-        """Make the account pool match the store (after a change, and at start)."""
+        """Make the account pool match the store (after a change, and at start), and tell the
+        other processes to (the dispatcher assigns jobs to any server's accounts: docs/scaling.md)."""
+        await self.sync_accounts()
+        await self._store.notify(News("accounts"))
+
+    async def sync_accounts(self) -> None:
+        """Make the account pool match the store."""
         self._accounts.sync(await self._store.list_accounts(), self._config_secrets)
 
     async def configure(

@@ -221,9 +221,11 @@ class Rules:
                 )
             )
 
-    def can_ever_run(self, job: Job, kinds: frozenset[BackendKind]) -> bool:
+    def can_ever_run(self, job: Job, kinds: frozenset[BackendKind], *, anywhere: bool = False) -> bool:
+        """Whether an account may run the job (``anywhere``: see :class:`AccountPool`)."""
         if job.account_id is not None:
-            return self._accounts.usable(job.account_id)
+            return self._accounts.usable(job.account_id, anywhere=anywhere)
+        wanted = needs(job.kind)
         return self._accounts.serves(
-            job.guild_id, job.channel_id, usable_only=True, kinds=kinds, needs=needs(job.kind)
+            job.guild_id, job.channel_id, usable_only=True, kinds=kinds, needs=wanted, anywhere=anywhere
         )

@@ -47,6 +47,7 @@ from bot.jobs.rules import Rules, job_kinds
 from bot.jobs.tracking import JobObserver, Tracker
 from bot.logs import job_fields
 from bot.store import Store
+from bot.store.coordination import News
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,7 @@ class Submitter:
             reason = f"{exc.kind.value}: {exc.detail}"[:300]
             await self._store.set_account_quarantine(account_id, reason)
             self._accounts.quarantine(account_id, reason)
+            await self._store.notify(News("accounts"))  # the dispatcher may be another process
             extra = job_fields(job, self._calls.service(account_id))
             log.warning("account %s taken out of rotation (%s)", account_id, exc.kind.value, extra=extra)
             kinds = job_kinds(job.kind, job.channel_id, await self._store.guild_config(job.guild_id))

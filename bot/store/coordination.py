@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from typing import Literal, NamedTuple, cast
 
 from bot.store.db import Lease, Queries
 from bot.store.jobs import NOT_TERMINAL, TERMINAL, Jobs
@@ -16,13 +17,63 @@ log = logging.getLogger(__name__)
 
 _CLAIMED = f"""SELECT COUNT(*) FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
     WHERE c.account_id = ? AND (j.status IS NULL OR j.status {NOT_TERMINAL})"""
-#: The channel every process listens on for jobs with news ("job_id guild_id").
+#: The channel every process listens on (payloads: :class:`News`).
 JOBS_CHANNEL = "mjbot_jobs"
 #: The lease of the one process that runs the queues (LEASE_CHECK_SECONDS apart).
 DISPATCHER = "dispatcher"
 
 #: Called with (job id, its guild id) for each job with news (Coordination.listen_jobs).
 OnJob = Callable[[int, int], None]
+
+
+Kind = Literal["job", "queue", "ended", "assigned", "refused", "accounts"]
+#: What each kind's payload carries after its word ("job": no word, for the payloads of old).
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "job": ("job_id", "guild_id"),
+    "queue": ("guild_id",),
+    "ended": ("job_id", "guild_id"),
+    "assigned": ("job_id", "guild_id", "account_id"),
+    "refused": ("job_id", "guild_id", "account_id"),
+    "accounts": (),
+}
+
+
+class News(NamedTuple):
+    """A notification on :data:`JOBS_CHANNEL` (docs/scaling.md), by its payload: "job_id
+    guild_id", a job with news (a push kept for its owner); "queue guild_id", the guild's queue
+    changed, and "ended job_id guild_id", a job ended (for the dispatcher); "assigned job_id
+    guild_id account_id", the dispatcher assigned the job to the account (for the guild's owner to
+    submit); "refused …", the owner could not take that account (for the dispatcher); "accounts",
+    accounts changed (every process reads them again)."""
+
+    kind: Kind
+    guild_id: int = 0
+    job_id: int = 0
+    account_id: int = 0
+
+    @property
+    def payload(self) -> str:
+        values = [str(getattr(self, field)) for field in _FIELDS[self.kind]]
+        return " ".join(values if self.kind == "job" else [self.kind, *values])
+
+    @classmethod
+    def parse(cls, payload: str) -> News | None:
+        words = payload.split()
+        kind = words[0] if words and words[0] in _FIELDS and words[0] != "job" else "job"
+        values = words if kind == "job" else words[1:]
+        fields = _FIELDS[kind]
+        try:
+            numbers = [int(value) for value in values]
+        except ValueError:
+            numbers = []
+        if len(numbers) != len(fields):
+            log.warning("Ignored a notification that is not one of the jobs channel's: %r", payload[:100])
+            return None
+        return cls(cast(Kind, kind), **dict(zip(fields, numbers, strict=True)))
+
+
+#: Called with every notification (Coordination.listen_dispatch).
+OnNews = Callable[[News], None]
 
 
 class Coordination(Jobs):
@@ -61,6 +112,17 @@ class Coordination(Jobs):
         """The account's slots held by jobs not finished."""
         return await self._claimed(self._db, account_id)
 
+    async def slot_claims(self) -> dict[int, tuple[int, bool]]:
+        """Every slot that counts (as :meth:`claim_slot` counts them): job id to the account, and
+        whether the job runs (has its task; ``active_counts`` counts those) or is being submitted."""
+        rows = await self._db.fetchall(
+            f"""SELECT c.job_id, c.account_id, j.backend_task_id IS NOT NULL
+                FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
+                WHERE j.status IS NULL OR j.status {NOT_TERMINAL}""",
+            TERMINAL,
+        )
+        return {int(r[0]): (int(r[1]), bool(r[2])) for r in rows}
+
     @staticmethod
     async def _claimed(q: Queries, account_id: int) -> int:
         row = await q.fetchone(_CLAIMED, (account_id, *TERMINAL))
@@ -76,7 +138,11 @@ class Coordination(Jobs):
 
     async def notify_job(self, job_id: int, guild_id: int) -> None:
         """Tell every process listening (this one too) that the job has news."""
-        await self._db.notify(JOBS_CHANNEL, f"{job_id} {guild_id}")
+        await self.notify(News("job", guild_id, job_id))
+
+    async def notify(self, news: News) -> None:
+        """Tell every process listening (this one too)."""
+        await self._db.notify(JOBS_CHANNEL, news.payload)
 
     async def listen_jobs(self, on_job: OnJob, on_gap: Callable[[], None]) -> None:
         """Call ``on_job(job_id, guild_id)`` for each job notified from now on, after dropping what
@@ -84,13 +150,21 @@ class Coordination(Jobs):
         (re-read what is pending then: :meth:`relayed_jobs`)."""
 
         def on_payload(payload: str) -> None:
-            try:
-                job_id, guild_id = (int(part) for part in payload.split())
-            except ValueError:
-                log.warning("Ignored a job notification that is not 'job_id guild_id': %r", payload[:100])
-                return
-            self._job_rows.pop(job_id, None)
-            on_job(job_id, guild_id)
+            news = News.parse(payload)
+            if news is not None and news.kind == "job":
+                self._job_rows.pop(news.job_id, None)
+                on_job(news.job_id, news.guild_id)
+
+        await self._db.listen(JOBS_CHANNEL, on_payload, on_gap)
+
+    async def listen_dispatch(self, on_news: OnNews, on_gap: Callable[[], None]) -> None:
+        """Call ``on_news`` with every notification from now on (the dispatcher's side of them,
+        ``bot/jobs/leader.py``); ``on_gap()`` when some may have been missed."""
+
+        def on_payload(payload: str) -> None:
+            news = News.parse(payload)
+            if news is not None:
+                on_news(news)
 
         await self._db.listen(JOBS_CHANNEL, on_payload, on_gap)
 

@@ -53,6 +53,11 @@ class JobQueries(Jobs):
         row = await self._db.fetchone(query, (JobStatus.QUEUED.value,))
         return int(row[0]) if row else 0
 
+    async def queued_guilds(self) -> list[int]:
+        """The guilds with jobs queued."""
+        query = "SELECT DISTINCT guild_id FROM jobs WHERE status = ?"
+        return [int(r[0]) for r in await self._db.fetchall(query, (JobStatus.QUEUED.value,))]
+
     async def queued_jobs(self, guild_id: int) -> list[Job]:
         rows = await self._db.fetchall(
             "SELECT * FROM jobs WHERE guild_id = ? AND status = ? ORDER BY created_at, id",

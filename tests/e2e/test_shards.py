@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,49 @@ async def test_a_push_reaching_the_other_process_is_applied_by_the_guilds_own(
             assert emu.violations == []
         finally:
             await other.stop_bot()
+
+
+@pytest.mark.parametrize("long_queue_shard", [0, 1])
+async def test_servers_of_two_processes_take_turns_on_a_shared_account(
+    tmp_path: Path, postgres_url: str, long_queue_shard: int
+) -> None:
+    """Two bots on one PostgreSQL, shard 0 and shard 1 of 2, both servers naming one service
+    account with `max_jobs = 1`. Server A queues 8 jobs, then server B 3: from then on the servers
+    take turns (each of B's starts after one more of A's at most), whichever process leads
+    (shard 0's, started first) and whichever owns the long queue. Without turns between servers,
+    whichever process claimed the freed slot first took it, A's owner as often as not."""
+    emu = DiscordEmulator(guilds=2, recommended_shards=2)
+    proxy = FakeMjProxy(step_seconds=0.3, progress_steps=2)
+
+    def process(shard: str) -> Sandbox:
+        settings = load_settings(jobs=FAST_JOBS.model_dump(), discord={"shard_count": 2, "shards": shard})
+        path, url = tmp_path / f"{shard}.sqlite3", postgres_url
+        return Sandbox(settings, store_path=path, store_url=url, emulator=emu, proxy=proxy, max_jobs=1)
+
+    first, second = process("0"), process("1")
+    async with Running(first):
+        await second.start_bot()
+        try:
+            by_shard = {shard_of(g.id, 2): i for i, g in enumerate(emu.world.guilds)}
+            a = emu.channel("art", guild=by_shard[long_queue_shard])
+            b = emu.channel("art", guild=by_shard[1 - long_queue_shard])
+            for n in range(8):
+                await emu.slash(emu.world.member.id, a.id, "imagine", prompt=f"a long queue {n}")
+            async with asyncio.timeout(10):
+                while not proxy.task_ids:  # noqa: ASYNC110 (the fake service's tasks)
+                    await asyncio.sleep(0.02)
+            for n in range(3):
+                await emu.slash(emu.world.member.id, b.id, "imagine", prompt=f"the other server's {n}")
+
+            def order() -> str:
+                prompts = [proxy.task_json(t)["prompt"] for t in proxy.task_ids]
+                return "".join("B" if "the other server" in p else "A" for p in prompts)
+
+            async with asyncio.timeout(30):
+                while order().count("B") < 3:  # noqa: ASYNC110 (the fake service's tasks)
+                    await asyncio.sleep(0.05)
+            assert order().startswith("ABABAB"), order()
+            assert proxy.max_active <= 1
+            assert emu.violations == []
+        finally:
+            await second.stop_bot()

@@ -1,7 +1,9 @@
 """Two bot processes on one PostgreSQL (docs/scaling.md): shards 0 and 1 of 2, a server on each, and
 one service account both servers' config names, `max_jobs = 2`. The account never runs more than 2
 jobs at once across the processes, and a process killed -9 mid-burst and started again resumes its
-server's jobs only: every job ends once, with one message, and no push is lost."""
+server's jobs only: every job ends once, with one message, and no push is lost. The process killed
+is the dispatcher (the lease's holder, started first): the other takes the lease within seconds and
+goes on assigning its server's jobs while the first is away."""
 
 from __future__ import annotations
 
@@ -35,6 +37,29 @@ async def _jobs(url: str) -> list[asyncpg.Record]:
         await db.close()
 
 
+async def _lease_holder(url: str) -> int | None:
+    """The server process id of the session holding the dispatcher lease (a two-key advisory
+    lock, docs/scaling.md) in this database, if one does."""
+    db = await asyncpg.connect(url)
+    try:
+        pid = await db.fetchval(
+            """SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+        )
+    finally:
+        await db.close()
+    return None if pid is None else int(pid)
+
+
+async def _taken_over(url: str, previous: int) -> int:
+    """The lease's new holder, once another session than ``previous`` holds it (within 5 s)."""
+    async with asyncio.timeout(5):
+        while (holder := await _lease_holder(url)) in (None, previous):  # noqa: ASYNC110 (another process)
+            await asyncio.sleep(0.1)
+    assert holder is not None
+    return holder
+
+
 async def test_two_processes_share_an_account_and_survive_a_kill(tmp_path: Path, postgres_url: str) -> None:
     emu = DiscordEmulator(guilds=2, recommended_shards=2)
     proxy = FakeMjProxy(step_seconds=0.1, core_size=10)
@@ -60,8 +85,10 @@ async def test_two_processes_share_an_account_and_survive_a_kill(tmp_path: Path,
     await proxy.start()
     try:
         try:
-            for process in processes.values():
-                await process.start()
+            for shard in sorted(processes):  # shard 0's first: it takes the lease
+                await processes[shard].start()
+            leader = await _lease_holder(postgres_url)
+            assert leader is not None
             channels = {shard: emu.channel("art", guild=index) for shard, index in guilds.items()}
             for n in range(JOBS_PER_GUILD):
                 for shard, channel in channels.items():
@@ -69,7 +96,10 @@ async def test_two_processes_share_an_account_and_survive_a_kill(tmp_path: Path,
             # Mid-burst: some jobs ended, most still queued or running.
             await until(lambda: len(proxy.task_ids) >= 4, timeout=30)
             await processes[0].kill()
-            await asyncio.sleep(1.0)  # the backend finishes some of its jobs, pushing to nobody
+            # The other process takes the lease (the backend meanwhile finishes some of the dead
+            # one's jobs, pushing to nobody); started again, the first one does not lead: the
+            # other assigns its server's jobs to it from then on.
+            new_leader = await _taken_over(postgres_url, leader)
             await processes[0].start()
 
             async def all_done() -> bool:
@@ -81,6 +111,7 @@ async def test_two_processes_share_an_account_and_survive_a_kill(tmp_path: Path,
             async with asyncio.timeout(90):
                 while not await all_done():  # noqa: ASYNC110 (the rows are in another process's store)
                     await asyncio.sleep(0.3)
+            led_at_the_end = await _lease_holder(postgres_url)
         finally:
             for process in processes.values():
                 await process.kill()
@@ -88,6 +119,7 @@ async def test_two_processes_share_an_account_and_survive_a_kill(tmp_path: Path,
         await proxy.stop()
         await emu.stop()
         discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = saved
+    assert led_at_the_end == new_leader
     rows = await _jobs(postgres_url)
     assert proxy.max_active <= 2, f"the shared account ran {proxy.max_active} jobs at once"
     for row in rows:

@@ -13,6 +13,7 @@ import pytest
 
 from bot.domain import JobStatus
 from bot.store import Store
+from bot.store.coordination import News
 from bot.store.db import LEASE_CHECK_SECONDS
 from tests.store.test_contract import _account, _new_job
 
@@ -207,3 +208,27 @@ async def test_a_listener_whose_connection_drops_listens_again_and_reports_the_g
     finally:
         await first.close()
         await second.close()
+
+
+async def test_every_kind_of_news_reaches_the_dispatcher_s_listener_and_old_payloads_still_parse(
+    pair: tuple[Store, Store],
+) -> None:
+    first, second = pair
+    heard: list[News] = []
+    jobs_heard: list[tuple[int, int]] = []
+    await second.listen_dispatch(heard.append, lambda: None)
+    await second.listen_jobs(lambda job_id, guild_id: jobs_heard.append((job_id, guild_id)), lambda: None)
+    sent = [
+        News("queue", guild_id=8),
+        News("ended", guild_id=8, job_id=7),
+        News("assigned", guild_id=8, job_id=7, account_id=3),
+        News("refused", guild_id=8, job_id=7, account_id=3),
+        News("accounts"),
+    ]
+    for news in sent:
+        await first.notify(news)
+    await first.notify_job(7, 8)  # "7 8", as processes of the version before sent it
+    await _eventually(lambda: len(heard) == len(sent) + 1)
+    assert heard == [*sent, News("job", guild_id=8, job_id=7)]
+    assert jobs_heard == [(7, 8)]  # the pushes' listener hears of jobs only
+    assert News.parse("7") is None and News.parse("assigned 7 8") is None and News.parse("") is None
