@@ -145,6 +145,8 @@ class Dispatcher:
         #: A round of every guild with jobs queued is requested but not started yet.
         self._round_wanted = False
         self._round_lock = asyncio.Lock()
+        #: The leader's passes run one at a time: each counts the load the one before assigned.
+        self._assigning = asyncio.Lock()
         #: Guilds whose queue news is not yet sent to the leader.
         self._telling: set[int] = set()
 
@@ -246,10 +248,16 @@ class Dispatcher:
 
     def refused(self, job_id: int, guild_id: int, account_id: int) -> None:
         """The owner could not take the job on the account: it counts as full here for a while,
-        and the guild's queue is run again (another account may take the job)."""
+        and the guild's queue is run again now (another account may take the job) and once the
+        account counts again (nothing else may come to wake it)."""
         if self._assigned.pop(job_id, None) is not None:
             self.cooldowns.cool(account_id, CLAIM_RETRY_SECONDS)
             self.wake(guild_id)
+            self.spawn(self._round_after(CLAIM_RETRY_SECONDS))  # when the account counts again
+
+    async def _round_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.wake_waiting()
 
     def _retry_later(self, guild_id: int) -> None:
         if guild_id not in self._retrying:
@@ -293,7 +301,11 @@ class Dispatcher:
         self._wanted.add(guild_id)
         async with self._guild_locks[guild_id]:
             self._wanted.discard(guild_id)
-            await self._dispatch_pass(guild_id)
+            if self.leading:
+                async with self._assigning:
+                    await self._dispatch_pass(guild_id)
+            else:
+                await self._dispatch_pass(guild_id)
 
     async def _busy(self) -> tuple[Load, set[int]]:
         """Jobs on each account's slots, and the jobs holding one (being submitted, running)."""

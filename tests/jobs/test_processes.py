@@ -335,3 +335,44 @@ async def test_an_account_only_the_owner_s_config_declares_is_assigned_and_a_ref
     await _until(lambda: _true(owner.started.jobs))
     assert refused == [first]
     assert owner.started.jobs == [(job.id, second)]
+
+
+async def test_the_leader_s_passes_of_two_guilds_at_once_assign_no_more_than_the_free_slots(
+    processes: tuple[_Process, _Process],
+) -> None:
+    """Its own server's queue and another's news arrive together: the second pass counts what the
+    first took, so the one slot both servers' account has is not also assigned to the other."""
+    leader, owner = processes
+    heard: list[int] = []
+    await leader.store.listen_dispatch(
+        lambda news: heard.append(news.job_id) if news.kind == "assigned" else None, lambda: None
+    )
+    await leader.leadership.start()
+    theirs = await queue(owner.store, owner_id=100)
+    mine = await leader.store.create_job(
+        guild_id=OTHER_GUILD, channel_id=20, owner_id=200, kind=theirs.kind, prompt="mine", hook_secret="h",
+        deadline=theirs.deadline,
+    )  # fmt: skip
+    leader.dispatcher.wake(OTHER_GUILD)
+    leader.dispatcher.wake(GUILD)
+    await _until(lambda: _true(leader.started.jobs or heard))
+    await asyncio.sleep(0.3)
+    taken = [job_id for job_id, _ in leader.started.jobs] + heard
+    assert len(taken) == 1 and taken[0] in (mine.id, theirs.id)
+
+
+async def test_a_refused_assignment_is_made_again_once_the_account_counts_again(
+    processes: tuple[_Process, _Process], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner refused the only account (it rested there): with nothing else happening, the
+    leader assigns the job again once its own rest of the account is over."""
+    monkeypatch.setattr(dispatch_module, "CLAIM_RETRY_SECONDS", 0.3)
+    leader, owner = processes
+    await leader.leadership.start()
+    await owner.leadership.start()
+    account = await _account_of(owner.store, GUILD)
+    owner.dispatcher.cooldowns.cool(account, 0.2)  # "queue full" here, for a moment
+    job = await queue(owner.store, owner_id=100)
+    owner.dispatcher.wake(GUILD)
+    await _until(lambda: _true(owner.started.jobs))
+    assert owner.started.jobs == [(job.id, account)]
