@@ -27,21 +27,6 @@ FAST_JOBS = JobSettings(
 )
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Tests of a module marked ``both_stores`` run twice: on SQLite and on PostgreSQL."""
-    if "store_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_stores"):
-        metafunc.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
-
-
-@pytest.fixture
-def store_url(request: pytest.FixtureRequest) -> str | None:
-    """The sandbox's ``[store] url``: None (its SQLite file) unless the test's postgresql run, which
-    gets a new database of the throwaway cluster."""
-    if getattr(request, "param", "sqlite") == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return None
-
-
 @pytest.fixture
 def make_sandbox(tmp_path: Path, store_url: str | None) -> Callable[..., Sandbox]:
     def make(

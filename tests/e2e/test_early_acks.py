@@ -12,7 +12,7 @@ from sandbox.discord import Interaction, Message
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import is_result
 
-#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+#: On SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
 
 

@@ -15,7 +15,7 @@ from sandbox.fake_mj_proxy import FakeMjProxy
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result, png_bytes
 
-#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+#: On SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
 
 GRID_ROWS = [["U1", "U2", "U3", "U4", "🔄"], ["V1", "V2", "V3", "V4"]]

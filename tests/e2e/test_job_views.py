@@ -8,7 +8,7 @@ import pytest
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id, is_result
 
-#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+#: On SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
 
 

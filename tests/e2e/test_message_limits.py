@@ -16,7 +16,7 @@ from sandbox.fake_mj_proxy import FakeMjProxy
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result
 
-#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+#: On SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
 
 #: A prompt at the bot's limit (4000 characters), in words the fake proxy lets through.

@@ -24,7 +24,7 @@ from tests.e2e.conftest import (
     png_bytes,
 )
 
-#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+#: On SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
 
 

@@ -12,7 +12,7 @@ from sandbox.fake_aimg import FakeAimg
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import custom_id, is_result
 
-#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+#: On SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
 
 

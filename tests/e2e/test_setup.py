@@ -12,7 +12,7 @@ from sandbox.fake_mj_proxy import FakeMjProxy
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, custom_id, is_result
 
-#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+#: On SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
 
 SECRET = "sk-very-secret-token-1234"

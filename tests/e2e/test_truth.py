@@ -17,7 +17,7 @@ from sandbox.fake_useapi import FakeUseApi
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, buttons, custom_id, is_result, nextleg_backend, useapi_backend
 
-#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+#: On SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
 
 PUBLIC_STEALTH = {"Public mode", "Stealth mode"}

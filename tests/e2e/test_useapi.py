@@ -20,7 +20,7 @@ from sandbox.runner import ExtraBackend, Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, custom_id, is_answer, is_result, png_bytes
 from tests.e2e.test_setup import _reply
 
-#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+#: On SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
 
 CHANNEL = "1100000000000000001"

@@ -18,7 +18,7 @@ from sandbox.fake_mj_proxy import FakeMjProxy
 from sandbox.runner import Sandbox
 from tests.e2e.conftest import FAST_JOBS, Running, is_result
 
-#: On SQLite and on PostgreSQL (tests/e2e/conftest.py).
+#: On SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
 
 IDLE_TIMEOUT = 1.0
