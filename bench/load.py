@@ -419,7 +419,7 @@ class Run:
         # This process is the harness (the emulator, Discord's stand-in): what it holds by now (the
         # OpenAPI spec, the world, the warm-up) is never garbage, and every full collection
         # walking it again stalled the emulator up to half a second in the burst, an artefact that
-        # landed on the acknowledgements it times (docs/scaling.md). The bots are left as they are.
+        # landed on the acknowledgements it times (docs/performance.md). The bots are left as they are.
         gc.collect()
         gc.freeze()
         if self.postmaster is not None:
@@ -877,8 +877,8 @@ def interpreter() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    # The emulator on the bots' loop (uvloop where installed): asyncio's own costs it ~40 % more CPU
-    # per request, which it would add to every latency it measures (docs/scaling.md).
+    # The emulator on the bots' loop (uvloop where installed): on asyncio's own, its CPU per request,
+    # which it adds to every latency it measures, is higher (docs/performance.md).
     print(run_loop(amain(argv)), flush=True)
 
 
