@@ -59,8 +59,11 @@ _JSON = {"Content-Type": "application/json"}
 #: Connections kept for acknowledgements: a burst reuses them instead of opening one per
 #: interaction (opening hundreds at once cost more than the requests).
 CONNECTIONS = 64
-#: Longest an interaction is held while acknowledgements are in flight, seconds.
-MAX_HOLD = 0.25
+#: Longest an interaction is held while acknowledgements are in flight, seconds: long enough for a
+#: 1000-command burst's to go out before any of its jobs compete with them (0.25 s was not: its
+#: ack p99 was 1.3 s, docs/scaling.md), short enough that a command whose early acknowledgement
+#: failed still has time for its own defer() within Discord's 3 s.
+MAX_HOLD = 1.0
 #: Past Discord's 3 s an acknowledgement is refused anyway.
 ACK_TIMEOUT = 3.0
 #: Longest wait for Discord's answer once the request is sent, so that the command's own defer()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterable
 from importlib import resources
@@ -116,7 +115,8 @@ def _issue(error: ValidationError) -> Issue:
 
 
 def tolerate_known_quirks(body: Any) -> Any:
-    """A copy of `body` with what Discord accepts but its spec forbids rewritten to the spec's form.
+    """`body` with what Discord accepts but its spec forbids rewritten to the spec's form (a copy;
+    `body` itself when there is nothing to rewrite).
 
     Two quirks, each limited to its field:
     - New uploads reference their `files[n]` part with an integer placeholder id (discord.py sends
@@ -126,18 +126,33 @@ def tolerate_known_quirks(body: Any) -> Any:
     """
     if not isinstance(body, dict):
         return body
-    fixed = copy.deepcopy(body)
+    fixed = _tolerated(body)
     # Interaction callbacks nest the message under "data".
-    for target in (fixed, fixed.get("data")):
-        if not isinstance(target, dict):
-            continue
-        if isinstance(target.get("attachments"), list):
-            for attachment in target["attachments"]:
-                if isinstance(attachment, dict) and isinstance(attachment.get("id"), int):
-                    attachment["id"] = str(attachment["id"])
-        mentions = target.get("allowed_mentions")
-        if isinstance(mentions, dict):
-            for key in ("users", "roles"):
-                if isinstance(mentions.get(key), list):
-                    mentions[key] = [str(v) if isinstance(v, int) else v for v in mentions[key]]
+    if isinstance(body.get("data"), dict):
+        data = _tolerated(body["data"])
+        if data is not body["data"]:
+            fixed = {**fixed, "data": data}
     return fixed
+
+
+def _tolerated(target: JSON) -> JSON:
+    """``target`` itself when it has neither quirk (most bodies: no copy), else a copy fixed."""
+    changes: JSON = {}
+    attachments = target.get("attachments")
+    if isinstance(attachments, list) and any(
+        isinstance(a, dict) and isinstance(a.get("id"), int) for a in attachments
+    ):
+        changes["attachments"] = [
+            {**a, "id": str(a["id"])} if isinstance(a, dict) and isinstance(a.get("id"), int) else a
+            for a in attachments
+        ]
+    mentions = target.get("allowed_mentions")
+    if isinstance(mentions, dict):
+        ids = {
+            key: [str(v) if isinstance(v, int) else v for v in mentions[key]]
+            for key in ("users", "roles")
+            if isinstance(mentions.get(key), list) and any(isinstance(v, int) for v in mentions[key])
+        }
+        if ids:
+            changes["allowed_mentions"] = {**mentions, **ids}
+    return {**target, **changes} if changes else target

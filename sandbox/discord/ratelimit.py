@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -43,6 +44,12 @@ class Verdict:
         }
 
 
+@functools.cache
+def _bucket_hash(route_key: str) -> str:
+    """The X-RateLimit-Bucket of a route (one per route, so computed once)."""
+    return hashlib.sha1(route_key.encode()).hexdigest()[:16]
+
+
 class RateLimiter:
     def __init__(self, clock: Clock, limits: Limits) -> None:
         self._clock = clock
@@ -75,7 +82,7 @@ class RateLimiter:
         if refused is None:
             for _, bucket in checks:
                 bucket.remaining -= 1
-        digest = hashlib.sha1(route_key.encode()).hexdigest()[:16]
+        digest = _bucket_hash(route_key)
         verdict_bucket = refused[1] if refused is not None else route_bucket
         return Verdict(
             allowed=refused is None,

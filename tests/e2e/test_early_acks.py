@@ -51,6 +51,35 @@ async def test_imagine_is_acknowledged_before_the_command_tree_sees_it(
     assert emu.violations == []
 
 
+async def test_no_command_of_a_burst_runs_while_one_of_its_acknowledgements_is_on_its_way(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu, bot = sandbox.emulator, sandbox.bot
+    assert bot is not None
+    checked: list[float] = []
+    check = bot.tree.interaction_check
+
+    async def recording(interaction: discord.Interaction[Any], /) -> bool:
+        checked.append(emu.clock.now())
+        return await check(interaction)
+
+    monkeypatch.setattr(bot.tree, "interaction_check", recording)
+    art, bob = emu.channel("art"), emu.world.member
+    slow = await emu.slash(bob.id, art.id, "imagine", prompt="a slow network")
+    # Its acknowledgement reaches Discord 0.6 s after it left the bot (the bot has not read the
+    # event yet: this runs before the emulator's loop gives it a turn).
+    emu.delay_in_transit(f"POST /interactions/{slow.id}/*/callback", 0.6)
+    quick = await emu.slash(bob.id, art.id, "imagine", prompt="a quick one")
+    await emu.wait_for(lambda: len(checked) == 2 and slow.acked, timeout=5)
+
+    [(slow_ack, _)] = _callbacks(sandbox, slow)
+    [(quick_ack, _)] = _callbacks(sandbox, quick)
+    assert slow_ack - slow.created_at >= 0.55 and quick_ack < slow_ack
+    # Neither command (not even the one acknowledged at once) ran before the last acknowledgement
+    # was in: the burst's acknowledgements go first (a hold of 0.25 s would have let both run).
+    assert min(checked) >= slow_ack
+
+
 async def test_a_failed_early_acknowledgement_is_made_by_the_command(
     sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:

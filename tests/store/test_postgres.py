@@ -103,3 +103,33 @@ async def test_a_connection_lost_is_made_again_on_the_next_call(postgres_url: st
         assert await store.writable() is None
     finally:
         await store.close()
+
+
+async def _transactions(server: asyncpg.Connection) -> int:
+    found = await server.fetchval(
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+    )
+    return int(found)
+
+
+async def test_a_call_is_one_round_trip_with_nothing_reset_after_it(postgres_url: str) -> None:
+    """Each statement outside a transaction is one transaction on the server: 50 reads are ~50,
+    not ~100 (a reset statement after every call)."""
+    server = await asyncpg.connect(postgres_url)
+    before = await _transactions(server)
+    store = await Store.open(postgres_url)
+    try:
+        for guild in range(50):
+            await store.guild_config(guild)
+        await store.close()
+        # The server counts a connection's transactions once it has ended (a moment after close).
+        for _ in range(100):
+            if (await _transactions(server)) - before >= 50:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        # Besides the reads: the opening (its migration) and this test's own reads.
+        assert (await _transactions(server)) - before < 70
+    finally:
+        await store.close()
+        await server.close()
