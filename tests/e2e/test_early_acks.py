@@ -25,9 +25,8 @@ def _callbacks(sandbox: Sandbox, interaction: Interaction) -> list[tuple[float, 
     ]
 
 
-async def test_imagine_is_acknowledged_before_the_command_tree_sees_it(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _tree_checks(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """When (the emulator's clock) discord.py's command tree gets each interaction, from now on."""
     emu, bot = sandbox.emulator, sandbox.bot
     assert bot is not None
     seen: list[float] = []
@@ -38,6 +37,14 @@ async def test_imagine_is_acknowledged_before_the_command_tree_sees_it(
         return await check(interaction)
 
     monkeypatch.setattr(bot.tree, "interaction_check", recording)
+    return seen
+
+
+async def test_imagine_is_acknowledged_before_the_command_tree_sees_it(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = sandbox.emulator
+    seen = _tree_checks(sandbox, monkeypatch)
     art, bob = emu.channel("art"), emu.world.member
     inter = await emu.slash(bob.id, art.id, "imagine", prompt="a lighthouse at dusk")
     grid = await emu.wait_for_message(art.id, is_result, timeout=10)
@@ -54,16 +61,8 @@ async def test_imagine_is_acknowledged_before_the_command_tree_sees_it(
 async def test_no_command_of_a_burst_runs_while_one_of_its_acknowledgements_is_on_its_way(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    emu, bot = sandbox.emulator, sandbox.bot
-    assert bot is not None
-    checked: list[float] = []
-    check = bot.tree.interaction_check
-
-    async def recording(interaction: discord.Interaction[Any], /) -> bool:
-        checked.append(emu.clock.now())
-        return await check(interaction)
-
-    monkeypatch.setattr(bot.tree, "interaction_check", recording)
+    emu = sandbox.emulator
+    checked = _tree_checks(sandbox, monkeypatch)
     art, bob = emu.channel("art"), emu.world.member
     slow = await emu.slash(bob.id, art.id, "imagine", prompt="a slow network")
     # Its acknowledgement reaches Discord 0.6 s after it left the bot (the bot has not read the
