@@ -78,7 +78,7 @@ class AccountPool:
         return [a for a in self._view(anywhere).values() if a.guild_id == guild_id]
 
     def _view(self, anywhere: bool) -> Mapping[int, Account]:
-        return self._accounts | self._elsewhere if anywhere else self._accounts
+        return self._accounts | self._elsewhere if anywhere and self._elsewhere else self._accounts
 
     def serves(
         self,
@@ -93,7 +93,7 @@ class AccountPool:
         """Whether any enabled (and, with ``usable_only``, not quarantined) shared account of one
         of ``kinds`` (default: any), offering one of ``needs`` (default: nothing asked), answers here."""
         return any(
-            a.enabled and (not usable_only or self.usable(a.id, anywhere=anywhere))
+            a.enabled and (not usable_only or _healthy(a))
             for a in self.shared(guild_id, channel_id, kinds, needs, anywhere=anywhere)
         )
 
@@ -169,8 +169,9 @@ class AccountPool:
             self._accounts[account_id] = account.model_copy(update={"quarantine_reason": reason})
 
     def usable(self, account_id: int, *, anywhere: bool = False) -> bool:
-        account = self._view(anywhere).get(account_id)
-        return account is not None and account.enabled and account.quarantine_reason is None
+        account = self._elsewhere.get(account_id) if anywhere else None
+        account = account or self._accounts.get(account_id)
+        return account is not None and _healthy(account)
 
     def choose(
         self,
@@ -187,7 +188,7 @@ class AccountPool:
         free = [
             a
             for a in self.shared(guild_id, channel_id, kinds, needs, anywhere=anywhere)
-            if self.usable(a.id, anywhere=anywhere) and busy.get(a.id, 0) < a.max_jobs
+            if _healthy(a) and busy.get(a.id, 0) < a.max_jobs
         ]
         return self._rng.choice(free) if free else None
 
@@ -208,6 +209,11 @@ class AccountPool:
     def has_capacity(self, account_id: int, busy: Mapping[int, int]) -> bool:
         account = self._accounts.get(account_id)
         return account is not None and busy.get(account_id, 0) < account.max_jobs
+
+
+def _healthy(account: Account) -> bool:
+    """In rotation: enabled and not quarantined (:meth:`AccountPool.usable`)."""
+    return account.enabled and account.quarantine_reason is None
 
 
 def _same_service_account(a: Account, b: Account) -> bool:
