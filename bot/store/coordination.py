@@ -15,8 +15,10 @@ from bot.store.jobs import NOT_TERMINAL, TERMINAL, Jobs
 
 log = logging.getLogger(__name__)
 
-_CLAIMED = f"""SELECT COUNT(*) FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
-    WHERE c.account_id = ? AND (j.status IS NULL OR j.status {NOT_TERMINAL})"""
+#: The claims that count: those of jobs not finished (or gone).
+_COUNTED = f"""FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
+    WHERE (j.status IS NULL OR j.status {NOT_TERMINAL})"""
+_CLAIMED = f"SELECT COUNT(*) {_COUNTED} AND c.account_id = ?"
 #: The channel every process listens on (payloads: :class:`News`).
 JOBS_CHANNEL = "mjbot_jobs"
 #: The lease of the one process that runs the queues (LEASE_CHECK_SECONDS apart).
@@ -116,16 +118,14 @@ class Coordination(Jobs):
         """Every slot that counts (as :meth:`claim_slot` counts them): job id to the account, and
         whether the job runs (has its task; ``active_counts`` counts those) or is being submitted."""
         rows = await self._db.fetchall(
-            f"""SELECT c.job_id, c.account_id, j.backend_task_id IS NOT NULL
-                FROM account_claims c LEFT JOIN jobs j ON j.id = c.job_id
-                WHERE j.status IS NULL OR j.status {NOT_TERMINAL}""",
+            f"SELECT c.job_id, c.account_id, j.backend_task_id IS NOT NULL {_COUNTED}",
             TERMINAL,
         )
         return {int(r[0]): (int(r[1]), bool(r[2])) for r in rows}
 
     @staticmethod
     async def _claimed(q: Queries, account_id: int) -> int:
-        row = await q.fetchone(_CLAIMED, (account_id, *TERMINAL))
+        row = await q.fetchone(_CLAIMED, (*TERMINAL, account_id))
         return int(row[0]) if row else 0
 
     # ----------------------------------------------------------------------------- leases
